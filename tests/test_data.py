@@ -1,0 +1,268 @@
+"""fashiongen.data: styles.csv, label schema, image cache and splits, on made-up and real data."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import time
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import STYLES_HEADER, TINY_MISSING_IMAGE_IDS, TINY_ROWS
+
+from fashiongen import data
+from fashiongen.data import DatasetError, LabelSchema
+from fashiongen.imaging import load_image
+
+# ----------------------------------------------------------------------------- styles.csv
+
+
+def test_read_styles_keeps_every_row_whole(tiny_dataset: Path) -> None:
+    styles = data.read_styles(tiny_dataset / "styles.csv")
+    assert list(styles.columns) == STYLES_HEADER.split(",")
+    assert styles["id"].tolist() == [row[0] for row in TINY_ROWS]
+    assert styles["id"].dtype == np.int64
+    names = dict(zip(styles["id"], styles["productDisplayName"]))
+    assert names[3] == "Boss Men Perfume, After Shave Balm and Shower Gel Set"
+    assert names[5] == "Bag, Wallet, and Belt Combo"
+    row2 = styles.set_index("id").loc[2]
+    assert row2["usage"] == "NA"  # the text NA, not a missing value
+    assert styles.set_index("id").loc[6, "season"] == ""
+    assert styles.set_index("id").loc[5, "usage"] == "Casual"  # columns did not shift
+
+
+def test_read_styles_honours_quoted_fields(tmp_path: Path) -> None:
+    path = tmp_path / "styles.csv"
+    path.write_text(STYLES_HEADER + '\n1,Men,Apparel,Topwear,Shirts,Blue,Summer,2012,Casual,"Shirt, blue"\n')
+    assert data.read_styles(path)["productDisplayName"].tolist() == ["Shirt, blue"]
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("", "is empty"),
+        ("id,gender,subCategory\n1,Men,Topwear\n", "has no column masterCategory"),
+        (STYLES_HEADER + "\n1,Men,Apparel\n", "line 2 has 3 fields, expected 10"),
+        (STYLES_HEADER + "\nabc,Men,A,B,C,D,E,F,G,H\n", "line 2 has id 'abc', not an integer"),
+        (STYLES_HEADER + "\n1,Men,A,B,C,D,E,F,G,H\n1,Men,A,B,C,D,E,F,G,H\n", "lists id 1 more than once"),
+    ],
+)
+def test_read_styles_malformed_file_names_the_problem(tmp_path: Path, text: str, message: str) -> None:
+    path = tmp_path / "styles.csv"
+    path.write_text(text)
+    with pytest.raises(DatasetError, match=message):
+        data.read_styles(path)
+
+
+def test_read_styles_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(DatasetError, match="does not exist"):
+        data.read_styles(tmp_path / "nope.csv")
+
+
+def test_read_styles_real_file(shared_data: Path) -> None:
+    path = shared_data / "styles.csv"
+    assert hashlib.sha256(path.read_bytes()).hexdigest().startswith("cd86bd2d71b4065e")
+    with pytest.raises(pd.errors.ParserError):  # the quirk this reader exists for
+        pd.read_csv(path)
+    styles = data.read_styles(path)
+    assert len(styles) == 44446
+    assert styles["id"].is_unique
+    assert styles["productDisplayName"].str.contains(",").sum() == 22
+    assert styles.set_index("id").loc[44065, "productDisplayName"] == (
+        "Boss Men Perfume, After Shave Balm and Shower Gel Set"
+    )
+    assert (styles["usage"] == "NA").sum() == 316
+    assert (styles["baseColour"] == "NA").sum() == 15
+    assert (styles["season"] == "").sum() == 21
+    # every row has a gender from the five, and nothing spilled into the wrong column
+    assert set(styles["gender"]) == {"Men", "Women", "Unisex", "Boys", "Girls"}
+    assert styles["year"].str.fullmatch(r"\d{4}|").all()
+
+
+# ----------------------------------------------------------------------------- label schema
+
+
+def test_schema_orders_by_count_then_name(tiny_dataset: Path) -> None:
+    styles = data.read_styles(tiny_dataset / "styles.csv")
+    schema = LabelSchema.from_styles(styles, n_sub_categories=5)
+    # Topwear 4; Bags, Shoes, Watches 2 each (ties by name); Dress and Ties 1 each
+    assert schema.sub_categories == ("Topwear", "Bags", "Shoes", "Watches", "Dress")
+    assert schema.genders == ("Men", "Women", "Boys", "Girls", "Unisex")
+    shuffled = styles.sample(frac=1.0, random_state=3)
+    assert LabelSchema.from_styles(shuffled, n_sub_categories=5) == schema
+
+
+def test_schema_encode_decode_round_trip() -> None:
+    schema = LabelSchema(("Topwear", "Shoes", "Bags"), ("Men", "Women"))
+    row = schema.encode("Shoes", "Women")
+    assert row.tolist() == [0, 1, 0, 0, 1]
+    assert schema.encode("Ties", "Men").tolist() == [0, 0, 0, 1, 0]  # outside the schema: zeros
+    ranked = schema.decode(np.array([0.1, 0.7, 0.2, 0.3, 0.9]))
+    assert [name for name, _ in ranked["subCategory"]] == ["Shoes", "Bags", "Topwear"]
+    assert ranked["gender"][0] == ("Women", pytest.approx(0.9))
+    with pytest.raises(ValueError, match="valid: Men, Women"):
+        schema.encode("Shoes", "Alien")
+    with pytest.raises(ValueError, match="valid: Topwear, Shoes, Bags"):
+        schema.check("Ties", "Men")
+
+
+def test_schema_json_round_trip(tmp_path: Path) -> None:
+    schema = LabelSchema(("Topwear", "Shoes"), ("Men", "Women", "Unisex"))
+    schema.save(tmp_path / "labels.json")
+    assert LabelSchema.load(tmp_path / "labels.json") == schema
+    (tmp_path / "bad.json").write_text('{"genders": ["Men"]}')
+    with pytest.raises(DatasetError, match="sub_categories"):
+        LabelSchema.load(tmp_path / "bad.json")
+
+
+def test_encode_frame_matches_row_by_row(tiny_dataset: Path) -> None:
+    styles = data.read_styles(tiny_dataset / "styles.csv")
+    schema = LabelSchema.from_styles(styles, n_sub_categories=5)
+    expected = np.stack([schema.encode(s, g) for s, g in zip(styles["subCategory"], styles["gender"])])
+    np.testing.assert_array_equal(schema.encode_frame(styles), expected)
+    with pytest.raises(DatasetError, match="gender 'Alien'"):
+        schema.encode_frame(styles.assign(gender="Alien"))
+
+
+# ----------------------------------------------------------------------------- images and cache
+
+
+def test_load_dataset_reports_missing_images(tiny_dataset: Path, cache_dir: Path) -> None:
+    loaded = data.load_dataset(tiny_dataset, cache_dir=cache_dir)
+    assert loaded.missing_ids == sorted(TINY_MISSING_IMAGE_IDS)
+    assert loaded.styles["id"].tolist() == sorted(r[0] for r in TINY_ROWS if r[0] not in TINY_MISSING_IMAGE_IDS)
+    assert loaded.images.shape == (len(loaded.styles), 80, 60, 3) and loaded.images.dtype == np.uint8
+    for row_id, image in zip(loaded.styles["id"], loaded.images):
+        np.testing.assert_array_equal(image, load_image(tiny_dataset / "images" / f"{row_id}.jpg"))
+    digest = dict(zip(loaded.styles["id"], loaded.digests))
+    assert digest[12] == digest[2] and digest[1] != digest[2]
+
+
+def test_load_dataset_rejects_a_folder_without_data(tmp_path: Path) -> None:
+    with pytest.raises(DatasetError, match="download_data.py"):
+        data.load_dataset(tmp_path, cache_dir=tmp_path / "cache")
+
+
+def test_cache_is_used_then_invalidated(tiny_dataset: Path, cache_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    first = data.load_dataset(tiny_dataset, cache_dir=cache_dir)
+    assert len(list(cache_dir.glob("images-*.npy"))) == 2  # images + digests
+
+    def no_decoding(*args, **kwargs):
+        raise AssertionError("decoded although the cache is fresh")
+
+    monkeypatch.setattr(data, "decode_images", no_decoding)
+    again = data.load_dataset(tiny_dataset, cache_dir=cache_dir)
+    np.testing.assert_array_equal(again.images, first.images)
+    monkeypatch.undo()
+
+    # change one image: the cache must be rebuilt and show the new pixels
+    target = tiny_dataset / "images" / "1.jpg"
+    target.write_bytes((tiny_dataset / "images" / "3.jpg").read_bytes())
+    os.utime(target, ns=(time.time_ns(), time.time_ns() + 10**9))
+    changed = data.load_dataset(tiny_dataset, cache_dir=cache_dir)
+    row = changed.styles.index[changed.styles["id"] == 1][0]
+    np.testing.assert_array_equal(changed.images[row], load_image(target))
+    assert len(list(cache_dir.glob("images-*.npy"))) == 2  # the stale version was removed
+
+
+def test_cache_rebuilt_when_preprocessing_changes(tiny_dataset: Path, cache_dir: Path, monkeypatch) -> None:
+    data.load_dataset(tiny_dataset, cache_dir=cache_dir)
+    before = {p.name for p in cache_dir.glob("images-*.npy")}
+    monkeypatch.setattr(data, "PREPROCESSING_VERSION", data.PREPROCESSING_VERSION + 1)
+    data.load_dataset(tiny_dataset, cache_dir=cache_dir)
+    assert {p.name for p in cache_dir.glob("images-*.npy")}.isdisjoint(before)
+
+
+def test_torn_cache_file_is_decoded_again(tiny_dataset: Path, cache_dir: Path) -> None:
+    first = data.load_dataset(tiny_dataset, cache_dir=cache_dir)
+    images_file = next(p for p in cache_dir.glob("images-*.npy") if ".digests" not in p.name)
+    images_file.write_bytes(images_file.read_bytes()[:200])  # as if the disk filled up mid-write
+    again = data.load_dataset(tiny_dataset, cache_dir=cache_dir)
+    np.testing.assert_array_equal(again.images, first.images)
+
+
+def test_parallel_decoding_matches_serial(tiny_dataset: Path) -> None:
+    paths = sorted((tiny_dataset / "images").glob("*.jpg"))
+    parallel, _ = data.decode_images(paths, workers=2, chunk_size=2)
+    serial = np.stack([load_image(p) for p in paths])
+    np.testing.assert_array_equal(parallel, serial)
+
+
+def test_real_dataset_loads_whole(shared_dataset: data.FashionData) -> None:
+    assert shared_dataset.images.shape == (41396, 80, 60, 3)
+    assert len(shared_dataset.missing_ids) == 3050
+    assert {12347, 39401, 39403, 39410, 39425} <= set(shared_dataset.missing_ids)
+    schema = LabelSchema.from_styles(shared_dataset.styles)
+    counts = Counter(shared_dataset.styles["subCategory"])
+    expected = sorted(counts, key=lambda name: (-counts[name], name))[:20]
+    assert list(schema.sub_categories) == expected
+    assert schema.sub_categories[:3] == ("Topwear", "Shoes", "Bags")
+    assert set(schema.genders) == {"Men", "Women", "Unisex", "Boys", "Girls"}
+    labels = shared_dataset.labels(schema)
+    assert labels.shape == (41396, 25)
+    assert (labels[:, 20:].sum(axis=1) == 1).all()  # exactly one gender bit
+    assert (labels[:, :20].sum(axis=1) <= 1).all()  # at most one sub-category bit
+    outside = ~shared_dataset.styles["subCategory"].isin(schema.sub_categories).to_numpy()
+    assert (labels[outside, :20] == 0).all() and outside.sum() == (labels[:, :20].sum(axis=1) == 0).sum()
+
+
+def test_real_images_match_their_files(shared_data: Path, shared_dataset: data.FashionData) -> None:
+    rng = np.random.default_rng(1)
+    for row in rng.choice(len(shared_dataset.styles), 50, replace=False):
+        row_id = shared_dataset.styles["id"].iloc[row]
+        np.testing.assert_array_equal(shared_dataset.images[row], load_image(shared_data / "images" / f"{row_id}.jpg"))
+
+
+# ----------------------------------------------------------------------------- splits
+
+
+def test_validation_size_follows_the_paper() -> None:
+    assert data.validation_size(44440) == 2222
+    assert data.validation_size(41396) == 2070
+
+
+def test_random_split_is_deterministic_and_partitions() -> None:
+    ids = np.arange(1000, 3000)
+    split = data.random_split(ids, seed=7)
+    assert len(split.validation) == 100 and len(split.train) == 1900
+    assert np.intersect1d(split.train, split.validation).size == 0
+    np.testing.assert_array_equal(np.union1d(split.train, split.validation), np.arange(2000))
+    again = data.random_split(ids, seed=7)
+    np.testing.assert_array_equal(split.validation, again.validation)
+    assert not np.array_equal(split.validation, data.random_split(ids, seed=8).validation)
+    # a row's side depends on its id, not on the order of the rows
+    reversed_split = data.random_split(ids[::-1], seed=7)
+    assert set(ids[::-1][reversed_split.validation]) == set(ids[split.validation])
+
+
+def test_grouped_split_keeps_duplicates_together() -> None:
+    digests = np.array([f"d{i // 3}" for i in range(300)] + [f"u{i}" for i in range(700)])
+    split = data.grouped_split(digests, seed=1)
+    groups = data.duplicate_groups(digests)
+    assert set(groups[split.train]).isdisjoint(groups[split.validation])
+    assert 50 <= len(split.validation) <= 52  # ceil(1000/20) or just over with a whole group
+    report = split.report(digests)
+    assert report["groups_straddling"] == 0 and report["duplicate_groups"] == 100
+    random_report = data.random_split(np.arange(1000), seed=1).report(digests)
+    assert random_report["rows_in_duplicate_groups"] == 300
+
+
+def test_real_splits(shared_dataset: data.FashionData) -> None:
+    random_split = data.make_split("random", shared_dataset)
+    grouped = data.make_split("grouped", shared_dataset)
+    report = random_split.report(shared_dataset.digests)
+    assert (report["n_train"], report["n_validation"]) == (39326, 2070)
+    assert report["duplicate_groups"] == 570 and report["rows_in_duplicate_groups"] == 1244
+    assert report["groups_straddling"] > 0  # why the grouped split exists
+    assert grouped.report(shared_dataset.digests)["groups_straddling"] == 0
+    assert 2070 <= len(grouped.validation) <= 2075
+    # the documented split, pinned: model cards refer to it, so it must never drift
+    val_ids = shared_dataset.styles["id"].to_numpy()[random_split.validation]
+    fingerprint = hashlib.sha256(",".join(map(str, sorted(val_ids))).encode()).hexdigest()[:16]
+    assert fingerprint == PINNED_RANDOM_SPLIT_FINGERPRINT
+
+
+PINNED_RANDOM_SPLIT_FINGERPRINT = "969f2554b147edd4"  # seed 42, sorted validation ids
