@@ -1,0 +1,183 @@
+#!/usr/bin/env python
+"""Measure FashionGen against the naive way, side by side in one run; print a table, write JSON.
+
+Sections (later work adds more):
+  data  first decode of the dataset (images/s), cached reload (s) and peak memory, for
+        FashionGen's loader and for the naive way (Pillow in a loop into a float32 array).
+
+Each measurement runs in a fresh process, so its peak memory (max RSS) is its own.
+Example: python scripts/benchmark.py --data-dir ../shared/data/fashion-small --json benchmark.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import sys
+import tempfile
+import time
+from concurrent.futures import ProcessPoolExecutor
+from multiprocessing import get_context
+from pathlib import Path
+from typing import Callable
+
+DEFAULT_DATA_DIR = Path("data") / "fashion-small"
+
+
+def _peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
+
+
+# ----------------------------------------------------------------------------- data section
+# The measured functions run in child processes; they return plain dicts.
+
+
+def _dataset_paths(data_dir: str, limit: int | None) -> list[Path]:
+    from fashiongen.data import _image_files, read_styles
+
+    styles = read_styles(Path(data_dir) / "styles.csv")
+    on_disk = _image_files(Path(data_dir) / "images")
+    ids = sorted(i for i in styles["id"] if i in on_disk)[:limit]
+    return [on_disk[i] for i in ids]
+
+
+def _naive_decode(data_dir: str, limit: int | None) -> dict:
+    """The way the paper's notebook does it: Pillow per file, straight into float32."""
+    import numpy as np
+    from PIL import Image
+
+    paths = _dataset_paths(data_dir, limit)
+    start = time.perf_counter()
+    images = np.zeros((len(paths), 80, 60, 3), np.float32)
+    for i, path in enumerate(paths):
+        image = Image.open(path).convert("RGB")
+        if image.size != (60, 80):
+            image = image.resize((60, 80))
+        images[i] = np.asarray(image, np.float32) / 255.0
+    seconds = time.perf_counter() - start
+    return {"images": len(paths), "seconds": seconds, "peak_rss_mb": _peak_rss_mb(), "array_mb": images.nbytes / 2**20}
+
+
+def _ours_load(data_dir: str, limit: int | None, cache_dir: str) -> dict:
+    """FashionGen's load_images: cache key from file stats, then parallel decode or cache reload."""
+    from fashiongen import data
+
+    paths = _dataset_paths(data_dir, limit)
+    start = time.perf_counter()
+    images, _ = data.load_images(paths, cache_dir=cache_dir)
+    seconds = time.perf_counter() - start
+    return {"images": len(paths), "seconds": seconds, "peak_rss_mb": _peak_rss_mb(), "array_mb": images.nbytes / 2**20}
+
+
+def _ours_full_reload(data_dir: str, cache_dir: str) -> dict:
+    """The whole `load_dataset` call a training script makes, from a warm cache."""
+    from fashiongen import data
+
+    start = time.perf_counter()
+    loaded = data.load_dataset(data_dir, cache_dir=cache_dir)
+    seconds = time.perf_counter() - start
+    return {"images": len(loaded.images), "seconds": seconds, "peak_rss_mb": _peak_rss_mb()}
+
+
+def _in_fresh_process(function: Callable, *args) -> dict:
+    with ProcessPoolExecutor(max_workers=1, mp_context=get_context("spawn")) as pool:
+        return pool.submit(function, *args).result()
+
+
+def bench_data(args: argparse.Namespace) -> dict:
+    data_dir = str(args.data_dir)
+    for path in _dataset_paths(data_dir, args.limit):  # warm the page cache for both contenders
+        path.read_bytes()
+    with tempfile.TemporaryDirectory(prefix="fashiongen-bench-") as cache_dir:
+        naive = _in_fresh_process(_naive_decode, data_dir, args.limit)
+        first = _in_fresh_process(_ours_load, data_dir, args.limit, cache_dir)
+        reload = _in_fresh_process(_ours_load, data_dir, args.limit, cache_dir)
+        full = _in_fresh_process(_ours_full_reload, data_dir, cache_dir) if args.limit is None else None
+    n = naive["images"]
+    result = {
+        "images": n,
+        "naive_decode_images_per_s": n / naive["seconds"],
+        "naive_decode_s": naive["seconds"],
+        "naive_peak_rss_mb": naive["peak_rss_mb"],
+        "first_decode_images_per_s": n / first["seconds"],
+        "first_decode_s": first["seconds"],
+        "first_decode_peak_rss_mb": first["peak_rss_mb"],
+        "cached_reload_s": reload["seconds"],
+        "cached_reload_peak_rss_mb": reload["peak_rss_mb"],
+        "first_decode_speedup_vs_naive": naive["seconds"] / first["seconds"],
+        "cached_reload_speedup_vs_naive": naive["seconds"] / reload["seconds"],
+        "peak_memory_ratio_vs_naive": first["peak_rss_mb"] / naive["peak_rss_mb"],
+    }
+    if full is not None:
+        result["load_dataset_cached_s"] = full["seconds"]
+        result["load_dataset_cached_peak_rss_mb"] = full["peak_rss_mb"]
+    rows = [
+        ("decode all images", f"{n / naive['seconds']:,.0f} img/s ({naive['seconds']:.2f} s)",
+         f"{n / first['seconds']:,.0f} img/s ({first['seconds']:.2f} s)", f"{result['first_decode_speedup_vs_naive']:.1f}x faster"),
+        ("reload", f"{naive['seconds']:.2f} s (decodes again)", f"{reload['seconds']:.2f} s (cache)",
+         f"{result['cached_reload_speedup_vs_naive']:.1f}x faster"),
+        ("peak memory (max RSS)", f"{naive['peak_rss_mb']:,.0f} MB (float32)", f"{first['peak_rss_mb']:,.0f} MB (uint8)",
+         f"{result['peak_memory_ratio_vs_naive']:.2f}x"),
+    ]
+    if full is not None:
+        rows.append(("load_dataset(), warm cache", "", f"{full['seconds']:.2f} s, {full['peak_rss_mb']:,.0f} MB", ""))
+    _print_table(f"data: {n:,} images from {data_dir}", ("measure", "naive (PIL loop -> float32)", "fashiongen", "ratio"), rows)
+    return result
+
+
+# ----------------------------------------------------------------------------- runner
+
+SECTIONS: dict[str, Callable[[argparse.Namespace], dict]] = {"data": bench_data}
+
+
+def _print_table(title: str, header: tuple[str, ...], rows: list[tuple[str, ...]]) -> None:
+    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
+    line = "  ".join("-" * w for w in widths)
+    print(f"\n{title}\n{line}")
+    for row in [header, None, *rows]:
+        print(line if row is None else "  ".join(str(c).ljust(w) for c, w in zip(row, widths)))
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0],
+        epilog="Sections: " + ", ".join(SECTIONS) + ". Each runs its contenders in one run, side by side.",
+    )
+    parser.add_argument("--sections", nargs="+", choices=sorted(SECTIONS), default=sorted(SECTIONS),
+                        help="which sections to run (default: all)")
+    parser.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR,
+                        help="dataset folder with styles.csv and images/ (default: data/fashion-small; "
+                             "the shared copy is ../shared/data/fashion-small)")
+    parser.add_argument("--limit", type=int, default=None,
+                        help="use only the first N images (by id) for a quick run (default: all)")
+    parser.add_argument("--json", type=Path, default=None, help="also write the results to this JSON file")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    if not (args.data_dir / "styles.csv").is_file():
+        print(f"error: {args.data_dir} has no styles.csv; pass --data-dir or run scripts/download_data.py",
+              file=sys.stderr)
+        return 2
+    if args.limit is not None and args.limit < 1:
+        print("error: --limit must be at least 1", file=sys.stderr)
+        return 2
+    results = {
+        "machine": {"python": platform.python_version(), "cpus": os.cpu_count(), "platform": platform.platform()},
+        "data_dir": str(args.data_dir),
+    }
+    for name in args.sections:
+        results[name] = SECTIONS[name](args)
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(results, indent=2) + "\n")
+        print(f"\nwrote {args.json}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
