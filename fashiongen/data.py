@@ -341,6 +341,7 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.NamedTemporaryFile("w", dir=path.parent, prefix=".tmp-", delete=False) as handle:
         handle.write(text)
+    os.chmod(handle.name, 0o644)  # temporary files are created private (0600)
     os.replace(handle.name, path)
 
 

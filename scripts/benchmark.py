@@ -24,6 +24,10 @@ from multiprocessing import get_context
 from pathlib import Path
 from typing import Callable
 
+REPO_ROOT = Path(__file__).resolve().parents[1]
+# Import this checkout's package even when another checkout is the one pip installed.
+sys.path.insert(0, str(REPO_ROOT))
+
 DEFAULT_DATA_DIR = Path("data") / "fashion-small"
 
 

@@ -1,0 +1,253 @@
+"""Evaluate the labeler's scores: accuracy, ROC AUC, F1, confusion matrices and BCE loss.
+
+Pure NumPy (no TensorFlow, no scikit-learn); plotly is imported only by the plotting functions.
+The two heads are named as in `LabelSchema.decode`: "subCategory" and "gender".
+"""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from fashiongen.data import LabelSchema
+
+HEADS = ("subCategory", "gender")
+LOSS_EPSILON = 1e-7  # Keras's clipping of probabilities in binary cross-entropy
+
+
+# --------------------------------------------------------------------------- the report
+
+
+def classification_report(y_true: np.ndarray, scores: np.ndarray, schema: LabelSchema) -> dict[str, Any]:
+    """Metrics of sigmoid `scores` (N, schema.size) against 0/1 labels `y_true` (N, schema.size).
+
+    Keys: `n_images`, `n_with_subCategory`, `subCategory_accuracy`, `gender_accuracy`,
+    `macro_f1_subCategory`, `macro_f1_gender`, `micro_auc`, `macro_auc`, `loss`, `per_class`,
+    `confusion`. Every value is a plain int, float, None, list or dict, so `json.dumps` takes it.
+
+    - Each head predicts the argmax of its scores. The sub-category head is scored only on rows
+      that have a sub-category bit (the others belong to no class of the schema).
+    - Macro-F1 averages over the classes present in the truth or the predictions of the scored
+      rows, with 0 for a 0/0 precision, recall or F1; this equals scikit-learn's
+      `f1_score(y, y_hat, average="macro", zero_division=0)` without `labels`. Classes absent from
+      both are left out rather than counted as 0 (as `labels=` every class would do).
+    - AUC uses every row and output: `micro_auc` over all outputs flattened, `macro_auc` the mean
+      over outputs that have both a positive and a negative row (the per-output AUCs are in
+      `per_class`, None where skipped).
+    - `loss`: mean binary cross-entropy over all outputs, scores clipped to [1e-7, 1 - 1e-7].
+    A value that cannot be computed (e.g. accuracy on no rows) is None.
+    """
+    y_true, scores = _checked_inputs(y_true, scores, schema)
+    n_sub = len(schema.sub_categories)
+    sub_true, gender_true = schema.split_scores(y_true)
+    sub_scores, gender_scores = schema.split_scores(scores)
+    has_sub = sub_true.any(axis=1)
+    output_aucs = [roc_auc(y_true[:, j], scores[:, j]) for j in range(schema.size)]
+    defined_aucs = [auc for auc in output_aucs if auc is not None]
+
+    heads = {
+        "subCategory": _head_metrics(
+            schema.sub_categories, sub_true[has_sub].argmax(axis=1), sub_scores[has_sub].argmax(axis=1),
+            output_aucs[:n_sub],
+        ),
+        "gender": _head_metrics(
+            schema.genders, gender_true.argmax(axis=1), gender_scores.argmax(axis=1), output_aucs[n_sub:],
+        ),
+    }
+    clipped = np.clip(scores, LOSS_EPSILON, 1 - LOSS_EPSILON)
+    loss = -np.mean(y_true * np.log(clipped) + (1 - y_true) * np.log(1 - clipped))
+    return {
+        "n_images": int(len(y_true)),
+        "n_with_subCategory": int(has_sub.sum()),
+        "subCategory_accuracy": heads["subCategory"]["accuracy"],
+        "gender_accuracy": heads["gender"]["accuracy"],
+        "macro_f1_subCategory": heads["subCategory"]["macro_f1"],
+        "macro_f1_gender": heads["gender"]["macro_f1"],
+        "micro_auc": roc_auc(y_true.ravel(), scores.ravel()),
+        "macro_auc": float(np.mean(defined_aucs)) if defined_aucs else None,
+        "loss": float(loss),
+        "per_class": {head: heads[head]["per_class"] for head in HEADS},
+        "confusion": {head: heads[head]["confusion"] for head in HEADS},
+    }
+
+
+def roc_auc(y_true: np.ndarray, scores: np.ndarray) -> float | None:
+    """ROC AUC of 0/1 labels by the Mann-Whitney rank formula (ties get average ranks, so a tie
+    between a positive and a negative counts 1/2). None when only one class is present."""
+    positive = np.asarray(y_true).ravel() > 0.5
+    n_positive = int(positive.sum())
+    n_negative = positive.size - n_positive
+    if n_positive == 0 or n_negative == 0:
+        return None
+    ranks = average_ranks(np.asarray(scores, np.float64).ravel())
+    rank_sum = ranks[positive].sum()
+    return float((rank_sum - n_positive * (n_positive + 1) / 2) / (n_positive * n_negative))
+
+
+def average_ranks(values: np.ndarray) -> np.ndarray:
+    """1-based ranks of `values`, tied values sharing the mean of their ranks (as scipy's rankdata)."""
+    _, group, group_sizes = np.unique(values, return_inverse=True, return_counts=True)
+    last_rank = np.cumsum(group_sizes)
+    mean_rank = last_rank - (group_sizes - 1) / 2
+    return mean_rank[group.reshape(-1)]
+
+
+def _checked_inputs(y_true: np.ndarray, scores: np.ndarray, schema: LabelSchema) -> tuple[np.ndarray, np.ndarray]:
+    y_true = np.asarray(y_true, np.float64)
+    scores = np.asarray(scores, np.float64)
+    expected = f"(N, {schema.size}) for {len(schema.sub_categories)} sub-categories + {len(schema.genders)} genders"
+    for name, array in (("y_true", y_true), ("scores", scores)):
+        if array.ndim != 2 or array.shape[1] != schema.size:
+            raise ValueError(f"{name} has shape {array.shape}; expected {expected}.")
+    if y_true.shape != scores.shape:
+        raise ValueError(f"y_true has {len(y_true)} rows but scores has {len(scores)}.")
+    if len(y_true) == 0:
+        raise ValueError("y_true and scores have no rows.")
+    if not np.isin(y_true, (0.0, 1.0)).all():
+        raise ValueError("y_true must hold only 0 and 1.")
+    if not (np.isfinite(scores).all() and (scores >= 0).all() and (scores <= 1).all()):
+        raise ValueError("scores must be probabilities in [0, 1] (sigmoid outputs, not logits).")
+    sub_true, gender_true = schema.split_scores(y_true)
+    bad_gender = np.flatnonzero(gender_true.sum(axis=1) != 1)
+    if len(bad_gender):
+        row = bad_gender[0]
+        raise ValueError(f"y_true row {row} has {int(gender_true[row].sum())} gender bits; expected 1.")
+    bad_sub = np.flatnonzero(sub_true.sum(axis=1) > 1)
+    if len(bad_sub):
+        row = bad_sub[0]
+        raise ValueError(f"y_true row {row} has {int(sub_true[row].sum())} sub-category bits; expected 0 or 1.")
+    return y_true, scores
+
+
+def _head_metrics(
+    names: Sequence[str], true_index: np.ndarray, predicted_index: np.ndarray, output_aucs: Sequence[float | None]
+) -> dict[str, Any]:
+    n_classes = len(names)
+    pair_counts = np.bincount(true_index * n_classes + predicted_index, minlength=n_classes**2)
+    confusion = pair_counts.reshape(n_classes, n_classes)
+    hits = np.diag(confusion)
+    support = confusion.sum(axis=1)
+    predicted = confusion.sum(axis=0)
+    precision = _ratio(hits, predicted)
+    recall = _ratio(hits, support)
+    f1 = _ratio(2 * hits, support + predicted)  # = 2PR / (P + R)
+    seen = (support + predicted) > 0
+    per_class = [
+        {
+            "name": name, "precision": float(precision[i]), "recall": float(recall[i]), "f1": float(f1[i]),
+            "support": int(support[i]), "auc": output_aucs[i],
+        }
+        for i, name in enumerate(names)
+    ]
+    return {
+        "accuracy": float(hits.sum() / len(true_index)) if len(true_index) else None,
+        "macro_f1": float(f1[seen].mean()) if seen.any() else None,
+        "per_class": per_class,
+        "confusion": {"names": list(names), "matrix": confusion.tolist()},
+    }
+
+
+def _ratio(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
+    """numerator / denominator, 0 where the denominator is 0."""
+    return np.divide(numerator, denominator, out=np.zeros(len(numerator)), where=denominator > 0)
+
+
+# --------------------------------------------------------------------------- text and figures
+
+
+def format_report_table(report: dict[str, Any]) -> str:
+    """A short plain-text table of the headline numbers, for scripts to print."""
+    rows = [
+        ("subCategory accuracy", report["subCategory_accuracy"], report["n_with_subCategory"]),
+        ("subCategory macro-F1", report["macro_f1_subCategory"], report["n_with_subCategory"]),
+        ("gender accuracy", report["gender_accuracy"], report["n_images"]),
+        ("gender macro-F1", report["macro_f1_gender"], report["n_images"]),
+        ("micro AUC", report["micro_auc"], report["n_images"]),
+        ("macro AUC", report["macro_auc"], report["n_images"]),
+        ("loss (BCE)", report["loss"], report["n_images"]),
+    ]
+    lines = [f"{'metric':<22}{'value':>8}{'n':>9}"]
+    lines += [f"{name:<22}{_format_value(value):>8}{n:>9,}" for name, value, n in rows]
+    return "\n".join(lines)
+
+
+def _format_value(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.4f}"
+
+
+def confusion_figure(report: dict[str, Any], head: str):
+    """Heatmap of one head's confusion matrix: colour = share of the true class's row, text = count."""
+    import plotly.graph_objects as go
+
+    if head not in HEADS:
+        raise ValueError(f"unknown head {head!r}; valid: {', '.join(HEADS)}")
+    names = report["confusion"][head]["names"]
+    counts = np.asarray(report["confusion"][head]["matrix"], np.int64).reshape(len(names), len(names))
+    row_totals = counts.sum(axis=1, keepdims=True)
+    row_shares = np.divide(counts, row_totals, out=np.zeros(counts.shape), where=row_totals > 0)
+    accuracy = report[f"{head}_accuracy"]
+    accuracy_text = "n/a" if accuracy is None else f"{accuracy:.1%}"
+    figure = go.Figure(
+        go.Heatmap(
+            z=row_shares, x=names, y=names, text=counts, texttemplate="%{text}",
+            zmin=0, zmax=1, colorscale="Blues", colorbar={"title": {"text": "share of row"}},
+            hovertemplate="true %{y}<br>predicted %{x}<br>%{text} images (%{z:.1%} of the row)<extra></extra>",
+        )
+    )
+    figure.update_layout(
+        title=f"{head} confusion matrix: accuracy {accuracy_text} on {int(counts.sum()):,} images",
+        xaxis={"title": {"text": "predicted"}, "type": "category", "side": "bottom"},
+        yaxis={"title": {"text": "true"}, "type": "category", "autorange": "reversed"},  # first class on top
+    )
+    return figure
+
+
+def save_confusion_figures(report: dict[str, Any], out_dir: Path, prefix: str = "confusion") -> list[Path]:
+    """Write `<prefix>_<head>.html` for both heads, and `<prefix>_<head>.png` when Kaleido can.
+
+    The HTML files embed plotly.js, so they open without a network. PNG export needs Kaleido and
+    a Chrome or Chromium (found on PATH, at /usr/bin/chromium, or by `$BROWSER_PATH`); when it
+    fails the PNGs are skipped with a warning. Returns the paths written, HTML first.
+    """
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    figures = {head: confusion_figure(report, head) for head in HEADS}
+    html_paths = []
+    for head, figure in figures.items():
+        path = out_dir / f"{prefix}_{head}.html"
+        figure.write_html(path, include_plotlyjs=True)
+        html_paths.append(path)
+    png_paths = [out_dir / f"{prefix}_{head}.png" for head in HEADS]
+    sizes = [_image_size(len(report["confusion"][head]["names"])) for head in HEADS]
+    try:
+        _write_pngs(list(figures.values()), png_paths, sizes)
+    # Kaleido fails in many ways (no browser, a crash, a timeout): each only means "no PNG"
+    except Exception as error:  # noqa: BLE001
+        reason = " ".join(str(error).split())[:300] or "no message"
+        warnings.warn(
+            f"skipped the PNG confusion figures ({type(error).__name__}: {reason}); "
+            "PNG export needs Chrome or Chromium, e.g. `apt-get install chromium`, or $BROWSER_PATH set to one",
+            stacklevel=2,
+        )
+        return html_paths
+    return html_paths + png_paths
+
+
+def _image_size(n_classes: int) -> tuple[int, int]:
+    """(width, height) in pixels that keeps the cells' counts readable."""
+    side = max(450, 200 + 45 * n_classes)
+    return side + 100, side
+
+
+def _write_pngs(figures: list, paths: list[Path], sizes: list[tuple[int, int]]) -> None:
+    import plotly.io as pio
+
+    widths, heights = [size[0] for size in sizes], [size[1] for size in sizes]
+    if hasattr(pio, "write_images"):  # plotly >= 6.1: one browser session for all figures
+        pio.write_images(figures, paths, width=widths, height=heights)
+        return
+    for figure, path, width, height in zip(figures, paths, widths, heights):
+        figure.write_image(path, width=width, height=height)

@@ -1,0 +1,210 @@
+#!/usr/bin/env python
+"""Train the sub-category + gender classifier on the dataset and save it with its model card.
+
+Examples:
+  python scripts/train_classifier.py --data-dir ../shared/data/fashion-small --out runs/my-classifier
+  python scripts/train_classifier.py --arch paper --backbone-weights imagenet --epochs 10
+  python scripts/train_classifier.py --resume            # continue an interrupted run
+
+The model lands in --out only when training finished and was evaluated: an interrupted run
+leaves the previous model there untouched (its progress stays in --run-dir for --resume).
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import shutil
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+# Import this checkout's package even when another checkout is the one pip installed.
+sys.path.insert(0, str(REPO_ROOT))
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    from fashiongen.classifier import ARCHITECTURES, DEFAULT_ARCH
+
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], epilog=__doc__.split("\n\n", 1)[1],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data-dir", type=Path, default=Path("data") / "fashion-small",
+                        help="dataset folder with styles.csv and images/ (default: data/fashion-small)")
+    parser.add_argument("--out", type=Path, default=Path("runs") / "classifier" / "model",
+                        help="folder that receives classifier.keras, labels.json and model_card.json "
+                             "(default: runs/classifier/model; the app's model is fashiongen/pretrained/classifier)")
+    parser.add_argument("--run-dir", type=Path, default=None,
+                        help="folder for TensorBoard logs, the best checkpoint and the resume backup "
+                             "(default: runs/classifier/<arch>)")
+    parser.add_argument("--arch", choices=ARCHITECTURES, default=DEFAULT_ARCH,
+                        help=f"model: compact CNN from scratch (default), paper = frozen MobileNetV2 + "
+                             f"Dense(1024) head, mobilenet = MobileNetV2 alpha 0.35 from scratch (default: {DEFAULT_ARCH})")
+    parser.add_argument("--backbone-weights", default="none",
+                        help="MobileNetV2 archs: 'imagenet' (download), a local .h5 path, or 'none' (default: none)")
+    parser.add_argument("--epochs", type=int, default=12, help="training epochs (default: 12)")
+    parser.add_argument("--batch-size", type=int, default=128, help="images per step (default: 128)")
+    parser.add_argument("--learning-rate", type=float, default=2e-3,
+                        help="Adam's initial learning rate, decayed along a cosine (default: 0.002)")
+    parser.add_argument("--split", choices=("random", "grouped"), default="random",
+                        help="random = the paper's 19:1 split; grouped = byte-identical images kept on one side "
+                             "(default: random)")
+    parser.add_argument("--seed", type=int, default=42, help="split and shuffling seed (default: 42)")
+    parser.add_argument("--limit", type=int, default=None,
+                        help="train on only the first N training images, for a quick trial (default: all)")
+    parser.add_argument("--paper-loop", action="store_true",
+                        help="arch paper: push every image through the frozen backbone every epoch, as the paper "
+                             "does, instead of computing the backbone features once")
+    parser.add_argument("--resume", action="store_true",
+                        help="continue the interrupted run in --run-dir from its last finished epoch "
+                             "(without it, a new run starts and old progress there is discarded)")
+    parser.add_argument("--strategy", choices=("default", "mirrored", "multiworker"), default="default",
+                        help="tf.distribute strategy: default (one device; the GPU when there is one), mirrored "
+                             "(all local GPUs, or --cpu-devices logical CPUs), multiworker (machines listed in "
+                             "TF_CONFIG)")
+    parser.add_argument("--cpu-devices", type=int, default=None,
+                        help="split the CPU into N logical devices (lets --strategy mirrored run without GPUs)")
+    parser.add_argument("--cache-dir", type=Path, default=None,
+                        help="decoded-image cache (default: $FASHIONGEN_CACHE_DIR or ~/.cache/fashiongen)")
+    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    args = parser.parse_args(argv)
+    if args.epochs < 1 or args.batch_size < 1 or (args.limit is not None and args.limit < 1):
+        parser.error("--epochs, --batch-size and --limit must be at least 1")
+    if args.backbone_weights.lower() == "none":
+        args.backbone_weights = None
+    args.run_dir = args.run_dir or Path("runs") / "classifier" / args.arch
+    return args
+
+
+def make_strategy(name: str, cpu_devices: int | None):
+    import tensorflow as tf
+
+    if cpu_devices:
+        cpu = tf.config.list_physical_devices("CPU")[0]
+        tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * cpu_devices)
+    if name == "mirrored":
+        gpus = tf.config.list_logical_devices("GPU")
+        devices = [d.name for d in gpus] or [d.name for d in tf.config.list_logical_devices("CPU")]
+        return tf.distribute.MirroredStrategy(devices)
+    if name == "multiworker":
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    return tf.distribute.get_strategy()
+
+
+def train(args: argparse.Namespace) -> dict:
+    import keras
+    import numpy as np
+
+    from fashiongen import classifier, data, metrics
+    from fashiongen.batches import ImageBatches
+
+    strategy = make_strategy(args.strategy, args.cpu_devices)
+    dataset = data.load_dataset(args.data_dir, cache_dir=args.cache_dir, progress=not args.quiet)
+    schema = data.LabelSchema.from_styles(dataset.styles)
+    labels = dataset.labels(schema)
+    split = data.make_split(args.split, dataset, args.seed)
+    train_rows = split.train[: args.limit]
+    print(f"{len(dataset.images):,} images ({len(dataset.missing_ids):,} styles rows without an image skipped); "
+          f"{args.split} split: {len(train_rows):,} train / {len(split.validation):,} validation")
+
+    backup_dir = args.run_dir / "backup"
+    if not args.resume:
+        shutil.rmtree(backup_dir, ignore_errors=True)
+    elif not backup_dir.is_dir():
+        raise classifier.ClassifierError(f"nothing to resume in {args.run_dir}: run without --resume")
+    args.run_dir.mkdir(parents=True, exist_ok=True)
+    best_weights = args.run_dir / "best.weights.h5"
+    verbose = 0 if args.quiet else 1
+    started = time.perf_counter()
+
+    with strategy.scope():
+        model = classifier.build_classifier(len(schema.sub_categories), len(schema.genders), args.arch,
+                                            args.backbone_weights)
+        cached_features = args.arch == "paper" and not args.paper_loop
+        extractor, head = classifier.split_at_features(model) if cached_features else (None, model)
+        # the paper: Adam at its default rate; ours: a cosine decay from --learning-rate
+        steps = -(-len(train_rows) // args.batch_size) * args.epochs
+        rate = 1e-3 if args.arch == "paper" else keras.optimizers.schedules.CosineDecay(args.learning_rate, steps)
+        classifier.compile_classifier(head, schema, rate)
+
+    callbacks = [
+        keras.callbacks.BackupAndRestore(str(backup_dir)),
+        keras.callbacks.ModelCheckpoint(str(best_weights), monitor="val_loss", save_best_only=True,
+                                        save_weights_only=True),
+        keras.callbacks.TensorBoard(str(args.run_dir / "tensorboard")),
+    ]
+    if cached_features:
+        # frozen backbone: its features never change, so compute them once, not every epoch
+        features = extractor.predict(ImageBatches(dataset.images, batch_size=256), verbose=verbose)
+        history = head.fit(features[train_rows], labels[train_rows], batch_size=args.batch_size,
+                           epochs=args.epochs, validation_data=(features[split.validation], labels[split.validation]),
+                           shuffle=True, callbacks=callbacks, verbose=verbose)
+    else:
+        history = model.fit(
+            ImageBatches(dataset.images, labels, args.batch_size, indices=train_rows, shuffle=True, seed=args.seed),
+            validation_data=ImageBatches(dataset.images, labels, 256, indices=split.validation),
+            epochs=args.epochs, callbacks=callbacks, verbose=verbose,
+        )
+    train_seconds = time.perf_counter() - started
+    head.load_weights(best_weights)
+
+    labeler = classifier.Labeler(model, schema)
+    scores = labeler.scores(dataset.images[split.validation])
+    report = metrics.classification_report(labels[split.validation], scores, schema)
+    val_ids = dataset.styles["id"].to_numpy()[split.validation]
+    card = {
+        "model": "classifier",
+        "arch": args.arch,
+        "backbone_weights": args.backbone_weights,
+        "parameters": int(model.count_params()),
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "command": "python scripts/train_classifier.py " + " ".join(sys.argv[1:]),
+        "data": {
+            "dataset": "paramaggarwal/fashion-product-images-small",
+            "images": int(len(dataset.images)),
+            "styles_rows_without_image": len(dataset.missing_ids),
+            "styles_csv_sha256": hashlib.sha256((args.data_dir / "styles.csv").read_bytes()).hexdigest(),
+        },
+        "split": {
+            **split.report(dataset.digests), "n_train_used": int(len(train_rows)),
+            "validation_ids_sha256": hashlib.sha256(",".join(map(str, sorted(val_ids))).encode()).hexdigest(),
+        },
+        "training": {
+            "epochs": args.epochs, "batch_size": args.batch_size, "learning_rate": args.learning_rate,
+            "seconds": round(train_seconds, 1), "cached_backbone_features": cached_features,
+            "history": {k: [round(float(v), 5) for v in vs] for k, vs in history.history.items()},
+        },
+        "metrics": {"validation": {k: v for k, v in report.items() if k not in ("per_class", "confusion")}},
+        "versions": {"keras": keras.__version__, "numpy": np.__version__},
+    }
+    classifier.save_bundle(args.out, model, schema, card)
+    (args.run_dir / "validation_report.json").write_text(json.dumps(report, indent=2) + "\n")
+    metrics.save_confusion_figures(report, args.run_dir)
+    print(metrics.format_report_table(report))
+    print(f"saved {args.out} ({train_seconds:.0f} s of training); TensorBoard logs in {args.run_dir / 'tensorboard'}")
+    return card
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    from fashiongen.classifier import ClassifierError
+    from fashiongen.data import DatasetError
+
+    try:
+        train(args)
+    except (DatasetError, ClassifierError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"interrupted: the previous model in {args.out} is untouched; continue with --resume",
+              file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

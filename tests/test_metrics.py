@@ -1,0 +1,296 @@
+"""fashiongen.metrics: hand-computed cases, ties, input checks, scikit-learn as a reference, figures."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from fashiongen import metrics
+from fashiongen.data import LabelSchema
+
+SCHEMA = LabelSchema(("Topwear", "Shoes", "Bags"), ("Men", "Women"))
+REPO = Path(__file__).resolve().parents[1]
+
+
+def labels(rows: list[tuple[str | None, str]], schema: LabelSchema = SCHEMA) -> np.ndarray:
+    return np.stack([schema.encode(sub, gender) for sub, gender in rows]).astype(np.float64)
+
+
+# Six rows worked out by hand below; row 4 has no sub-category of the schema.
+HAND_Y = labels([
+    ("Topwear", "Men"), ("Topwear", "Women"), ("Shoes", "Men"),
+    ("Bags", "Women"), (None, "Men"), ("Bags", "Women"),
+])
+HAND_SCORES = np.array([
+    # Topwear Shoes Bags   Men   Women
+    [0.90, 0.05, 0.05, 0.80, 0.20],  # Topwear right, Men right
+    [0.20, 0.70, 0.10, 0.30, 0.70],  # Shoes wrong,   Women right
+    [0.10, 0.60, 0.30, 0.40, 0.60],  # Shoes right,   Women wrong
+    [0.30, 0.30, 0.40, 0.10, 0.90],  # Bags right,    Women right
+    [0.50, 0.20, 0.30, 0.60, 0.40],  # (no sub-category), Men right
+    [0.60, 0.10, 0.30, 0.45, 0.55],  # Topwear wrong, Women right
+])
+
+
+def brute_force_auc(y: np.ndarray, s: np.ndarray) -> float:
+    """Share of (positive, negative) pairs ranked right, a tie counting 1/2: AUC by definition."""
+    positives, negatives = s[y == 1], s[y == 0]
+    diff = positives[:, None] - negatives[None, :]
+    return float(((diff > 0).sum() + 0.5 * (diff == 0).sum()) / diff.size)
+
+
+def prf(entry: dict) -> tuple[float, float, float]:
+    return entry["precision"], entry["recall"], entry["f1"]
+
+
+# ----------------------------------------------------------------------------- hand-computed
+
+
+def test_perfect_predictions_score_one() -> None:
+    y = labels([("Topwear", "Men"), ("Shoes", "Women"), ("Bags", "Men"), (None, "Women")])
+    report = metrics.classification_report(y, y, SCHEMA)
+    for key in ("subCategory_accuracy", "gender_accuracy", "micro_auc", "macro_auc",
+                "macro_f1_subCategory", "macro_f1_gender"):
+        assert report[key] == 1.0, key
+    assert report["loss"] == pytest.approx(-np.log(1 - 1e-7))  # clipped, not 0
+    assert report["confusion"]["subCategory"]["matrix"] == [[1, 0, 0], [0, 1, 0], [0, 0, 1]]
+
+
+def test_hand_computed_case() -> None:
+    report = metrics.classification_report(HAND_Y, HAND_SCORES, SCHEMA)
+    assert report["n_images"] == 6
+    assert report["n_with_subCategory"] == 5
+    assert report["subCategory_accuracy"] == pytest.approx(3 / 5)
+    assert report["gender_accuracy"] == pytest.approx(5 / 6)
+    assert report["confusion"]["subCategory"] == {
+        "names": ["Topwear", "Shoes", "Bags"], "matrix": [[1, 1, 0], [0, 1, 0], [1, 0, 1]],
+    }
+    assert report["confusion"]["gender"] == {"names": ["Men", "Women"], "matrix": [[2, 1], [0, 3]]}
+
+    sub = {entry["name"]: entry for entry in report["per_class"]["subCategory"]}
+    assert prf(sub["Topwear"]) == pytest.approx((1 / 2, 1 / 2, 1 / 2))
+    assert prf(sub["Shoes"]) == pytest.approx((1 / 2, 1, 2 / 3))
+    assert prf(sub["Bags"]) == pytest.approx((1, 1 / 2, 2 / 3))
+    assert [sub[name]["support"] for name in SCHEMA.sub_categories] == [2, 1, 2]
+    assert report["macro_f1_subCategory"] == pytest.approx(11 / 18)
+    gender = {entry["name"]: entry for entry in report["per_class"]["gender"]}
+    assert prf(gender["Men"]) == pytest.approx((1, 2 / 3, 4 / 5))
+    assert prf(gender["Women"]) == pytest.approx((3 / 4, 1, 6 / 7))
+    assert report["macro_f1_gender"] == pytest.approx(29 / 35)
+
+    # per-output AUC over all six rows; Bags has two ties at 0.3 between a positive and negatives
+    expected_aucs = {"Topwear": 5 / 8, "Shoes": 4 / 5, "Bags": 7 / 8, "Men": 8 / 9, "Women": 8 / 9}
+    got_aucs = {entry["name"]: entry["auc"] for head in metrics.HEADS for entry in report["per_class"][head]}
+    assert got_aucs == pytest.approx(expected_aucs)
+    assert report["macro_auc"] == pytest.approx(sum(expected_aucs.values()) / 5)
+    assert report["micro_auc"] == pytest.approx(brute_force_auc(HAND_Y.ravel(), HAND_SCORES.ravel()))
+    expected_loss = -np.mean(HAND_Y * np.log(HAND_SCORES) + (1 - HAND_Y) * np.log(1 - HAND_SCORES))
+    assert report["loss"] == pytest.approx(expected_loss)
+
+
+def test_rows_without_sub_category_are_left_out_of_its_accuracy() -> None:
+    with_sub = metrics.classification_report(HAND_Y[[0, 1, 2, 3, 5]], HAND_SCORES[[0, 1, 2, 3, 5]], SCHEMA)
+    # row 4 (no sub-category) predicted Topwear: counted, it would change accuracy and the matrix
+    full = metrics.classification_report(HAND_Y, HAND_SCORES, SCHEMA)
+    assert full["subCategory_accuracy"] == with_sub["subCategory_accuracy"] == pytest.approx(3 / 5)
+    assert full["confusion"]["subCategory"] == with_sub["confusion"]["subCategory"]
+    assert full["gender_accuracy"] != with_sub["gender_accuracy"]  # gender does use every row
+
+
+def test_no_row_with_a_sub_category_gives_none_not_an_error() -> None:
+    y = labels([(None, "Men"), (None, "Women")])
+    report = metrics.classification_report(y, np.full(y.shape, 0.5), SCHEMA)
+    assert report["n_with_subCategory"] == 0
+    assert report["subCategory_accuracy"] is None and report["macro_f1_subCategory"] is None
+    assert all(entry["auc"] is None for entry in report["per_class"]["subCategory"])  # no positives
+    assert report["macro_auc"] == 0.5  # only the gender outputs count
+    assert report["loss"] == pytest.approx(np.log(2))
+    assert "n/a" in metrics.format_report_table(report)
+    metrics.confusion_figure(report, "subCategory")  # an empty matrix still draws
+
+
+def test_macro_f1_leaves_out_classes_absent_from_truth_and_predictions() -> None:
+    y = labels([("Topwear", "Men"), ("Shoes", "Women")])
+    scores = np.array([[0.9, 0.1, 0.0, 0.9, 0.1], [0.1, 0.9, 0.0, 0.1, 0.9]])
+    report = metrics.classification_report(y, scores, SCHEMA)
+    assert report["macro_f1_subCategory"] == 1.0  # Bags (never true, never predicted) not averaged in
+    assert report["per_class"]["subCategory"][2] == {
+        "name": "Bags", "precision": 0.0, "recall": 0.0, "f1": 0.0, "support": 0, "auc": None,
+    }
+
+
+def test_works_for_a_schema_of_any_size() -> None:
+    schema = LabelSchema(tuple(f"sub{i}" for i in range(20)), ("Men", "Women", "Boys", "Girls", "Unisex"))
+    rng = np.random.default_rng(1)
+    y = labels([(f"sub{i % 21}" if i % 21 < 20 else None, schema.genders[i % 5]) for i in range(105)], schema)
+    report = metrics.classification_report(y, rng.random(y.shape), schema)
+    assert report["n_with_subCategory"] == 100
+    assert np.array(report["confusion"]["subCategory"]["matrix"]).shape == (20, 20)
+    assert len(report["per_class"]["gender"]) == 5
+
+
+# ----------------------------------------------------------------------------- AUC and ties
+
+
+def test_average_ranks_share_tied_ranks() -> None:
+    assert metrics.average_ranks(np.array([3.0, 1.0, 3.0, 2.0, 3.0])).tolist() == [4.0, 1.0, 4.0, 2.0, 4.0]
+
+
+def test_auc_ties() -> None:
+    assert metrics.roc_auc(np.array([1, 0, 1, 0]), np.full(4, 0.3)) == 0.5
+    assert metrics.roc_auc(np.array([1, 0, 0]), np.array([0.5, 0.5, 0.1])) == 0.75
+    assert metrics.roc_auc(np.array([0, 1]), np.array([0.9, 0.1])) == 0.0
+    assert metrics.roc_auc(np.array([1, 1]), np.array([0.2, 0.3])) is None
+
+
+def test_auc_matches_pair_counting_on_random_ties() -> None:
+    rng = np.random.default_rng(2)
+    y = rng.integers(0, 2, 500)
+    s = rng.integers(0, 7, 500) / 6  # few distinct values: many ties
+    assert metrics.roc_auc(y, s) == pytest.approx(brute_force_auc(y, s))
+
+
+# ----------------------------------------------------------------------------- scikit-learn reference
+
+
+def random_case(seed: int, n_rows: int = 300) -> tuple[np.ndarray, np.ndarray]:
+    """Random labels and scores rounded to 0.05 (ties), Bags never true nor predicted."""
+    rng = np.random.default_rng(seed)
+    rows = [(rng.choice(["Topwear", "Shoes", None]), rng.choice(SCHEMA.genders)) for _ in range(n_rows)]
+    y = labels(rows)
+    scores = np.round(np.clip(0.35 * y + 0.65 * rng.random(y.shape), 0, 1) * 20) / 20
+    scores[:, 2] = 0.0
+    return y, scores
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_agrees_with_scikit_learn(seed: int) -> None:
+    skm = pytest.importorskip("sklearn.metrics", reason="scikit-learn is the reference (pip install scikit-learn)")
+    y, scores = random_case(seed)
+    report = metrics.classification_report(y, scores, SCHEMA)
+    has_sub = y[:, :3].any(axis=1)
+    heads = {
+        "subCategory": (y[has_sub, :3].argmax(1), scores[has_sub, :3].argmax(1), 3),
+        "gender": (y[:, 3:].argmax(1), scores[:, 3:].argmax(1), 2),
+    }
+    for head, (truth, predicted, n_classes) in heads.items():
+        classes = list(range(n_classes))
+        assert report[f"{head}_accuracy"] == pytest.approx(skm.accuracy_score(truth, predicted))
+        expected_f1 = skm.f1_score(truth, predicted, average="macro", zero_division=0)
+        assert report[f"macro_f1_{head}"] == pytest.approx(expected_f1)
+        assert report["confusion"][head]["matrix"] == skm.confusion_matrix(truth, predicted, labels=classes).tolist()
+        precision, recall, f1, support = skm.precision_recall_fscore_support(
+            truth, predicted, labels=classes, zero_division=0
+        )
+        per_class = report["per_class"][head]
+        assert [entry["precision"] for entry in per_class] == pytest.approx(precision.tolist())
+        assert [entry["recall"] for entry in per_class] == pytest.approx(recall.tolist())
+        assert [entry["f1"] for entry in per_class] == pytest.approx(f1.tolist())
+        assert [entry["support"] for entry in per_class] == support.tolist()
+    sub_truth, sub_predicted, _ = heads["subCategory"]
+    over_every_class = skm.f1_score(sub_truth, sub_predicted, labels=[0, 1, 2], average="macro", zero_division=0)
+    assert report["macro_f1_subCategory"] != pytest.approx(over_every_class)  # the convention matters here
+
+    assert report["micro_auc"] == pytest.approx(skm.roc_auc_score(y.ravel(), scores.ravel()))
+    both_classes = [j for j in range(SCHEMA.size) if 0 < y[:, j].sum() < len(y)]
+    assert both_classes == [0, 1, 3, 4]  # Bags has no positive row: skipped
+    assert report["macro_auc"] == pytest.approx(skm.roc_auc_score(y[:, both_classes], scores[:, both_classes]))
+    assert report["loss"] == pytest.approx(
+        skm.log_loss(y.ravel(), np.clip(scores.ravel(), 1e-7, 1 - 1e-7), labels=[0, 1])
+    )
+
+
+# ----------------------------------------------------------------------------- input checks
+
+
+@pytest.mark.parametrize("y, scores, message", [
+    (np.zeros((6, 4)), HAND_SCORES, r"y_true has shape \(6, 4\); expected \(N, 5\)"),
+    (HAND_Y, HAND_SCORES[:, :4], r"scores has shape \(6, 4\)"),
+    (HAND_Y[0], HAND_SCORES[0], r"y_true has shape \(5,\)"),
+    (HAND_Y, HAND_SCORES[:5], "y_true has 6 rows but scores has 5"),
+    (HAND_Y[:0], HAND_SCORES[:0], "no rows"),
+    (HAND_Y * 0.5, HAND_SCORES, "only 0 and 1"),
+    (HAND_Y, HAND_SCORES * 2, r"probabilities in \[0, 1\]"),
+    (HAND_Y, np.where(HAND_SCORES > 0.85, np.nan, HAND_SCORES), r"probabilities in \[0, 1\]"),
+    (np.hstack([HAND_Y[:, :3], np.ones((6, 2))]), HAND_SCORES, "row 0 has 2 gender bits"),
+    (np.hstack([np.ones((6, 2)), np.zeros((6, 1)), HAND_Y[:, 3:]]), HAND_SCORES, "row 0 has 2 sub-category bits"),
+])
+def test_bad_inputs_are_rejected(y: np.ndarray, scores: np.ndarray, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        metrics.classification_report(y, scores, SCHEMA)
+
+
+# ----------------------------------------------------------------------------- output
+
+
+def test_report_is_json_serialisable() -> None:
+    report = metrics.classification_report(HAND_Y, HAND_SCORES, SCHEMA)
+    assert json.loads(json.dumps(report, allow_nan=False)) == report
+    assert set(report) == {
+        "n_images", "n_with_subCategory", "subCategory_accuracy", "gender_accuracy", "micro_auc", "macro_auc",
+        "macro_f1_subCategory", "macro_f1_gender", "per_class", "confusion", "loss",
+    }
+
+
+def test_format_report_table() -> None:
+    table = metrics.format_report_table(metrics.classification_report(HAND_Y, HAND_SCORES, SCHEMA))
+    lines = table.splitlines()
+    assert lines[0].split() == ["metric", "value", "n"]
+    assert lines[1].split() == ["subCategory", "accuracy", "0.6000", "5"]
+    assert lines[3].split() == ["gender", "accuracy", "0.8333", "6"]
+    assert "macro AUC" in table and "loss (BCE)" in table
+
+
+def test_confusion_figure() -> None:
+    report = metrics.classification_report(HAND_Y, HAND_SCORES, SCHEMA)
+    figure = metrics.confusion_figure(report, "subCategory")
+    heatmap = figure.data[0]
+    np.testing.assert_allclose(heatmap.z, [[0.5, 0.5, 0], [0, 1, 0], [0.5, 0, 0.5]])  # row shares
+    assert np.asarray(heatmap.text).tolist() == [[1, 1, 0], [0, 1, 0], [1, 0, 1]]  # counts
+    assert list(heatmap.x) == list(heatmap.y) == ["Topwear", "Shoes", "Bags"]
+    assert figure.layout.xaxis.title.text == "predicted" and figure.layout.yaxis.title.text == "true"
+    assert "subCategory" in figure.layout.title.text and "60.0%" in figure.layout.title.text
+    with pytest.raises(ValueError, match="unknown head 'colour'"):
+        metrics.confusion_figure(report, "colour")
+
+
+def test_html_is_written_and_png_failure_only_warns(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("BROWSER_PATH", str(tmp_path / "no-such-browser"))  # Kaleido cannot start
+    report = metrics.classification_report(HAND_Y, HAND_SCORES, SCHEMA)
+    with pytest.warns(UserWarning, match="skipped the PNG confusion figures"):
+        paths = metrics.save_confusion_figures(report, tmp_path / "out", prefix="val")
+    assert paths == [tmp_path / "out" / "val_subCategory.html", tmp_path / "out" / "val_gender.html"]
+    sub_html, gender_html = (path.read_text() for path in paths)
+    assert all(f'"{name}"' in sub_html for name in SCHEMA.sub_categories)
+    assert all(f'"{name}"' in gender_html for name in SCHEMA.genders)
+    assert not list((tmp_path / "out").glob("*.png"))
+
+
+def test_png_export_when_a_browser_is_available(tmp_path: Path) -> None:
+    report = metrics.classification_report(HAND_Y, HAND_SCORES, SCHEMA)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        paths = metrics.save_confusion_figures(report, tmp_path)
+    png_warnings = [str(w.message) for w in caught if "PNG" in str(w.message)]
+    if png_warnings:
+        pytest.skip(f"PNG export does not work here: {png_warnings[0]}")
+    assert [path.name for path in paths] == [
+        "confusion_subCategory.html", "confusion_gender.html", "confusion_subCategory.png", "confusion_gender.png",
+    ]
+    for path in paths[2:]:
+        assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_module_imports_neither_tensorflow_nor_plotly() -> None:
+    code = (
+        "import sys, fashiongen.metrics; "
+        "print(sorted(m for m in ('tensorflow', 'keras', 'plotly', 'sklearn') if m in sys.modules))"
+    )
+    result = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "[]"
