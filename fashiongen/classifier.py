@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import socket
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +33,8 @@ MODEL_FILE = "classifier.keras"
 SCHEMA_FILE = "labels.json"
 CARD_FILE = "model_card.json"
 PRETRAINED_DIR = Path(__file__).resolve().parent / "pretrained" / "classifier"
+# seconds a stalled connection may block the ImageNet download (Keras' urlretrieve has no timeout)
+DOWNLOAD_TIMEOUT = 30.0
 RETRAIN_COMMAND = "python scripts/train_classifier.py --data-dir data/fashion-small --out fashiongen/pretrained/classifier"
 
 
@@ -92,6 +95,10 @@ def build_classifier(
 def _mobilenet_backbone(weights: str | None, alpha: float) -> keras.Model:
     if weights not in (None, "imagenet") and not Path(weights).is_file():
         raise ClassifierError(f"MobileNetV2 weights file {weights} does not exist.")
+    previous_timeout = socket.getdefaulttimeout()
+    if weights == "imagenet" and previous_timeout is None:
+        # a firewall that drops packets would otherwise hang the download for minutes or forever
+        socket.setdefaulttimeout(DOWNLOAD_TIMEOUT)
     try:
         return keras.applications.MobileNetV2(
             input_shape=IMAGE_SHAPE, alpha=alpha, include_top=False, weights=weights
@@ -104,6 +111,8 @@ def _mobilenet_backbone(weights: str | None, alpha: float) -> keras.Model:
                 "--backbone-weights PATH.h5, or train without them (--backbone-weights none)."
             ) from error
         raise ClassifierError(f"Could not build MobileNetV2 with weights {weights!r}: {error}") from error
+    finally:
+        socket.setdefaulttimeout(previous_timeout)
 
 
 def _speed_up_batchnorm(model: keras.Model, momentum: float = 0.9) -> None:
@@ -142,6 +151,8 @@ class HeadAccuracy(keras.metrics.Metric):
         truth = y_true[:, self.start : self.stop]
         guess = y_pred[:, self.start : self.stop]
         labelled = ops.cast(ops.sum(truth, axis=1) > 0, "float32")
+        if sample_weight is not None:  # weight 0: a row that does not count (e.g. batch padding)
+            labelled = labelled * ops.reshape(ops.cast(sample_weight, "float32"), (-1,))
         hit = ops.cast(ops.argmax(truth, axis=1) == ops.argmax(guess, axis=1), "float32") * labelled
         self.correct.assign_add(ops.sum(hit))
         self.count.assign_add(ops.sum(labelled))
@@ -216,7 +227,10 @@ class Labeler:
         except ValueError as error:
             raise ClassifierError(f"{error}. Retrain it with: {RETRAIN_COMMAND}") from error
         card_path = folder / CARD_FILE
-        card = json.loads(card_path.read_text()) if card_path.is_file() else {}
+        try:
+            card = json.loads(card_path.read_text()) if card_path.is_file() else {}
+        except (OSError, ValueError) as error:  # ValueError: bad JSON or bad UTF-8
+            raise ClassifierError(f"{card_path} is unreadable ({error}). Retrain it with: {RETRAIN_COMMAND}") from error
         return cls(model, schema, card)
 
     def scores(self, images: np.ndarray, batch_size: int = 256) -> np.ndarray:
@@ -227,8 +241,9 @@ class Labeler:
         if images.dtype != np.uint8 or images.shape[1:] != IMAGE_SHAPE:
             raise ValueError(f"expected uint8 images of shape (N, 80, 60, 3), got {images.dtype} {images.shape}")
         chunks = [
-            # calling the model directly skips predict()'s per-call setup: ~10x faster for one image
-            ops.convert_to_numpy(self.model(to_unit_float(images[i : i + batch_size]), training=False))
+            # predict_on_batch runs the compiled graph without predict()'s per-call setup (~60x
+            # faster for one image) nor eager layer-by-layer execution (~8x)
+            np.asarray(self.model.predict_on_batch(to_unit_float(images[i : i + batch_size])))
             for i in range(0, len(images), batch_size)
         ]
         return np.concatenate(chunks) if chunks else np.zeros((0, self.schema.size), np.float32)
@@ -257,9 +272,10 @@ def save_bundle(folder: str | os.PathLike, model: keras.Model, schema: LabelSche
     staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
     staging.chmod(0o755)  # mkdtemp makes it private
     try:
-        # an uncompiled copy: the optimizer's state would triple the file and is not needed to label
-        export = keras.models.clone_model(model)
-        export.set_weights(model.get_weights())
+        # an uncompiled view of the same layers: the optimizer's state would triple the file and is
+        # not needed to label. (Not clone_model: Keras 3 recompiles a clone of a compiled model,
+        # which fails on the unregistered HeadAccuracy metric, and copies every weight.)
+        export = keras.Model(model.inputs, model.outputs, name=model.name)
         export.save(staging / MODEL_FILE)
         schema.save(staging / SCHEMA_FILE)
         (staging / CARD_FILE).write_text(json.dumps(card, indent=2, default=_json_default) + "\n")

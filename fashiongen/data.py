@@ -299,7 +299,7 @@ def decode_images(
     def decode_chunk(start: int) -> int:
         for i in range(start, min(start + chunk_size, len(paths))):
             data = Path(paths[i]).read_bytes()
-            digests[i] = hashlib.blake2b(data, digest_size=16).hexdigest()
+            digests[i] = file_digest(data)
             images[i] = load_image(data, name=str(paths[i]))
         return min(chunk_size, len(paths) - start)
 
@@ -313,6 +313,11 @@ def decode_images(
     if bar is not None:
         bar.close()
     return images, digests
+
+
+def file_digest(data: bytes) -> str:
+    """Identity of a file's bytes: byte-identical images share it (the grouped split uses it)."""
+    return hashlib.blake2b(data, digest_size=16).hexdigest()
 
 
 def _progress_bar(total: int, description: str):

@@ -2,8 +2,11 @@
 """Measure FashionGen against the naive way, side by side in one run; print a table, write JSON.
 
 Sections (later work adds more):
-  data  first decode of the dataset (images/s), cached reload (s) and peak memory, for
-        FashionGen's loader and for the naive way (Pillow in a loop into a float32 array).
+  data        first decode of the dataset (images/s), cached reload (s) and peak memory, for
+              FashionGen's loader and for the naive way (Pillow in a loop into a float32 array).
+  classifier  training the paper's frozen-backbone head with backbone features computed once vs
+              the paper's loop (every image through the backbone every epoch); latency of labeling
+              one upload through the app's code path vs model.predict, p50/p95 after warm-up.
 
 Each measurement runs in a fresh process, so its peak memory (max RSS) is its own.
 Example: python scripts/benchmark.py --data-dir ../shared/data/fashion-small --json benchmark.json
@@ -132,9 +135,99 @@ def bench_data(args: argparse.Namespace) -> dict:
     return result
 
 
+# ----------------------------------------------------------------------------- classifier section
+
+
+def _train_frozen_phase(data_dir: str, n_images: int, epochs: int, cached: bool) -> dict:
+    """Train the paper architecture's head on a frozen MobileNetV2 for `epochs`: either every image
+    through the backbone every epoch (the paper's loop) or features computed once (ours)."""
+    import numpy as np
+
+    from fashiongen import classifier, data
+    from fashiongen.batches import ImageBatches
+
+    loaded = data.load_dataset(data_dir)
+    schema = data.LabelSchema.from_styles(loaded.styles)
+    labels = loaded.labels(schema)
+    rows = data.make_split("random", loaded).train[:n_images]
+    model = classifier.build_classifier(len(schema.sub_categories), len(schema.genders), "paper")
+    start = time.perf_counter()
+    if cached:
+        extractor, head = classifier.split_at_features(model)
+        classifier.compile_classifier(head, schema)
+        features = extractor.predict(ImageBatches(loaded.images, batch_size=256, indices=rows), verbose=0)
+        history = head.fit(features, labels[rows], batch_size=64, epochs=epochs, shuffle=True, verbose=0)
+    else:
+        classifier.compile_classifier(model, schema)
+        history = model.fit(ImageBatches(loaded.images, labels, 64, indices=rows, shuffle=True), epochs=epochs,
+                            verbose=0)
+    return {"seconds": time.perf_counter() - start, "final_loss": float(np.asarray(history.history["loss"])[-1])}
+
+
+def _label_latency(data_dir: str, repeats: int) -> dict:
+    """Label one uploaded photo (JPEG bytes) through the app's code path (decode, preprocess,
+    predict, rank names), and through the naive way (`model.predict` on one image), after a
+    warm-up; milliseconds per image."""
+    import numpy as np
+
+    from fashiongen import classifier, data
+    from fashiongen.batches import to_unit_float
+    from fashiongen.imaging import load_image
+
+    try:
+        labeler = classifier.Labeler.load()
+        source = "shipped model"
+    except classifier.ClassifierError:
+        labeler = classifier.Labeler(classifier.build_classifier(20, 5), data.LabelSchema(
+            tuple(f"sub{i}" for i in range(20)), ("Men", "Women", "Unisex", "Boys", "Girls")))
+        source = "untrained compact model (no shipped model found)"
+    photos = sorted((Path(data_dir) / "images").glob("*.jpg"))[:50]
+    uploads = [p.read_bytes() for p in photos]
+
+    def timed(function) -> list[float]:
+        for upload in uploads[:10]:
+            function(upload)  # warm-up: graph tracing, allocator
+        times = []
+        for i in range(repeats):
+            start = time.perf_counter()
+            function(uploads[i % len(uploads)])
+            times.append((time.perf_counter() - start) * 1000)
+        return times
+
+    ours = timed(labeler.label)
+    naive = timed(lambda upload: labeler.model.predict(to_unit_float(load_image(upload)[None]), verbose=0))
+    summary = lambda t: {"p50_ms": float(np.percentile(t, 50)), "p95_ms": float(np.percentile(t, 95))}
+    return {"model": source, "ours": summary(ours), "naive": summary(naive)}
+
+
+def bench_classifier(args: argparse.Namespace) -> dict:
+    data_dir = str(args.data_dir)
+    n, epochs = args.classifier_images, args.classifier_epochs
+    loop = _in_fresh_process(_train_frozen_phase, data_dir, n, epochs, False)
+    cached = _in_fresh_process(_train_frozen_phase, data_dir, n, epochs, True)
+    latency = _in_fresh_process(_label_latency, data_dir, args.latency_repeats)
+    result = {
+        "frozen_phase": {"images": n, "epochs": epochs, "paper_loop_s": loop["seconds"],
+                         "cached_features_s": cached["seconds"], "speedup": loop["seconds"] / cached["seconds"],
+                         "paper_loop_final_loss": loop["final_loss"], "cached_final_loss": cached["final_loss"]},
+        "label_one_upload": latency,
+    }
+    rows = [
+        (f"train frozen-backbone head, {epochs} epochs x {n:,} images", f"{loop['seconds']:.1f} s (paper's loop)",
+         f"{cached['seconds']:.1f} s (features once)", f"{result['frozen_phase']['speedup']:.1f}x faster"),
+        ("label one upload, p50", f"{latency['naive']['p50_ms']:.1f} ms (model.predict)",
+         f"{latency['ours']['p50_ms']:.1f} ms (Labeler.label)",
+         f"{latency['naive']['p50_ms'] / latency['ours']['p50_ms']:.1f}x faster"),
+        ("label one upload, p95", f"{latency['naive']['p95_ms']:.1f} ms", f"{latency['ours']['p95_ms']:.1f} ms",
+         f"{latency['naive']['p95_ms'] / latency['ours']['p95_ms']:.1f}x faster"),
+    ]
+    _print_table(f"classifier ({latency['model']} for latency)", ("measure", "naive", "fashiongen", "ratio"), rows)
+    return result
+
+
 # ----------------------------------------------------------------------------- runner
 
-SECTIONS: dict[str, Callable[[argparse.Namespace], dict]] = {"data": bench_data}
+SECTIONS: dict[str, Callable[[argparse.Namespace], dict]] = {"data": bench_data, "classifier": bench_classifier}
 
 
 def _print_table(title: str, header: tuple[str, ...], rows: list[tuple[str, ...]]) -> None:
@@ -157,6 +250,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                              "the shared copy is ../shared/data/fashion-small)")
     parser.add_argument("--limit", type=int, default=None,
                         help="use only the first N images (by id) for a quick run (default: all)")
+    parser.add_argument("--classifier-images", type=int, default=8192,
+                        help="classifier section: training images for the frozen-phase comparison (default: 8192)")
+    parser.add_argument("--classifier-epochs", type=int, default=10,
+                        help="classifier section: epochs for both contenders (default: 10, as in the paper)")
+    parser.add_argument("--latency-repeats", type=int, default=200,
+                        help="classifier section: timed labelings after the warm-up (default: 200)")
     parser.add_argument("--json", type=Path, default=None, help="also write the results to this JSON file")
     return parser.parse_args(argv)
 

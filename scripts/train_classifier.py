@@ -15,7 +15,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import os
+import shlex
 import shutil
 import sys
 import time
@@ -25,7 +25,6 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parents[1]
 # Import this checkout's package even when another checkout is the one pip installed.
 sys.path.insert(0, str(REPO_ROOT))
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -77,6 +76,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     if args.backbone_weights.lower() == "none":
         args.backbone_weights = None
     args.run_dir = args.run_dir or Path("runs") / "classifier" / args.arch
+    args.argv = list(sys.argv[1:] if argv is None else argv)  # for the model card
     return args
 
 
@@ -85,7 +85,13 @@ def make_strategy(name: str, cpu_devices: int | None):
 
     if cpu_devices:
         cpu = tf.config.list_physical_devices("CPU")[0]
-        tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * cpu_devices)
+        try:
+            tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * cpu_devices)
+        except RuntimeError as error:  # TensorFlow already ran something in this process
+            from fashiongen.classifier import ClassifierError
+
+            raise ClassifierError(f"--cpu-devices must be set before TensorFlow starts ({error}); "
+                                  "run the script in a fresh process") from None
     if name == "mirrored":
         gpus = tf.config.list_logical_devices("GPU")
         devices = [d.name for d in gpus] or [d.name for d in tf.config.list_logical_devices("CPU")]
@@ -93,6 +99,47 @@ def make_strategy(name: str, cpu_devices: int | None):
     if name == "multiworker":
         return tf.distribute.MultiWorkerMirroredStrategy()
     return tf.distribute.get_strategy()
+
+
+def replica_batches(x, y, indices, batch_size: int, replicas: int, shuffle: bool = False, seed: int = 0):
+    """Batches of rows `indices` of `x` (uint8 images, scaled to [0, 1], or float features) and `y`
+    for a strategy with several replicas: `(x, y, sample_weight)`, each batch padded to a multiple
+    of `replicas` with repeats of its own rows weighted 0.
+
+    Keras 3 with tf.distribute fails on a batch that does not split evenly over the replicas (its
+    first-batch shape probe reduces the per-replica inputs, and a replica with no rows breaks
+    BatchNormalization), and the last batch of an epoch or a small validation set rarely does.
+    Rows weighted 0 leave the metrics unchanged and the loss of that one batch scaled by n/(n+pad).
+    """
+    import keras
+    import numpy as np
+
+    from fashiongen.batches import to_unit_float
+
+    class ReplicaBatches(keras.utils.PyDataset):
+        def __init__(self) -> None:
+            super().__init__()
+            self.indices = np.asarray(indices, np.int64)
+            self._rng = np.random.default_rng(seed)
+            self._order = self._rng.permutation(self.indices) if shuffle else self.indices
+
+        def __len__(self) -> int:
+            return -(-len(self.indices) // batch_size)
+
+        def __getitem__(self, batch: int):
+            rows = np.sort(self._order[batch * batch_size : (batch + 1) * batch_size])
+            padding = -len(rows) % replicas
+            weights = np.ones(len(rows) + padding, np.float32)
+            weights[len(rows):] = 0.0
+            rows = np.concatenate([rows, rows[np.arange(padding) % len(rows)]])
+            inputs = to_unit_float(x[rows]) if x.dtype == np.uint8 else x[rows]
+            return inputs, y[rows], weights
+
+        def on_epoch_end(self) -> None:
+            if shuffle:
+                self._order = self._rng.permutation(self.indices)
+
+    return ReplicaBatches()
 
 
 def train(args: argparse.Namespace) -> dict:
@@ -112,12 +159,13 @@ def train(args: argparse.Namespace) -> dict:
           f"{args.split} split: {len(train_rows):,} train / {len(split.validation):,} validation")
 
     backup_dir = args.run_dir / "backup"
+    best_weights = args.run_dir / "best.weights.h5"
     if not args.resume:
         shutil.rmtree(backup_dir, ignore_errors=True)
+        best_weights.unlink(missing_ok=True)  # a new run must never end with an older run's weights
     elif not backup_dir.is_dir():
         raise classifier.ClassifierError(f"nothing to resume in {args.run_dir}: run without --resume")
     args.run_dir.mkdir(parents=True, exist_ok=True)
-    best_weights = args.run_dir / "best.weights.h5"
     verbose = 0 if args.quiet else 1
     started = time.perf_counter()
 
@@ -137,9 +185,18 @@ def train(args: argparse.Namespace) -> dict:
                                         save_weights_only=True),
         keras.callbacks.TensorBoard(str(args.run_dir / "tensorboard")),
     ]
+    replicas = strategy.num_replicas_in_sync
     if cached_features:
         # frozen backbone: its features never change, so compute them once, not every epoch
         features = extractor.predict(ImageBatches(dataset.images, batch_size=256), verbose=verbose)
+    if replicas > 1:
+        inputs = features if cached_features else dataset.images
+        history = head.fit(
+            replica_batches(inputs, labels, train_rows, args.batch_size, replicas, shuffle=True, seed=args.seed),
+            validation_data=replica_batches(inputs, labels, split.validation, 256, replicas),
+            epochs=args.epochs, callbacks=callbacks, verbose=verbose,
+        )
+    elif cached_features:
         history = head.fit(features[train_rows], labels[train_rows], batch_size=args.batch_size,
                            epochs=args.epochs, validation_data=(features[split.validation], labels[split.validation]),
                            shuffle=True, callbacks=callbacks, verbose=verbose)
@@ -150,9 +207,14 @@ def train(args: argparse.Namespace) -> dict:
             epochs=args.epochs, callbacks=callbacks, verbose=verbose,
         )
     train_seconds = time.perf_counter() - started
+    if not best_weights.is_file():  # ModelCheckpoint saves nothing while val_loss is NaN
+        raise classifier.ClassifierError(f"no epoch reached a finite validation loss, so {args.out} is unchanged; "
+                                         "try a lower --learning-rate")
     head.load_weights(best_weights)
 
-    labeler = classifier.Labeler(model, schema)
+    # a view made outside strategy.scope(): under MirroredStrategy, Keras' predict_on_batch feeds
+    # the whole batch to every replica and returns replicas x N rows
+    labeler = classifier.Labeler(keras.Model(model.inputs, model.outputs, name=model.name), schema)
     scores = labeler.scores(dataset.images[split.validation])
     report = metrics.classification_report(labels[split.validation], scores, schema)
     val_ids = dataset.styles["id"].to_numpy()[split.validation]
@@ -162,7 +224,7 @@ def train(args: argparse.Namespace) -> dict:
         "backbone_weights": args.backbone_weights,
         "parameters": int(model.count_params()),
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "command": "python scripts/train_classifier.py " + " ".join(sys.argv[1:]),
+        "command": shlex.join(["python", "scripts/train_classifier.py", *args.argv]),
         "data": {
             "dataset": "paramaggarwal/fashion-product-images-small",
             "images": int(len(dataset.images)),
@@ -190,6 +252,9 @@ def train(args: argparse.Namespace) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from fashiongen.runtime import import_tensorflow_quietly
+
+    import_tensorflow_quietly()  # before parse_args, which imports the classifier (and so Keras)
     args = parse_args(argv)
     from fashiongen.classifier import ClassifierError
     from fashiongen.data import DatasetError

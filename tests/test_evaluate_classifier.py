@@ -1,0 +1,119 @@
+"""scripts/evaluate_classifier.py and fashiongen.evaluation on folders of labelled images."""
+
+from __future__ import annotations
+
+import io
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from fashiongen import classifier, data, evaluation
+from fashiongen.imaging import load_image
+from fashiongen.metrics import classification_report
+
+REPO = Path(__file__).resolve().parents[1]
+SCRIPT = REPO / "scripts" / "evaluate_classifier.py"
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An (untrained) compact model with a 5+5 schema; evaluation must be exact, not good."""
+    schema = data.LabelSchema(("Topwear", "Bags", "Shoes", "Watches", "Dress"), ("Men", "Women", "Boys", "Girls", "Unisex"))
+    folder = tmp_path_factory.mktemp("model") / "classifier"
+    model = classifier.build_classifier(5, 5, "compact")
+    classifier.Labeler(model, schema).save(folder, card={"arch": "compact"})
+    return folder
+
+
+@pytest.fixture
+def labelled_folder(tiny_dataset: Path) -> tuple[Path, Path]:
+    """The tiny dataset, with one photo re-saved as a big PNG and one broken file added."""
+    images = tiny_dataset / "images"
+    big = Image.open(images / "1.jpg").resize((600, 800))
+    (images / "1.jpg").unlink()
+    big.save(images / "1.png")
+    (images / "9.jpg").write_bytes(b"not a jpeg at all")
+    return images, tiny_dataset / "styles.csv"
+
+
+def run(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(SCRIPT), *args], capture_output=True, text=True, timeout=300)
+
+
+def test_report_matches_a_direct_computation(model_dir: Path, labelled_folder) -> None:
+    images_dir, labels = labelled_folder
+    labeler = classifier.Labeler.load(model_dir)
+    report, skipped = evaluation.evaluate_folder(labeler, images_dir, labels)
+    assert skipped.no_image == [11] and list(skipped.unreadable) == [9]
+    assert report["skipped"] == {"no_image": 1, "unknown_gender": 0, "unreadable": 1}
+    styles = data.read_styles(labels)
+    kept = styles[~styles["id"].isin([9, 11])]
+    files = evaluation.index_images(images_dir)
+    images = np.stack([load_image(files[i]) for i in kept["id"]])
+    expected = classification_report(labeler.schema.encode_frame(kept), labeler.scores(images), labeler.schema)
+    assert report["n_images"] == 10 == expected["n_images"]
+    for key in ("subCategory_accuracy", "gender_accuracy", "micro_auc", "macro_f1_subCategory", "macro_f1_gender"):
+        assert report[key] == pytest.approx(expected[key]), key
+
+
+def test_script_prints_table_and_writes_json(model_dir: Path, labelled_folder, tmp_path: Path) -> None:
+    images_dir, labels = labelled_folder
+    out = tmp_path / "eval.json"
+    result = run("--images", str(images_dir), "--labels", str(labels), "--model", str(model_dir),
+                 "--json", str(out), "--quiet")
+    assert result.returncode == 0, result.stderr
+    assert "skipped 1 rows whose id has no image" in result.stdout
+    assert "skipped 1 unreadable images (e.g. id 9" in result.stdout
+    report = json.loads(out.read_text())
+    for key in ("n_images", "subCategory_accuracy", "gender_accuracy", "micro_auc",
+                "macro_f1_subCategory", "macro_f1_gender"):
+        assert key in report
+    assert report["n_images"] == 10
+
+
+def test_extra_columns_and_unknown_genders(model_dir: Path, tiny_dataset: Path, tmp_path: Path) -> None:
+    csv = tmp_path / "labels.csv"
+    csv.write_text("note,subCategory,id,gender\nx,Topwear,1,Men\ny,Shoes,3,Alien\nz,Nope,4,Women\n")
+    labeler = classifier.Labeler.load(model_dir)
+    report, skipped = evaluation.evaluate_folder(labeler, tiny_dataset / "images", csv)
+    assert skipped.unknown_gender == [3]
+    assert report["n_images"] == 2 and report["n_with_subCategory"] == 1  # "Nope" counts for gender only
+
+
+def test_validation_split_matches_training(tiny_dataset: Path, cache_dir: Path) -> None:
+    loaded = data.load_dataset(tiny_dataset, cache_dir=cache_dir)
+    for kind in ("random", "grouped"):
+        split = data.make_split(kind, loaded, seed=3)
+        expected = set(loaded.styles["id"].to_numpy()[split.validation].tolist())
+        assert evaluation.validation_ids(tiny_dataset / "images", tiny_dataset / "styles.csv", kind, 3) == expected
+
+
+@pytest.mark.parametrize(
+    "csv_text, message",
+    [("id,gender\n1,Men\n", "has no column subCategory"), ("", "is empty")],
+)
+def test_bad_labels_file_is_one_line(model_dir: Path, tiny_dataset: Path, tmp_path: Path, csv_text: str, message: str) -> None:
+    csv = tmp_path / "labels.csv"
+    csv.write_text(csv_text)
+    result = run("--images", str(tiny_dataset / "images"), "--labels", str(csv), "--model", str(model_dir))
+    assert result.returncode == 2
+    assert message in result.stderr and "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_missing_model_names_file_and_fix(tiny_dataset: Path, tmp_path: Path) -> None:
+    result = run("--images", str(tiny_dataset / "images"), "--labels", str(tiny_dataset / "styles.csv"),
+                 "--model", str(tmp_path / "nowhere"))
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "nowhere/classifier.keras is missing" in result.stderr and "train_classifier.py" in result.stderr
+
+
+def test_help_mentions_every_flag() -> None:
+    text = run("--help").stdout
+    for flag in ("--images", "--labels", "--model", "--json", "--validation-split", "--seed", "--figures", "--quiet"):
+        assert flag in text
