@@ -1,6 +1,7 @@
 """Evaluate the labeler's scores: accuracy, ROC AUC, F1, confusion matrices and BCE loss.
 
-Pure NumPy (no TensorFlow, no scikit-learn); plotly is imported only by the plotting functions.
+The numbers come from scikit-learn, imported on first use by `classification_report` (its import
+takes over a second); plotly is imported only by the plotting functions. No TensorFlow.
 The two heads are named as in `LabelSchema.decode`: "subCategory" and "gender".
 """
 
@@ -31,12 +32,12 @@ def classification_report(y_true: np.ndarray, scores: np.ndarray, schema: LabelS
     - Each head predicts the argmax of its scores. The sub-category head is scored only on rows
       that have a sub-category bit (the others belong to no class of the schema).
     - Macro-F1 averages over the classes present in the truth or the predictions of the scored
-      rows, with 0 for a 0/0 precision, recall or F1; this equals scikit-learn's
+      rows, with 0 for a 0/0 precision, recall or F1: scikit-learn's
       `f1_score(y, y_hat, average="macro", zero_division=0)` without `labels`. Classes absent from
       both are left out rather than counted as 0 (as `labels=` every class would do).
-    - AUC uses every row and output: `micro_auc` over all outputs flattened, `macro_auc` the mean
-      over outputs that have both a positive and a negative row (the per-output AUCs are in
-      `per_class`, None where skipped).
+    - AUC (`roc_auc_score`, a positive-negative tie counting 1/2) uses every row and output:
+      `micro_auc` over all outputs flattened, `macro_auc` the mean over outputs that have both a
+      positive and a negative row (the per-output AUCs are in `per_class`, None where skipped).
     - `loss`: mean binary cross-entropy over all outputs, scores clipped to [1e-7, 1 - 1e-7].
     A value that cannot be computed (e.g. accuracy on no rows) is None.
     """
@@ -45,7 +46,7 @@ def classification_report(y_true: np.ndarray, scores: np.ndarray, schema: LabelS
     sub_true, gender_true = schema.split_scores(y_true)
     sub_scores, gender_scores = schema.split_scores(scores)
     has_sub = sub_true.any(axis=1)
-    output_aucs = [roc_auc(y_true[:, j], scores[:, j]) for j in range(schema.size)]
+    output_aucs = [_auc_or_none(y_true[:, j], scores[:, j]) for j in range(schema.size)]
     defined_aucs = [auc for auc in output_aucs if auc is not None]
 
     heads = {
@@ -66,7 +67,7 @@ def classification_report(y_true: np.ndarray, scores: np.ndarray, schema: LabelS
         "gender_accuracy": heads["gender"]["accuracy"],
         "macro_f1_subCategory": heads["subCategory"]["macro_f1"],
         "macro_f1_gender": heads["gender"]["macro_f1"],
-        "micro_auc": roc_auc(y_true.ravel(), scores.ravel()),
+        "micro_auc": _auc_or_none(y_true.ravel(), scores.ravel()),
         "macro_auc": float(np.mean(defined_aucs)) if defined_aucs else None,
         "loss": float(loss),
         "per_class": {head: heads[head]["per_class"] for head in HEADS},
@@ -74,25 +75,14 @@ def classification_report(y_true: np.ndarray, scores: np.ndarray, schema: LabelS
     }
 
 
-def roc_auc(y_true: np.ndarray, scores: np.ndarray) -> float | None:
-    """ROC AUC of 0/1 labels by the Mann-Whitney rank formula (ties get average ranks, so a tie
-    between a positive and a negative counts 1/2). None when only one class is present."""
-    positive = np.asarray(y_true).ravel() > 0.5
-    n_positive = int(positive.sum())
-    n_negative = positive.size - n_positive
-    if n_positive == 0 or n_negative == 0:
+def _auc_or_none(y_true: np.ndarray, scores: np.ndarray) -> float | None:
+    """ROC AUC of 0/1 labels, None when only one class is present (scikit-learn raises or warns)."""
+    from sklearn.metrics import roc_auc_score
+
+    n_positive = int(y_true.sum())
+    if n_positive == 0 or n_positive == len(y_true):
         return None
-    ranks = average_ranks(np.asarray(scores, np.float64).ravel())
-    rank_sum = ranks[positive].sum()
-    return float((rank_sum - n_positive * (n_positive + 1) / 2) / (n_positive * n_negative))
-
-
-def average_ranks(values: np.ndarray) -> np.ndarray:
-    """1-based ranks of `values`, tied values sharing the mean of their ranks (as scipy's rankdata)."""
-    _, group, group_sizes = np.unique(values, return_inverse=True, return_counts=True)
-    last_rank = np.cumsum(group_sizes)
-    mean_rank = last_rank - (group_sizes - 1) / 2
-    return mean_rank[group.reshape(-1)]
+    return float(roc_auc_score(y_true, scores))
 
 
 def _checked_inputs(y_true: np.ndarray, scores: np.ndarray, schema: LabelSchema) -> tuple[np.ndarray, np.ndarray]:
@@ -125,16 +115,23 @@ def _checked_inputs(y_true: np.ndarray, scores: np.ndarray, schema: LabelSchema)
 def _head_metrics(
     names: Sequence[str], true_index: np.ndarray, predicted_index: np.ndarray, output_aucs: Sequence[float | None]
 ) -> dict[str, Any]:
+    from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, precision_recall_fscore_support
+
     n_classes = len(names)
-    pair_counts = np.bincount(true_index * n_classes + predicted_index, minlength=n_classes**2)
-    confusion = pair_counts.reshape(n_classes, n_classes)
-    hits = np.diag(confusion)
-    support = confusion.sum(axis=1)
-    predicted = confusion.sum(axis=0)
-    precision = _ratio(hits, predicted)
-    recall = _ratio(hits, support)
-    f1 = _ratio(2 * hits, support + predicted)  # = 2PR / (P + R)
-    seen = (support + predicted) > 0
+    if len(true_index) == 0:  # scikit-learn rejects empty inputs
+        confusion = np.zeros((n_classes, n_classes), np.int64)
+        precision = recall = f1 = np.zeros(n_classes)
+        support = np.zeros(n_classes, np.int64)
+        accuracy = macro_f1 = None
+    else:
+        classes = list(range(n_classes))  # schema order
+        confusion = confusion_matrix(true_index, predicted_index, labels=classes)
+        precision, recall, f1, support = precision_recall_fscore_support(
+            true_index, predicted_index, labels=classes, zero_division=0
+        )
+        accuracy = float(accuracy_score(true_index, predicted_index))
+        # no `labels`: the mean is over the classes present in the truth or the predictions
+        macro_f1 = float(f1_score(true_index, predicted_index, average="macro", zero_division=0))
     per_class = [
         {
             "name": name, "precision": float(precision[i]), "recall": float(recall[i]), "f1": float(f1[i]),
@@ -143,16 +140,11 @@ def _head_metrics(
         for i, name in enumerate(names)
     ]
     return {
-        "accuracy": float(hits.sum() / len(true_index)) if len(true_index) else None,
-        "macro_f1": float(f1[seen].mean()) if seen.any() else None,
+        "accuracy": accuracy,
+        "macro_f1": macro_f1,
         "per_class": per_class,
         "confusion": {"names": list(names), "matrix": confusion.tolist()},
     }
-
-
-def _ratio(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
-    """numerator / denominator, 0 where the denominator is 0."""
-    return np.divide(numerator, denominator, out=np.zeros(len(numerator)), where=denominator > 0)
 
 
 # --------------------------------------------------------------------------- text and figures
