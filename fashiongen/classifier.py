@@ -126,7 +126,7 @@ def _speed_up_batchnorm(model: keras.Model, momentum: float = 0.9) -> None:
 def split_at_features(model: keras.Model) -> tuple[keras.Model, keras.Model]:
     """(image -> features, features -> scores): train a frozen backbone's head on cached features."""
     features = model.get_layer("features")
-    extractor = keras.Model(model.inputs, features.output, name="feature_extractor")
+    extractor = keras.Model(model.input, features.output, name="feature_extractor")
     head_input = keras.Input(features.output.shape[1:], name="features_in")
     x = head_input
     after = model.layers[model.layers.index(features) + 1 :]
@@ -275,7 +275,7 @@ def save_bundle(folder: str | os.PathLike, model: keras.Model, schema: LabelSche
         # an uncompiled view of the same layers: the optimizer's state would triple the file and is
         # not needed to label. (Not clone_model: Keras 3 recompiles a clone of a compiled model,
         # which fails on the unregistered HeadAccuracy metric, and copies every weight.)
-        export = keras.Model(model.inputs, model.outputs, name=model.name)
+        export = keras.Model(model.input, model.output, name=model.name)
         export.save(staging / MODEL_FILE)
         schema.save(staging / SCHEMA_FILE)
         (staging / CARD_FILE).write_text(json.dumps(card, indent=2, default=_json_default) + "\n")

@@ -214,7 +214,7 @@ def train(args: argparse.Namespace) -> dict:
 
     # a view made outside strategy.scope(): under MirroredStrategy, Keras' predict_on_batch feeds
     # the whole batch to every replica and returns replicas x N rows
-    labeler = classifier.Labeler(keras.Model(model.inputs, model.outputs, name=model.name), schema)
+    labeler = classifier.Labeler(keras.Model(model.input, model.output, name=model.name), schema)
     scores = labeler.scores(dataset.images[split.validation])
     report = metrics.classification_report(labels[split.validation], scores, schema)
     val_ids = dataset.styles["id"].to_numpy()[split.validation]

@@ -1,0 +1,230 @@
+"""scripts/train_classifier.py on the tiny dataset: outputs, interrupt and resume, errors, paper, mirrored."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import shlex
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from types import SimpleNamespace
+
+import keras
+import numpy as np
+import pytest
+
+from conftest import make_tiny_dataset
+from fashiongen import classifier, data, metrics
+
+REPO = Path(__file__).resolve().parents[1]
+SCRIPT = REPO / "scripts" / "train_classifier.py"
+FLAGS = (
+    "--data-dir", "--out", "--run-dir", "--arch", "--backbone-weights", "--epochs", "--batch-size",
+    "--learning-rate", "--split", "--seed", "--limit", "--paper-loop", "--resume", "--strategy",
+    "--cpu-devices", "--cache-dir", "--quiet",
+)
+
+
+def load_script():
+    spec = importlib.util.spec_from_file_location("train_classifier_cli", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+cli = load_script()
+
+
+def tiny_args(data_dir: Path, root: Path, *extra: str) -> list[str]:
+    """A small run: everything written under `root` (cache, run dir, model)."""
+    return ["--data-dir", str(data_dir), "--cache-dir", str(root / "cache"), "--run-dir", str(root / "run"),
+            "--out", str(root / "out"), "--batch-size", "4", "--quiet", *extra]
+
+
+def read_card(out: Path) -> dict:
+    return json.loads((out / classifier.CARD_FILE).read_text())
+
+
+def folder_bytes(folder: Path) -> dict[str, bytes]:
+    return {path.name: path.read_bytes() for path in sorted(folder.iterdir())}
+
+
+def history_lengths(card: dict) -> set[int]:
+    return {len(values) for values in card["training"]["history"].values()}
+
+
+def one_error_line(err: str) -> str:
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in err, err
+    return lines[0]
+
+
+@pytest.fixture
+def no_figures(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Skip the confusion figures (Kaleido starts a browser: ~5 s a run); the full run makes them."""
+    monkeypatch.setattr(metrics, "save_confusion_figures", lambda report, out_dir: [])
+
+
+@pytest.fixture(scope="module")
+def full_run(tmp_path_factory: pytest.TempPathFactory) -> SimpleNamespace:
+    root = tmp_path_factory.mktemp("full-run")
+    data_dir = make_tiny_dataset(root / "fashion-small")
+    argv = tiny_args(data_dir, root, "--epochs", "2")
+    code = cli.main(argv)
+    return SimpleNamespace(code=code, argv=argv, data_dir=data_dir, root=root, out=root / "out", run=root / "run")
+
+
+# ----------------------------------------------------------------------------- a whole run
+
+
+def test_run_writes_model_card_logs_and_report(full_run) -> None:
+    assert full_run.code == 0
+    assert sorted(p.name for p in full_run.out.iterdir()) == ["classifier.keras", "labels.json", "model_card.json"]
+    card = read_card(full_run.out)
+    assert {"model", "arch", "command", "data", "split", "training", "metrics"} <= card.keys()
+    assert card["model"] == "classifier" and card["arch"] == classifier.DEFAULT_ARCH
+    assert card["command"] == shlex.join(["python", "scripts/train_classifier.py", *full_run.argv])
+    assert card["data"]["images"] == 11 and card["data"]["styles_rows_without_image"] == 1
+    assert card["split"]["n_train"] + card["split"]["n_validation"] == 11
+    assert card["training"]["epochs"] == 2 and history_lengths(card) == {2}
+    validation = card["metrics"]["validation"]
+    assert {"subCategory_accuracy", "gender_accuracy", "micro_auc"} <= validation.keys()
+    assert list((full_run.run / "tensorboard").rglob("events.out.tfevents.*"))
+    report = json.loads((full_run.run / "validation_report.json").read_text())
+    assert report["micro_auc"] == validation["micro_auc"] and "per_class" in report
+    assert (full_run.run / "confusion_gender.html").is_file()
+
+
+def test_saved_model_loads_and_is_the_evaluated_one(full_run) -> None:
+    labeler = classifier.Labeler.load(full_run.out)
+    dataset = data.load_dataset(full_run.data_dir, cache_dir=full_run.root / "cache")
+    schema = data.LabelSchema.from_styles(dataset.styles)
+    assert labeler.schema == schema
+    rows = data.make_split("random", dataset, 42).validation
+    report = metrics.classification_report(dataset.labels(schema)[rows], labeler.scores(dataset.images[rows]), schema)
+    card = read_card(full_run.out)
+    assert report["loss"] == pytest.approx(card["metrics"]["validation"]["loss"], abs=1e-6)
+    assert labeler.card == card
+
+
+# ----------------------------------------------------------------------------- interrupt and resume
+
+
+def test_interrupt_keeps_the_previous_model_and_resume_trains_the_rest(
+    full_run, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture, no_figures
+) -> None:
+    shutil.copytree(full_run.out, tmp_path / "out")  # a previously saved model
+    before = folder_bytes(tmp_path / "out")
+    argv = tiny_args(full_run.data_dir, tmp_path, "--epochs", "3")
+    interrupted: dict[str, object] = {}
+
+    def interrupt_second_epoch(self, epoch, logs=None):
+        if epoch == 1:
+            interrupted["weights"] = self.model.get_weights()  # what the backup after epoch 0 holds
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(keras.callbacks.TensorBoard, "on_epoch_begin", interrupt_second_epoch)
+    assert cli.main(argv) == 130
+    assert "--resume" in one_error_line(capsys.readouterr().err)
+    assert folder_bytes(tmp_path / "out") == before
+    backup = tmp_path / "run" / "backup"
+    assert json.loads((backup / "training_metadata.json").read_text())["epoch"] == 1
+
+    resumed: list[tuple[int, list[np.ndarray]]] = []
+    monkeypatch.setattr(keras.callbacks.TensorBoard, "on_epoch_begin",
+                        lambda self, epoch, logs=None: resumed.append((epoch, self.model.get_weights())))
+    assert cli.main([*argv, "--resume"]) == 0
+    assert [epoch for epoch, _ in resumed] == [1, 2]  # epoch 0 is not trained again
+    for restored, saved in zip(resumed[0][1], interrupted["weights"], strict=True):
+        np.testing.assert_array_equal(restored, saved)  # it continued from the backup, not from scratch
+    card = read_card(tmp_path / "out")
+    assert card["training"]["epochs"] == 3 and history_lengths(card) == {2}
+    assert folder_bytes(tmp_path / "out") != before
+    assert not backup.exists()  # a finished run deletes its backup
+
+
+def test_resume_with_nothing_to_resume_is_one_line(tiny_dataset: Path, tmp_path: Path, capsys) -> None:
+    assert cli.main(tiny_args(tiny_dataset, tmp_path, "--resume")) == 2
+    assert "nothing to resume" in one_error_line(capsys.readouterr().err)
+    assert not (tmp_path / "out").exists()
+
+
+def test_missing_data_dir_points_to_the_download_script(tmp_path: Path, capsys) -> None:
+    assert cli.main(tiny_args(tmp_path / "nowhere", tmp_path)) == 2
+    assert "download_data.py" in one_error_line(capsys.readouterr().err)
+
+
+def test_cpu_devices_after_tensorflow_started_is_one_line(tiny_dataset: Path, tmp_path: Path, capsys) -> None:
+    import tensorflow as tf
+
+    tf.config.list_logical_devices()  # TensorFlow is running in this process now
+    assert cli.main(tiny_args(tiny_dataset, tmp_path, "--strategy", "mirrored", "--cpu-devices", "2")) == 2
+    assert "--cpu-devices must be set before TensorFlow starts" in one_error_line(capsys.readouterr().err)
+
+
+def test_help_mentions_every_flag(capsys) -> None:
+    with pytest.raises(SystemExit) as exited:
+        cli.main(["--help"])
+    assert exited.value.code == 0
+    text = capsys.readouterr().out
+    assert [flag for flag in FLAGS if flag not in text] == []
+
+
+# ----------------------------------------------------------------------------- paper and distribution
+
+
+@pytest.mark.parametrize("loop", [False, True], ids=["cached-features", "paper-loop"])
+def test_paper_arch_finishes(tiny_dataset: Path, tmp_path: Path, loop: bool, no_figures) -> None:
+    extra = ["--arch", "paper", "--epochs", "1"] + (["--paper-loop"] if loop else [])
+    assert cli.main(tiny_args(tiny_dataset, tmp_path, *extra)) == 0
+    card = read_card(tmp_path / "out")
+    assert card["arch"] == "paper" and card["training"]["cached_backbone_features"] is (not loop)
+    assert history_lengths(card) == {1}
+    labeler = classifier.Labeler.load(tmp_path / "out")
+    assert labeler.model.get_layer("head_dense").units == 1024
+
+
+def test_replica_batches_split_evenly_and_weight_padding_zero() -> None:
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, (20, 80, 60, 3), dtype=np.uint8)
+    labels = rng.random((20, 25)).astype(np.float32)
+    rows = np.arange(3, 14)  # 11 rows: batches of 4, 4 and 3
+    batches = cli.replica_batches(images, labels, rows, 4, replicas=3, shuffle=True, seed=1)
+    assert len(batches) == 3
+    orders = []
+    for _ in range(2):
+        seen = []
+        for i in range(len(batches)):
+            x, y, weights = batches[i]
+            assert len(x) % 3 == 0 and len(x) == len(y) == len(weights) and len(x) >= 3
+            assert x.dtype == np.float32 and x.max() <= 1.0
+            real = weights == 1.0
+            assert set(np.unique(weights)) <= {0.0, 1.0} and real[: real.sum()].all()  # padding last
+            matches = [int(np.flatnonzero((labels == label).all(axis=1))[0]) for label in y]
+            np.testing.assert_array_equal(x, images[matches] / np.float32(255))
+            seen += [m for m, keep in zip(matches, real) if keep]
+        assert sorted(seen) == list(rows)  # every row exactly once per epoch, padding aside
+        orders.append(seen)
+        batches.on_epoch_end()
+    assert orders[0] != orders[1]
+    features = rng.random((20, 7)).astype(np.float32)
+    x, _, weights = cli.replica_batches(features, labels, [5], 256, replicas=2)[0]
+    np.testing.assert_array_equal(x, features[[5, 5]])  # float features pass through unscaled
+    assert weights.tolist() == [1.0, 0.0]
+
+
+def test_mirrored_strategy_on_two_cpu_devices(tiny_dataset: Path, tmp_path: Path) -> None:
+    # logical devices must be set before TensorFlow starts: a fresh process
+    argv = tiny_args(tiny_dataset, tmp_path, "--epochs", "1", "--strategy", "mirrored", "--cpu-devices", "2")
+    result = subprocess.run([sys.executable, str(SCRIPT), *argv], capture_output=True, text=True, cwd=REPO,
+                            env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}, timeout=400)
+    assert result.returncode == 0, result.stderr[-3000:]
+    card = read_card(tmp_path / "out")
+    assert "--strategy mirrored --cpu-devices 2" in card["command"]
+    assert history_lengths(card) == {1}
+    # the report scored each validation image once (not once per replica)
+    assert card["metrics"]["validation"]["n_images"] == card["split"]["n_validation"]
+    classifier.Labeler.load(tmp_path / "out")
