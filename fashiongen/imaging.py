@@ -178,3 +178,17 @@ def _fit(image: Image.Image) -> Image.Image:
         canvas.paste(image, ((canvas_size[0] - width) // 2, (canvas_size[1] - height) // 2))
         image = canvas
     return image.resize((IMAGE_WIDTH, IMAGE_HEIGHT), Image.Resampling.LANCZOS, reducing_gap=3.0)
+
+
+def image_grid(images: np.ndarray, columns: int, scale: int = 1, gap: int = 2) -> Image.Image:
+    """uint8 (N, H, W, 3) images as one white-gapped grid picture, each enlarged `scale` times."""
+    images = np.asarray(images, np.uint8)
+    n, height, width = images.shape[:3]
+    columns = max(1, min(columns, n))
+    rows = -(-n // columns)
+    cell_w, cell_h = width * scale, height * scale
+    grid = Image.new("RGB", (columns * cell_w + (columns - 1) * gap, rows * cell_h + (rows - 1) * gap), _BACKGROUND)
+    for index, pixels in enumerate(images):
+        tile = Image.fromarray(pixels).resize((cell_w, cell_h), Image.Resampling.NEAREST)
+        grid.paste(tile, ((index % columns) * (cell_w + gap), (index // columns) * (cell_h + gap)))
+    return grid

@@ -13,13 +13,9 @@ leaves the previous model there untouched (its progress stays in --run-dir for -
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
-import shlex
-import shutil
 import sys
 import time
-from datetime import datetime, timezone
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -80,76 +76,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
-def make_strategy(name: str, cpu_devices: int | None):
-    import tensorflow as tf
-
-    if cpu_devices:
-        cpu = tf.config.list_physical_devices("CPU")[0]
-        try:
-            tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * cpu_devices)
-        except RuntimeError as error:  # TensorFlow already ran something in this process
-            from fashiongen.classifier import ClassifierError
-
-            raise ClassifierError(f"--cpu-devices must be set before TensorFlow starts ({error}); "
-                                  "run the script in a fresh process") from None
-    if name == "mirrored":
-        gpus = tf.config.list_logical_devices("GPU")
-        devices = [d.name for d in gpus] or [d.name for d in tf.config.list_logical_devices("CPU")]
-        return tf.distribute.MirroredStrategy(devices)
-    if name == "multiworker":
-        return tf.distribute.MultiWorkerMirroredStrategy()
-    return tf.distribute.get_strategy()
-
-
-def replica_batches(x, y, indices, batch_size: int, replicas: int, shuffle: bool = False, seed: int = 0):
-    """Batches of rows `indices` of `x` (uint8 images, scaled to [0, 1], or float features) and `y`
-    for a strategy with several replicas: `(x, y, sample_weight)`, each batch padded to a multiple
-    of `replicas` with repeats of its own rows weighted 0.
-
-    Keras 3 with tf.distribute fails on a batch that does not split evenly over the replicas (its
-    first-batch shape probe reduces the per-replica inputs, and a replica with no rows breaks
-    BatchNormalization), and the last batch of an epoch or a small validation set rarely does.
-    Rows weighted 0 leave the metrics unchanged and the loss of that one batch scaled by n/(n+pad).
-    """
-    import keras
-    import numpy as np
-
-    from fashiongen.batches import to_unit_float
-
-    class ReplicaBatches(keras.utils.PyDataset):
-        def __init__(self) -> None:
-            super().__init__()
-            self.indices = np.asarray(indices, np.int64)
-            self._rng = np.random.default_rng(seed)
-            self._order = self._rng.permutation(self.indices) if shuffle else self.indices
-
-        def __len__(self) -> int:
-            return -(-len(self.indices) // batch_size)
-
-        def __getitem__(self, batch: int):
-            rows = np.sort(self._order[batch * batch_size : (batch + 1) * batch_size])
-            padding = -len(rows) % replicas
-            weights = np.ones(len(rows) + padding, np.float32)
-            weights[len(rows):] = 0.0
-            rows = np.concatenate([rows, rows[np.arange(padding) % len(rows)]])
-            inputs = to_unit_float(x[rows]) if x.dtype == np.uint8 else x[rows]
-            return inputs, y[rows], weights
-
-        def on_epoch_end(self) -> None:
-            if shuffle:
-                self._order = self._rng.permutation(self.indices)
-
-    return ReplicaBatches()
-
-
 def train(args: argparse.Namespace) -> dict:
     import keras
-    import numpy as np
 
-    from fashiongen import classifier, data, metrics
+    from fashiongen import classifier, data, metrics, training
     from fashiongen.batches import ImageBatches
 
-    strategy = make_strategy(args.strategy, args.cpu_devices)
+    strategy = training.make_strategy(args.strategy, args.cpu_devices)
     dataset = data.load_dataset(args.data_dir, cache_dir=args.cache_dir, progress=not args.quiet)
     schema = data.LabelSchema.from_styles(dataset.styles)
     labels = dataset.labels(schema)
@@ -157,15 +90,7 @@ def train(args: argparse.Namespace) -> dict:
     train_rows = split.train[: args.limit]
     print(f"{len(dataset.images):,} images ({len(dataset.missing_ids):,} styles rows without an image skipped); "
           f"{args.split} split: {len(train_rows):,} train / {len(split.validation):,} validation")
-
-    backup_dir = args.run_dir / "backup"
-    best_weights = args.run_dir / "best.weights.h5"
-    if not args.resume:
-        shutil.rmtree(backup_dir, ignore_errors=True)
-        best_weights.unlink(missing_ok=True)  # a new run must never end with an older run's weights
-    elif not backup_dir.is_dir():
-        raise classifier.ClassifierError(f"nothing to resume in {args.run_dir}: run without --resume")
-    args.run_dir.mkdir(parents=True, exist_ok=True)
+    best_weights = training.prepare_run_dir(args.run_dir, args.resume)
     verbose = 0 if args.quiet else 1
     started = time.perf_counter()
 
@@ -179,69 +104,35 @@ def train(args: argparse.Namespace) -> dict:
         rate = 1e-3 if args.arch == "paper" else keras.optimizers.schedules.CosineDecay(args.learning_rate, steps)
         classifier.compile_classifier(head, schema, rate)
 
-    callbacks = [
-        keras.callbacks.BackupAndRestore(str(backup_dir)),
-        keras.callbacks.ModelCheckpoint(str(best_weights), monitor="val_loss", save_best_only=True,
-                                        save_weights_only=True),
-        keras.callbacks.TensorBoard(str(args.run_dir / "tensorboard")),
-    ]
-    replicas = strategy.num_replicas_in_sync
+    inputs = dataset.images
     if cached_features:
         # frozen backbone: its features never change, so compute them once, not every epoch
-        features = extractor.predict(ImageBatches(dataset.images, batch_size=256), verbose=verbose)
-    if replicas > 1:
-        inputs = features if cached_features else dataset.images
-        history = head.fit(
-            replica_batches(inputs, labels, train_rows, args.batch_size, replicas, shuffle=True, seed=args.seed),
-            validation_data=replica_batches(inputs, labels, split.validation, 256, replicas),
-            epochs=args.epochs, callbacks=callbacks, verbose=verbose,
-        )
-    elif cached_features:
-        history = head.fit(features[train_rows], labels[train_rows], batch_size=args.batch_size,
-                           epochs=args.epochs, validation_data=(features[split.validation], labels[split.validation]),
-                           shuffle=True, callbacks=callbacks, verbose=verbose)
-    else:
-        history = model.fit(
-            ImageBatches(dataset.images, labels, args.batch_size, indices=train_rows, shuffle=True, seed=args.seed),
-            validation_data=ImageBatches(dataset.images, labels, 256, indices=split.validation),
-            epochs=args.epochs, callbacks=callbacks, verbose=verbose,
-        )
+        inputs = extractor.predict(ImageBatches(dataset.images, batch_size=256), verbose=verbose)
+    replicas = strategy.num_replicas_in_sync
+    history = head.fit(
+        ImageBatches(inputs, labels, args.batch_size, indices=train_rows, shuffle=True, seed=args.seed,
+                     replicas=replicas),
+        validation_data=ImageBatches(inputs, labels, 256, indices=split.validation, replicas=replicas),
+        epochs=args.epochs, callbacks=training.standard_callbacks(args.run_dir, best_weights), verbose=verbose,
+    )
     train_seconds = time.perf_counter() - started
-    if not best_weights.is_file():  # ModelCheckpoint saves nothing while val_loss is NaN
-        raise classifier.ClassifierError(f"no epoch reached a finite validation loss, so {args.out} is unchanged; "
-                                         "try a lower --learning-rate")
-    head.load_weights(best_weights)
+    training.load_best_weights(head, best_weights, args.out)
 
     # a view made outside strategy.scope(): under MirroredStrategy, Keras' predict_on_batch feeds
     # the whole batch to every replica and returns replicas x N rows
     labeler = classifier.Labeler(keras.Model(model.input, model.output, name=model.name), schema)
     scores = labeler.scores(dataset.images[split.validation])
     report = metrics.classification_report(labels[split.validation], scores, schema)
-    val_ids = dataset.styles["id"].to_numpy()[split.validation]
     card = {
-        "model": "classifier",
-        "arch": args.arch,
+        **training.card_basics("classifier", args.arch, args.argv, args.data_dir, dataset, split, train_rows),
         "backbone_weights": args.backbone_weights,
         "parameters": int(model.count_params()),
-        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "command": shlex.join(["python", "scripts/train_classifier.py", *args.argv]),
-        "data": {
-            "dataset": "paramaggarwal/fashion-product-images-small",
-            "images": int(len(dataset.images)),
-            "styles_rows_without_image": len(dataset.missing_ids),
-            "styles_csv_sha256": hashlib.sha256((args.data_dir / "styles.csv").read_bytes()).hexdigest(),
-        },
-        "split": {
-            **split.report(dataset.digests), "n_train_used": int(len(train_rows)),
-            "validation_ids_sha256": hashlib.sha256(",".join(map(str, sorted(val_ids))).encode()).hexdigest(),
-        },
         "training": {
             "epochs": args.epochs, "batch_size": args.batch_size, "learning_rate": args.learning_rate,
             "seconds": round(train_seconds, 1), "cached_backbone_features": cached_features,
-            "history": {k: [round(float(v), 5) for v in vs] for k, vs in history.history.items()},
+            "history": training.rounded_history(history),
         },
         "metrics": {"validation": {k: v for k, v in report.items() if k not in ("per_class", "confusion")}},
-        "versions": {"keras": keras.__version__, "numpy": np.__version__},
     }
     classifier.save_bundle(args.out, model, schema, card)
     (args.run_dir / "validation_report.json").write_text(json.dumps(report, indent=2) + "\n")
@@ -258,10 +149,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     from fashiongen.classifier import ClassifierError
     from fashiongen.data import DatasetError
+    from fashiongen.training import TrainingError
 
     try:
         train(args)
-    except (DatasetError, ClassifierError) as error:
+    except (DatasetError, ClassifierError, TrainingError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

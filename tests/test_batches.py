@@ -69,7 +69,7 @@ def test_memory_stays_at_batch_size(arrays) -> None:
 def test_rejects_bad_arrays(arrays) -> None:
     images, labels = arrays
     with pytest.raises(ValueError, match="uint8"):
-        ImageBatches(images.astype(np.float32), labels)
+        ImageBatches(images.astype(np.int32), labels)
     with pytest.raises(ValueError, match="label rows"):
         ImageBatches(images, labels[:5])
 
@@ -83,3 +83,32 @@ def test_keras_fits_and_predicts_from_batches(arrays) -> None:
     assert len(history.history["loss"]) == 2 and np.isfinite(history.history["loss"]).all()
     predictions = model.predict(ImageBatches(images, batch_size=64), verbose=0)
     assert predictions.shape == (203, 25)
+
+
+def test_replica_batches_split_evenly_and_weight_padding_zero() -> None:
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, (20, 80, 60, 3), dtype=np.uint8)
+    labels = rng.random((20, 25)).astype(np.float32)
+    rows = np.arange(3, 14)  # 11 rows: batches of 4, 4 and 3
+    batches = ImageBatches(images, labels, 4, indices=rows, shuffle=True, seed=1, replicas=3)
+    assert len(batches) == 3
+    orders = []
+    for _ in range(2):
+        seen = []
+        for i in range(len(batches)):
+            x, y, weights = batches[i]
+            assert len(x) % 3 == 0 and len(x) == len(y) == len(weights) and len(x) >= 3
+            assert x.dtype == np.float32 and x.max() <= 1.0
+            real = weights == 1.0
+            assert set(np.unique(weights)) <= {0.0, 1.0} and real[: real.sum()].all()  # padding last
+            matches = [int(np.flatnonzero((labels == label).all(axis=1))[0]) for label in y]
+            np.testing.assert_array_equal(x, images[matches] / np.float32(255))
+            seen += [m for m, keep in zip(matches, real) if keep]
+        assert sorted(seen) == list(rows)  # every row exactly once per epoch, padding aside
+        orders.append(seen)
+        batches.on_epoch_end()
+    assert orders[0] != orders[1]
+    features = rng.random((20, 7)).astype(np.float32)
+    x, _, weights = ImageBatches(features, labels, 256, indices=[5], replicas=2)[0]
+    np.testing.assert_array_equal(x, features[[5, 5]])  # float features pass through unscaled
+    assert weights.tolist() == [1.0, 0.0]

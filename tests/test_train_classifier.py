@@ -187,35 +187,6 @@ def test_paper_arch_finishes(tiny_dataset: Path, tmp_path: Path, loop: bool, no_
     assert labeler.model.get_layer("head_dense").units == 1024
 
 
-def test_replica_batches_split_evenly_and_weight_padding_zero() -> None:
-    rng = np.random.default_rng(0)
-    images = rng.integers(0, 256, (20, 80, 60, 3), dtype=np.uint8)
-    labels = rng.random((20, 25)).astype(np.float32)
-    rows = np.arange(3, 14)  # 11 rows: batches of 4, 4 and 3
-    batches = cli.replica_batches(images, labels, rows, 4, replicas=3, shuffle=True, seed=1)
-    assert len(batches) == 3
-    orders = []
-    for _ in range(2):
-        seen = []
-        for i in range(len(batches)):
-            x, y, weights = batches[i]
-            assert len(x) % 3 == 0 and len(x) == len(y) == len(weights) and len(x) >= 3
-            assert x.dtype == np.float32 and x.max() <= 1.0
-            real = weights == 1.0
-            assert set(np.unique(weights)) <= {0.0, 1.0} and real[: real.sum()].all()  # padding last
-            matches = [int(np.flatnonzero((labels == label).all(axis=1))[0]) for label in y]
-            np.testing.assert_array_equal(x, images[matches] / np.float32(255))
-            seen += [m for m, keep in zip(matches, real) if keep]
-        assert sorted(seen) == list(rows)  # every row exactly once per epoch, padding aside
-        orders.append(seen)
-        batches.on_epoch_end()
-    assert orders[0] != orders[1]
-    features = rng.random((20, 7)).astype(np.float32)
-    x, _, weights = cli.replica_batches(features, labels, [5], 256, replicas=2)[0]
-    np.testing.assert_array_equal(x, features[[5, 5]])  # float features pass through unscaled
-    assert weights.tolist() == [1.0, 0.0]
-
-
 def test_mirrored_strategy_on_two_cpu_devices(tiny_dataset: Path, tmp_path: Path) -> None:
     # logical devices must be set before TensorFlow starts: a fresh process
     argv = tiny_args(tiny_dataset, tmp_path, "--epochs", "1", "--strategy", "mirrored", "--cpu-devices", "2")

@@ -1,0 +1,145 @@
+"""How good a generator is: reconstruction (the paper's loss, rounded accuracy, MSE, SSIM),
+conditional accuracy judged by the classifier, and Fréchet distance / k-NN precision-recall on the
+classifier's penultimate features (Inception weights cannot be downloaded here)."""
+
+from __future__ import annotations
+
+import warnings
+from typing import Iterable
+
+import keras
+import numpy as np
+
+from fashiongen.batches import to_unit_float
+from fashiongen.classifier import Labeler
+from fashiongen.vae import PIXEL_VALUES, Generator
+
+BCE_EPSILON = 1e-7  # Keras's clipping in binary cross-entropy
+
+
+def reconstruction_metrics(generator: Generator, images: np.ndarray, conditions: np.ndarray, seed: int = 0,
+                           batch_size: int = 256) -> dict[str, float]:
+    """The paper's loss (reconstruction BCE + KL / 14400, with a sampled code, as its Keras model
+    evaluates) and rounded accuracy; MSE and SSIM of the deterministic reconstruction (code = mean)."""
+    import tensorflow as tf  # SSIM: tf.image.ssim, the backend's own
+
+    rng = np.random.default_rng(seed)
+    totals = {"reconstruction_loss": 0.0, "latent_loss": 0.0, "rounded_accuracy": 0.0, "mse": 0.0, "ssim": 0.0}
+    for start in range(0, len(images), batch_size):
+        x = to_unit_float(images[start : start + batch_size])
+        c = np.asarray(conditions[start : start + batch_size], np.float32)
+        mean, log_var = (np.asarray(t, np.float64) for t in
+                         generator.encoder.predict_on_batch(x if generator.arch == "paper" else [x, c]))
+        code = mean + np.exp(0.5 * log_var) * rng.standard_normal(mean.shape)
+        sampled = np.asarray(generator.decoder.predict_on_batch([code.astype(np.float32), c]), np.float64)
+        clipped = np.clip(sampled, BCE_EPSILON, 1 - BCE_EPSILON)
+        bce = -(x * np.log(clipped) + (1 - x) * np.log(1 - clipped))
+        kl = -0.5 * np.sum(1 + log_var - np.exp(log_var) - mean**2, axis=1)
+        deterministic = np.asarray(generator.decoder.predict_on_batch([mean.astype(np.float32), c]), np.float32)
+        n = len(x)
+        totals["reconstruction_loss"] += bce.mean() * n
+        totals["latent_loss"] += kl.mean() / PIXEL_VALUES * n
+        totals["rounded_accuracy"] += np.mean(np.round(x) == np.round(sampled)) * n
+        totals["mse"] += np.mean((x - deterministic) ** 2) * n
+        totals["ssim"] += float(tf.reduce_sum(tf.image.ssim(x, deterministic, max_val=1.0)))
+    result = {key: float(value / len(images)) for key, value in totals.items()}
+    result["val_loss"] = result["reconstruction_loss"] + result["latent_loss"]
+    return result
+
+
+def penultimate_features(labeler: Labeler, images: np.ndarray, batch_size: int = 256) -> np.ndarray:
+    """The classifier's pooled features (the layer named "features") for uint8 images."""
+    extractor = keras.Model(labeler.model.input, labeler.model.get_layer("features").output)
+    return np.concatenate([np.asarray(extractor.predict_on_batch(to_unit_float(images[i : i + batch_size])))
+                           for i in range(0, len(images), batch_size)]).astype(np.float64)
+
+
+def frechet_distance(real: np.ndarray, fake: np.ndarray) -> float:
+    """||mu_r - mu_f||^2 + Tr(C_r + C_f - 2 (C_r C_f)^1/2) between two feature sets (as FID)."""
+    from scipy import linalg
+
+    mu_r, mu_f = real.mean(axis=0), fake.mean(axis=0)
+    cov_r, cov_f = np.cov(real, rowvar=False), np.cov(fake, rowvar=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", linalg.LinAlgWarning)  # checked below instead
+        root = linalg.sqrtm(cov_r @ cov_f)
+        if not np.isfinite(root).all():  # near-singular product: regularise, as the FID reference code does
+            offset = np.eye(len(cov_r)) * 1e-6
+            root = linalg.sqrtm((cov_r + offset) @ (cov_f + offset))
+    return float(np.sum((mu_r - mu_f) ** 2) + np.trace(cov_r + cov_f - 2 * np.real(root)))
+
+
+def knn_precision_recall(real: np.ndarray, fake: np.ndarray, k: int = 3) -> dict[str, float]:
+    """Kynkäänniemi et al. (2019): precision = share of fakes inside some real sample's k-NN ball,
+    recall = share of reals inside some fake sample's k-NN ball."""
+    from sklearn.metrics import pairwise_distances
+
+    def radii(points: np.ndarray) -> np.ndarray:
+        distances = pairwise_distances(points)
+        return np.sort(distances, axis=1)[:, k]  # column 0 is the point itself
+
+    real_radii, fake_radii = radii(real), radii(fake)
+    cross = pairwise_distances(fake, real)  # fake x real
+    precision = float(np.mean((cross <= real_radii[None, :]).any(axis=1)))
+    recall = float(np.mean((cross.T <= fake_radii[None, :]).any(axis=1)))
+    return {"precision": precision, "recall": recall}
+
+
+def conditional_accuracy(generator: Generator, labeler: Labeler, pairs: Iterable[tuple[str, str]],
+                         seeds: int = 16) -> dict:
+    """For each (sub-category, gender) pair, `seeds` images from seeds 0..seeds-1; the share the
+    classifier labels with the requested sub-category, and with the requested gender."""
+    per_pair = []
+    sub_hits = gender_hits = total = 0
+    for sub_category, gender in pairs:
+        codes = np.concatenate([generator.codes(seed, 1) for seed in range(seeds)])  # = generate(.., seed, 1)
+        condition = generator.condition(sub_category, gender)
+        images = generator.decode(codes, np.repeat(condition[None], seeds, axis=0))
+        predictions = labeler.predict(images)
+        sub_ok = sum(p.top_sub_category[0] == sub_category for p in predictions)
+        gender_ok = sum(p.top_gender[0] == gender for p in predictions)
+        per_pair.append({"subCategory": sub_category, "gender": gender, "n": seeds,
+                         "subCategory_accuracy": sub_ok / seeds, "gender_accuracy": gender_ok / seeds})
+        sub_hits, gender_hits, total = sub_hits + sub_ok, gender_hits + gender_ok, total + seeds
+    return {"subCategory_accuracy": sub_hits / total, "gender_accuracy": gender_hits / total, "n_images": total,
+            "per_pair": per_pair}
+
+
+def evaluate_generator(generator: Generator, labeler: Labeler, dataset, split, seeds_per_pair: int = 16,
+                       seed: int = 0, min_class_images: int = 50) -> dict:
+    """Every quality number for one generator on the validation part of `split` of `dataset`
+    (a `FashionData`): reconstruction, conditional accuracy over the (sub-category, gender) pairs
+    present in the training part, and Fréchet distance / k-NN precision-recall between one generated
+    image per validation row (its labels, a random code) and the real validation images."""
+    schema = labeler.schema
+    if schema != generator.schema:
+        raise ValueError("the generator and the classifier use different label schemas")
+    val_images = dataset.images[split.validation]
+    truth = schema.encode_frame(dataset.styles.iloc[split.validation])
+    conditions = (labeler.scores(val_images) if generator.arch == "paper" else truth)
+    result = reconstruction_metrics(generator, val_images, conditions, seed=seed)
+
+    train_styles = dataset.styles.iloc[split.train]
+    in_schema = train_styles[train_styles["subCategory"].isin(schema.sub_categories)]
+    pairs = sorted(set(zip(in_schema["subCategory"], in_schema["gender"])))
+    conditional = conditional_accuracy(generator, labeler, pairs, seeds=seeds_per_pair)
+    result["conditional_subCategory_accuracy"] = conditional["subCategory_accuracy"]
+    result["conditional_gender_accuracy"] = conditional["gender_accuracy"]
+    result["conditional_pairs"] = len(pairs)
+    result["conditional_per_pair"] = conditional["per_pair"]
+
+    # one generated image per validation row, conditioned on that row's labels
+    generated = generator.decode(generator.codes(seed, len(val_images)), truth)
+    real_features = penultimate_features(labeler, val_images)
+    fake_features = penultimate_features(labeler, generated)
+    result["frechet_distance"] = frechet_distance(real_features, fake_features)
+    result.update({f"knn_{k}": v for k, v in knn_precision_recall(real_features, fake_features).items()})
+    val_sub = dataset.styles["subCategory"].to_numpy()[split.validation]
+    per_class = {}
+    for name in schema.sub_categories:
+        rows = np.flatnonzero(val_sub == name)
+        if len(rows) >= min_class_images:  # the distance is biased upwards on small samples
+            per_class[name] = {"n": int(len(rows)),
+                               "frechet_distance": frechet_distance(real_features[rows], fake_features[rows])}
+    result["frechet_distance_per_subCategory"] = per_class
+    return result

@@ -1,0 +1,332 @@
+"""The generator: a conditional variational autoencoder (CVAE) that reconstructs and draws products.
+
+Architectures (`--arch`):
+- `paper`: the paper's CVAE. Encoder: 4 blocks of BatchNormalization -> Conv2D(3, relu) ->
+  MaxPooling2D(3) with 8, 16, 32, 64 filters -> Dense(150, selu) -> Dense(100, selu) -> mean and
+  log-variance (100 each). The sampled code is concatenated with the frozen classifier's 25
+  scores for the image; decoder Dense(100, selu) -> Dense(150, selu) -> Dense(80*60*3, sigmoid).
+- `conv` (default): convolutional encoder and transposed-convolution decoder, the one-hot labels
+  fed to both, and a KL weight that warms up from 0 to 1 at the start of training.
+
+Loss, as in Géron's Keras VAE that the paper scaled up: reconstruction = binary cross-entropy
+averaged over all 80*60*3 values; latent = -0.5 * sum(1 + log_var - exp(log_var) - mean^2) over
+the latent dims, averaged over the batch and divided by 80*60*3. The tracked `loss` is always their
+plain sum (the paper's number); the `conv` arch optimises reconstruction + kl_weight * latent.
+Rounded accuracy = mean(round(x) == round(x_hat)).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import keras
+import numpy as np
+from keras import layers, ops
+
+from fashiongen.batches import to_unit_float
+from fashiongen.data import LabelSchema
+from fashiongen.imaging import IMAGE_HEIGHT, IMAGE_SHAPE, IMAGE_WIDTH
+
+ARCHITECTURES = ("conv", "paper")
+DEFAULT_ARCH = "conv"
+PIXEL_VALUES = IMAGE_HEIGHT * IMAGE_WIDTH * 3
+ENCODER_FILE, DECODER_FILE, CONFIG_FILE = "encoder.keras", "decoder.keras", "generator.json"
+SCHEMA_FILE, CARD_FILE = "labels.json", "model_card.json"
+PRETRAINED_DIR = Path(__file__).resolve().parent / "pretrained" / "generator"
+RETRAIN_COMMAND = "python scripts/train_generator.py --data-dir data/fashion-small --out fashiongen/pretrained/generator"
+
+
+class GeneratorError(RuntimeError):
+    """A generator that cannot be loaded or asked for; the message names the file or valid names."""
+
+
+# ----------------------------------------------------------------------------- architectures
+
+
+def build_paper_encoder(latent_dim: int = 100) -> keras.Model:
+    """image -> (mean, log_var); the paper's encoder sees no labels."""
+    image = keras.Input(IMAGE_SHAPE, name="image")
+    x = image
+    for block, filters in enumerate((8, 16, 32, 64), start=1):
+        x = layers.BatchNormalization(name=f"bn{block}")(x)
+        x = layers.Conv2D(filters, 3, padding="same", activation="relu", name=f"conv{block}")(x)
+        x = layers.MaxPooling2D(3, padding="same", name=f"pool{block}")(x)
+    x = layers.Flatten(name="flatten")(x)
+    x = layers.Dense(150, activation="selu", name="dense150")(x)
+    x = layers.Dense(100, activation="selu", name="dense100")(x)
+    mean = layers.Dense(latent_dim, name="mean")(x)
+    log_var = layers.Dense(latent_dim, name="log_var")(x)
+    return keras.Model(image, [mean, log_var], name="paper_encoder")
+
+
+def build_paper_decoder(latent_dim: int, n_labels: int) -> keras.Model:
+    """(code, labels) -> image, through Dense(100) and Dense(150) selu layers."""
+    code = keras.Input((latent_dim,), name="code")
+    labels = keras.Input((n_labels,), name="labels")
+    x = layers.Concatenate(name="code_and_labels")([code, labels])
+    x = layers.Dense(100, activation="selu", name="dense100")(x)
+    x = layers.Dense(150, activation="selu", name="dense150")(x)
+    x = layers.Dense(PIXEL_VALUES, activation="sigmoid", name="pixels")(x)
+    image = layers.Reshape(IMAGE_SHAPE, name="image")(x)
+    return keras.Model([code, labels], image, name="paper_decoder")
+
+
+def build_conv_encoder(latent_dim: int, n_labels: int) -> keras.Model:
+    """(image, labels) -> (mean, log_var): four stride-2 convolutions, labels joined before the dense layer."""
+    image = keras.Input(IMAGE_SHAPE, name="image")
+    labels = keras.Input((n_labels,), name="labels")
+    x = image
+    for block, filters in enumerate((32, 64, 128, 256), start=1):
+        x = layers.Conv2D(filters, 4, strides=2, padding="same", name=f"conv{block}")(x)
+        x = layers.BatchNormalization(name=f"bn{block}")(x)
+        x = layers.LeakyReLU(0.2, name=f"act{block}")(x)
+    x = layers.Flatten(name="flatten")(x)  # 5 x 4 x 256
+    x = layers.Concatenate(name="features_and_labels")([x, labels])
+    x = layers.Dense(256, name="dense")(x)
+    x = layers.LeakyReLU(0.2, name="dense_act")(x)
+    mean = layers.Dense(latent_dim, name="mean")(x)
+    log_var = layers.Dense(latent_dim, name="log_var")(x)
+    return keras.Model([image, labels], [mean, log_var], name="conv_encoder")
+
+
+def build_conv_decoder(latent_dim: int, n_labels: int) -> keras.Model:
+    """(code, labels) -> image: 5x4x256 grown by four stride-2 transposed convolutions to 80x64,
+    then cropped to 80x60."""
+    code = keras.Input((latent_dim,), name="code")
+    labels = keras.Input((n_labels,), name="labels")
+    x = layers.Concatenate(name="code_and_labels")([code, labels])
+    x = layers.Dense(5 * 4 * 256, name="dense")(x)
+    x = layers.LeakyReLU(0.2, name="dense_act")(x)
+    x = layers.Reshape((5, 4, 256), name="grid")(x)
+    for block, filters in enumerate((128, 64, 32, 16), start=1):
+        x = layers.Conv2DTranspose(filters, 4, strides=2, padding="same", name=f"deconv{block}")(x)
+        x = layers.BatchNormalization(name=f"bn{block}")(x)
+        x = layers.LeakyReLU(0.2, name=f"act{block}")(x)
+    x = layers.Conv2D(3, 3, padding="same", activation="sigmoid", name="pixels")(x)  # 80 x 64
+    image = layers.Cropping2D(((0, 0), (2, 2)), name="image")(x)
+    return keras.Model([code, labels], image, name="conv_decoder")
+
+
+def build_generator(arch: str, n_labels: int, latent_dim: int | None = None, **options) -> "CVAE":
+    """A built (not compiled) CVAE; `options` go to `CVAE` (kl_weight, kl_warmup_steps, seed)."""
+    if arch == "paper":
+        latent_dim = latent_dim or 100
+        model = CVAE(build_paper_encoder(latent_dim), build_paper_decoder(latent_dim, n_labels), arch, **options)
+    elif arch == "conv":
+        latent_dim = latent_dim or 128
+        model = CVAE(build_conv_encoder(latent_dim, n_labels), build_conv_decoder(latent_dim, n_labels), arch,
+                     **options)
+    else:
+        raise ValueError(f"unknown architecture {arch!r}; valid: {', '.join(ARCHITECTURES)}")
+    model((np.zeros((1,) + IMAGE_SHAPE, np.float32), np.zeros((1, n_labels), np.float32)))  # build weights
+    return model
+
+
+# ----------------------------------------------------------------------------- the model
+
+
+class CVAE(keras.Model):
+    """Encoder + sampling + decoder, trained on (image, condition) pairs.
+
+    Data: `(images, conditions)` with images in [0, 1]; the condition is the 25-wide label
+    vector (the classifier's scores for `paper`, one-hot labels for `conv`).
+    """
+
+    def __init__(self, encoder: keras.Model, decoder: keras.Model, arch: str, kl_weight: float = 1.0,
+                 kl_warmup_steps: int = 0, seed: int = 0, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.encoder, self.decoder, self.arch = encoder, decoder, arch
+        self.latent_dim = decoder.inputs[0].shape[-1]
+        self.kl_weight, self.kl_warmup_steps = kl_weight, kl_warmup_steps
+        self.seed_generator = keras.random.SeedGenerator(seed)
+        self.steps_seen = self.add_variable(shape=(), dtype="float32", initializer="zeros", trainable=False,
+                                            name="steps_seen")
+        self.loss_tracker = keras.metrics.Mean(name="loss")
+        self.reconstruction_tracker = keras.metrics.Mean(name="reconstruction_loss")
+        self.latent_tracker = keras.metrics.Mean(name="latent_loss")
+        self.rounded_accuracy_tracker = keras.metrics.Mean(name="rounded_accuracy")
+
+    @property
+    def metrics(self):
+        return [self.loss_tracker, self.reconstruction_tracker, self.latent_tracker, self.rounded_accuracy_tracker]
+
+    def encode(self, images, conditions):
+        return self.encoder(images if self.arch == "paper" else [images, conditions])
+
+    def call(self, inputs, training=False):
+        images, conditions = inputs
+        mean, log_var = self.encode(images, conditions)
+        return self.decoder([mean, conditions], training=training)
+
+    def _loss_terms(self, images, conditions, weights, training: bool):
+        """(reconstruction, latent, rounded accuracy) means over the batch, rows weighted by
+        `weights` (None: all 1; padding rows under tf.distribute weigh 0)."""
+        mean, log_var = self.encode(images, conditions)
+        noise = keras.random.normal(ops.shape(mean), seed=self.seed_generator)
+        code = mean + ops.exp(0.5 * log_var) * noise
+        reconstruction = self.decoder([code, conditions], training=training)
+        per_value = keras.losses.binary_crossentropy(
+            ops.reshape(images, (-1, PIXEL_VALUES, 1)), ops.reshape(reconstruction, (-1, PIXEL_VALUES, 1))
+        )
+        per_image_reconstruction = ops.mean(per_value, axis=1)
+        kl = -0.5 * ops.sum(1.0 + log_var - ops.exp(log_var) - ops.square(mean), axis=1)
+        agreement = ops.cast(ops.equal(ops.round(images), ops.round(reconstruction)), "float32")
+        per_image_rounded = ops.mean(ops.reshape(agreement, (-1, PIXEL_VALUES)), axis=1)
+        if weights is None:
+            weights = ops.ones_like(kl)
+        total = ops.maximum(ops.sum(weights), 1.0)
+        weighted_mean = lambda values: ops.sum(values * weights) / total  # noqa: E731
+        return (weighted_mean(per_image_reconstruction), weighted_mean(kl) / PIXEL_VALUES,
+                weighted_mean(per_image_rounded))
+
+    def _kl_weight_now(self):
+        if self.arch == "paper" or self.kl_warmup_steps <= 0:
+            return ops.convert_to_tensor(self.kl_weight, "float32")
+        return self.kl_weight * ops.minimum(1.0, self.steps_seen / float(self.kl_warmup_steps))
+
+    def _update_trackers(self, reconstruction_loss, latent_loss, rounded):
+        self.loss_tracker.update_state(reconstruction_loss + latent_loss)
+        self.reconstruction_tracker.update_state(reconstruction_loss)
+        self.latent_tracker.update_state(latent_loss)
+        self.rounded_accuracy_tracker.update_state(rounded)
+        return {m.name: m.result() for m in self.metrics}
+
+    def train_step(self, data):
+        import tensorflow as tf  # the gradient tape is the TensorFlow backend's (as in keras-io's vae.py)
+
+        images, conditions, weights = _unpack(data)
+        with tf.GradientTape() as tape:
+            reconstruction_loss, latent_loss, rounded = self._loss_terms(images, conditions, weights, training=True)
+            objective = reconstruction_loss + self._kl_weight_now() * latent_loss
+        gradients = tape.gradient(objective, self.trainable_weights)
+        self.optimizer.apply_gradients(zip(gradients, self.trainable_weights))
+        self.steps_seen.assign_add(1.0)
+        return self._update_trackers(reconstruction_loss, latent_loss, rounded)
+
+    def test_step(self, data):
+        images, conditions, weights = _unpack(data)
+        return self._update_trackers(*self._loss_terms(images, conditions, weights, training=False))
+
+
+def _unpack(data):
+    """(images, conditions[, sample weights]) as Keras hands them to train_step/test_step."""
+    return data if len(data) == 3 else (data[0], data[1], None)
+
+
+# ----------------------------------------------------------------------------- using a trained one
+
+
+class Generator:
+    """A trained CVAE with its label schema: reconstruct uint8 images, generate from labels and a seed."""
+
+    def __init__(self, encoder: keras.Model, decoder: keras.Model, schema: LabelSchema, arch: str,
+                 card: dict | None = None) -> None:
+        self.encoder, self.decoder, self.schema, self.arch = encoder, decoder, schema, arch
+        self.latent_dim = decoder.inputs[0].shape[-1]
+        self.card = card or {}
+
+    @classmethod
+    def load(cls, folder: str | os.PathLike = PRETRAINED_DIR) -> "Generator":
+        folder = Path(folder)
+        for name in (ENCODER_FILE, DECODER_FILE, CONFIG_FILE, SCHEMA_FILE):
+            if not (folder / name).is_file():
+                raise GeneratorError(f"{folder / name} is missing. Retrain it with: {RETRAIN_COMMAND}")
+        models = []
+        for name in (ENCODER_FILE, DECODER_FILE):
+            try:
+                models.append(keras.saving.load_model(folder / name, compile=False))
+            except Exception as error:  # Keras raises many types for a torn or foreign file
+                raise GeneratorError(f"{folder / name} is corrupt or not a Keras model ({type(error).__name__}). "
+                                     f"Retrain it with: {RETRAIN_COMMAND}") from error
+        try:
+            config = json.loads((folder / CONFIG_FILE).read_text())
+            schema = LabelSchema.load(folder / SCHEMA_FILE)
+        except (ValueError, OSError) as error:
+            raise GeneratorError(f"{error}. Retrain it with: {RETRAIN_COMMAND}") from error
+        card_path = folder / CARD_FILE
+        card = json.loads(card_path.read_text()) if card_path.is_file() else {}
+        return cls(models[0], models[1], schema, config.get("arch", DEFAULT_ARCH), card)
+
+    def save(self, folder: str | os.PathLike, card: dict | None = None) -> None:
+        """Write everything into a staging folder, then swap it in: never half a model."""
+        folder = Path(folder)
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
+        staging.chmod(0o755)
+        try:
+            self.encoder.save(staging / ENCODER_FILE)
+            self.decoder.save(staging / DECODER_FILE)
+            (staging / CONFIG_FILE).write_text(json.dumps({"arch": self.arch, "latent_dim": self.latent_dim}) + "\n")
+            self.schema.save(staging / SCHEMA_FILE)
+            card = card if card is not None else self.card
+            (staging / CARD_FILE).write_text(json.dumps(card, indent=2, default=str) + "\n")
+            old = folder.with_name(f".{folder.name}.old")
+            shutil.rmtree(old, ignore_errors=True)
+            if folder.exists():
+                os.replace(folder, old)
+            os.replace(staging, folder)
+            shutil.rmtree(old, ignore_errors=True)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+
+    def condition(self, sub_category: str, gender: str) -> np.ndarray:
+        """The one-hot 25-wide condition for a label pair; unknown names raise listing the valid ones."""
+        try:
+            self.schema.check(sub_category, gender)
+        except ValueError as error:
+            raise GeneratorError(str(error)) from None
+        return self.schema.encode(sub_category, gender)
+
+    def codes(self, seed: int, n: int) -> np.ndarray:
+        """n latent codes drawn from N(0, I) by NumPy's PCG64: the same for the same seed on every
+        call, run and machine. Any integer works (negative ones too)."""
+        if n < 1:
+            raise GeneratorError(f"n must be at least 1, got {n}")
+        entropy = [abs(int(seed)), 1 if int(seed) < 0 else 0]
+        return np.random.default_rng(np.random.SeedSequence(entropy)).standard_normal((n, self.latent_dim)).astype(np.float32)
+
+    def decode(self, codes: np.ndarray, conditions: np.ndarray) -> np.ndarray:
+        """Latent codes + conditions -> uint8 images."""
+        images = self.decoder.predict_on_batch([np.asarray(codes, np.float32), np.asarray(conditions, np.float32)])
+        return to_uint8(np.asarray(images))
+
+    def generate(self, sub_category: str, gender: str, seed: int, n: int = 1) -> np.ndarray:
+        """n new images of a sub-category and gender: uint8 (n, 80, 60, 3), the same pixels for the
+        same (labels, seed, n)."""
+        condition = self.condition(sub_category, gender)
+        return self.decode(self.codes(seed, n), np.repeat(condition[None], n, axis=0))
+
+    def reconstruct(self, images: np.ndarray, conditions: np.ndarray) -> np.ndarray:
+        """Encode and decode uint8 images with their conditions (the code's mean, no sampling)."""
+        images = np.asarray(images)
+        if images.ndim == 3:
+            images = images[None]
+        conditions = np.asarray(conditions, np.float32).reshape(len(images), -1)
+        x = to_unit_float(images)
+        mean, _ = self.encoder.predict_on_batch(x if self.arch == "paper" else [x, conditions])
+        return self.decode(np.asarray(mean), conditions)
+
+    def conditions_from_scores(self, scores: np.ndarray) -> np.ndarray:
+        """What the decoder is conditioned on for an image the classifier has scored: the scores
+        themselves for the paper's model, their per-head one-hot argmax for ours."""
+        scores = np.asarray(scores, np.float32)
+        if self.arch == "paper":
+            return scores
+        return one_hot_heads(scores, len(self.schema.sub_categories))
+
+
+def one_hot_heads(scores: np.ndarray, n_sub_categories: int) -> np.ndarray:
+    """Per-head argmax as one-hot (sub-category part, then gender part)."""
+    out = np.zeros_like(scores, dtype=np.float32)
+    rows = np.arange(len(scores))
+    out[rows, scores[:, :n_sub_categories].argmax(axis=1)] = 1.0
+    out[rows, n_sub_categories + scores[:, n_sub_categories:].argmax(axis=1)] = 1.0
+    return out
+
+
+def to_uint8(images: np.ndarray) -> np.ndarray:
+    return np.clip(np.rint(np.asarray(images) * 255.0), 0, 255).astype(np.uint8)

@@ -1,0 +1,87 @@
+#!/usr/bin/env python
+"""Compare the paper's CVAE and the default generator on the validation split, side by side.
+
+Reconstruction: the paper's loss (reconstruction BCE + KL/14400) and rounded accuracy under its
+exact definitions, MSE and SSIM. Conditional accuracy: for every (sub-category, gender) pair of the
+training data, images from many seeds, labeled by the shipped classifier. Fréchet distance and
+k-NN precision/recall between generated and real validation images on the classifier's
+penultimate features: Inception weights cannot be downloaded here, so the numbers compare models
+with each other, not with published FIDs.
+Example: python scripts/evaluate_generator.py --data-dir ../shared/data/fashion-small --json gen.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+# Import this checkout's package even when another checkout is the one pip installed.
+sys.path.insert(0, str(REPO_ROOT))
+PRETRAINED = REPO_ROOT / "fashiongen" / "pretrained"
+ROWS = [("val_loss", "validation loss (paper's)", "{:.4f}"), ("rounded_accuracy", "rounded accuracy", "{:.4f}"),
+        ("mse", "MSE", "{:.5f}"), ("ssim", "SSIM", "{:.4f}"),
+        ("conditional_subCategory_accuracy", "conditional subCategory acc.", "{:.3f}"),
+        ("conditional_gender_accuracy", "conditional gender acc.", "{:.3f}"),
+        ("frechet_distance", "Fréchet distance (classifier features)", "{:.2f}"),
+        ("knn_precision", "k-NN precision (k=3)", "{:.3f}"), ("knn_recall", "k-NN recall (k=3)", "{:.3f}")]
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], epilog=__doc__.split("\n\n", 1)[1],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data-dir", type=Path, default=Path("data") / "fashion-small",
+                        help="dataset folder with styles.csv and images/ (default: data/fashion-small)")
+    parser.add_argument("--default", type=Path, default=PRETRAINED / "generator",
+                        help="the default generator's folder (default: fashiongen/pretrained/generator)")
+    parser.add_argument("--paper", type=Path, default=PRETRAINED / "generator-paper",
+                        help="the paper architecture's folder (default: fashiongen/pretrained/generator-paper)")
+    parser.add_argument("--classifier", type=Path, default=PRETRAINED / "classifier",
+                        help="the classifier that judges and provides features (default: the shipped one)")
+    parser.add_argument("--split", choices=("random", "grouped"), default="random",
+                        help="whose validation part to use; match the models' training split (default: random)")
+    parser.add_argument("--seed", type=int, default=42, help="the split's seed (default: 42)")
+    parser.add_argument("--seeds-per-pair", type=int, default=16,
+                        help="generated images per (sub-category, gender) pair (default: 16)")
+    parser.add_argument("--json", type=Path, default=None, help="write both reports here (keys paper, default)")
+    parser.add_argument("--cache-dir", type=Path, default=None, help="decoded-image cache folder")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    from fashiongen.runtime import import_tensorflow_quietly
+
+    import_tensorflow_quietly()
+    args = parse_args(argv)
+    from fashiongen import classifier, data, quality, vae
+
+    try:
+        labeler = classifier.Labeler.load(args.classifier)
+        models = {name: vae.Generator.load(folder) for name, folder in (("paper", args.paper), ("default", args.default))}
+        dataset = data.load_dataset(args.data_dir, cache_dir=args.cache_dir)
+        split = data.make_split(args.split, dataset, args.seed)
+        reports = {name: quality.evaluate_generator(model, labeler, dataset, split, args.seeds_per_pair)
+                   for name, model in models.items()}
+    except (classifier.ClassifierError, vae.GeneratorError, data.DatasetError, ValueError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    width = max(len(label) for _, label, _ in ROWS)
+    print(f"{'':{width}}  {'paper':>10}  {'default':>10}")
+    for key, label, fmt in ROWS:
+        print(f"{label:{width}}  {fmt.format(reports['paper'][key]):>10}  {fmt.format(reports['default'][key]):>10}")
+    ratio = reports["default"]["frechet_distance"] / reports["paper"]["frechet_distance"]
+    print(f"default / paper Fréchet distance: {ratio:.2f}")
+    if args.json:
+        reports["notes"] = ("Fréchet distance and k-NN precision/recall use the shipped classifier's penultimate "
+                            "features: Inception weights cannot be downloaded here.")
+        reports["split"] = {"kind": args.split, "seed": args.seed, "n_validation": int(len(split.validation))}
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(reports, indent=2) + "\n")
+        print(f"wrote {args.json}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,181 @@
+#!/usr/bin/env python
+"""Train the conditional VAE generator on the dataset and save it with its model card.
+
+Examples:
+  python scripts/train_generator.py --data-dir ../shared/data/fashion-small --out runs/my-generator
+  python scripts/train_generator.py --arch paper --epochs 10     # the paper's CVAE
+  python scripts/train_generator.py --resume                     # continue an interrupted run
+
+The model lands in --out only when training finished and was evaluated, and only when it measures
+better (lower validation loss) than a model of the same kind already there, unless --replace.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+# Import this checkout's package even when another checkout is the one pip installed.
+sys.path.insert(0, str(REPO_ROOT))
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], epilog=__doc__.split("\n\n", 1)[1],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data-dir", type=Path, default=Path("data") / "fashion-small",
+                        help="dataset folder with styles.csv and images/ (default: data/fashion-small)")
+    parser.add_argument("--out", type=Path, default=Path("runs") / "generator" / "model",
+                        help="folder that receives encoder.keras, decoder.keras, labels.json and model_card.json "
+                             "(default: runs/generator/model; the app's model is fashiongen/pretrained/generator)")
+    parser.add_argument("--run-dir", type=Path, default=None,
+                        help="TensorBoard logs, best checkpoint and resume backup (default: runs/generator/<arch>)")
+    parser.add_argument("--arch", choices=("conv", "paper"), default="conv",
+                        help="conv = convolutional CVAE with labels in encoder and decoder and KL warm-up (default); "
+                             "paper = the paper's dense CVAE conditioned on the classifier's scores")
+    parser.add_argument("--classifier", type=Path, default=None,
+                        help="classifier folder whose label schema (and, for --arch paper, scores) the generator "
+                             "uses (default: the shipped fashiongen/pretrained/classifier)")
+    parser.add_argument("--epochs", type=int, default=10, help="training epochs (default: 10)")
+    parser.add_argument("--batch-size", type=int, default=64, help="images per step (default: 64)")
+    parser.add_argument("--learning-rate", type=float, default=1e-3,
+                        help="initial learning rate: RMSprop for paper, Adam with cosine decay for conv "
+                             "(default: 0.001)")
+    parser.add_argument("--latent-dim", type=int, default=None, help="latent code size (default: 100 paper, 128 conv)")
+    parser.add_argument("--kl-warmup-epochs", type=float, default=2.0,
+                        help="conv: epochs over which the KL weight grows from 0 to 1 (default: 2)")
+    parser.add_argument("--split", choices=("random", "grouped"), default="random",
+                        help="random = the paper's 19:1 split; grouped = duplicates kept on one side (default: random)")
+    parser.add_argument("--seed", type=int, default=42, help="split, shuffling and sampling seed (default: 42)")
+    parser.add_argument("--limit", type=int, default=None, help="train on only the first N training images")
+    parser.add_argument("--resume", action="store_true",
+                        help="continue the interrupted run in --run-dir from its last finished epoch")
+    parser.add_argument("--replace", action="store_true",
+                        help="save to --out even when the model already there has a lower validation loss")
+    parser.add_argument("--strategy", choices=("default", "mirrored", "multiworker"), default="default",
+                        help="tf.distribute strategy: default (one device; the GPU when there is one), mirrored "
+                             "(all local GPUs, or --cpu-devices logical CPUs), multiworker (machines in TF_CONFIG)")
+    parser.add_argument("--cpu-devices", type=int, default=None,
+                        help="split the CPU into N logical devices (lets --strategy mirrored run without GPUs)")
+    parser.add_argument("--cache-dir", type=Path, default=None,
+                        help="decoded-image cache (default: $FASHIONGEN_CACHE_DIR or ~/.cache/fashiongen)")
+    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    args = parser.parse_args(argv)
+    if args.epochs < 1 or args.batch_size < 1 or (args.limit is not None and args.limit < 1):
+        parser.error("--epochs, --batch-size and --limit must be at least 1")
+    args.run_dir = args.run_dir or Path("runs") / "generator" / args.arch
+    args.argv = list(sys.argv[1:] if argv is None else argv)  # for the model card
+    return args
+
+
+def train(args: argparse.Namespace) -> dict:
+    import json
+
+    import keras
+
+    from fashiongen import classifier, data, training, vae
+    from fashiongen.batches import ImageBatches
+
+    strategy = training.make_strategy(args.strategy, args.cpu_devices)
+    labeler = classifier.Labeler.load(args.classifier or classifier.PRETRAINED_DIR)
+    dataset = data.load_dataset(args.data_dir, cache_dir=args.cache_dir, progress=not args.quiet)
+    schema = labeler.schema
+    if args.arch == "paper":
+        conditions = labeler.scores(dataset.images)  # the paper conditions on the classifier's predictions
+    else:
+        conditions = schema.encode_frame(dataset.styles)  # one-hot, as at generation time
+    split = data.make_split(args.split, dataset, args.seed)
+    train_rows = split.train[: args.limit]
+    print(f"{len(dataset.images):,} images; {args.split} split: {len(train_rows):,} train / "
+          f"{len(split.validation):,} validation")
+    best_weights = training.prepare_run_dir(args.run_dir, args.resume)
+    steps_per_epoch = -(-len(train_rows) // args.batch_size)
+
+    with strategy.scope():
+        model = vae.build_generator(args.arch, schema.size, args.latent_dim, seed=args.seed,
+                                    kl_warmup_steps=int(args.kl_warmup_epochs * steps_per_epoch))
+        if args.arch == "paper":
+            optimizer = keras.optimizers.RMSprop(args.learning_rate)
+        else:
+            schedule = keras.optimizers.schedules.CosineDecay(args.learning_rate, steps_per_epoch * args.epochs)
+            optimizer = keras.optimizers.Adam(schedule)
+        model.compile(optimizer=optimizer)
+
+    started = time.perf_counter()
+    replicas = strategy.num_replicas_in_sync
+    history = model.fit(
+        ImageBatches(dataset.images, conditions, args.batch_size, indices=train_rows, shuffle=True, seed=args.seed,
+                     replicas=replicas),
+        validation_data=ImageBatches(dataset.images, conditions, 256, indices=split.validation, replicas=replicas),
+        epochs=args.epochs, callbacks=training.standard_callbacks(args.run_dir, best_weights),
+        verbose=0 if args.quiet else 1,
+    )
+    seconds = time.perf_counter() - started
+    training.load_best_weights(model, best_weights, args.out)
+    keras.utils.set_random_seed(args.seed)  # the validation numbers sample codes: make them repeatable
+    validation = model.evaluate(ImageBatches(dataset.images, conditions, 256, indices=split.validation,
+                                             replicas=replicas), verbose=0, return_dict=True)
+    card = {
+        **training.card_basics("generator", args.arch, args.argv, args.data_dir, dataset, split, train_rows),
+        "parameters": {"encoder": int(model.encoder.count_params()), "decoder": int(model.decoder.count_params())},
+        "latent_dim": int(model.latent_dim),
+        "conditioning": "classifier scores" if args.arch == "paper" else "one-hot labels",
+        "training": {"epochs": args.epochs, "batch_size": args.batch_size, "learning_rate": args.learning_rate,
+                     "kl_warmup_epochs": args.kl_warmup_epochs if args.arch == "conv" else 0,
+                     "seconds": round(seconds, 1), "history": training.rounded_history(history)},
+        "metrics": {"validation": {"val_loss": validation["loss"],
+                                   "reconstruction_loss": validation["reconstruction_loss"],
+                                   "latent_loss": validation["latent_loss"],
+                                   "rounded_accuracy": validation["rounded_accuracy"]}},
+    }
+    generator = vae.Generator(model.encoder, model.decoder, schema, args.arch, card)
+    destination = args.out
+    previous = _previous_val_loss(args.out / vae.CARD_FILE, args.arch, args.split)
+    if previous is not None and previous <= validation["loss"] and not args.replace:
+        destination = args.run_dir / "model"
+        print(f"kept {args.out}: its validation loss {previous:.4f} is not worse than this run's "
+              f"{validation['loss']:.4f} (pass --replace to overwrite); this run is in {destination}")
+    generator.save(destination)
+    (args.run_dir / "validation.json").write_text(json.dumps(validation, indent=2) + "\n")
+    print(f"validation: loss {validation['loss']:.4f} (paper's definition), rounded accuracy "
+          f"{validation['rounded_accuracy']:.4f}; saved {destination} ({seconds:.0f} s of training)")
+    return card
+
+
+def _previous_val_loss(card_path: Path, arch: str, split: str) -> float | None:
+    import json
+
+    try:
+        card = json.loads(card_path.read_text())
+        if card.get("arch") != arch or card.get("split", {}).get("kind") != split:
+            return None  # not comparable: a different model or split may be replaced
+        return float(card["metrics"]["validation"]["val_loss"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def main(argv: list[str] | None = None) -> int:
+    from fashiongen.runtime import import_tensorflow_quietly
+
+    import_tensorflow_quietly()
+    args = parse_args(argv)
+    from fashiongen.classifier import ClassifierError
+    from fashiongen.data import DatasetError
+    from fashiongen.training import TrainingError
+    from fashiongen.vae import GeneratorError
+
+    try:
+        train(args)
+    except (DatasetError, ClassifierError, GeneratorError, TrainingError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"interrupted: {args.out} is untouched; continue with --resume", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
