@@ -7,6 +7,7 @@ Sections (later work adds more):
   classifier  training the paper's frozen-backbone head with backbone features computed once vs
               the paper's loop (every image through the backbone every epoch); latency of labeling
               one upload through the app's code path vs model.predict, p50/p95 after warm-up.
+  generator   generating 16 images through the app's code path vs decoder.predict, p50/p95.
 
 Each measurement runs in a fresh process, so its peak memory (max RSS) is its own.
 Example: python scripts/benchmark.py --data-dir ../shared/data/fashion-small --json benchmark.json
@@ -225,9 +226,67 @@ def bench_classifier(args: argparse.Namespace) -> dict:
     return result
 
 
+# ----------------------------------------------------------------------------- generator section
+
+
+def _generate_latency(repeats: int) -> dict:
+    """Generate 16 images of one (sub-category, gender) with the shipped generator through the
+    app's code path (Generator.generate), and the naive way (decoder.predict); ms per call."""
+    import numpy as np
+
+    from fashiongen import vae
+
+    try:
+        generator = vae.Generator.load()
+        source = "shipped generator"
+    except vae.GeneratorError:
+        from fashiongen.data import LabelSchema
+
+        model = vae.build_generator(vae.DEFAULT_ARCH, 25)
+        schema = LabelSchema(tuple(f"sub{i}" for i in range(20)), ("Men", "Women", "Unisex", "Boys", "Girls"))
+        generator = vae.Generator(model.encoder, model.decoder, schema, vae.DEFAULT_ARCH)
+        source = "untrained default generator (no shipped model found)"
+    sub_category, gender = generator.schema.sub_categories[0], generator.schema.genders[0]
+
+    def naive(seed: int) -> None:
+        codes = generator.codes(seed, 16)
+        conditions = np.repeat(generator.condition(sub_category, gender)[None], 16, axis=0)
+        generator.decoder.predict([codes, conditions], verbose=0)
+
+    def timed(function) -> list[float]:
+        for seed in range(10):
+            function(seed)  # warm-up
+        times = []
+        for seed in range(repeats):
+            start = time.perf_counter()
+            function(seed)
+            times.append((time.perf_counter() - start) * 1000)
+        return times
+
+    ours = timed(lambda seed: generator.generate(sub_category, gender, seed, 16))
+    slow = timed(naive)
+    summary = lambda t: {"p50_ms": float(np.percentile(t, 50)), "p95_ms": float(np.percentile(t, 95))}
+    return {"model": source, "ours": summary(ours), "naive": summary(slow)}
+
+
+def bench_generator(args: argparse.Namespace) -> dict:
+    result = _in_fresh_process(_generate_latency, args.latency_repeats)
+    ours, naive = result["ours"], result["naive"]
+    rows = [
+        ("generate 16 images, p50", f"{naive['p50_ms']:.1f} ms (decoder.predict)",
+         f"{ours['p50_ms']:.1f} ms (Generator.generate)", f"{naive['p50_ms'] / ours['p50_ms']:.1f}x faster"),
+        ("generate 16 images, p95", f"{naive['p95_ms']:.1f} ms", f"{ours['p95_ms']:.1f} ms",
+         f"{naive['p95_ms'] / ours['p95_ms']:.1f}x faster"),
+    ]
+    _print_table(f"generator ({result['model']})", ("measure", "naive", "fashiongen", "ratio"), rows)
+    return {"generate_16": result}
+
+
 # ----------------------------------------------------------------------------- runner
 
-SECTIONS: dict[str, Callable[[argparse.Namespace], dict]] = {"data": bench_data, "classifier": bench_classifier}
+SECTIONS: dict[str, Callable[[argparse.Namespace], dict]] = {
+    "data": bench_data, "classifier": bench_classifier, "generator": bench_generator,
+}
 
 
 def _print_table(title: str, header: tuple[str, ...], rows: list[tuple[str, ...]]) -> None:
@@ -255,7 +314,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--classifier-epochs", type=int, default=10,
                         help="classifier section: epochs for both contenders (default: 10, as in the paper)")
     parser.add_argument("--latency-repeats", type=int, default=200,
-                        help="classifier section: timed labelings after the warm-up (default: 200)")
+                        help="classifier and generator sections: timed calls after the warm-up (default: 200)")
     parser.add_argument("--json", type=Path, default=None, help="also write the results to this JSON file")
     return parser.parse_args(argv)
 
