@@ -154,18 +154,22 @@ class CVAE(keras.Model):
     def metrics(self):
         return [self.loss_tracker, self.reconstruction_tracker, self.latent_tracker, self.rounded_accuracy_tracker]
 
-    def encode(self, images, conditions):
-        return self.encoder(images if self.arch == "paper" else [images, conditions])
+    def encode(self, images, conditions, training=False):
+        # `training` explicitly: train_step runs outside any training call context, so without it
+        # the encoder's BatchNormalization stayed in inference mode (never batch statistics, moving
+        # averages never updated)
+        return self.encoder(images if self.arch == "paper" else [images, conditions], training=training)
 
     def call(self, inputs, training=False):
         images, conditions = inputs
-        mean, log_var = self.encode(images, conditions)
+        mean, log_var = self.encode(images, conditions, training=training)
         return self.decoder([mean, conditions], training=training)
 
     def _loss_terms(self, images, conditions, weights, training: bool):
         """(reconstruction, latent, rounded accuracy) means over the batch, rows weighted by
-        `weights` (None: all 1; padding rows under tf.distribute weigh 0)."""
-        mean, log_var = self.encode(images, conditions)
+        `weights` (None: all 1; padding rows under tf.distribute weigh 0), and the batch's total
+        weight (its number of real rows)."""
+        mean, log_var = self.encode(images, conditions, training=training)
         noise = keras.random.normal(ops.shape(mean), seed=self.seed_generator)
         code = mean + ops.exp(0.5 * log_var) * noise
         reconstruction = self.decoder([code, conditions], training=training)
@@ -181,18 +185,20 @@ class CVAE(keras.Model):
         total = ops.maximum(ops.sum(weights), 1.0)
         weighted_mean = lambda values: ops.sum(values * weights) / total  # noqa: E731
         return (weighted_mean(per_image_reconstruction), weighted_mean(kl) / PIXEL_VALUES,
-                weighted_mean(per_image_rounded))
+                weighted_mean(per_image_rounded), ops.sum(weights))
 
     def _kl_weight_now(self):
         if self.arch == "paper" or self.kl_warmup_steps <= 0:
             return ops.convert_to_tensor(self.kl_weight, "float32")
         return self.kl_weight * ops.minimum(1.0, self.steps_seen / float(self.kl_warmup_steps))
 
-    def _update_trackers(self, reconstruction_loss, latent_loss, rounded):
-        self.loss_tracker.update_state(reconstruction_loss + latent_loss)
-        self.reconstruction_tracker.update_state(reconstruction_loss)
-        self.latent_tracker.update_state(latent_loss)
-        self.rounded_accuracy_tracker.update_state(rounded)
+    def _update_trackers(self, reconstruction_loss, latent_loss, rounded, rows):
+        # each batch counts by its real rows: the epoch's numbers are means over images, and a
+        # replica holding only zero-weight padding (tf.distribute) does not pull them towards 0
+        self.loss_tracker.update_state(reconstruction_loss + latent_loss, sample_weight=rows)
+        self.reconstruction_tracker.update_state(reconstruction_loss, sample_weight=rows)
+        self.latent_tracker.update_state(latent_loss, sample_weight=rows)
+        self.rounded_accuracy_tracker.update_state(rounded, sample_weight=rows)
         return {m.name: m.result() for m in self.metrics}
 
     def train_step(self, data):
@@ -200,16 +206,30 @@ class CVAE(keras.Model):
 
         images, conditions, weights = _unpack(data)
         with tf.GradientTape() as tape:
-            reconstruction_loss, latent_loss, rounded = self._loss_terms(images, conditions, weights, training=True)
-            objective = reconstruction_loss + self._kl_weight_now() * latent_loss
+            reconstruction_loss, latent_loss, rounded, rows = self._loss_terms(images, conditions, weights,
+                                                                                training=True)
+            objective = (reconstruction_loss + self._kl_weight_now() * latent_loss) * _replica_share(rows)
         gradients = tape.gradient(objective, self.trainable_weights)
         self.optimizer.apply_gradients(zip(gradients, self.trainable_weights))
         self.steps_seen.assign_add(1.0)
-        return self._update_trackers(reconstruction_loss, latent_loss, rounded)
+        return self._update_trackers(reconstruction_loss, latent_loss, rounded, rows)
 
     def test_step(self, data):
         images, conditions, weights = _unpack(data)
         return self._update_trackers(*self._loss_terms(images, conditions, weights, training=False))
+
+
+def _replica_share(rows):
+    """This replica's share of the global batch's rows (1 without tf.distribute). Keras sums the
+    replicas' gradients, so scaling each replica's mean by its share gives the global batch mean's
+    gradient (not num_replicas times it, nor one that counts padding-only replicas)."""
+    import tensorflow as tf
+
+    context = tf.distribute.get_replica_context()
+    if context is None or context.num_replicas_in_sync == 1:
+        return 1.0
+    total = context.all_reduce(tf.distribute.ReduceOp.SUM, rows)
+    return rows / ops.maximum(total, 1.0)
 
 
 def _unpack(data):
@@ -248,7 +268,10 @@ class Generator:
         except (ValueError, OSError) as error:
             raise GeneratorError(f"{error}. Retrain it with: {RETRAIN_COMMAND}") from error
         card_path = folder / CARD_FILE
-        card = json.loads(card_path.read_text()) if card_path.is_file() else {}
+        try:
+            card = json.loads(card_path.read_text()) if card_path.is_file() else {}
+        except (ValueError, OSError) as error:  # ValueError: bad JSON or bad UTF-8
+            raise GeneratorError(f"{card_path} is unreadable ({error}). Retrain it with: {RETRAIN_COMMAND}") from error
         return cls(models[0], models[1], schema, config.get("arch", DEFAULT_ARCH), card)
 
     def save(self, folder: str | os.PathLike, card: dict | None = None) -> None:
@@ -300,15 +323,25 @@ class Generator:
         condition = self.condition(sub_category, gender)
         return self.decode(self.codes(seed, n), np.repeat(condition[None], n, axis=0))
 
+    def interpolate(self, start: tuple[str, str, int], end: tuple[str, str, int], steps: int) -> np.ndarray:
+        """Images along a straight line from (sub-category, gender, seed) `start` to `end`, in code
+        and condition space: uint8 (steps, 80, 60, 3), the first and last equal to generate()'s."""
+        if steps < 2:
+            raise GeneratorError(f"steps must be at least 2, got {steps}")
+        weights = np.linspace(0.0, 1.0, steps, dtype=np.float32)[:, None]
+        codes = (1 - weights) * self.codes(start[2], 1) + weights * self.codes(end[2], 1)
+        conditions = (1 - weights) * self.condition(*start[:2]) + weights * self.condition(*end[:2])
+        return self.decode(codes, conditions)
+
     def reconstruct(self, images: np.ndarray, conditions: np.ndarray) -> np.ndarray:
-        """Encode and decode uint8 images with their conditions (the code's mean, no sampling)."""
+        """Encode and decode uint8 images with their conditions (the code's mean, no sampling); the
+        result has the input's shape ((80, 60, 3) for one image, (N, 80, 60, 3) for N)."""
         images = np.asarray(images)
-        if images.ndim == 3:
-            images = images[None]
-        conditions = np.asarray(conditions, np.float32).reshape(len(images), -1)
-        x = to_unit_float(images)
+        batch = images if images.ndim == 4 else images[None]
+        conditions = np.asarray(conditions, np.float32).reshape(len(batch), -1)
+        x = to_unit_float(batch)
         mean, _ = self.encoder.predict_on_batch(x if self.arch == "paper" else [x, conditions])
-        return self.decode(np.asarray(mean), conditions)
+        return self.decode(np.asarray(mean), conditions).reshape(images.shape)
 
     def conditions_from_scores(self, scores: np.ndarray) -> np.ndarray:
         """What the decoder is conditioned on for an image the classifier has scored: the scores

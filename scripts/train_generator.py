@@ -44,8 +44,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="initial learning rate: RMSprop for paper, Adam with cosine decay for conv "
                              "(default: 0.001)")
     parser.add_argument("--latent-dim", type=int, default=None, help="latent code size (default: 100 paper, 128 conv)")
-    parser.add_argument("--kl-warmup-epochs", type=float, default=2.0,
-                        help="conv: epochs over which the KL weight grows from 0 to 1 (default: 2)")
+    parser.add_argument("--kl-warmup-epochs", type=float, default=0.25,
+                        help="conv: epochs over which the KL weight grows from 0 to 1 (default: 0.25; a long "
+                             "warm-up lets the codes drift far from N(0, I) before the KL term holds them)")
     parser.add_argument("--split", choices=("random", "grouped"), default="random",
                         help="random = the paper's 19:1 split; grouped = duplicates kept on one side (default: random)")
     parser.add_argument("--seed", type=int, default=42, help="split, shuffling and sampling seed (default: 42)")

@@ -1,0 +1,90 @@
+"""What the Streamlit pages share: models loaded once per process, charts, and error panels.
+
+Pages stay thin: they call these functions and the library, and draw.
+"""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import numpy as np
+import streamlit as st
+
+from fashiongen import classifier, vae
+from fashiongen.imaging import ImageError, load_image
+
+DATA_IMAGES = Path("data") / "fashion-small" / "images"
+
+
+@st.cache_resource(show_spinner="Loading the labeler…")
+def load_labeler() -> tuple[classifier.Labeler | None, str | None]:
+    """(labeler, None), or (None, why not) when the shipped model is missing or broken."""
+    try:
+        return classifier.Labeler.load(), None
+    except classifier.ClassifierError as error:
+        return None, str(error)
+
+
+@st.cache_resource(show_spinner="Loading the generator…")
+def load_generator() -> tuple[vae.Generator | None, str | None]:
+    try:
+        return vae.Generator.load(), None
+    except vae.GeneratorError as error:
+        return None, str(error)
+
+
+def labeler_or_stop() -> classifier.Labeler:
+    labeler, problem = load_labeler()
+    if labeler is None:
+        st.error(f"The labeler cannot be loaded: {problem}")
+        st.stop()
+    return labeler
+
+
+def generator_or_stop() -> vae.Generator:
+    generator, problem = load_generator()
+    if generator is None:
+        st.error(f"The generator cannot be loaded: {problem}")
+        st.stop()
+    return generator
+
+
+def read_upload(upload) -> np.ndarray | None:
+    """An uploaded file as a model input, or None after showing the user why it cannot be."""
+    try:
+        return load_image(upload.getvalue(), name=upload.name)
+    except ImageError as error:
+        st.error(str(error))
+        return None
+
+
+def probability_chart(ranked: list[tuple[str, float]], title: str):
+    """A horizontal plotly bar chart of (name, probability), highest on top."""
+    import plotly.graph_objects as go
+
+    names = [name for name, _ in ranked][::-1]
+    values = [probability for _, probability in ranked][::-1]
+    figure = go.Figure(go.Bar(x=values, y=names, orientation="h", text=[f"{v:.0%}" for v in values],
+                              textposition="outside", marker_color="#3b6ea5"))
+    figure.update_layout(title=title, xaxis=dict(range=[0, 1.1], tickformat=".0%"), height=60 + 22 * len(names),
+                         margin=dict(l=10, r=10, t=40, b=10))
+    return figure
+
+
+def enlarge(image: np.ndarray, scale: int = 4) -> np.ndarray:
+    """Nearest-neighbour enlargement so a 60x80 image is visible on screen."""
+    return np.repeat(np.repeat(image, scale, axis=0), scale, axis=1)
+
+
+def png_bytes(picture) -> bytes:
+    buffer = io.BytesIO()
+    picture.save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+def dataset_examples(limit: int = 12) -> list[Path]:
+    """A few photos of the local dataset (data/fashion-small), when it has been downloaded."""
+    if not DATA_IMAGES.is_dir():
+        return []
+    return sorted(DATA_IMAGES.glob("*.jpg"))[:limit]

@@ -1,0 +1,36 @@
+"""Label page: upload product photos, see their sub-category and gender with probabilities."""
+
+import pandas as pd
+import streamlit as st
+
+from fashiongen import webapp
+
+st.title("Label a product photo")
+labeler = webapp.labeler_or_stop()
+uploads = st.file_uploader("Product photos (JPEG, PNG or WebP, any size)", type=["jpg", "jpeg", "png", "webp"],
+                           accept_multiple_files=True)
+results = []
+for upload in uploads or []:
+    image = webapp.read_upload(upload)
+    if image is not None:
+        results.append((upload.name, image, labeler.predict(image)[0]))
+
+if len(results) == 1:
+    name, image, prediction = results[0]
+    left, right = st.columns([1, 3])
+    left.image(webapp.enlarge(image), caption=f"{name} as the model sees it (60x80)")
+    (sub_name, sub_p), (gender_name, gender_p) = prediction.top_sub_category, prediction.top_gender
+    right.metric("Sub-category", sub_name, f"{sub_p:.0%} confident", delta_color="off")
+    right.metric("Gender", gender_name, f"{gender_p:.0%} confident", delta_color="off")
+    charts = st.columns(2)
+    charts[0].plotly_chart(webapp.probability_chart(prediction.sub_category, "Sub-category"), use_container_width=True)
+    charts[1].plotly_chart(webapp.probability_chart(prediction.gender, "Gender"), use_container_width=True)
+elif results:
+    table = pd.DataFrame([{"file": name, "subCategory": p.top_sub_category[0],
+                           "subCategory probability": round(p.top_sub_category[1], 4),
+                           "gender": p.top_gender[0], "gender probability": round(p.top_gender[1], 4)}
+                          for name, _, p in results])
+    st.dataframe(table, hide_index=True, use_container_width=True)
+    st.download_button("Download as CSV", table.to_csv(index=False), "labels.csv", "text/csv")
+elif not uploads:
+    st.info("Upload one photo to see its labels and probabilities, or several for a table.")
