@@ -15,6 +15,7 @@ from fashiongen.classifier import Labeler
 from fashiongen.vae import PIXEL_VALUES, Generator
 
 BCE_EPSILON = 1e-7  # Keras's clipping in binary cross-entropy
+KNN_K = 3  # neighbours for k-NN precision/recall, as in Kynkäänniemi et al.
 
 
 def reconstruction_metrics(generator: Generator, images: np.ndarray, conditions: np.ndarray, seed: int = 0,
@@ -55,11 +56,13 @@ def penultimate_features(labeler: Labeler, images: np.ndarray, batch_size: int =
 
 
 def frechet_distance(real: np.ndarray, fake: np.ndarray) -> float:
-    """||mu_r - mu_f||^2 + Tr(C_r + C_f - 2 (C_r C_f)^1/2) between two feature sets (as FID)."""
+    """||mu_r - mu_f||^2 + Tr(C_r + C_f - 2 (C_r C_f)^1/2) between two feature sets (as FID).
+    Each set needs at least 2 rows (a covariance): fewer raise `ValueError`."""
     from scipy import linalg
 
+    real, fake = _feature_sets(real, fake, min_rows=2, purpose="a Fréchet distance (covariances)")
     mu_r, mu_f = real.mean(axis=0), fake.mean(axis=0)
-    cov_r, cov_f = np.cov(real, rowvar=False), np.cov(fake, rowvar=False)
+    cov_r, cov_f = (np.atleast_2d(np.cov(x, rowvar=False)) for x in (real, fake))  # 1 feature: a 1x1 matrix
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", linalg.LinAlgWarning)  # checked below instead
         root = linalg.sqrtm(cov_r @ cov_f)
@@ -69,10 +72,12 @@ def frechet_distance(real: np.ndarray, fake: np.ndarray) -> float:
     return float(np.sum((mu_r - mu_f) ** 2) + np.trace(cov_r + cov_f - 2 * np.real(root)))
 
 
-def knn_precision_recall(real: np.ndarray, fake: np.ndarray, k: int = 3) -> dict[str, float]:
+def knn_precision_recall(real: np.ndarray, fake: np.ndarray, k: int = KNN_K) -> dict[str, float]:
     """Kynkäänniemi et al. (2019): precision = share of fakes inside some real sample's k-NN ball,
-    recall = share of reals inside some fake sample's k-NN ball."""
+    recall = share of reals inside some fake sample's k-NN ball. Each set needs more than k rows."""
     from sklearn.metrics import pairwise_distances
+
+    real, fake = _feature_sets(real, fake, min_rows=k + 1, purpose=f"k-NN precision/recall with k={k}")
 
     def radii(points: np.ndarray) -> np.ndarray:
         distances = pairwise_distances(points)
@@ -83,6 +88,19 @@ def knn_precision_recall(real: np.ndarray, fake: np.ndarray, k: int = 3) -> dict
     precision = float(np.mean((cross <= real_radii[None, :]).any(axis=1)))
     recall = float(np.mean((cross.T <= fake_radii[None, :]).any(axis=1)))
     return {"precision": precision, "recall": recall}
+
+
+def _feature_sets(real: np.ndarray, fake: np.ndarray, min_rows: int, purpose: str) -> tuple[np.ndarray, np.ndarray]:
+    """Both sets as float64 (N, D) arrays with the same D and at least `min_rows` finite rows.
+    (NaN covariances from a single row sent scipy's sqrtm into an endless loop.)"""
+    real, fake = np.asarray(real, np.float64), np.asarray(fake, np.float64)
+    if real.ndim != 2 or fake.ndim != 2 or real.shape[1] != fake.shape[1]:
+        raise ValueError(f"{purpose} needs two (N, D) feature sets of the same D, got {real.shape} and {fake.shape}")
+    if min(len(real), len(fake)) < min_rows:
+        raise ValueError(f"{purpose} needs at least {min_rows} rows in each set, got {len(real)} and {len(fake)}")
+    if not (np.isfinite(real).all() and np.isfinite(fake).all()):
+        raise ValueError(f"{purpose} needs finite features")
+    return real, fake
 
 
 def conditional_accuracy(generator: Generator, labeler: Labeler, pairs: Iterable[tuple[str, str]],
@@ -101,6 +119,8 @@ def conditional_accuracy(generator: Generator, labeler: Labeler, pairs: Iterable
         per_pair.append({"subCategory": sub_category, "gender": gender, "n": seeds,
                          "subCategory_accuracy": sub_ok / seeds, "gender_accuracy": gender_ok / seeds})
         sub_hits, gender_hits, total = sub_hits + sub_ok, gender_hits + gender_ok, total + seeds
+    if not total:  # no pairs asked for
+        return {"subCategory_accuracy": None, "gender_accuracy": None, "n_images": 0, "per_pair": []}
     return {"subCategory_accuracy": sub_hits / total, "gender_accuracy": gender_hits / total, "n_images": total,
             "per_pair": per_pair}
 
@@ -110,7 +130,8 @@ def evaluate_generator(generator: Generator, labeler: Labeler, dataset, split, s
     """Every quality number for one generator on the validation part of `split` of `dataset`
     (a `FashionData`): reconstruction, conditional accuracy over the (sub-category, gender) pairs
     present in the training part, and Fréchet distance / k-NN precision-recall between one generated
-    image per validation row (its labels, a random code) and the real validation images."""
+    image per validation row (its labels, a random code) and the real validation images. The
+    distance is None with fewer than 2 validation images, k-NN precision/recall with KNN_K or fewer."""
     schema = labeler.schema
     if schema != generator.schema:
         raise ValueError("the generator and the classifier use different label schemas")
@@ -132,13 +153,16 @@ def evaluate_generator(generator: Generator, labeler: Labeler, dataset, split, s
     generated = generator.decode(generator.codes(seed, len(val_images)), truth)
     real_features = penultimate_features(labeler, val_images)
     fake_features = penultimate_features(labeler, generated)
-    result["frechet_distance"] = frechet_distance(real_features, fake_features)
-    result.update({f"knn_{k}": v for k, v in knn_precision_recall(real_features, fake_features).items()})
+    # too few validation images for a covariance / a k-NN ball: None (reported as n/a), not NaN
+    n_val = len(val_images)
+    result["frechet_distance"] = frechet_distance(real_features, fake_features) if n_val >= 2 else None
+    knn = knn_precision_recall(real_features, fake_features, k=KNN_K) if n_val > KNN_K else {}
+    result.update({f"knn_{name}": knn.get(name) for name in ("precision", "recall")})
     val_sub = dataset.styles["subCategory"].to_numpy()[split.validation]
     per_class = {}
     for name in schema.sub_categories:
         rows = np.flatnonzero(val_sub == name)
-        if len(rows) >= min_class_images:  # the distance is biased upwards on small samples
+        if len(rows) >= max(2, min_class_images):  # the distance is biased upwards on small samples
             per_class[name] = {"n": int(len(rows)),
                                "frechet_distance": frechet_distance(real_features[rows], fake_features[rows])}
     result["frechet_distance_per_subCategory"] = per_class

@@ -334,14 +334,15 @@ class Generator:
         return self.decode(codes, conditions)
 
     def reconstruct(self, images: np.ndarray, conditions: np.ndarray) -> np.ndarray:
-        """Encode and decode uint8 images with their conditions (the code's mean, no sampling); the
-        result has the input's shape ((80, 60, 3) for one image, (N, 80, 60, 3) for N)."""
+        """Encode and decode uint8 images with their conditions (the code's mean, no sampling):
+        uint8 (N, 80, 60, 3) for N images; one (80, 60, 3) image gives a batch of one."""
         images = np.asarray(images)
-        batch = images if images.ndim == 4 else images[None]
-        conditions = np.asarray(conditions, np.float32).reshape(len(batch), -1)
-        x = to_unit_float(batch)
+        if images.ndim == 3:
+            images = images[None]
+        conditions = np.asarray(conditions, np.float32).reshape(len(images), -1)
+        x = to_unit_float(images)
         mean, _ = self.encoder.predict_on_batch(x if self.arch == "paper" else [x, conditions])
-        return self.decode(np.asarray(mean), conditions).reshape(images.shape)
+        return self.decode(np.asarray(mean), conditions)
 
     def conditions_from_scores(self, scores: np.ndarray) -> np.ndarray:
         """What the decoder is conditioned on for an image the classifier has scored: the scores

@@ -70,9 +70,10 @@ def main(argv: list[str] | None = None) -> int:
     width = max(len(label) for _, label, _ in ROWS)
     print(f"{'':{width}}  {'paper':>10}  {'default':>10}")
     for key, label, fmt in ROWS:
-        print(f"{label:{width}}  {fmt.format(reports['paper'][key]):>10}  {fmt.format(reports['default'][key]):>10}")
-    ratio = reports["default"]["frechet_distance"] / reports["paper"]["frechet_distance"]
-    print(f"default / paper Fréchet distance: {ratio:.2f}")
+        print(f"{label:{width}}  {_shown(reports['paper'][key], fmt):>10}  {_shown(reports['default'][key], fmt):>10}")
+    distances = reports["default"]["frechet_distance"], reports["paper"]["frechet_distance"]
+    if None not in distances and distances[1] > 0:
+        print(f"default / paper Fréchet distance: {distances[0] / distances[1]:.2f}")
     if args.json:
         reports["notes"] = ("Fréchet distance and k-NN precision/recall use the shipped classifier's penultimate "
                             "features: Inception weights cannot be downloaded here.")
@@ -81,6 +82,11 @@ def main(argv: list[str] | None = None) -> int:
         args.json.write_text(json.dumps(reports, indent=2) + "\n")
         print(f"wrote {args.json}")
     return 0
+
+
+def _shown(value: float | None, fmt: str) -> str:
+    """None (a number that too few validation images cannot give) as n/a."""
+    return "n/a" if value is None else fmt.format(value)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,127 @@
+"""scripts/generate.py and scripts/evaluate_generator.py with tiny trained generators."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from fashiongen import vae
+from test_train_classifier import one_error_line
+from test_train_generator import REPO, load_script, make_tiny, read_card
+
+GENERATE = REPO / "scripts" / "generate.py"
+generate_cli = load_script(GENERATE)
+evaluate_cli = load_script(REPO / "scripts" / "evaluate_generator.py")
+train_cli = load_script(REPO / "scripts" / "train_generator.py")
+REPORT_KEYS = ("val_loss", "rounded_accuracy", "mse", "ssim", "conditional_subCategory_accuracy",
+               "conditional_gender_accuracy", "frechet_distance")
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory: pytest.TempPathFactory) -> SimpleNamespace:
+    return make_tiny(tmp_path_factory.mktemp("tiny"))
+
+
+@pytest.fixture(scope="module")
+def models(tiny, tmp_path_factory: pytest.TempPathFactory) -> SimpleNamespace:
+    """A paper and a conv generator trained for one epoch on the tiny dataset."""
+    root = tmp_path_factory.mktemp("generators")
+    for arch in ("paper", "conv"):
+        argv = ["--data-dir", str(tiny.data_dir), "--cache-dir", str(tiny.cache), "--classifier", str(tiny.classifier),
+                "--arch", arch, "--run-dir", str(root / f"run-{arch}"), "--out", str(root / arch), "--epochs", "1",
+                "--batch-size", "4", "--quiet"]
+        assert train_cli.main(argv) == 0
+    return SimpleNamespace(paper=root / "paper", conv=root / "conv", root=root)
+
+
+# ----------------------------------------------------------------------------- generate.py
+
+
+def generate_args(model: Path, out: Path, *extra: str) -> list[str]:
+    return ["--model", str(model), "--out", str(out), "--sub-category", "Shoes", "--gender", "Women", *extra]
+
+
+def test_generate_writes_a_grid_of_n_images_at_scale(models, tmp_path: Path) -> None:
+    out = tmp_path / "grid.png"
+    assert generate_cli.main(generate_args(models.conv, out, "--seed", "7", "--n", "5", "--scale", "3")) == 0
+    grid = np.asarray(Image.open(out).convert("RGB"))
+    columns, rows, gap = math.ceil(math.sqrt(5)), 2, 2  # 3 x 2 cells, 2-pixel gaps
+    assert grid.shape == (rows * 80 * 3 + (rows - 1) * gap, columns * 60 * 3 + (columns - 1) * gap, 3)
+    images = vae.Generator.load(models.conv).generate("Shoes", "Women", 7, 5)
+    for index in range(5):  # every cell is its image, enlarged 3 times
+        top, left = (index // columns) * (80 * 3 + gap), (index % columns) * (60 * 3 + gap)
+        cell = grid[top : top + 240, left : left + 180]
+        np.testing.assert_array_equal(cell, images[index].repeat(3, axis=0).repeat(3, axis=1))
+
+    assert generate_cli.main(generate_args(models.conv, out, "--n", "4", "--columns", "4", "--scale", "1")) == 0
+    assert Image.open(out).size == (4 * 60 + 3 * gap, 80)
+
+
+def test_generate_gives_the_same_bytes_every_run(models, tmp_path: Path) -> None:
+    args = generate_args(models.paper, tmp_path / "a.png", "--seed", "-3", "--n", "3")
+    result = subprocess.run([sys.executable, str(GENERATE), *args], capture_output=True, text=True, cwd=REPO,
+                            env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert generate_cli.main(generate_args(models.paper, tmp_path / "b.png", "--seed", "-3", "--n", "3")) == 0
+    assert (tmp_path / "a.png").read_bytes() == (tmp_path / "b.png").read_bytes()
+    assert generate_cli.main(generate_args(models.paper, tmp_path / "c.png", "--seed", "3", "--n", "3")) == 0
+    assert (tmp_path / "c.png").read_bytes() != (tmp_path / "a.png").read_bytes()
+
+
+def test_generate_unknown_sub_category_lists_the_valid_ones(models, tmp_path: Path, capsys) -> None:
+    args = ["--model", str(models.conv), "--out", str(tmp_path / "x.png"), "--sub-category", "Socks", "--gender", "Men"]
+    assert generate_cli.main(args) == 2
+    line = one_error_line(capsys.readouterr().err)
+    assert "Socks" in line and all(name in line for name in vae.Generator.load(models.conv).schema.sub_categories)
+    assert not (tmp_path / "x.png").exists()
+
+
+def test_generate_without_a_model_is_one_line(tmp_path: Path, capsys) -> None:
+    assert generate_cli.main(generate_args(tmp_path / "nowhere", tmp_path / "x.png")) == 2
+    line = one_error_line(capsys.readouterr().err)
+    assert str(tmp_path / "nowhere" / vae.ENCODER_FILE) in line and "train_generator.py" in line
+
+
+# ----------------------------------------------------------------------------- evaluate_generator.py
+
+
+def evaluate_args(tiny, models, **folders: Path) -> list[str]:
+    folders = {"paper": models.paper, "default": models.conv, **folders}
+    return ["--data-dir", str(tiny.data_dir), "--cache-dir", str(tiny.cache), "--classifier", str(tiny.classifier),
+            "--paper", str(folders["paper"]), "--default", str(folders["default"]), "--seeds-per-pair", "2"]
+
+
+def test_evaluate_writes_both_reports(tiny, models, tmp_path: Path, capsys) -> None:
+    out = tmp_path / "reports" / "generators.json"
+    assert evaluate_cli.main([*evaluate_args(tiny, models), "--json", str(out)]) == 0
+    reports = json.loads(out.read_text())
+    assert reports["split"] == {"kind": "random", "seed": 42, "n_validation": 1}
+    for name, folder in (("paper", models.paper), ("default", models.conv)):
+        report = reports[name]
+        assert [key for key in REPORT_KEYS if key not in report] == []
+        # one validation image: no covariance, no k-NN ball; reported as such, not NaN
+        assert report["frechet_distance"] is None and report["knn_precision"] is None
+        assert 0 <= report["rounded_accuracy"] <= 1 and report["mse"] > 0 and -1 <= report["ssim"] <= 1
+        assert 0 <= report["conditional_subCategory_accuracy"] <= 1
+        assert 0 <= report["conditional_gender_accuracy"] <= 1
+        # the same model on the same validation image as its training run measured (codes are sampled)
+        assert report["val_loss"] == pytest.approx(read_card(folder)["metrics"]["validation"]["val_loss"], abs=0.02)
+    printed = capsys.readouterr().out
+    assert "n/a" in printed and f"wrote {out}" in printed
+
+
+@pytest.mark.parametrize("which", ["paper", "default"])
+def test_evaluate_with_a_missing_model_is_one_line(tiny, models, tmp_path: Path, capsys, which: str) -> None:
+    missing = tmp_path / "no-model"
+    assert evaluate_cli.main(evaluate_args(tiny, models, **{which: missing})) == 2
+    line = one_error_line(capsys.readouterr().err)
+    assert str(missing / vae.ENCODER_FILE) in line and "train_generator.py" in line

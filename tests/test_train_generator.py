@@ -1,0 +1,223 @@
+"""scripts/train_generator.py on the tiny dataset: outputs and card, keeping the better model,
+interrupt and resume, one-line errors, the paper arch and a mirrored strategy."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import shlex
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from types import SimpleNamespace
+
+import keras
+import numpy as np
+import pytest
+
+from conftest import make_tiny_dataset
+from fashiongen import classifier, data, quality, vae
+from test_train_classifier import folder_bytes, one_error_line
+
+REPO = Path(__file__).resolve().parents[1]
+SCRIPT = REPO / "scripts" / "train_generator.py"
+FLAGS = (
+    "--data-dir", "--out", "--run-dir", "--arch", "--classifier", "--epochs", "--batch-size", "--learning-rate",
+    "--latent-dim", "--kl-warmup-epochs", "--split", "--seed", "--limit", "--resume", "--replace", "--strategy",
+    "--cpu-devices", "--cache-dir", "--quiet",
+)
+MODEL_FILES = sorted([vae.ENCODER_FILE, vae.DECODER_FILE, vae.CONFIG_FILE, vae.SCHEMA_FILE, vae.CARD_FILE])
+
+
+def load_script(path: Path):
+    """A script as a module, so that tests can call its main() in this process."""
+    spec = importlib.util.spec_from_file_location(f"{path.stem}_cli", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+cli = load_script(SCRIPT)
+
+
+def make_classifier(data_dir: Path, folder: Path) -> classifier.Labeler:
+    """An untrained compact classifier with the tiny dataset's schema: the generator takes its schema
+    (and, for --arch paper, its scores) from there."""
+    schema = data.LabelSchema.from_styles(data.read_styles(data_dir / "styles.csv"))
+    labeler = classifier.Labeler(classifier.build_classifier(len(schema.sub_categories), len(schema.genders)), schema)
+    labeler.save(folder)
+    return labeler
+
+
+def make_tiny(root: Path) -> SimpleNamespace:
+    """The tiny dataset, a cache for its decoded images and a classifier folder, in `root`."""
+    data_dir = make_tiny_dataset(root / "fashion-small")
+    make_classifier(data_dir, root / "classifier")
+    return SimpleNamespace(data_dir=data_dir, cache=root / "cache", classifier=root / "classifier")
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory: pytest.TempPathFactory) -> SimpleNamespace:
+    return make_tiny(tmp_path_factory.mktemp("tiny"))
+
+
+def tiny_args(tiny: SimpleNamespace, root: Path, *extra: str) -> list[str]:
+    """A small run: its run dir and model under `root`."""
+    return ["--data-dir", str(tiny.data_dir), "--cache-dir", str(tiny.cache), "--classifier", str(tiny.classifier),
+            "--run-dir", str(root / "run"), "--out", str(root / "out"), "--batch-size", "4", "--quiet", *extra]
+
+
+def read_card(out: Path) -> dict:
+    return json.loads((out / vae.CARD_FILE).read_text())
+
+
+def write_val_loss(out: Path, val_loss: float) -> None:
+    """Make the model in `out` claim another validation loss (same arch and split)."""
+    card = read_card(out)
+    card["metrics"]["validation"]["val_loss"] = val_loss
+    (out / vae.CARD_FILE).write_text(json.dumps(card))
+
+
+def measured_val_loss(tiny: SimpleNamespace, out: Path) -> float:
+    """The paper's loss of the saved model on the validation split, measured afresh (sampled codes)."""
+    generator = vae.Generator.load(out)
+    dataset = data.load_dataset(tiny.data_dir, cache_dir=tiny.cache)
+    rows = data.make_split("random", dataset, 42).validation
+    if generator.arch == "paper":
+        conditions = classifier.Labeler.load(tiny.classifier).scores(dataset.images[rows])
+    else:
+        conditions = generator.schema.encode_frame(dataset.styles.iloc[rows])
+    return quality.reconstruction_metrics(generator, dataset.images[rows], conditions)["val_loss"]
+
+
+def run(tiny: SimpleNamespace, root: Path, *extra: str) -> SimpleNamespace:
+    argv = tiny_args(tiny, root, *extra)
+    return SimpleNamespace(code=cli.main(argv), argv=argv, out=root / "out", run=root / "run")
+
+
+@pytest.fixture(scope="module")
+def runs(tiny, tmp_path_factory: pytest.TempPathFactory) -> dict[str, SimpleNamespace]:
+    return {"conv": run(tiny, tmp_path_factory.mktemp("conv"), "--epochs", "2"),
+            "paper": run(tiny, tmp_path_factory.mktemp("paper"), "--arch", "paper", "--epochs", "1")}
+
+
+# ----------------------------------------------------------------------------- whole runs
+
+
+@pytest.mark.parametrize("arch", ["conv", "paper"])
+def test_run_writes_the_model_its_card_and_logs(runs, tiny, arch: str) -> None:
+    result = runs[arch]
+    assert result.code == 0
+    assert sorted(p.name for p in result.out.iterdir()) == MODEL_FILES
+    card = read_card(result.out)
+    assert {"model", "arch", "command", "data", "split", "training", "metrics"} <= card.keys()
+    assert card["model"] == "generator" and card["arch"] == arch
+    assert card["command"] == shlex.join(["python", "scripts/train_generator.py", *result.argv])
+    assert card["data"]["images"] == 11 and card["split"]["n_train"] + card["split"]["n_validation"] == 11
+    epochs = 2 if arch == "conv" else 1
+    assert card["training"]["epochs"] == epochs
+    assert {len(values) for values in card["training"]["history"].values()} == {epochs}
+    validation = card["metrics"]["validation"]
+    assert isinstance(validation["val_loss"], float) and 0 <= validation["rounded_accuracy"] <= 1
+    assert validation["val_loss"] == pytest.approx(validation["reconstruction_loss"] + validation["latent_loss"])
+    assert validation["val_loss"] == pytest.approx(measured_val_loss(tiny, result.out), abs=0.02)
+    assert list((result.run / "tensorboard").rglob("events.out.tfevents.*"))
+    generator = vae.Generator.load(result.out)
+    assert generator.arch == arch and generator.card == card
+    assert generator.schema == classifier.Labeler.load(tiny.classifier).schema
+    assert generator.generate("Shoes", "Men", 0, 2).shape == (2, 80, 60, 3)
+
+
+# ----------------------------------------------------------------------------- the last good model
+
+
+def test_a_better_model_in_out_is_kept_unless_replace(runs, tiny, tmp_path: Path, capsys) -> None:
+    out = shutil.copytree(runs["conv"].out, tmp_path / "out")
+    write_val_loss(out, 0.0)  # no run beats it
+    before = folder_bytes(out)
+    assert run(tiny, tmp_path, "--epochs", "1").code == 0
+    assert folder_bytes(out) == before
+    kept = tmp_path / "run" / "model"
+    assert f"kept {out}" in capsys.readouterr().out
+    assert sorted(p.name for p in kept.iterdir()) == MODEL_FILES and read_card(kept)["metrics"]["validation"]["val_loss"] > 0
+    vae.Generator.load(kept)
+
+    assert run(tiny, tmp_path, "--epochs", "1", "--replace").code == 0
+    assert read_card(out)["metrics"]["validation"]["val_loss"] > 0
+    assert read_card(out)["command"].endswith("--replace")
+
+
+# ----------------------------------------------------------------------------- interrupt and resume
+
+
+def test_interrupt_keeps_out_and_resume_finishes(runs, tiny, tmp_path: Path, monkeypatch, capsys) -> None:
+    out = shutil.copytree(runs["conv"].out, tmp_path / "out")
+    write_val_loss(out, 99.0)  # a worse model: the finished run replaces it
+    before = folder_bytes(out)
+    interrupted: dict[str, list[np.ndarray]] = {}
+
+    def interrupt_second_epoch(self, epoch, logs=None):
+        if epoch == 1:
+            interrupted["weights"] = self.model.get_weights()  # what the backup after epoch 0 holds
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(keras.callbacks.TensorBoard, "on_epoch_begin", interrupt_second_epoch)
+    assert run(tiny, tmp_path, "--epochs", "2").code == 130
+    assert "--resume" in one_error_line(capsys.readouterr().err)
+    assert folder_bytes(out) == before
+    backup = tmp_path / "run" / "backup"
+    assert json.loads((backup / "training_metadata.json").read_text())["epoch"] == 1
+
+    resumed: list[tuple[int, list[np.ndarray]]] = []
+    monkeypatch.setattr(keras.callbacks.TensorBoard, "on_epoch_begin",
+                        lambda self, epoch, logs=None: resumed.append((epoch, self.model.get_weights())))
+    assert run(tiny, tmp_path, "--epochs", "2", "--resume").code == 0
+    assert [epoch for epoch, _ in resumed] == [1]  # epoch 0 is not trained again
+    for restored, saved in zip(resumed[0][1], interrupted["weights"], strict=True):
+        np.testing.assert_array_equal(restored, saved)  # weights, KL warm-up step count, sampling state
+    card = read_card(out)
+    assert card["metrics"]["validation"]["val_loss"] < 99 and card["command"].endswith("--resume")
+    assert not backup.exists()
+
+
+# ----------------------------------------------------------------------------- errors and help
+
+
+def test_resume_with_nothing_to_resume_is_one_line(tiny, tmp_path: Path, capsys) -> None:
+    assert run(tiny, tmp_path, "--resume").code == 2
+    assert "nothing to resume" in one_error_line(capsys.readouterr().err)
+    assert not (tmp_path / "out").exists()
+
+
+def test_missing_classifier_is_one_line_naming_the_file(tiny, tmp_path: Path, capsys) -> None:
+    missing = SimpleNamespace(**{**vars(tiny), "classifier": tmp_path / "no-classifier"})
+    assert run(missing, tmp_path).code == 2
+    line = one_error_line(capsys.readouterr().err)
+    assert str(tmp_path / "no-classifier" / classifier.MODEL_FILE) in line and "train_classifier.py" in line
+
+
+def test_help_mentions_every_flag(capsys) -> None:
+    with pytest.raises(SystemExit) as exited:
+        cli.main(["--help"])
+    assert exited.value.code == 0
+    text = capsys.readouterr().out
+    assert [flag for flag in FLAGS if flag not in text] == []
+
+
+# ----------------------------------------------------------------------------- distribution
+
+
+def test_mirrored_strategy_on_two_cpu_devices(tiny, tmp_path: Path) -> None:
+    # logical devices must be set before TensorFlow starts: a fresh process
+    argv = tiny_args(tiny, tmp_path, "--epochs", "1", "--strategy", "mirrored", "--cpu-devices", "2")
+    result = subprocess.run([sys.executable, str(SCRIPT), *argv], capture_output=True, text=True, cwd=REPO,
+                            env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}, timeout=400)
+    assert result.returncode == 0, result.stderr[-3000:]
+    card = read_card(tmp_path / "out")
+    assert "--strategy mirrored --cpu-devices 2" in card["command"]
+    # the one validation image is split over 2 replicas, one holding only padding: the reported
+    # loss is still the image's (a padding-only replica used to halve it)
+    assert card["metrics"]["validation"]["val_loss"] == pytest.approx(measured_val_loss(tiny, tmp_path / "out"),
+                                                                      abs=0.02)

@@ -1,0 +1,334 @@
+"""The generator model: both architectures against their spec, the paper's loss computed by hand,
+KL warm-up, sample weights, and `Generator` (save/load, deterministic generation, errors)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import keras
+import numpy as np
+import pandas as pd
+import pytest
+
+from conftest import TINY_ROWS
+from fashiongen import vae
+from fashiongen.data import LabelSchema
+
+REPO = Path(__file__).resolve().parents[1]
+# the tiny dataset's schema: 6 sub-categories, 5 genders (the real one has 20 + 5 = 25 labels)
+SCHEMA = LabelSchema.from_styles(pd.DataFrame(TINY_ROWS, columns=["id", "gender", "subCategory", "name"]))
+FULL_LABELS = 25
+
+
+def fixed_batch(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """n images in [0, 1] (float32) and their one-hot conditions."""
+    rng = np.random.default_rng(seed)
+    images = rng.integers(0, 256, (n, 80, 60, 3)).astype(np.float32) / 255.0
+    rows = [SCHEMA.encode(SCHEMA.sub_categories[i % 6], SCHEMA.genders[i % 5]) for i in range(n)]
+    return images, np.stack(rows)
+
+
+def uint8_batch(n: int, seed: int = 0) -> np.ndarray:
+    return np.random.default_rng(seed).integers(0, 256, (n, 80, 60, 3), dtype=np.uint8)
+
+
+def numbers(logs: dict) -> dict[str, float]:
+    return {name: float(value) for name, value in logs.items()}
+
+
+def run_test_step(model: vae.CVAE, *data: np.ndarray) -> dict[str, float]:
+    """One test_step on NumPy data (as tensors, the way fit/evaluate hand it over)."""
+    return numbers(model.test_step(tuple(keras.ops.convert_to_tensor(part) for part in data)))
+
+
+def fresh_test_step(model: vae.CVAE, *data: np.ndarray) -> dict[str, float]:
+    for metric in model.metrics:
+        metric.reset_state()
+    return run_test_step(model, *data)
+
+
+def force_mean_codes(model: vae.CVAE) -> vae.CVAE:
+    """log_var = -40 for every input: the sampled code is mean + e^-20 * noise, i.e. the mean to
+    within float32 rounding, so loss terms no longer depend on which noise was drawn."""
+    log_var = model.encoder.get_layer("log_var")
+    kernel, bias = log_var.get_weights()
+    log_var.set_weights([np.zeros_like(kernel), np.full_like(bias, -40.0)])
+    return model
+
+
+@pytest.fixture(scope="module")
+def models() -> dict[str, vae.CVAE]:
+    return {"paper": vae.build_generator("paper", SCHEMA.size),
+            "conv": vae.build_generator("conv", SCHEMA.size, latent_dim=16)}
+
+
+@pytest.fixture(scope="module")
+def saved(models, tmp_path_factory: pytest.TempPathFactory):
+    """A conv Generator, saved once and loaded back."""
+    model = models["conv"]
+    generator = vae.Generator(model.encoder, model.decoder, SCHEMA, "conv", {"model": "generator", "arch": "conv"})
+    folder = tmp_path_factory.mktemp("generator") / "model"
+    generator.save(folder)
+    return generator, folder, vae.Generator.load(folder)
+
+
+# ----------------------------------------------------------------------------- architectures
+
+
+def describe(layer: keras.layers.Layer) -> tuple:
+    """What the spec fixes about a layer: its kind, size, kernel/pool and activation."""
+    kind = type(layer).__name__
+    if isinstance(layer, keras.layers.Conv2D):
+        return kind, layer.filters, layer.kernel_size, layer.activation.__name__
+    if isinstance(layer, keras.layers.MaxPooling2D):
+        return kind, layer.pool_size, layer.strides
+    if isinstance(layer, keras.layers.Dense):
+        return kind, layer.units, layer.activation.__name__, layer.kernel.shape
+    return (kind,)
+
+
+def body(model: keras.Model) -> list[tuple]:
+    return [describe(layer) for layer in model.layers if not isinstance(layer, keras.layers.InputLayer)]
+
+
+def test_paper_encoder_is_the_papers() -> None:
+    model = vae.build_generator("paper", FULL_LABELS)
+    expected, channels = [], 3
+    for filters in (8, 16, 32, 64):
+        expected += [("BatchNormalization",), ("Conv2D", filters, (3, 3), "relu"), ("MaxPooling2D", (3, 3), (3, 3))]
+        channels = filters
+    expected += [("Flatten",), ("Dense", 150, "selu", (channels, 150)),  # 80x60 pooled 4 times by 3: 1x1x64
+                 ("Dense", 100, "selu", (150, 100)), ("Dense", 100, "linear", (100, 100)),
+                 ("Dense", 100, "linear", (100, 100))]
+    assert body(model.encoder) == expected
+    assert [layer.name for layer in model.encoder.layers[-2:]] == ["mean", "log_var"]
+    assert model.encoder.input_shape == (None, 80, 60, 3)  # it sees no labels
+    assert [tuple(t.shape) for t in model.encoder.outputs] == [(None, 100), (None, 100)]
+    kernels = [model.encoder.get_layer(f"conv{block}").kernel.shape for block in (1, 2, 3, 4)]
+    assert kernels == [(3, 3, 3, 8), (3, 3, 8, 16), (3, 3, 16, 32), (3, 3, 32, 64)]
+
+
+def test_paper_decoder_is_the_papers() -> None:
+    model = vae.build_generator("paper", FULL_LABELS)
+    assert [tuple(t.shape) for t in model.decoder.inputs] == [(None, 100), (None, FULL_LABELS)]
+    assert body(model.decoder) == [
+        ("Concatenate",), ("Dense", 100, "selu", (125, 100)), ("Dense", 150, "selu", (100, 150)),
+        ("Dense", 14400, "sigmoid", (150, 14400)), ("Reshape",),
+    ]
+    assert model.decoder.output_shape == (None, 80, 60, 3)
+    assert model.latent_dim == 100
+
+
+def test_conv_arch_takes_labels_in_the_encoder_and_decodes_unit_images(models) -> None:
+    model = models["conv"]
+    assert [tuple(t.shape) for t in model.encoder.inputs] == [(None, 80, 60, 3), (None, SCHEMA.size)]
+    images, conditions = fixed_batch(2)
+    mean, _ = model.encode(images, conditions)
+    other_mean, _ = model.encode(images, conditions[::-1])
+    assert not np.allclose(np.asarray(mean), np.asarray(other_mean))  # the labels reach the encoder
+    codes = np.random.default_rng(1).normal(0, 10, (4, model.latent_dim)).astype(np.float32)  # far-out codes
+    out = np.asarray(model.decoder([codes, np.repeat(conditions[:1], 4, axis=0)]))
+    assert out.shape == (4, 80, 60, 3) and out.min() >= 0.0 and out.max() <= 1.0
+    assert np.asarray(model((images, conditions))).shape == (2, 80, 60, 3)
+
+
+def test_unknown_arch_lists_the_valid_ones() -> None:
+    with pytest.raises(ValueError, match="conv, paper"):
+        vae.build_generator("gan", SCHEMA.size)
+
+
+# ----------------------------------------------------------------------------- the paper's loss
+
+
+@pytest.mark.parametrize("arch", ["paper", "conv"])
+def test_tracked_loss_is_the_papers_definition(models, arch: str) -> None:
+    """test_step samples code = mean + exp(log_var / 2) * noise, the noise drawn statelessly from
+    the model's SeedGenerator state. A twin SeedGenerator given that same state draws the same
+    noise, so NumPy can recompute the loss from the very code test_step decodes."""
+    model = models[arch]
+    images, conditions = fixed_batch(3, seed=7)
+    twin = keras.random.SeedGenerator(0)
+    twin.state.assign(model.seed_generator.state.value)
+    mean, log_var = (np.asarray(t, np.float64) for t in model.encode(images, conditions))
+    noise = np.asarray(keras.random.normal(mean.shape, seed=twin), np.float64)
+    code = (mean + np.exp(0.5 * log_var) * noise).astype(np.float32)
+    decoded = np.asarray(model.decoder([code, conditions]), np.float64)
+
+    logs = fresh_test_step(model, images, conditions)
+
+    x = images.astype(np.float64)
+    p = np.clip(decoded, 1e-7, 1 - 1e-7)
+    reconstruction = np.mean(-(x * np.log(p) + (1 - x) * np.log(1 - p)))  # over all 80*60*3 values
+    latent = np.mean(-0.5 * np.sum(1 + log_var - np.exp(log_var) - mean**2, axis=1)) / 14400
+    assert logs["reconstruction_loss"] == pytest.approx(reconstruction, rel=1e-5)
+    assert logs["latent_loss"] == pytest.approx(latent, rel=1e-4, abs=1e-8)
+    assert logs["loss"] == pytest.approx(reconstruction + latent, rel=1e-5)
+    # a value within float32 rounding of 0.5 may round either way: allow a couple of the 43,200
+    assert logs["rounded_accuracy"] == pytest.approx(np.mean(np.round(x) == np.round(decoded)), abs=1e-4)
+
+
+def test_kl_weight_warms_up_for_conv_and_is_constant_for_paper() -> None:
+    conv = vae.build_generator("conv", SCHEMA.size, latent_dim=4, kl_weight=0.5, kl_warmup_steps=10)
+    paper = vae.build_generator("paper", SCHEMA.size, latent_dim=4, kl_weight=0.5, kl_warmup_steps=10)
+    for steps, warming in [(0, 0.0), (3, 0.15), (5, 0.25), (10, 0.5), (40, 0.5)]:
+        conv.steps_seen.assign(float(steps))
+        paper.steps_seen.assign(float(steps))
+        assert float(conv._kl_weight_now()) == pytest.approx(warming)
+        assert float(paper._kl_weight_now()) == pytest.approx(0.5)
+    no_warmup = vae.build_generator("conv", SCHEMA.size, latent_dim=4, kl_weight=0.5)
+    assert float(no_warmup._kl_weight_now()) == pytest.approx(0.5)
+
+
+@pytest.mark.parametrize("arch", ["paper", "conv"])
+def test_a_few_steps_overfit_a_tiny_batch(arch: str) -> None:
+    keras.utils.set_random_seed(0)
+    model = vae.build_generator(arch, SCHEMA.size, latent_dim=8, kl_warmup_steps=5)
+    model.compile(optimizer=keras.optimizers.Adam(3e-3))
+    images, conditions = fixed_batch(4, seed=3)
+    history = model.fit(images, conditions, batch_size=4, epochs=25, verbose=0, shuffle=False).history
+    assert model.steps_seen.numpy() == 25  # one train_step per epoch, counted for the warm-up
+    assert history["loss"][-1] < history["loss"][0] - 0.02, history["loss"]
+    assert history["rounded_accuracy"][-1] > history["rounded_accuracy"][0]
+    # the encoder trained in training mode too: its BatchNormalization moving averages moved
+    assert np.abs(model.encoder.get_layer("bn1").moving_mean.numpy()).max() > 0
+
+
+def test_zero_weight_rows_change_no_loss_term() -> None:
+    """Padding rows (weight 0) that tf.distribute adds to split a batch evenly over replicas.
+    Sampling is switched off (force_mean_codes) so both batches decode the same codes."""
+    model = force_mean_codes(vae.build_generator("paper", SCHEMA.size, latent_dim=8))
+    images, conditions = fixed_batch(4, seed=5)
+    alone = fresh_test_step(model, images[:2], conditions[:2])
+    padded = fresh_test_step(model, images, conditions, np.array([1, 1, 0, 0], np.float32))
+    for name, value in alone.items():
+        assert padded[name] == pytest.approx(value, rel=1e-5, abs=1e-4 if name == "rounded_accuracy" else 0)
+
+    # a replica whose share of the batch is only padding reports its terms too: they must not count
+    fresh_test_step(model, images[:2], conditions[:2])
+    with_empty_replica = run_test_step(model, images[2:], conditions[2:], np.zeros(2, np.float32))
+    assert with_empty_replica == pytest.approx(alone, rel=1e-6)
+    # and batches count by their rows: the epoch's numbers are means over images
+    whole = fresh_test_step(model, images[:3], conditions[:3])
+    fresh_test_step(model, images[:1], conditions[:1])
+    in_two_batches = run_test_step(model, images[1:3], conditions[1:3])
+    assert in_two_batches["loss"] == pytest.approx(whole["loss"], rel=1e-5)
+
+
+# ----------------------------------------------------------------------------- Generator
+
+
+def test_save_load_round_trip_generates_the_same_pixels(saved) -> None:
+    generator, folder, loaded = saved
+    assert sorted(p.name for p in folder.iterdir()) == sorted(
+        [vae.ENCODER_FILE, vae.DECODER_FILE, vae.CONFIG_FILE, vae.SCHEMA_FILE, vae.CARD_FILE])
+    assert loaded.schema == SCHEMA and loaded.arch == "conv" and loaded.latent_dim == 16
+    assert loaded.card == {"model": "generator", "arch": "conv"}
+    np.testing.assert_array_equal(loaded.generate("Shoes", "Women", 3, 4), generator.generate("Shoes", "Women", 3, 4))
+
+
+def test_generate_is_deterministic_per_seed(saved) -> None:
+    _, _, generator = saved
+    first = generator.generate("Bags", "Men", 11, 3)
+    assert first.dtype == np.uint8 and first.shape == (3, 80, 60, 3)
+    np.testing.assert_array_equal(generator.generate("Bags", "Men", 11, 3), first)
+    assert not np.array_equal(generator.generate("Bags", "Men", 12, 3), first)
+    negative, huge = generator.generate("Bags", "Men", -11, 3), generator.generate("Bags", "Men", 2**80 + 11, 3)
+    for images in (negative, huge):
+        assert images.dtype == np.uint8 and images.shape == (3, 80, 60, 3)
+        assert not np.array_equal(images, first)  # -11 and 2**80 + 11 are seeds of their own
+    np.testing.assert_array_equal(generator.generate("Bags", "Men", -11, 3), negative)
+
+
+def test_generate_is_the_same_in_another_process(saved) -> None:
+    _, folder, generator = saved
+    cases = [("Watches", "Girls", 0, 2), ("Topwear", "Unisex", -5, 1), ("Dress", "Women", 2**70, 3)]
+    program = (
+        "import hashlib, json, sys\n"
+        "from fashiongen.vae import Generator\n"
+        "g = Generator.load(sys.argv[1])\n"
+        "print(json.dumps([hashlib.sha256(g.generate(*case).tobytes()).hexdigest() "
+        "for case in json.loads(sys.argv[2])]))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", program, str(folder), json.dumps(cases)], capture_output=True,
+                            text=True, cwd=REPO, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    here = [hashlib.sha256(generator.generate(*case).tobytes()).hexdigest() for case in cases]
+    assert json.loads(result.stdout.strip().splitlines()[-1]) == here
+
+
+@pytest.mark.parametrize(("sub_category", "gender", "valid"), [
+    ("Socks", "Men", SCHEMA.sub_categories), ("Shoes", "Aliens", SCHEMA.genders)])
+def test_unknown_names_list_the_valid_ones(saved, sub_category: str, gender: str, valid) -> None:
+    _, _, generator = saved
+    with pytest.raises(vae.GeneratorError) as raised:
+        generator.generate(sub_category, gender, 0)
+    assert all(name in str(raised.value) for name in valid), raised.value
+
+
+@pytest.mark.parametrize("n", [0, -2])
+def test_fewer_than_one_image_is_an_error(saved, n: int) -> None:
+    with pytest.raises(vae.GeneratorError, match="at least 1"):
+        saved[2].generate("Shoes", "Men", 0, n)
+
+
+def test_reconstruct_gives_uint8_images_of_the_mean_code(saved, models) -> None:
+    _, _, generator = saved
+    images = uint8_batch(2, seed=9)
+    conditions = fixed_batch(2)[1]
+    both = generator.reconstruct(images, conditions)
+    one = generator.reconstruct(images[0], conditions[0])
+    assert both.dtype == one.dtype == np.uint8
+    assert both.shape == (2, 80, 60, 3)
+    assert one.shape == (1, 80, 60, 3)  # one image: a batch of one (pages/reconstruct.py takes [0])
+    np.testing.assert_array_equal(one[0], both[0])
+    # no sampling: the CVAE's own forward pass (code = mean) gives the same pixels
+    expected = vae.to_uint8(np.asarray(models["conv"]((images / np.float32(255), conditions))))
+    assert np.abs(both.astype(int) - expected.astype(int)).max() <= 1  # float32 rounding at a .5 boundary
+
+
+def test_conditions_from_scores(saved) -> None:
+    """paper: the classifier's scores as they are; conv: each head's argmax, one-hot."""
+    conv = saved[2]
+    paper = vae.Generator(conv.encoder, conv.decoder, SCHEMA, "paper")
+    scores = np.array([[0.1, 0.7, 0.2, 0, 0, 0, 0.3, 0.6, 0, 0, 0.1]], np.float32)
+    np.testing.assert_array_equal(conv.conditions_from_scores(scores), [[0, 1, 0, 0, 0, 0, 0, 1, 0, 0, 0]])
+    np.testing.assert_array_equal(paper.conditions_from_scores(scores), scores)
+
+
+@pytest.mark.parametrize("name", [vae.ENCODER_FILE, vae.DECODER_FILE, vae.CONFIG_FILE, vae.SCHEMA_FILE])
+def test_missing_file_names_it_and_the_training_script(saved, tmp_path: Path, name: str) -> None:
+    folder = shutil.copytree(saved[1], tmp_path / "model")
+    (folder / name).unlink()
+    with pytest.raises(vae.GeneratorError) as raised:
+        vae.Generator.load(folder)
+    assert str(folder / name) in str(raised.value) and "scripts/train_generator.py" in str(raised.value)
+
+
+@pytest.mark.parametrize("name", [vae.ENCODER_FILE, vae.CARD_FILE])
+def test_corrupt_file_names_it_and_the_training_script(saved, tmp_path: Path, name: str) -> None:
+    folder = shutil.copytree(saved[1], tmp_path / "model")
+    (folder / name).write_bytes(np.random.default_rng(0).integers(0, 256, 4096, dtype=np.uint8).tobytes())
+    with pytest.raises(vae.GeneratorError) as raised:
+        vae.Generator.load(folder)
+    assert str(folder / name) in str(raised.value) and "scripts/train_generator.py" in str(raised.value)
+
+
+def test_missing_folder_is_a_generator_error(tmp_path: Path) -> None:
+    with pytest.raises(vae.GeneratorError, match="scripts/train_generator.py"):
+        vae.Generator.load(tmp_path / "nowhere")
+
+
+def test_save_over_an_existing_folder_leaves_no_staging(saved, tmp_path: Path) -> None:
+    generator = saved[2]
+    folder = tmp_path / "parent" / "model"
+    generator.save(folder, card={"version": 1})
+    generator.save(folder, card={"version": 2})
+    assert [p.name for p in folder.parent.iterdir()] == ["model"]  # no .model.* staging, no .model.old
+    assert json.loads((folder / vae.CARD_FILE).read_text()) == {"version": 2}
+    np.testing.assert_array_equal(vae.Generator.load(folder).generate("Ties", "Boys", 1), generator.generate("Ties", "Boys", 1))
