@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import argparse
 import hashlib
 import shlex
 import shutil
+import sys
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -16,6 +18,51 @@ from fashiongen.data import FashionData, Split
 
 class TrainingError(RuntimeError):
     """A training run that cannot start as asked; the message says what to do instead."""
+
+
+def common_arguments(kind: str, saved_files: str, epochs: int, batch_size: int) -> argparse.ArgumentParser:
+    """The flags both training scripts share, as an argparse parent parser (`parents=[...]`)."""
+    parser = argparse.ArgumentParser(add_help=False)
+    parser.add_argument("--data-dir", type=Path, default=Path("data") / "fashion-small",
+                        help="dataset folder with styles.csv and images/ (default: data/fashion-small)")
+    parser.add_argument("--out", type=Path, default=Path("runs") / kind / "model",
+                        help=f"folder that receives {saved_files} (default: runs/{kind}/model; the app's model "
+                             f"is fashiongen/pretrained/{kind})")
+    parser.add_argument("--run-dir", type=Path, default=None,
+                        help=f"folder for TensorBoard logs, the best checkpoint and the resume backup "
+                             f"(default: runs/{kind}/<arch>)")
+    parser.add_argument("--epochs", type=int, default=epochs, help=f"training epochs (default: {epochs})")
+    parser.add_argument("--batch-size", type=int, default=batch_size,
+                        help=f"images per step (default: {batch_size})")
+    parser.add_argument("--split", choices=("random", "grouped"), default="random",
+                        help="random = the paper's 19:1 split; grouped = byte-identical images kept on one side "
+                             "(default: random)")
+    parser.add_argument("--seed", type=int, default=42, help="split, shuffling and sampling seed (default: 42)")
+    parser.add_argument("--limit", type=int, default=None,
+                        help="train on only the first N training images, for a quick trial (default: all)")
+    parser.add_argument("--resume", action="store_true",
+                        help="continue the interrupted run in --run-dir from its last finished epoch "
+                             "(without it, a new run starts and old progress there is discarded)")
+    parser.add_argument("--strategy", choices=("default", "mirrored", "multiworker"), default="default",
+                        help="tf.distribute strategy: default (one device; the GPU when there is one), mirrored "
+                             "(all local GPUs, or --cpu-devices logical CPUs), multiworker (machines listed in "
+                             "TF_CONFIG)")
+    parser.add_argument("--cpu-devices", type=int, default=None,
+                        help="split the CPU into N logical devices (lets --strategy mirrored run without GPUs)")
+    parser.add_argument("--cache-dir", type=Path, default=None,
+                        help="decoded-image cache (default: $FASHIONGEN_CACHE_DIR or ~/.cache/fashiongen)")
+    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    return parser
+
+
+def parse_training_args(parser: argparse.ArgumentParser, argv: list[str] | None, kind: str) -> argparse.Namespace:
+    """Parse, check the shared numbers, default --run-dir to runs/<kind>/<arch>, keep argv for the card."""
+    args = parser.parse_args(argv)
+    if args.epochs < 1 or args.batch_size < 1 or (args.limit is not None and args.limit < 1):
+        parser.error("--epochs, --batch-size and --limit must be at least 1")
+    args.run_dir = args.run_dir or Path("runs") / kind / args.arch
+    args.argv = list(sys.argv[1:] if argv is None else argv)
+    return args
 
 
 def make_strategy(name: str, cpu_devices: int | None = None):

@@ -25,54 +25,25 @@ sys.path.insert(0, str(REPO_ROOT))
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     from fashiongen.classifier import ARCHITECTURES, DEFAULT_ARCH
+    from fashiongen.training import common_arguments, parse_training_args
 
+    shared = common_arguments("classifier", "classifier.keras, labels.json and model_card.json", epochs=15,
+                              batch_size=128)
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], epilog=__doc__.split("\n\n", 1)[1],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data-dir", type=Path, default=Path("data") / "fashion-small",
-                        help="dataset folder with styles.csv and images/ (default: data/fashion-small)")
-    parser.add_argument("--out", type=Path, default=Path("runs") / "classifier" / "model",
-                        help="folder that receives classifier.keras, labels.json and model_card.json "
-                             "(default: runs/classifier/model; the app's model is fashiongen/pretrained/classifier)")
-    parser.add_argument("--run-dir", type=Path, default=None,
-                        help="folder for TensorBoard logs, the best checkpoint and the resume backup "
-                             "(default: runs/classifier/<arch>)")
+                                     formatter_class=argparse.RawDescriptionHelpFormatter, parents=[shared])
     parser.add_argument("--arch", choices=ARCHITECTURES, default=DEFAULT_ARCH,
                         help=f"model: compact CNN from scratch (default), paper = frozen MobileNetV2 + "
                              f"Dense(1024) head, mobilenet = MobileNetV2 alpha 0.35 from scratch (default: {DEFAULT_ARCH})")
     parser.add_argument("--backbone-weights", default="none",
                         help="MobileNetV2 archs: 'imagenet' (download), a local .h5 path, or 'none' (default: none)")
-    parser.add_argument("--epochs", type=int, default=12, help="training epochs (default: 12)")
-    parser.add_argument("--batch-size", type=int, default=128, help="images per step (default: 128)")
     parser.add_argument("--learning-rate", type=float, default=2e-3,
                         help="Adam's initial learning rate, decayed along a cosine (default: 0.002)")
-    parser.add_argument("--split", choices=("random", "grouped"), default="random",
-                        help="random = the paper's 19:1 split; grouped = byte-identical images kept on one side "
-                             "(default: random)")
-    parser.add_argument("--seed", type=int, default=42, help="split and shuffling seed (default: 42)")
-    parser.add_argument("--limit", type=int, default=None,
-                        help="train on only the first N training images, for a quick trial (default: all)")
     parser.add_argument("--paper-loop", action="store_true",
                         help="arch paper: push every image through the frozen backbone every epoch, as the paper "
                              "does, instead of computing the backbone features once")
-    parser.add_argument("--resume", action="store_true",
-                        help="continue the interrupted run in --run-dir from its last finished epoch "
-                             "(without it, a new run starts and old progress there is discarded)")
-    parser.add_argument("--strategy", choices=("default", "mirrored", "multiworker"), default="default",
-                        help="tf.distribute strategy: default (one device; the GPU when there is one), mirrored "
-                             "(all local GPUs, or --cpu-devices logical CPUs), multiworker (machines listed in "
-                             "TF_CONFIG)")
-    parser.add_argument("--cpu-devices", type=int, default=None,
-                        help="split the CPU into N logical devices (lets --strategy mirrored run without GPUs)")
-    parser.add_argument("--cache-dir", type=Path, default=None,
-                        help="decoded-image cache (default: $FASHIONGEN_CACHE_DIR or ~/.cache/fashiongen)")
-    parser.add_argument("--quiet", action="store_true", help="no progress bars")
-    args = parser.parse_args(argv)
-    if args.epochs < 1 or args.batch_size < 1 or (args.limit is not None and args.limit < 1):
-        parser.error("--epochs, --batch-size and --limit must be at least 1")
+    args = parse_training_args(parser, argv, "classifier")
     if args.backbone_weights.lower() == "none":
         args.backbone_weights = None
-    args.run_dir = args.run_dir or Path("runs") / "classifier" / args.arch
-    args.argv = list(sys.argv[1:] if argv is None else argv)  # for the model card
     return args
 
 

@@ -23,23 +23,18 @@ sys.path.insert(0, str(REPO_ROOT))
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    from fashiongen.training import common_arguments, parse_training_args
+
+    shared = common_arguments("generator", "encoder.keras, decoder.keras, labels.json and model_card.json",
+                              epochs=6, batch_size=64)
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], epilog=__doc__.split("\n\n", 1)[1],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data-dir", type=Path, default=Path("data") / "fashion-small",
-                        help="dataset folder with styles.csv and images/ (default: data/fashion-small)")
-    parser.add_argument("--out", type=Path, default=Path("runs") / "generator" / "model",
-                        help="folder that receives encoder.keras, decoder.keras, labels.json and model_card.json "
-                             "(default: runs/generator/model; the app's model is fashiongen/pretrained/generator)")
-    parser.add_argument("--run-dir", type=Path, default=None,
-                        help="TensorBoard logs, best checkpoint and resume backup (default: runs/generator/<arch>)")
+                                     formatter_class=argparse.RawDescriptionHelpFormatter, parents=[shared])
     parser.add_argument("--arch", choices=("conv", "paper"), default="conv",
                         help="conv = convolutional CVAE with labels in encoder and decoder and KL warm-up (default); "
                              "paper = the paper's dense CVAE conditioned on the classifier's scores")
     parser.add_argument("--classifier", type=Path, default=None,
                         help="classifier folder whose label schema (and, for --arch paper, scores) the generator "
                              "uses (default: the shipped fashiongen/pretrained/classifier)")
-    parser.add_argument("--epochs", type=int, default=10, help="training epochs (default: 10)")
-    parser.add_argument("--batch-size", type=int, default=64, help="images per step (default: 64)")
     parser.add_argument("--learning-rate", type=float, default=1e-3,
                         help="initial learning rate: RMSprop for paper, Adam with cosine decay for conv "
                              "(default: 0.001)")
@@ -47,28 +42,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--kl-warmup-epochs", type=float, default=0.25,
                         help="conv: epochs over which the KL weight grows from 0 to 1 (default: 0.25; a long "
                              "warm-up lets the codes drift far from N(0, I) before the KL term holds them)")
-    parser.add_argument("--split", choices=("random", "grouped"), default="random",
-                        help="random = the paper's 19:1 split; grouped = duplicates kept on one side (default: random)")
-    parser.add_argument("--seed", type=int, default=42, help="split, shuffling and sampling seed (default: 42)")
-    parser.add_argument("--limit", type=int, default=None, help="train on only the first N training images")
-    parser.add_argument("--resume", action="store_true",
-                        help="continue the interrupted run in --run-dir from its last finished epoch")
     parser.add_argument("--replace", action="store_true",
                         help="save to --out even when the model already there has a lower validation loss")
-    parser.add_argument("--strategy", choices=("default", "mirrored", "multiworker"), default="default",
-                        help="tf.distribute strategy: default (one device; the GPU when there is one), mirrored "
-                             "(all local GPUs, or --cpu-devices logical CPUs), multiworker (machines in TF_CONFIG)")
-    parser.add_argument("--cpu-devices", type=int, default=None,
-                        help="split the CPU into N logical devices (lets --strategy mirrored run without GPUs)")
-    parser.add_argument("--cache-dir", type=Path, default=None,
-                        help="decoded-image cache (default: $FASHIONGEN_CACHE_DIR or ~/.cache/fashiongen)")
-    parser.add_argument("--quiet", action="store_true", help="no progress bars")
-    args = parser.parse_args(argv)
-    if args.epochs < 1 or args.batch_size < 1 or (args.limit is not None and args.limit < 1):
-        parser.error("--epochs, --batch-size and --limit must be at least 1")
-    args.run_dir = args.run_dir or Path("runs") / "generator" / args.arch
-    args.argv = list(sys.argv[1:] if argv is None else argv)  # for the model card
-    return args
+    return parse_training_args(parser, argv, "generator")
 
 
 def train(args: argparse.Namespace) -> dict:
