@@ -67,7 +67,7 @@ def probability_chart(ranked: list[tuple[str, float]], title: str):
     values = [probability for _, probability in ranked][::-1]
     figure = go.Figure(go.Bar(x=values, y=names, orientation="h", text=[f"{v:.0%}" for v in values],
                               textposition="outside", marker_color="#3b6ea5"))
-    figure.update_layout(title=title, xaxis=dict(range=[0, 1.1], tickformat=".0%"), height=60 + 22 * len(names),
+    figure.update_layout(title=title, xaxis=dict(range=[0, 1.25], tickformat=".0%"), height=60 + 22 * len(names),
                          margin=dict(l=10, r=10, t=40, b=10))
     return figure
 

@@ -20,8 +20,10 @@ if len(results) == 1:
     left, right = st.columns([1, 3])
     left.image(webapp.enlarge(image), caption=f"{name} as the model sees it (60x80)")
     (sub_name, sub_p), (gender_name, gender_p) = prediction.top_sub_category, prediction.top_gender
-    right.metric("Sub-category", sub_name, f"{sub_p:.0%} confident", delta_color="off")
-    right.metric("Gender", gender_name, f"{gender_p:.0%} confident", delta_color="off")
+    right.metric("Sub-category", sub_name, help=f"{sub_p:.1%} probability")
+    right.caption(f"{sub_p:.1%} probability")
+    right.metric("Gender", gender_name, help=f"{gender_p:.1%} probability")
+    right.caption(f"{gender_p:.1%} probability")
     charts = st.columns(2)
     charts[0].plotly_chart(webapp.probability_chart(prediction.sub_category, "Sub-category"), use_container_width=True)
     charts[1].plotly_chart(webapp.probability_chart(prediction.gender, "Gender"), use_container_width=True)
