@@ -1,17 +1,67 @@
-"""The Streamlit app: every page renders through AppTest (the real scripts, the shipped models)."""
+"""The Streamlit app through AppTest: the real page scripts with the shipped models."""
 
+from __future__ import annotations
+
+import io
 from pathlib import Path
 
+import numpy as np
 import pytest
+from PIL import Image
 from streamlit.testing.v1 import AppTest
+
+from conftest import jpeg_bytes
 
 REPO = Path(__file__).resolve().parents[1]
 
 
+def new_app(monkeypatch) -> AppTest:
+    monkeypatch.chdir(REPO)
+    return AppTest.from_file(str(REPO / "app.py"), default_timeout=180)
+
+
 @pytest.fixture
 def app(monkeypatch) -> AppTest:
-    monkeypatch.chdir(REPO)
-    return AppTest.from_file(str(REPO / "app.py"), default_timeout=120)
+    return new_app(monkeypatch)
+
+
+def encode(image: Image.Image, fmt: str, **options) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, fmt, **options)
+    return buffer.getvalue()
+
+
+def product_photo() -> bytes:
+    """A real dataset photo when ../shared is there, else a made-up product-like picture."""
+    shared = REPO.parent / "shared" / "data" / "fashion-small" / "images" / "15970.jpg"
+    if shared.is_file():
+        return shared.read_bytes()
+    pixels = np.full((80, 60, 3), 255, np.uint8)
+    pixels[15:65, 10:50] = (40, 60, 120)
+    return jpeg_bytes(pixels)
+
+
+def rotated_jpeg() -> bytes:
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    return encode(Image.new("RGB", (80, 60), (200, 30, 30)), "JPEG", exif=exif.tobytes())
+
+
+GOOD_UPLOADS = {
+    "photo.jpg": (product_photo(), "image/jpeg"),
+    "rgba.png": (encode(Image.new("RGBA", (120, 160), (10, 200, 10, 128)), "PNG"), "image/png"),
+    "grey.png": (encode(Image.new("L", (60, 80), 90), "PNG"), "image/png"),
+    "cmyk.jpg": (encode(Image.new("CMYK", (60, 80), (0, 200, 200, 0)), "JPEG"), "image/jpeg"),
+    "sixteen.png": (encode(Image.fromarray(np.full((80, 60), 40000, np.uint16)), "PNG"), "image/png"),
+    "rotated.jpg": (rotated_jpeg(), "image/jpeg"),
+    "huge.jpg": (encode(Image.new("L", (10000, 10000), 200), "JPEG", quality=40), "image/jpeg"),
+    "photo.webp": (encode(Image.new("RGB", (300, 400), (20, 20, 20)), "WEBP"), "image/webp"),
+}
+BAD_UPLOADS = {
+    "empty.jpg": (b"", "empty (0 bytes)"),
+    "notes.png": (b"these are not pixels\n" * 20, "not an image format"),
+    "truncated.jpg": (product_photo()[:400], "corrupt or truncated"),
+}
 
 
 def test_label_page_is_the_default(app: AppTest) -> None:
@@ -21,6 +71,49 @@ def test_label_page_is_the_default(app: AppTest) -> None:
     assert any("Upload one photo" in info.value for info in app.info)
 
 
+@pytest.mark.parametrize("name", sorted(GOOD_UPLOADS))
+def test_label_a_good_upload(app: AppTest, name: str) -> None:
+    data, mime = GOOD_UPLOADS[name]
+    app.run()
+    app.file_uploader[0].set_value((name, data, mime)).run()
+    assert not app.exception and not app.error
+    labels = {metric.label: metric.value for metric in app.metric}
+    assert set(labels) == {"Sub-category", "Gender"}
+    assert labels["Gender"] in {"Men", "Women", "Unisex", "Boys", "Girls"}
+    assert len(app.get("plotly_chart")) == 2
+
+
+def test_real_photo_gets_its_label(app: AppTest, shared_data: Path) -> None:
+    app.run()
+    app.file_uploader[0].set_value(("15970.jpg", (shared_data / "images" / "15970.jpg").read_bytes(),
+                                    "image/jpeg")).run()
+    labels = {metric.label: metric.value for metric in app.metric}
+    assert labels == {"Sub-category": "Topwear", "Gender": "Men"}  # styles.csv: Men, Topwear (a shirt)
+
+
+@pytest.mark.parametrize("name", sorted(BAD_UPLOADS))
+def test_bad_upload_explains_and_the_app_keeps_working(app: AppTest, name: str) -> None:
+    data, message = BAD_UPLOADS[name]
+    app.run()
+    app.file_uploader[0].set_value((name, data, "image/jpeg")).run()
+    assert not app.exception
+    assert any(message in error.value and name in error.value for error in app.error)
+    app.file_uploader[0].set_value(("photo.jpg", product_photo(), "image/jpeg")).run()  # the next upload works
+    assert not app.exception and not app.error and len(app.metric) == 2
+
+
+def test_several_uploads_give_a_table_and_csv(app: AppTest) -> None:
+    app.run()
+    files = [("a.jpg", product_photo(), "image/jpeg"), ("b.png", GOOD_UPLOADS["grey.png"][0], "image/png"),
+             ("bad.jpg", b"", "image/jpeg")]
+    app.file_uploader[0].set_value(files).run()
+    assert not app.exception
+    table = app.dataframe[0].value
+    assert list(table["file"]) == ["a.jpg", "b.png"]
+    assert len(app.error) == 1 and "bad.jpg" in app.error[0].value
+    assert len(app.get("download_button")) == 1
+
+
 @pytest.mark.parametrize("page, title", [("pages/about.py", "About FashionGen"), ("pages/generate.py", "Generate"),
                                          ("pages/reconstruct.py", "Reconstruct")])
 def test_every_page_renders(app: AppTest, page: str, title: str) -> None:
@@ -28,3 +121,51 @@ def test_every_page_renders(app: AppTest, page: str, title: str) -> None:
     app.switch_page(page).run()
     assert not app.exception
     assert app.title[0].value == title
+
+
+def generated_images(monkeypatch, sub_category: str, gender: str, seed: int) -> list:
+    app = new_app(monkeypatch)
+    app.run()
+    app.switch_page("pages/generate.py").run()
+    app.selectbox[0].set_value(sub_category)
+    app.selectbox[1].set_value(gender)
+    app.slider[1].set_value(seed)
+    app.run()
+    assert not app.exception and not app.error
+    return [image.proto.SerializeToString() for image in app.get("image")]
+
+
+def test_same_choices_give_the_same_images(monkeypatch) -> None:
+    first = generated_images(monkeypatch, "Shoes", "Men", 11)
+    second = generated_images(monkeypatch, "Shoes", "Men", 11)
+    other = generated_images(monkeypatch, "Shoes", "Men", 12)
+    assert first and first == second
+    assert first != other
+
+
+def test_about_page_shows_device_and_metrics(app: AppTest) -> None:
+    app.run()
+    app.switch_page("pages/about.py").run()
+    assert not app.exception
+    assert app.metric[0].value in ("CPU only",) or app.metric[0].value.startswith("GPU")
+    assert len(app.table) >= 1  # the labeler's validation metrics from its model card
+
+
+def test_reconstruct_an_upload_and_an_example(app: AppTest) -> None:
+    app.run()
+    app.switch_page("pages/reconstruct.py").run()
+    app.file_uploader[0].set_value(("photo.jpg", product_photo(), "image/jpeg")).run()
+    assert not app.exception and not app.error
+    assert len(app.get("image")) == 2  # original and reconstruction side by side
+    error = float(app.metric[0].value)
+    assert 0.0 <= error < 0.05  # a real reconstruction, not noise (mean squared error in [0, 1] units)
+    app.radio[0].set_value("Example").run()
+    assert not app.exception and len(app.get("image")) == 2
+
+
+def test_bad_upload_on_reconstruct_page(app: AppTest) -> None:
+    app.run()
+    app.switch_page("pages/reconstruct.py").run()
+    app.file_uploader[0].set_value(("broken.png", b"\x89PNG\r\n\x1a\nbroken", "image/png")).run()
+    assert not app.exception
+    assert any("broken.png" in error.value for error in app.error)
