@@ -137,9 +137,16 @@ class CVAE(keras.Model):
     """
 
     def __init__(self, encoder: keras.Model, decoder: keras.Model, arch: str, kl_weight: float = 1.0,
-                 kl_warmup_steps: int = 0, seed: int = 0, **kwargs) -> None:
+                 kl_warmup_steps: int = 0, seed: int = 0, judge: keras.Model | None = None,
+                 judge_weight: float = 0.0, **kwargs) -> None:
         super().__init__(**kwargs)
         self.encoder, self.decoder, self.arch = encoder, decoder, arch
+        # Label consistency: a frozen classifier judges images decoded from prior codes, so the
+        # decoder must show the requested labels instead of whatever the code happens to encode.
+        self.judge, self.judge_weight = judge, judge_weight
+        if judge is not None:
+            judge.trainable = False
+        self.consistency_tracker = keras.metrics.Mean(name="label_consistency")
         self.latent_dim = decoder.inputs[0].shape[-1]
         self.kl_weight, self.kl_warmup_steps = kl_weight, kl_warmup_steps
         self.seed_generator = keras.random.SeedGenerator(seed)
@@ -152,7 +159,9 @@ class CVAE(keras.Model):
 
     @property
     def metrics(self):
-        return [self.loss_tracker, self.reconstruction_tracker, self.latent_tracker, self.rounded_accuracy_tracker]
+        trackers = [self.loss_tracker, self.reconstruction_tracker, self.latent_tracker, self.rounded_accuracy_tracker]
+        # listed so that Keras resets it every epoch; reported by train_step only
+        return trackers + ([self.consistency_tracker] if self.judge is not None else [])
 
     def encode(self, images, conditions, training=False):
         # `training` explicitly: train_step runs outside any training call context, so without it
@@ -199,7 +208,7 @@ class CVAE(keras.Model):
         self.reconstruction_tracker.update_state(reconstruction_loss, sample_weight=rows)
         self.latent_tracker.update_state(latent_loss, sample_weight=rows)
         self.rounded_accuracy_tracker.update_state(rounded, sample_weight=rows)
-        return {m.name: m.result() for m in self.metrics}
+        return {m.name: m.result() for m in self.metrics if m is not self.consistency_tracker}
 
     def train_step(self, data):
         import tensorflow as tf  # the gradient tape is the TensorFlow backend's (as in keras-io's vae.py)
@@ -208,11 +217,27 @@ class CVAE(keras.Model):
         with tf.GradientTape() as tape:
             reconstruction_loss, latent_loss, rounded, rows = self._loss_terms(images, conditions, weights,
                                                                                 training=True)
-            objective = (reconstruction_loss + self._kl_weight_now() * latent_loss) * _replica_share(rows)
+            objective = reconstruction_loss + self._kl_weight_now() * latent_loss
+            if self.judge is not None and self.judge_weight > 0:
+                consistency = self._label_consistency(conditions)
+                objective = objective + self.judge_weight * consistency
+                self.consistency_tracker.update_state(consistency)
+            objective = objective * _replica_share(rows)
         gradients = tape.gradient(objective, self.trainable_weights)
         self.optimizer.apply_gradients(zip(gradients, self.trainable_weights))
         self.steps_seen.assign_add(1.0)
-        return self._update_trackers(reconstruction_loss, latent_loss, rounded, rows)
+        results = self._update_trackers(reconstruction_loss, latent_loss, rounded, rows)
+        if self.judge is not None:
+            results["label_consistency"] = self.consistency_tracker.result()
+        return results
+
+    def _label_consistency(self, conditions):
+        """Binary cross-entropy between the requested labels and the judge's scores for images
+        decoded from fresh prior codes with those labels."""
+        codes = keras.random.normal((ops.shape(conditions)[0], self.latent_dim), seed=self.seed_generator)
+        drawn = self.decoder([codes, conditions], training=False)  # as at generation time; BN stats untouched
+        judged = self.judge(drawn, training=False)
+        return ops.mean(keras.losses.binary_crossentropy(conditions, judged))
 
     def test_step(self, data):
         images, conditions, weights = _unpack(data)

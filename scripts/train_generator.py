@@ -42,6 +42,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--kl-warmup-epochs", type=float, default=0.25,
                         help="conv: epochs over which the KL weight grows from 0 to 1 (default: 0.25; a long "
                              "warm-up lets the codes drift far from N(0, I) before the KL term holds them)")
+    parser.add_argument("--judge-weight", type=float, default=0.0,
+                        help="conv: weight of the label-consistency term, the classifier's binary cross-entropy "
+                             "on images decoded from prior codes with the batch's labels (default: 0, off)")
+    parser.add_argument("--init-from", type=Path, default=None,
+                        help="start from the weights of this saved generator folder (fine-tuning), e.g. "
+                             "fashiongen/pretrained/generator")
     parser.add_argument("--replace", action="store_true",
                         help="save to --out even when the model already there has a lower validation loss")
     return parse_training_args(parser, argv, "generator")
@@ -71,8 +77,20 @@ def train(args: argparse.Namespace) -> dict:
     steps_per_epoch = -(-len(train_rows) // args.batch_size)
 
     with strategy.scope():
+        judge = None
+        if args.judge_weight > 0:
+            judge = keras.Model(labeler.model.input, labeler.model.output, name="judge")
         model = vae.build_generator(args.arch, schema.size, args.latent_dim, seed=args.seed,
-                                    kl_warmup_steps=int(args.kl_warmup_epochs * steps_per_epoch))
+                                    # a warm start already has its codes near N(0, I): no warm-up
+                                    kl_warmup_steps=0 if args.init_from else int(args.kl_warmup_epochs * steps_per_epoch),
+                                    judge=judge, judge_weight=args.judge_weight)
+        if args.init_from:
+            start = vae.Generator.load(args.init_from)
+            if start.arch != args.arch or start.schema != schema:
+                raise vae.GeneratorError(f"{args.init_from} is a {start.arch} generator with another schema or "
+                                         f"architecture than --arch {args.arch}")
+            model.encoder.set_weights(start.encoder.get_weights())
+            model.decoder.set_weights(start.decoder.get_weights())
         if args.arch == "paper":
             optimizer = keras.optimizers.RMSprop(args.learning_rate)
         else:
@@ -99,6 +117,8 @@ def train(args: argparse.Namespace) -> dict:
         "parameters": {"encoder": int(model.encoder.count_params()), "decoder": int(model.decoder.count_params())},
         "latent_dim": int(model.latent_dim),
         "conditioning": "classifier scores" if args.arch == "paper" else "one-hot labels",
+        "label_consistency_weight": args.judge_weight,
+        "initialised_from": str(args.init_from) if args.init_from else None,
         "training": {"epochs": args.epochs, "batch_size": args.batch_size, "learning_rate": args.learning_rate,
                      "kl_warmup_epochs": args.kl_warmup_epochs if args.arch == "conv" else 0,
                      "seconds": round(seconds, 1), "history": training.rounded_history(history)},

@@ -332,3 +332,22 @@ def test_save_over_an_existing_folder_leaves_no_staging(saved, tmp_path: Path) -
     assert [p.name for p in folder.parent.iterdir()] == ["model"]  # no .model.* staging, no .model.old
     assert json.loads((folder / vae.CARD_FILE).read_text()) == {"version": 2}
     np.testing.assert_array_equal(vae.Generator.load(folder).generate("Ties", "Boys", 1), generator.generate("Ties", "Boys", 1))
+
+
+def test_label_consistency_term_trains_the_decoder_not_the_judge() -> None:
+    rng = np.random.default_rng(3)
+    judge = keras.Sequential([keras.Input((80, 60, 3)), keras.layers.GlobalAveragePooling2D(),
+                              keras.layers.Dense(25, activation="sigmoid")], name="judge")
+    judge_before = [w.copy() for w in judge.get_weights()]
+    model = vae.build_generator("conv", 25, latent_dim=8, judge=judge, judge_weight=1.0, seed=1)
+    model.compile(optimizer=keras.optimizers.Adam(1e-3))
+    images = rng.random((16, 80, 60, 3)).astype(np.float32)
+    conditions = np.eye(25, dtype=np.float32)[rng.integers(0, 25, 16)]
+    decoder_before = [w.copy() for w in model.decoder.get_weights()]
+    history = model.fit(images, conditions, batch_size=8, epochs=2, verbose=0)
+    consistency = history.history["label_consistency"]
+    assert len(consistency) == 2 and all(np.isfinite(consistency)) and consistency[0] > 0
+    for before, after in zip(judge_before, judge.get_weights()):
+        np.testing.assert_array_equal(before, after)  # frozen
+    assert any(not np.array_equal(b, a) for b, a in zip(decoder_before, model.decoder.get_weights()))
+    assert "label_consistency" not in model.evaluate(images, conditions, verbose=0, return_dict=True)
