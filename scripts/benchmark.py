@@ -155,7 +155,7 @@ def _train_frozen_phase(data_dir: str, n_images: int, epochs: int, cached: bool)
     start = time.perf_counter()
     if cached:
         extractor, head = classifier.split_at_features(model)
-        classifier.compile_classifier(head, schema)
+        classifier.compile_classifier(head, schema, steps_per_execution=32)  # as train_classifier.py does
         features = extractor.predict(ImageBatches(loaded.images, batch_size=256, indices=rows), verbose=0)
         history = head.fit(features, labels[rows], batch_size=64, epochs=epochs, shuffle=True, verbose=0)
     else:

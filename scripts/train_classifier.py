@@ -73,7 +73,7 @@ def train(args: argparse.Namespace) -> dict:
         # the paper: Adam at its default rate; ours: a cosine decay from --learning-rate
         steps = -(-len(train_rows) // args.batch_size) * args.epochs
         rate = 1e-3 if args.arch == "paper" else keras.optimizers.schedules.CosineDecay(args.learning_rate, steps)
-        classifier.compile_classifier(head, schema, rate)
+        classifier.compile_classifier(head, schema, rate, steps_per_execution=32 if cached_features else 1)
 
     inputs = dataset.images
     if cached_features:
