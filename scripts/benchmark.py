@@ -139,6 +139,9 @@ def bench_data(args: argparse.Namespace) -> dict:
 # ----------------------------------------------------------------------------- classifier section
 
 
+BATCH_SIZE = 128  # train_classifier.py's default, for both contenders
+
+
 def _train_frozen_phase(data_dir: str, n_images: int, epochs: int, cached: bool) -> dict:
     """Train the paper architecture's head on a frozen MobileNetV2 for `epochs`: either every image
     through the backbone every epoch (the paper's loop) or features computed once (ours)."""
@@ -157,10 +160,10 @@ def _train_frozen_phase(data_dir: str, n_images: int, epochs: int, cached: bool)
         extractor, head = classifier.split_at_features(model)
         classifier.compile_classifier(head, schema, steps_per_execution=32)  # as train_classifier.py does
         features = extractor.predict(ImageBatches(loaded.images, batch_size=256, indices=rows), verbose=0)
-        history = head.fit(features, labels[rows], batch_size=64, epochs=epochs, shuffle=True, verbose=0)
+        history = head.fit(features, labels[rows], batch_size=BATCH_SIZE, epochs=epochs, shuffle=True, verbose=0)
     else:
         classifier.compile_classifier(model, schema)
-        history = model.fit(ImageBatches(loaded.images, labels, 64, indices=rows, shuffle=True), epochs=epochs,
+        history = model.fit(ImageBatches(loaded.images, labels, BATCH_SIZE, indices=rows, shuffle=True), epochs=epochs,
                             verbose=0)
     return {"seconds": time.perf_counter() - start, "final_loss": float(np.asarray(history.history["loss"])[-1])}
 
