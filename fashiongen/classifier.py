@@ -14,9 +14,7 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import socket
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 import keras
@@ -24,7 +22,7 @@ import numpy as np
 from keras import layers, ops
 
 from fashiongen.batches import to_unit_float
-from fashiongen.data import LabelSchema
+from fashiongen.data import LabelSchema, atomic_folder
 from fashiongen.imaging import IMAGE_SHAPE, ImageSource, load_image
 
 ARCHITECTURES = ("compact", "paper", "mobilenet")
@@ -267,11 +265,7 @@ class Labeler:
 
 
 def save_bundle(folder: str | os.PathLike, model: keras.Model, schema: LabelSchema, card: dict) -> None:
-    folder = Path(folder)
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
-    staging.chmod(0o755)  # mkdtemp makes it private
-    try:
+    with atomic_folder(folder) as staging:
         # an uncompiled view of the same layers: the optimizer's state would triple the file and is
         # not needed to label. (Not clone_model: Keras 3 recompiles a clone of a compiled model,
         # which fails on the unregistered HeadAccuracy metric, and copies every weight.)
@@ -279,16 +273,6 @@ def save_bundle(folder: str | os.PathLike, model: keras.Model, schema: LabelSche
         export.save(staging / MODEL_FILE)
         schema.save(staging / SCHEMA_FILE)
         (staging / CARD_FILE).write_text(json.dumps(card, indent=2, default=_json_default) + "\n")
-        if folder.exists():
-            old = folder.with_name(f".{folder.name}.old")
-            shutil.rmtree(old, ignore_errors=True)
-            os.replace(folder, old)
-            os.replace(staging, folder)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(staging, folder)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
 
 
 def _json_default(value):

@@ -19,8 +19,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import tempfile
 from pathlib import Path
 
 import keras
@@ -28,7 +26,7 @@ import numpy as np
 from keras import layers, ops
 
 from fashiongen.batches import to_unit_float
-from fashiongen.data import LabelSchema
+from fashiongen.data import LabelSchema, atomic_folder
 from fashiongen.imaging import IMAGE_HEIGHT, IMAGE_SHAPE, IMAGE_WIDTH
 
 ARCHITECTURES = ("conv", "paper")
@@ -301,25 +299,13 @@ class Generator:
 
     def save(self, folder: str | os.PathLike, card: dict | None = None) -> None:
         """Write everything into a staging folder, then swap it in: never half a model."""
-        folder = Path(folder)
-        folder.parent.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
-        staging.chmod(0o755)
-        try:
+        with atomic_folder(folder) as staging:
             self.encoder.save(staging / ENCODER_FILE)
             self.decoder.save(staging / DECODER_FILE)
             (staging / CONFIG_FILE).write_text(json.dumps({"arch": self.arch, "latent_dim": self.latent_dim}) + "\n")
             self.schema.save(staging / SCHEMA_FILE)
             card = card if card is not None else self.card
             (staging / CARD_FILE).write_text(json.dumps(card, indent=2, default=str) + "\n")
-            old = folder.with_name(f".{folder.name}.old")
-            shutil.rmtree(old, ignore_errors=True)
-            if folder.exists():
-                os.replace(folder, old)
-            os.replace(staging, folder)
-            shutil.rmtree(old, ignore_errors=True)
-        finally:
-            shutil.rmtree(staging, ignore_errors=True)
 
     def condition(self, sub_category: str, gender: str) -> np.ndarray:
         """The one-hot 25-wide condition for a label pair; unknown names raise listing the valid ones."""
