@@ -22,7 +22,7 @@ import numpy as np
 from keras import layers, ops
 
 from fashiongen.batches import to_unit_float
-from fashiongen.data import LabelSchema, atomic_folder
+from fashiongen.data import DatasetError, LabelSchema, atomic_folder, read_model_card
 from fashiongen.imaging import IMAGE_SHAPE, ImageSource, load_image
 
 ARCHITECTURES = ("compact", "paper", "mobilenet")
@@ -224,11 +224,10 @@ class Labeler:
             schema = LabelSchema.load(schema_path)
         except ValueError as error:
             raise ClassifierError(f"{error}. Retrain it with: {RETRAIN_COMMAND}") from error
-        card_path = folder / CARD_FILE
         try:
-            card = json.loads(card_path.read_text()) if card_path.is_file() else {}
-        except (OSError, ValueError) as error:  # ValueError: bad JSON or bad UTF-8
-            raise ClassifierError(f"{card_path} is unreadable ({error}). Retrain it with: {RETRAIN_COMMAND}") from error
+            card = read_model_card(folder / CARD_FILE)
+        except DatasetError as error:
+            raise ClassifierError(f"{error}. Retrain it with: {RETRAIN_COMMAND}") from error
         return cls(model, schema, card)
 
     def scores(self, images: np.ndarray, batch_size: int = 256) -> np.ndarray:

@@ -363,6 +363,15 @@ def atomic_folder(folder: str | os.PathLike) -> Iterator[Path]:
         shutil.rmtree(staging, ignore_errors=True)
 
 
+def read_model_card(path: str | os.PathLike) -> dict:
+    """A model's `model_card.json` ({} when there is none); raises `DatasetError` when unreadable."""
+    path = Path(path)
+    try:
+        return json.loads(path.read_text()) if path.is_file() else {}
+    except (OSError, ValueError) as error:  # ValueError: bad JSON or bad UTF-8
+        raise DatasetError(f"{path} is unreadable ({error})") from None
+
+
 def atomic_write_text(path: str | os.PathLike, text: str) -> None:
     """Write a file so that readers see the old or the new content, never half of it."""
     path = Path(path)

@@ -26,7 +26,7 @@ import numpy as np
 from keras import layers, ops
 
 from fashiongen.batches import to_unit_float
-from fashiongen.data import LabelSchema, atomic_folder
+from fashiongen.data import DatasetError, LabelSchema, atomic_folder, read_model_card
 from fashiongen.imaging import IMAGE_HEIGHT, IMAGE_SHAPE, IMAGE_WIDTH
 
 ARCHITECTURES = ("conv", "paper")
@@ -290,11 +290,10 @@ class Generator:
             schema = LabelSchema.load(folder / SCHEMA_FILE)
         except (ValueError, OSError) as error:
             raise GeneratorError(f"{error}. Retrain it with: {RETRAIN_COMMAND}") from error
-        card_path = folder / CARD_FILE
         try:
-            card = json.loads(card_path.read_text()) if card_path.is_file() else {}
-        except (ValueError, OSError) as error:  # ValueError: bad JSON or bad UTF-8
-            raise GeneratorError(f"{card_path} is unreadable ({error}). Retrain it with: {RETRAIN_COMMAND}") from error
+            card = read_model_card(folder / CARD_FILE)
+        except DatasetError as error:
+            raise GeneratorError(f"{error}. Retrain it with: {RETRAIN_COMMAND}") from error
         return cls(models[0], models[1], schema, config.get("arch", DEFAULT_ARCH), card)
 
     def save(self, folder: str | os.PathLike, card: dict | None = None) -> None:

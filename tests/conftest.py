@@ -99,3 +99,12 @@ def shared_dataset(shared_data: Path, tmp_path_factory: pytest.TempPathFactory):
     from fashiongen.data import load_dataset
 
     return load_dataset(shared_data, cache_dir=tmp_path_factory.mktemp("shared-cache"))
+
+
+def assert_help_mentions(main, flags, capsys) -> None:
+    """`main(["--help"])` exits 0 and its text names every flag in `flags`."""
+    with pytest.raises(SystemExit) as exited:
+        main(["--help"])
+    assert exited.value.code == 0
+    text = capsys.readouterr().out
+    assert [flag for flag in flags if flag not in text] == []
