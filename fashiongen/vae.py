@@ -6,7 +6,8 @@ Architectures (`--arch`):
   log-variance (100 each). The sampled code is concatenated with the frozen classifier's 25
   scores for the image; decoder Dense(100, selu) -> Dense(150, selu) -> Dense(80*60*3, sigmoid).
 - `conv` (default): convolutional encoder and transposed-convolution decoder, the one-hot labels
-  fed to both, and a KL weight that warms up from 0 to 1 at the start of training.
+  fed to both, and a KL weight that warms up from 0 to 1 at the start of training. It generates
+  from a `LatentPrior` fitted after training (one Gaussian per label pair) instead of N(0, I).
 
 Loss, as in Géron's Keras VAE that the paper scaled up: reconstruction = binary cross-entropy
 averaged over all 80*60*3 values; latent = -0.5 * sum(1 + log_var - exp(log_var) - mean^2) over
@@ -33,9 +34,11 @@ ARCHITECTURES = ("conv", "paper")
 DEFAULT_ARCH = "conv"
 PIXEL_VALUES = IMAGE_HEIGHT * IMAGE_WIDTH * 3
 ENCODER_FILE, DECODER_FILE, CONFIG_FILE = "encoder.keras", "decoder.keras", "generator.json"
+PRIOR_FILE = "prior.npz"
 SCHEMA_FILE, CARD_FILE = "labels.json", "model_card.json"
 PRETRAINED_DIR = Path(__file__).resolve().parent / "pretrained" / "generator"
 RETRAIN_COMMAND = "python scripts/train_generator.py --data-dir data/fashion-small --out fashiongen/pretrained/generator"
+FIT_PRIOR_COMMAND = "python scripts/fit_generator_prior.py --data-dir data/fashion-small --generator fashiongen/pretrained/generator"
 
 
 class GeneratorError(RuntimeError):
@@ -136,14 +139,18 @@ class CVAE(keras.Model):
 
     def __init__(self, encoder: keras.Model, decoder: keras.Model, arch: str, kl_weight: float = 1.0,
                  kl_warmup_steps: int = 0, seed: int = 0, judge: keras.Model | None = None,
-                 judge_weight: float = 0.0, **kwargs) -> None:
+                 judge_weight: float = 0.0, judge_conditions: np.ndarray | None = None, **kwargs) -> None:
         super().__init__(**kwargs)
         self.encoder, self.decoder, self.arch = encoder, decoder, arch
         # Label consistency: a frozen classifier judges images decoded from prior codes, so the
         # decoder must show the requested labels instead of whatever the code happens to encode.
+        # The requested labels are drawn uniformly from `judge_conditions` (the label pairs of the
+        # training data) when given: rare pairs count as much as common ones, as at evaluation.
         self.judge, self.judge_weight = judge, judge_weight
         if judge is not None:
             judge.trainable = False
+        self.judge_conditions = (None if judge_conditions is None
+                                 else ops.convert_to_tensor(np.asarray(judge_conditions, np.float32)))
         self.consistency_tracker = keras.metrics.Mean(name="label_consistency")
         self.latent_dim = decoder.inputs[0].shape[-1]
         self.kl_weight, self.kl_warmup_steps = kl_weight, kl_warmup_steps
@@ -217,7 +224,8 @@ class CVAE(keras.Model):
                                                                                 training=True)
             objective = reconstruction_loss + self._kl_weight_now() * latent_loss
             if self.judge is not None and self.judge_weight > 0:
-                consistency = self._label_consistency(conditions)
+                consistency = self._label_consistency(conditions if self.judge_conditions is None
+                                                      else self._draw_pairs(ops.shape(conditions)[0]))
                 objective = objective + self.judge_weight * consistency
                 self.consistency_tracker.update_state(consistency)
             objective = objective * _replica_share(rows)
@@ -228,6 +236,10 @@ class CVAE(keras.Model):
         if self.judge is not None:
             results["label_consistency"] = self.consistency_tracker.result()
         return results
+
+    def _draw_pairs(self, n):
+        index = keras.random.randint((n,), 0, ops.shape(self.judge_conditions)[0], seed=self.seed_generator)
+        return ops.take(self.judge_conditions, index, axis=0)
 
     def _label_consistency(self, conditions):
         """Binary cross-entropy between the requested labels and the judge's scores for images
@@ -260,6 +272,92 @@ def _unpack(data):
     return data if len(data) == 3 else (data[0], data[1], None)
 
 
+# ----------------------------------------------------------------------------- the latent prior
+
+
+class LatentPrior:
+    """Where the encoder puts each label pair's images: one Gaussian per (sub-category, gender)
+    pair, centred on the mean code of that pair's training images, with the within-pair covariance
+    pooled over all pairs.
+
+    Why: the KL term only pulls the codes of all images together towards N(0, I); the codes of
+    one pair fill a small part of it, and the decoder learned from those codes as much as from the
+    labels. A code drawn from N(0, I) may sit where shirts live, and the decoder then draws a
+    shirt whatever the labels say. Drawing from the pair's own part of the code space fixes that
+    without retraining ("ex-post density estimation", Ghosh et al. 2020, per label pair).
+    """
+
+    def __init__(self, conditions: np.ndarray, means: np.ndarray, counts: np.ndarray, scale: np.ndarray,
+                 n_sub_categories: int) -> None:
+        self.conditions = np.asarray(conditions, np.float32)  # (pairs, 25) one-hot rows
+        self.means = np.asarray(means, np.float32)  # (pairs, latent)
+        self.counts = np.asarray(counts, np.int64)  # training images per pair
+        self.scale = np.asarray(scale, np.float32)  # (latent, latent) lower-triangular: covariance = scale scale^T
+        self.n_sub_categories = int(n_sub_categories)
+
+    @classmethod
+    def fit(cls, codes: np.ndarray, conditions: np.ndarray, n_sub_categories: int) -> "LatentPrior":
+        """Fit on the encoder's mean codes of training images and their one-hot conditions; rows
+        whose sub-category is outside the schema (an all-zero sub-category part) are left out."""
+        codes, conditions = np.asarray(codes, np.float64), np.asarray(conditions, np.float32)
+        known = conditions[:, :n_sub_categories].sum(axis=1) > 0
+        codes, conditions = codes[known], conditions[known]
+        if len(codes) < 2:
+            raise GeneratorError(f"fitting the latent prior needs at least 2 labelled images, got {len(codes)}")
+        pairs, pair_of_row, counts = np.unique(conditions, axis=0, return_inverse=True, return_counts=True)
+        pair_of_row = pair_of_row.reshape(-1)
+        means = np.zeros((len(pairs), codes.shape[1]))
+        np.add.at(means, pair_of_row, codes)
+        means /= counts[:, None]
+        residuals = codes - means[pair_of_row]
+        covariance = residuals.T @ residuals / max(len(codes) - len(pairs), 1)
+        # a small ridge keeps the factorisation defined when some direction never varies
+        scale = np.linalg.cholesky(covariance + 1e-6 * np.eye(len(covariance)))
+        return cls(pairs, means, counts, scale, n_sub_categories)
+
+    def centres(self, conditions: np.ndarray) -> np.ndarray:
+        """The mean code for each condition row: its pair's; for a pair never seen in training,
+        the count-weighted mean over the pairs of its sub-category (N(0, I)'s centre without one)."""
+        conditions = np.asarray(conditions, np.float32).reshape(-1, self.conditions.shape[1])
+        out = np.zeros((len(conditions), self.means.shape[1]), np.float32)
+        pair_sub = self.conditions[:, : self.n_sub_categories].argmax(axis=1)
+        for row, condition in enumerate(conditions):
+            same = np.flatnonzero((self.conditions == condition).all(axis=1))
+            if len(same):
+                out[row] = self.means[same[0]]
+                continue
+            if condition[: self.n_sub_categories].max() <= 0:
+                continue
+            siblings = np.flatnonzero(pair_sub == condition[: self.n_sub_categories].argmax())
+            if len(siblings):
+                out[row] = np.average(self.means[siblings], axis=0, weights=self.counts[siblings])
+        return out
+
+    def sample(self, conditions: np.ndarray, noise: np.ndarray) -> np.ndarray:
+        """Codes for the condition rows from standard-normal `noise` of the same number of rows."""
+        return (self.centres(conditions) + np.asarray(noise, np.float32) @ self.scale.T).astype(np.float32)
+
+    def describe(self) -> dict:
+        """For the model card."""
+        return {"images": int(self.counts.sum()), "pairs": int(len(self.counts)),
+                "covariance": "full, pooled within pairs", "file": PRIOR_FILE}
+
+    def save(self, path: Path) -> None:
+        """Atomically: readers see the old prior or the new one, never half of one."""
+        path = Path(path)
+        staging = path.with_name(f".tmp-{path.name}")
+        with open(staging, "wb") as handle:  # np.savez would append ".npz" to a name without it
+            np.savez(handle, conditions=self.conditions, means=self.means, counts=self.counts, scale=self.scale,
+                     n_sub_categories=np.int64(self.n_sub_categories))
+        os.replace(staging, path)
+
+    @classmethod
+    def load(cls, path: Path) -> "LatentPrior":
+        with np.load(path, allow_pickle=False) as saved:
+            return cls(saved["conditions"], saved["means"], saved["counts"], saved["scale"],
+                       int(saved["n_sub_categories"]))
+
+
 # ----------------------------------------------------------------------------- using a trained one
 
 
@@ -267,10 +365,11 @@ class Generator:
     """A trained CVAE with its label schema: reconstruct uint8 images, generate from labels and a seed."""
 
     def __init__(self, encoder: keras.Model, decoder: keras.Model, schema: LabelSchema, arch: str,
-                 card: dict | None = None) -> None:
+                 card: dict | None = None, prior: LatentPrior | None = None) -> None:
         self.encoder, self.decoder, self.schema, self.arch = encoder, decoder, schema, arch
         self.latent_dim = decoder.inputs[0].shape[-1]
         self.card = card or {}
+        self.prior = prior  # None: codes come from N(0, I), as in the paper
 
     @classmethod
     def load(cls, folder: str | os.PathLike = PRETRAINED_DIR) -> "Generator":
@@ -294,7 +393,17 @@ class Generator:
             card = read_model_card(folder / CARD_FILE)
         except DatasetError as error:
             raise GeneratorError(f"{error}. Retrain it with: {RETRAIN_COMMAND}") from error
-        return cls(models[0], models[1], schema, config.get("arch", DEFAULT_ARCH), card)
+        prior = None
+        if (folder / PRIOR_FILE).is_file():
+            try:
+                prior = LatentPrior.load(folder / PRIOR_FILE)
+            except Exception as error:  # a torn zip, a missing array, a wrong dtype
+                raise GeneratorError(f"{folder / PRIOR_FILE} is corrupt ({type(error).__name__}). Refit it with: "
+                                     f"{FIT_PRIOR_COMMAND}") from error
+            if prior.means.shape[1] != models[1].inputs[0].shape[-1] or prior.conditions.shape[1] != schema.size:
+                raise GeneratorError(f"{folder / PRIOR_FILE} does not fit this decoder. Refit it with: "
+                                     f"{FIT_PRIOR_COMMAND}")
+        return cls(models[0], models[1], schema, config.get("arch", DEFAULT_ARCH), card, prior)
 
     def save(self, folder: str | os.PathLike, card: dict | None = None) -> None:
         """Write everything into a staging folder, then swap it in: never half a model."""
@@ -305,6 +414,8 @@ class Generator:
             self.schema.save(staging / SCHEMA_FILE)
             card = card if card is not None else self.card
             (staging / CARD_FILE).write_text(json.dumps(card, indent=2, default=str) + "\n")
+            if self.prior is not None:
+                self.prior.save(staging / PRIOR_FILE)
 
     def condition(self, sub_category: str, gender: str) -> np.ndarray:
         """The one-hot 25-wide condition for a label pair; unknown names raise listing the valid ones."""
@@ -317,10 +428,28 @@ class Generator:
     def codes(self, seed: int, n: int) -> np.ndarray:
         """n latent codes drawn from N(0, I) by NumPy's PCG64: the same for the same seed on every
         call, run and machine. Any integer works (negative ones too)."""
-        if n < 1:
-            raise GeneratorError(f"n must be at least 1, got {n}")
+        _check_count(n)
         entropy = [abs(int(seed)), 1 if int(seed) < 0 else 0]
         return np.random.default_rng(np.random.SeedSequence(entropy)).standard_normal((n, self.latent_dim)).astype(np.float32)
+
+    def latents(self, conditions: np.ndarray, seed: int) -> np.ndarray:
+        """The codes generate() decodes for these condition rows and seed: the seed's N(0, I) draws,
+        moved into each pair's part of the code space when the generator has a latent prior."""
+        conditions = np.asarray(conditions, np.float32).reshape(-1, self.schema.size)
+        noise = self.codes(seed, len(conditions))
+        return noise if self.prior is None else self.prior.sample(conditions, noise)
+
+    def fit_prior(self, images: np.ndarray, conditions: np.ndarray, batch_size: int = 512) -> LatentPrior:
+        """Fit (and keep) the latent prior on training images (uint8) and their one-hot conditions."""
+        codes = []
+        for start in range(0, len(images), batch_size):
+            x = to_unit_float(images[start:start + batch_size])
+            condition = np.asarray(conditions[start:start + batch_size], np.float32)
+            # a plain call: predict_on_batch under a tf.distribute strategy returns one copy per replica
+            mean, _ = self.encoder(x if self.arch == "paper" else [x, condition], training=False)
+            codes.append(np.asarray(mean))
+        self.prior = LatentPrior.fit(np.concatenate(codes), conditions, len(self.schema.sub_categories))
+        return self.prior
 
     def decode(self, codes: np.ndarray, conditions: np.ndarray) -> np.ndarray:
         """Latent codes + conditions -> uint8 images."""
@@ -330,8 +459,9 @@ class Generator:
     def generate(self, sub_category: str, gender: str, seed: int, n: int = 1) -> np.ndarray:
         """n new images of a sub-category and gender: uint8 (n, 80, 60, 3), the same pixels for the
         same (labels, seed, n)."""
-        condition = self.condition(sub_category, gender)
-        return self.decode(self.codes(seed, n), np.repeat(condition[None], n, axis=0))
+        _check_count(n)
+        conditions = np.repeat(self.condition(sub_category, gender)[None], n, axis=0)
+        return self.decode(self.latents(conditions, seed), conditions)
 
     def interpolate(self, start: tuple[str, str, int], end: tuple[str, str, int], steps: int) -> np.ndarray:
         """Images along a straight line from (sub-category, gender, seed) `start` to `end`, in code
@@ -339,8 +469,9 @@ class Generator:
         if steps < 2:
             raise GeneratorError(f"steps must be at least 2, got {steps}")
         weights = np.linspace(0.0, 1.0, steps, dtype=np.float32)[:, None]
-        codes = (1 - weights) * self.codes(start[2], 1) + weights * self.codes(end[2], 1)
-        conditions = (1 - weights) * self.condition(*start[:2]) + weights * self.condition(*end[:2])
+        first, last = self.condition(*start[:2]), self.condition(*end[:2])
+        codes = (1 - weights) * self.latents(first, start[2]) + weights * self.latents(last, end[2])
+        conditions = (1 - weights) * first + weights * last
         return self.decode(codes, conditions)
 
     def reconstruct(self, images: np.ndarray, conditions: np.ndarray) -> np.ndarray:
@@ -361,6 +492,11 @@ class Generator:
         if self.arch == "paper":
             return scores
         return one_hot_heads(scores, len(self.schema.sub_categories))
+
+
+def _check_count(n: int) -> None:
+    if n < 1:
+        raise GeneratorError(f"n must be at least 1, got {n}")
 
 
 def one_hot_heads(scores: np.ndarray, n_sub_categories: int) -> np.ndarray:

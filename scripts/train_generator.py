@@ -43,8 +43,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="conv: epochs over which the KL weight grows from 0 to 1 (default: 0.25; a long "
                              "warm-up lets the codes drift far from N(0, I) before the KL term holds them)")
     parser.add_argument("--judge-weight", type=float, default=0.0,
-                        help="conv: weight of the label-consistency term, the classifier's binary cross-entropy "
-                             "on images decoded from prior codes with the batch's labels (default: 0, off)")
+                        help="conv: weight of the label-consistency term, the judge's binary cross-entropy on "
+                             "images decoded from prior codes with label pairs drawn uniformly from those of the "
+                             "training data (default: 0, off)")
+    parser.add_argument("--judge", type=Path, default=None,
+                        help="classifier folder that judges label consistency (default: --classifier). An "
+                             "independently trained one keeps the evaluation's classifier out of training")
     parser.add_argument("--init-from", type=Path, default=None,
                         help="start from the weights of this saved generator folder (fine-tuning), e.g. "
                              "fashiongen/pretrained/generator")
@@ -78,12 +82,17 @@ def train(args: argparse.Namespace) -> dict:
 
     with strategy.scope():
         judge = None
+        judge_pairs = None
         if args.judge_weight > 0:
-            judge = keras.Model(labeler.model.input, labeler.model.output, name="judge")
+            judge_labeler = classifier.Labeler.load(args.judge) if args.judge else labeler
+            if judge_labeler.schema != schema:
+                raise classifier.ClassifierError(f"the judge {args.judge} uses another label schema")
+            judge = keras.Model(judge_labeler.model.input, judge_labeler.model.output, name="judge")
+            judge_pairs = training_pairs(conditions[train_rows], len(schema.sub_categories))
         model = vae.build_generator(args.arch, schema.size, args.latent_dim, seed=args.seed,
                                     # a warm start already has its codes near N(0, I): no warm-up
                                     kl_warmup_steps=0 if args.init_from else int(args.kl_warmup_epochs * steps_per_epoch),
-                                    judge=judge, judge_weight=args.judge_weight)
+                                    judge=judge, judge_weight=args.judge_weight, judge_conditions=judge_pairs)
         if args.init_from:
             start = vae.Generator.load(args.init_from)
             if start.arch != args.arch or start.schema != schema:
@@ -118,6 +127,8 @@ def train(args: argparse.Namespace) -> dict:
         "latent_dim": int(model.latent_dim),
         "conditioning": "classifier scores" if args.arch == "paper" else "one-hot labels",
         "label_consistency_weight": args.judge_weight,
+        "label_consistency_judge": str(args.judge or args.classifier or "fashiongen/pretrained/classifier")
+        if args.judge_weight > 0 else None,
         "initialised_from": str(args.init_from) if args.init_from else None,
         "training": {"epochs": args.epochs, "batch_size": args.batch_size, "learning_rate": args.learning_rate,
                      "kl_warmup_epochs": args.kl_warmup_epochs if args.arch == "conv" else 0,
@@ -128,6 +139,9 @@ def train(args: argparse.Namespace) -> dict:
                                    "rounded_accuracy": validation["rounded_accuracy"]}},
     }
     generator = vae.Generator(model.encoder, model.decoder, schema, args.arch, card)
+    if args.arch == "conv":  # the paper draws codes from N(0, I); ours from each label pair's own region
+        prior = generator.fit_prior(dataset.images[train_rows], conditions[train_rows])
+        card["latent_prior"] = {**prior.describe(), "fitted_on": "the training rows above"}
     destination = args.out
     previous = _previous_val_loss(args.out / vae.CARD_FILE, args.arch, args.split)
     if previous is not None and previous <= validation["loss"] and not args.replace:
@@ -139,6 +153,14 @@ def train(args: argparse.Namespace) -> dict:
     print(f"validation: loss {validation['loss']:.4f} (paper's definition), rounded accuracy "
           f"{validation['rounded_accuracy']:.4f}; saved {destination} ({seconds:.0f} s of training)")
     return card
+
+
+def training_pairs(conditions, n_sub_categories: int):
+    """The distinct one-hot label pairs among training conditions whose sub-category is in the schema."""
+    import numpy as np
+
+    known = conditions[conditions[:, :n_sub_categories].sum(axis=1) > 0]
+    return np.unique(known, axis=0)
 
 
 def _previous_val_loss(card_path: Path, arch: str, split: str) -> float | None:

@@ -20,6 +20,7 @@ import pytest
 from conftest import assert_help_mentions, make_tiny_dataset
 from fashiongen import classifier, data, quality, vae
 from test_train_classifier import folder_bytes, one_error_line
+from test_vae import SCHEMA
 
 REPO = Path(__file__).resolve().parents[1]
 SCRIPT = REPO / "scripts" / "train_generator.py"
@@ -110,7 +111,8 @@ def runs(tiny, tmp_path_factory: pytest.TempPathFactory) -> dict[str, SimpleName
 def test_run_writes_the_model_its_card_and_logs(runs, tiny, arch: str) -> None:
     result = runs[arch]
     assert result.code == 0
-    assert sorted(p.name for p in result.out.iterdir()) == MODEL_FILES
+    # conv generates from a latent prior fitted after training; the paper's draws from N(0, I)
+    assert sorted(p.name for p in result.out.iterdir()) == sorted(MODEL_FILES + [vae.PRIOR_FILE] * (arch == "conv"))
     card = read_card(result.out)
     assert {"model", "arch", "command", "data", "split", "training", "metrics"} <= card.keys()
     assert card["model"] == "generator" and card["arch"] == arch
@@ -128,6 +130,12 @@ def test_run_writes_the_model_its_card_and_logs(runs, tiny, arch: str) -> None:
     assert generator.arch == arch and generator.card == card
     assert generator.schema == classifier.Labeler.load(tiny.classifier).schema
     assert generator.generate("Shoes", "Men", 0, 2).shape == (2, 80, 60, 3)
+    if arch == "conv":
+        # every training row but the Ties one (outside the schema), if the split put it in training
+        n_train = card["split"]["n_train"]
+        assert n_train - 1 <= card["latent_prior"]["images"] == generator.prior.counts.sum() <= n_train
+    else:
+        assert generator.prior is None and "latent_prior" not in card
 
 
 # ----------------------------------------------------------------------------- the last good model
@@ -141,7 +149,7 @@ def test_a_better_model_in_out_is_kept_unless_replace(runs, tiny, tmp_path: Path
     assert folder_bytes(out) == before
     kept = tmp_path / "run" / "model"
     assert f"kept {out}" in capsys.readouterr().out
-    assert sorted(p.name for p in kept.iterdir()) == MODEL_FILES and read_card(kept)["metrics"]["validation"]["val_loss"] > 0
+    assert vae.PRIOR_FILE in {p.name for p in kept.iterdir()} and read_card(kept)["metrics"]["validation"]["val_loss"] > 0
     vae.Generator.load(kept)
 
     assert run(tiny, tmp_path, "--epochs", "1", "--replace").code == 0
@@ -217,3 +225,11 @@ def test_mirrored_strategy_on_two_cpu_devices(tiny, tmp_path: Path) -> None:
     # loss is still the image's (a padding-only replica used to halve it)
     assert card["metrics"]["validation"]["val_loss"] == pytest.approx(measured_val_loss(tiny, tmp_path / "out"),
                                                                       abs=0.02)
+
+
+def test_training_pairs_are_the_distinct_labelled_rows() -> None:
+    shoes, bags = SCHEMA.encode("Shoes", "Women"), SCHEMA.encode("Bags", "Boys")
+    outside = np.zeros(SCHEMA.size, np.float32)
+    outside[len(SCHEMA.sub_categories)] = 1.0  # gender only: a sub-category outside the schema
+    pairs = cli.training_pairs(np.stack([shoes, bags, shoes, outside, bags]), len(SCHEMA.sub_categories))
+    assert sorted(map(tuple, pairs)) == sorted([tuple(shoes), tuple(bags)])

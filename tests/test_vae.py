@@ -351,3 +351,12 @@ def test_label_consistency_term_trains_the_decoder_not_the_judge() -> None:
         np.testing.assert_array_equal(before, after)  # frozen
     assert any(not np.array_equal(b, a) for b, a in zip(decoder_before, model.decoder.get_weights()))
     assert "label_consistency" not in model.evaluate(images, conditions, verbose=0, return_dict=True)
+
+
+def test_judged_labels_are_drawn_uniformly_from_the_given_pairs() -> None:
+    pairs = np.stack([SCHEMA.encode("Shoes", "Women"), SCHEMA.encode("Bags", "Boys"), SCHEMA.encode("Dress", "Men")])
+    model = vae.build_generator("conv", SCHEMA.size, latent_dim=4, judge_conditions=pairs)
+    drawn = np.asarray(model._draw_pairs(3000))
+    matches = (drawn[:, None, :] == pairs[None]).all(axis=2)
+    assert matches.sum(axis=1).tolist() == [1] * 3000  # every draw is one of the pairs
+    np.testing.assert_allclose(matches.mean(axis=0), [1 / 3] * 3, atol=0.04)

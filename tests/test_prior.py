@@ -1,0 +1,203 @@
+"""The generator's latent prior: one Gaussian per label pair, fitted on the encoder's codes, and
+the generator drawing from it; scripts/fit_generator_prior.py; and, on the real data, that the
+shipped generator's prior makes its images show the requested labels more often than N(0, I)."""
+
+from __future__ import annotations
+
+import json
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from fashiongen import vae
+from test_generator_scripts import models, tiny  # noqa: F401  (module fixtures: tiny trained generators)
+from test_train_classifier import one_error_line
+from test_train_generator import REPO, load_script
+from test_vae import SCHEMA
+
+fit_cli = load_script(REPO / "scripts" / "fit_generator_prior.py")
+N_SUB = len(SCHEMA.sub_categories)
+LATENT = 4
+
+
+def condition(sub_category: str, gender: str) -> np.ndarray:
+    return SCHEMA.encode(sub_category, gender)
+
+
+def synthetic_codes(rng: np.random.Generator):
+    """Three pairs around known centres with one shared covariance, plus rows outside the schema
+    (an all-zero sub-category part) far away, which the fit must leave out."""
+    centres = {("Topwear", "Men"): 5.0, ("Topwear", "Women"): -5.0, ("Bags", "Boys"): 20.0}
+    mixing = rng.normal(size=(LATENT, LATENT))
+    codes, conditions = [], []
+    for (sub_category, gender), centre in centres.items():
+        n = {"Bags": 50}.get(sub_category, 400)
+        codes.append(centre + rng.normal(size=(n, LATENT)) @ mixing.T)
+        conditions.append(np.repeat(condition(sub_category, gender)[None], n, axis=0))
+    outside = np.zeros((7, SCHEMA.size), np.float32)
+    outside[:, N_SUB] = 1.0  # gender only: a sub-category outside the schema
+    codes.append(np.full((7, LATENT), 1e6))
+    conditions.append(outside)
+    return np.concatenate(codes), np.concatenate(conditions), centres, mixing
+
+
+def test_fit_gives_each_pairs_mean_and_the_pooled_covariance() -> None:
+    codes, conditions, centres, _ = synthetic_codes(np.random.default_rng(0))
+    prior = vae.LatentPrior.fit(codes, conditions, N_SUB)
+    assert len(prior.counts) == 3 and prior.counts.sum() == 850  # the 7 rows outside the schema left out
+    residuals = []
+    for pair in centres:
+        rows = (conditions == condition(*pair)).all(axis=1)
+        np.testing.assert_allclose(prior.centres(condition(*pair)[None])[0], codes[rows].mean(axis=0), rtol=1e-5)
+        residuals.append(codes[rows] - codes[rows].mean(axis=0))
+    residuals = np.concatenate(residuals)
+    pooled = residuals.T @ residuals / (len(residuals) - 3)  # unbiased: one mean per pair estimated
+    np.testing.assert_allclose(prior.scale @ prior.scale.T, pooled, rtol=1e-4, atol=1e-4)
+    assert np.allclose(prior.scale, np.tril(prior.scale))
+
+
+def test_unseen_pairs_take_their_sub_categorys_mean_and_nothing_known_takes_zero() -> None:
+    codes, conditions, _, _ = synthetic_codes(np.random.default_rng(1))
+    prior = vae.LatentPrior.fit(codes, conditions, N_SUB)
+    men, women = prior.centres(np.stack([condition("Topwear", "Men"), condition("Topwear", "Women")]))
+    unseen = prior.centres(condition("Topwear", "Girls")[None])[0]
+    np.testing.assert_allclose(unseen, (400 * men + 400 * women) / 800, rtol=1e-5, atol=1e-5)
+    np.testing.assert_array_equal(prior.centres(condition("Dress", "Women")[None])[0], np.zeros(LATENT))
+
+
+def test_samples_are_centre_plus_the_scaled_noise() -> None:
+    codes, conditions, centres, _ = synthetic_codes(np.random.default_rng(2))
+    prior = vae.LatentPrior.fit(codes, conditions, N_SUB)
+    rows = np.repeat(condition("Bags", "Boys")[None], 20000, axis=0)
+    drawn = prior.sample(rows, np.random.default_rng(3).standard_normal((20000, LATENT)))
+    np.testing.assert_allclose(drawn.mean(axis=0), prior.centres(rows[:1])[0], atol=0.15)
+    np.testing.assert_allclose(np.cov(drawn.T), prior.scale @ prior.scale.T, rtol=0.06, atol=0.15)
+
+
+def test_fit_needs_labelled_images() -> None:
+    with pytest.raises(vae.GeneratorError, match="at least 2 labelled images"):
+        vae.LatentPrior.fit(np.zeros((3, LATENT)), np.zeros((3, SCHEMA.size), np.float32), N_SUB)
+
+
+# ----------------------------------------------------------------------------- a Generator with a prior
+
+
+@pytest.fixture(scope="module")
+def with_prior(tmp_path_factory: pytest.TempPathFactory):
+    """An untrained conv generator with a prior fitted on random images, saved; and without one."""
+    model = vae.build_generator("conv", SCHEMA.size, latent_dim=16)
+    plain = vae.Generator(model.encoder, model.decoder, SCHEMA, "conv", {"model": "generator", "arch": "conv"})
+    rng = np.random.default_rng(4)
+    images = rng.integers(0, 256, (30, 80, 60, 3), dtype=np.uint8)
+    pairs = [condition("Shoes", "Women"), condition("Bags", "Men"), condition("Topwear", "Unisex")]
+    conditions = np.stack([pairs[i % 3] for i in range(30)])
+    generator = vae.Generator(plain.encoder, plain.decoder, SCHEMA, "conv", dict(plain.card))
+    generator.fit_prior(images, conditions, batch_size=8)
+    folder = tmp_path_factory.mktemp("with-prior") / "model"
+    generator.save(folder)
+    return generator, folder, plain
+
+
+def test_generate_decodes_the_priors_codes(with_prior) -> None:
+    generator, _, plain = with_prior
+    rows = np.repeat(condition("Bags", "Men")[None], 3, axis=0)
+    expected = generator.decode(generator.prior.sample(rows, generator.codes(5, 3)), rows)
+    np.testing.assert_array_equal(generator.generate("Bags", "Men", 5, 3), expected)
+    assert not np.array_equal(expected, plain.generate("Bags", "Men", 5, 3))  # N(0, I) draws other codes
+
+
+def test_prior_survives_save_and_load(with_prior) -> None:
+    generator, folder, _ = with_prior
+    assert (folder / vae.PRIOR_FILE).is_file()
+    loaded = vae.Generator.load(folder)
+    np.testing.assert_array_equal(loaded.prior.means, generator.prior.means)
+    np.testing.assert_array_equal(loaded.generate("Shoes", "Women", -3, 4), generator.generate("Shoes", "Women", -3, 4))
+
+
+def test_interpolation_ends_are_the_generated_images(with_prior) -> None:
+    generator, _, _ = with_prior
+    frames = generator.interpolate(("Shoes", "Women", 1), ("Bags", "Men", 2), 4)
+    np.testing.assert_array_equal(frames[0], generator.generate("Shoes", "Women", 1, 1)[0])
+    np.testing.assert_array_equal(frames[-1], generator.generate("Bags", "Men", 2, 1)[0])
+
+
+def copy_model(folder: Path, destination: Path) -> Path:
+    destination.mkdir()
+    for file in folder.iterdir():
+        (destination / file.name).write_bytes(file.read_bytes())
+    return destination
+
+
+def test_corrupt_prior_names_the_file_and_the_refit_command(with_prior, tmp_path: Path) -> None:
+    broken = copy_model(with_prior[1], tmp_path / "broken")
+    (broken / vae.PRIOR_FILE).write_bytes(b"PK\x03\x04 torn")
+    with pytest.raises(vae.GeneratorError, match="prior.npz is corrupt.*fit_generator_prior.py"):
+        vae.Generator.load(broken)
+
+
+def test_prior_of_another_latent_size_is_refused(with_prior, tmp_path: Path) -> None:
+    other = copy_model(with_prior[1], tmp_path / "other")
+    prior = with_prior[0].prior
+    vae.LatentPrior(prior.conditions, prior.means[:, :3], prior.counts, prior.scale[:3, :3], N_SUB).save(
+        other / vae.PRIOR_FILE)
+    assert zipfile.is_zipfile(other / vae.PRIOR_FILE)
+    with pytest.raises(vae.GeneratorError, match="does not fit this decoder"):
+        vae.Generator.load(other)
+
+
+# ----------------------------------------------------------------------------- fit_generator_prior.py
+
+
+def test_script_fits_and_records_the_prior_in_place(models, tiny, tmp_path: Path, capsys) -> None:  # noqa: F811
+    folder = copy_model(models.conv, tmp_path / "conv")
+    (folder / vae.PRIOR_FILE).unlink()  # train_generator.py fitted one: start without it
+    before = vae.Generator.load(folder)
+    assert before.prior is None
+    argv = ["--data-dir", str(tiny.data_dir), "--cache-dir", str(tiny.cache), "--generator", str(folder)]
+    keras_files = {name: (folder / name).read_bytes() for name in (vae.ENCODER_FILE, vae.DECODER_FILE)}
+    assert fit_cli.main(argv) == 0
+    assert keras_files == {name: (folder / name).read_bytes() for name in keras_files}
+    after = vae.Generator.load(folder)
+    card = json.loads((folder / vae.CARD_FILE).read_text())
+    assert card["latent_prior"]["pairs"] == len(after.prior.counts) >= 2
+    assert card["latent_prior"]["command"].startswith("python scripts/fit_generator_prior.py --data-dir")
+    assert card["metrics"] == json.loads((models.conv / vae.CARD_FILE).read_text())["metrics"]
+    np.testing.assert_array_equal(after.prior.means, vae.Generator.load(models.conv).prior.means)  # = training's fit
+    assert f"{len(after.prior.counts)} label pairs" in capsys.readouterr().out
+
+
+def test_script_refuses_the_paper_generator_in_one_line(models, tiny, capsys) -> None:  # noqa: F811
+    argv = ["--data-dir", str(tiny.data_dir), "--cache-dir", str(tiny.cache), "--generator", str(models.paper)]
+    assert fit_cli.main(argv) == 2
+    assert "N(0, I)" in one_error_line(capsys.readouterr().err)
+    assert not (models.paper / vae.PRIOR_FILE).exists()
+
+
+def test_script_without_a_generator_is_one_line(tiny, tmp_path: Path, capsys) -> None:  # noqa: F811
+    argv = ["--data-dir", str(tiny.data_dir), "--generator", str(tmp_path / "nothing")]
+    assert fit_cli.main(argv) == 2
+    assert "missing" in one_error_line(capsys.readouterr().err)
+
+
+# ----------------------------------------------------------------------------- the shipped generator
+
+
+def test_shipped_prior_makes_generated_images_show_their_labels(shared_data: Path) -> None:
+    """The shipped classifier judges a few common and rare pairs, 8 seeds each: drawing codes from
+    the prior must label right clearly more often than drawing them from N(0, I)."""
+    from fashiongen.classifier import Labeler
+
+    generator, labeler = vae.Generator.load(), Labeler.load()
+    assert generator.prior is not None, "the shipped generator has no latent prior"
+    pairs = [("Shoes", "Men"), ("Topwear", "Women"), ("Watches", "Unisex"), ("Bags", "Women"), ("Saree", "Women"),
+             ("Socks", "Boys")]
+    hits = {"prior": 0, "standard normal": 0}
+    for sub_category, gender in pairs:
+        rows = np.repeat(generator.condition(sub_category, gender)[None], 8, axis=0)
+        noise = np.concatenate([generator.codes(seed, 1) for seed in range(8)])
+        for name, codes in (("prior", generator.prior.sample(rows, noise)), ("standard normal", noise)):
+            predictions = labeler.predict(generator.decode(codes, rows))
+            hits[name] += sum(p.top_sub_category[0] == sub_category for p in predictions)
+    assert hits["prior"] >= hits["standard normal"] + 8, hits
