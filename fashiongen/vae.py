@@ -35,6 +35,7 @@ DEFAULT_ARCH = "conv"
 PIXEL_VALUES = IMAGE_HEIGHT * IMAGE_WIDTH * 3
 ENCODER_FILE, DECODER_FILE, CONFIG_FILE = "encoder.keras", "decoder.keras", "generator.json"
 PRIOR_FILE = "prior.npz"
+LOG_VAR_LIMIT = 10.0  # conv arch: log-variances are clipped to [-10, 10] in training
 SCHEMA_FILE, CARD_FILE = "labels.json", "model_card.json"
 PRETRAINED_DIR = Path(__file__).resolve().parent / "pretrained" / "generator"
 RETRAIN_COMMAND = "python scripts/train_generator.py --data-dir data/fashion-small --out fashiongen/pretrained/generator"
@@ -184,6 +185,10 @@ class CVAE(keras.Model):
         `weights` (None: all 1; padding rows under tf.distribute weigh 0), and the batch's total
         weight (its number of real rows)."""
         mean, log_var = self.encode(images, conditions, training=training)
+        if self.arch != "paper":  # the paper's model stays exactly as specified
+            # While the KL weight warms up from 0 nothing holds the variances: one batch's log-variance
+            # can overflow exp() and wreck the run (seen here). Trained codes sit far inside ±LOG_VAR_LIMIT.
+            log_var = ops.clip(log_var, -LOG_VAR_LIMIT, LOG_VAR_LIMIT)
         noise = keras.random.normal(ops.shape(mean), seed=self.seed_generator)
         code = mean + ops.exp(0.5 * log_var) * noise
         reconstruction = self.decoder([code, conditions], training=training)

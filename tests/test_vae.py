@@ -360,3 +360,15 @@ def test_judged_labels_are_drawn_uniformly_from_the_given_pairs() -> None:
     matches = (drawn[:, None, :] == pairs[None]).all(axis=2)
     assert matches.sum(axis=1).tolist() == [1] * 3000  # every draw is one of the pairs
     np.testing.assert_allclose(matches.mean(axis=0), [1 / 3] * 3, atol=0.04)
+
+
+def test_conv_training_survives_an_overflowing_log_variance() -> None:
+    """log_var = 200 would make exp() overflow to inf and the loss NaN: conv clips it in training."""
+    model = vae.build_generator("conv", SCHEMA.size, latent_dim=4)
+    log_var = model.encoder.get_layer("log_var")
+    kernel, bias = log_var.get_weights()
+    log_var.set_weights([np.zeros_like(kernel), np.full_like(bias, 200.0)])
+    losses = fresh_test_step(model, *fixed_batch(4))
+    assert all(np.isfinite(value) for value in losses.values()), losses
+    expected_kl = -0.5 * (1 + vae.LOG_VAR_LIMIT - np.exp(vae.LOG_VAR_LIMIT)) * 4 / vae.PIXEL_VALUES  # mean 0 aside
+    assert losses["latent_loss"] >= expected_kl * 0.999
