@@ -6,6 +6,9 @@ Pages stay thin: they call these functions and the library, and draw.
 from __future__ import annotations
 
 import io
+import os
+import re
+import shlex
 from pathlib import Path
 
 import numpy as np
@@ -15,23 +18,51 @@ from fashiongen import classifier, vae
 from fashiongen.imaging import ImageError, load_image
 
 DATA_IMAGES = Path("data") / "fashion-small" / "images"
+# Environment variables naming other model folders; read on every call, and the folder is the cache key,
+# so another folder is really loaded.
+CLASSIFIER_DIR_VARIABLE = "FASHIONGEN_CLASSIFIER_DIR"
+GENERATOR_DIR_VARIABLE = "FASHIONGEN_GENERATOR_DIR"
+
+
+def model_folder(variable: str, shipped: Path) -> str:
+    """The folder named by the environment `variable`, or the shipped one."""
+    return os.environ.get(variable) or str(shipped)
+
+
+def _for_folder(problem: str, shipped: Path, folder: str) -> str:
+    """The library's messages end with commands that write the shipped folder (named relative to the
+    checkout); when the app loads another folder, they name that one."""
+    if Path(folder).resolve() == shipped.resolve():
+        return problem
+    relative = re.escape(shipped.relative_to(shipped.parents[2]).as_posix())  # fashiongen/pretrained/<model>
+    return re.sub(rf"(?<= ){relative}(?=\.?(\s|$))", lambda _: shlex.quote(folder), problem)
 
 
 @st.cache_resource(show_spinner="Loading the labeler…")
-def load_labeler() -> tuple[classifier.Labeler | None, str | None]:
-    """(labeler, None), or (None, why not) when the shipped model is missing or broken."""
+def _load_labeler(folder: str) -> tuple[classifier.Labeler | None, str | None]:
     try:
-        return classifier.Labeler.load(), None
+        return classifier.Labeler.load(folder), None
     except classifier.ClassifierError as error:
-        return None, str(error)
+        return None, _for_folder(str(error), classifier.PRETRAINED_DIR, folder)
 
 
 @st.cache_resource(show_spinner="Loading the generator…")
-def load_generator() -> tuple[vae.Generator | None, str | None]:
+def _load_generator(folder: str) -> tuple[vae.Generator | None, str | None]:
     try:
-        return vae.Generator.load(), None
+        return vae.Generator.load(folder), None
     except vae.GeneratorError as error:
-        return None, str(error)
+        return None, _for_folder(str(error), vae.PRETRAINED_DIR, folder)
+
+
+def load_labeler() -> tuple[classifier.Labeler | None, str | None]:
+    """(labeler, None), or (None, why not and how to retrain) when its model is missing or broken.
+    Loaded once per process and folder (FASHIONGEN_CLASSIFIER_DIR, else the shipped model)."""
+    return _load_labeler(model_folder(CLASSIFIER_DIR_VARIABLE, classifier.PRETRAINED_DIR))
+
+
+def load_generator() -> tuple[vae.Generator | None, str | None]:
+    """(generator, None), or (None, why not and how to retrain); FASHIONGEN_GENERATOR_DIR, else the shipped one."""
+    return _load_generator(model_folder(GENERATOR_DIR_VARIABLE, vae.PRETRAINED_DIR))
 
 
 def labeler_or_stop() -> classifier.Labeler:

@@ -1,5 +1,6 @@
 #!/usr/bin/env python
-"""Measure FashionGen against the naive way, side by side in one run; print a table, write JSON.
+"""Measure FashionGen against the naive way side by side in one run, and the served app against its
+targets; print a table, write JSON.
 
 Sections (later work adds more):
   data        first decode of the dataset (images/s), cached reload (s) and peak memory, for
@@ -8,21 +9,35 @@ Sections (later work adds more):
               the paper's loop (every image through the backbone every epoch); latency of labeling
               one upload through the app's code path vs model.predict, p50/p95 after warm-up.
   generator   generating 16 images through the app's code path vs decoder.predict, p50/p95.
+  app         the app end to end: a real `streamlit run app.py` server driven by Playwright in
+              Debian's Chromium. Cold start (process spawn to the Label page's first render),
+              then p50/p95 of labeling an upload and of changing the seed on the Generate page,
+              in one session and in 8 concurrent sessions, against the issue's targets (not
+              against a naive contender).
 
 Each measurement runs in a fresh process, so its peak memory (max RSS) is its own.
+The app section needs no styles.csv: it uploads photos from --data-dir's images/ when there are
+any, otherwise images the shipped generator draws.
 Example: python scripts/benchmark.py --data-dir ../shared/data/fashion-small --json benchmark.json
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import importlib.util
 import json
+import math
 import os
 import platform
 import resource
+import shutil
+import socket
+import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import get_context
 from pathlib import Path
@@ -285,10 +300,226 @@ def bench_generator(args: argparse.Namespace) -> dict:
     return {"generate_16": result}
 
 
+# ----------------------------------------------------------------------------- app section
+# A real server and a real browser: `streamlit run app.py` in a subprocess, Playwright's async API
+# in Debian's Chromium (never `playwright install`). Every time is measured in this process, from the
+# browser action to what the user sees.
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
+                  "--disable-component-update", "--disable-sync"]
+APP_TARGETS = {"cold_start_s": 10.0, "label_p50_ms": 300.0, "generate_p50_ms": 500.0}  # the issue's, on this CPU
+APP_WARMUP = 2  # untimed interactions before the timed ones, in the first session
+APP_SESSION_WARMUP = 1  # and in each concurrent session (the server is warm; a new context loads the page's scripts)
+APP_TIMEOUT_MS = 180_000  # one interaction on a loaded machine with 8 sessions; far above any target
+UPLOADER = "[data-testid='stFileUploader']"
+SEED_SLIDER = "input[type=range][aria-label^='Seed']"
+# The Label page's answer for the photo `name`: its caption and both metrics (sub-category, gender) on
+# screen; then both probability charts drawn, which ends the interaction.
+LABEL_SHOWN = """name => [...document.querySelectorAll("[data-testid='stImageCaption']")]
+        .some(caption => caption.textContent.startsWith(name + " as the model sees it"))
+    && document.querySelectorAll("[data-testid='stMetricValue']").length === 2"""
+CHARTS_DRAWN = """() => [...document.querySelectorAll("[data-testid='stPlotlyChart']")]
+    .filter(chart => chart.querySelector('.barlayer .point')).length === 2"""
+# After removing the upload: the page is back to its hint, no chart left.
+LABEL_CLEARED = """() => document.querySelector("[data-testid='stAlertContentInfo']") !== null
+    && document.querySelector("[data-testid='stPlotlyChart']") === null
+    && document.querySelector("[data-testid='stFileChip']") === null"""
+# The Generate page's images: the first `old.length` are loaded and none has the src in `old` (the grid
+# alone: old = [grid src]; the whole run, grid and interpolation: old = both srcs).
+IMAGES_CHANGED = """old => {
+    const images = [...document.querySelectorAll("[data-testid='stImage'] img")].slice(0, old.length);
+    return images.length === old.length
+        && images.every((img, i) => img.src !== old[i] && img.complete && img.naturalWidth > 0);
+}"""
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _generated_photos(folder: str, count: int) -> list[str]:
+    """Without a dataset: product photos the shipped generator draws, one per sub-category, as PNGs."""
+    from PIL import Image
+
+    from fashiongen import vae
+
+    generator = vae.Generator.load()
+    schema = generator.schema
+    paths = []
+    for i in range(count):
+        sub_category = schema.sub_categories[i % len(schema.sub_categories)]
+        image = generator.generate(sub_category, schema.genders[i % len(schema.genders)], seed=i, n=1)[0]
+        path = Path(folder) / f"generated-{i:02d}.png"
+        Image.fromarray(image).save(path)
+        paths.append(str(path))
+    return paths
+
+
+def _percentiles(times_ms: list[float]) -> dict:
+    import numpy as np
+
+    return {"p50_ms": float(np.percentile(times_ms, 50)), "p95_ms": float(np.percentile(times_ms, 95)),
+            "samples": len(times_ms)}
+
+
+def _start_app(port: int, log) -> subprocess.Popen:
+    """The README's `streamlit run app.py`, headless on a loopback port, importing this checkout."""
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")])))
+    return subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true", "--server.port", str(port),
+         "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false"],
+        cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+    )
+
+
+async def _wait_healthy(url: str, server: subprocess.Popen, log_path: Path) -> None:
+    deadline = time.monotonic() + APP_TIMEOUT_MS / 1000
+    while time.monotonic() < deadline and server.poll() is None:
+        try:
+            if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).read() == b"ok":
+                return
+        except OSError:
+            await asyncio.sleep(0.05)
+    raise RuntimeError(f"streamlit did not start: {log_path.read_text()[-2000:]}")
+
+
+async def _label_times(page, url: str, photos: list[str], warmup: int, repeats: int) -> dict[str, list[float]]:
+    """Upload one photo at a time on the Label page: ms from setting the file input to its labels on
+    screen, and to both charts drawn (end to end). The upload is removed between photos (untimed),
+    so every answer is a new one."""
+    await page.goto(url)
+    await page.locator(UPLOADER).wait_for()
+    times = {"label_shown": [], "label": []}
+    for i in range(warmup + repeats):
+        photo = photos[i % len(photos)]
+        start = time.perf_counter()
+        await page.locator("input[type=file]").set_input_files(photo)
+        await page.wait_for_function(LABEL_SHOWN, arg=Path(photo).name)
+        shown = time.perf_counter()
+        await page.wait_for_function(CHARTS_DRAWN)
+        if i >= warmup:
+            times["label_shown"].append((shown - start) * 1000)
+            times["label"].append((time.perf_counter() - start) * 1000)
+        await page.locator("[data-testid='stFileChipDeleteBtn'] button").click()
+        await page.wait_for_function(LABEL_CLEARED)
+    return times
+
+
+async def _generate_times(page, url: str, warmup: int, repeats: int) -> list[float]:
+    """Move the Generate page's seed slider one step (arrow key): ms until the new grid image has
+    loaded. The next step waits (untimed) for the interpolation below it, so runs never overlap."""
+    await page.goto(f"{url}/generate")
+    await page.wait_for_function(IMAGES_CHANGED, arg=["", ""])
+    images = page.locator("[data-testid='stImage'] img")
+    times = []
+    for i in range(warmup + repeats):
+        old = [await images.nth(0).get_attribute("src"), await images.nth(1).get_attribute("src")]
+        start = time.perf_counter()
+        await page.locator(SEED_SLIDER).press("ArrowRight")
+        await page.wait_for_function(IMAGES_CHANGED, arg=old[:1])
+        if i >= warmup:
+            times.append((time.perf_counter() - start) * 1000)
+        await page.wait_for_function(IMAGES_CHANGED, arg=old)
+    return times
+
+
+async def _new_page(browser):
+    page = await (await browser.new_context(viewport={"width": 1280, "height": 1000})).new_page()
+    page.set_default_timeout(APP_TIMEOUT_MS)
+    return page
+
+
+async def _drive_app(photos: list[str], repeats: int, sessions: int, rounds: int, log_path: Path) -> dict:
+    from playwright.async_api import async_playwright
+
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}"
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
+        page = await _new_page(browser)  # browser start-up is not part of the app's cold start
+        with open(log_path, "w") as log:
+            spawned = time.perf_counter()
+            server = _start_app(port, log)
+            try:
+                await _wait_healthy(url, server, log_path)
+                ready = time.perf_counter() - spawned
+                await page.goto(url)
+                await page.locator(UPLOADER).wait_for()  # drawn after the labeler has loaded
+                first_render = time.perf_counter() - spawned
+                one = await _label_times(page, url, photos, APP_WARMUP, repeats)
+                one["generate"] = await _generate_times(page, url, APP_WARMUP, repeats)
+                # Concurrent sessions: each its own browser context (a user), all labeling, then all generating.
+                pages = [await _new_page(browser) for _ in range(sessions)]
+                shifted = [photos[k % len(photos):] + photos[:k % len(photos)] for k in range(sessions)]
+                label = await asyncio.gather(*(_label_times(p, url, shifted[k], APP_SESSION_WARMUP, rounds)
+                                               for k, p in enumerate(pages)))
+                generate = await asyncio.gather(*(_generate_times(p, url, APP_SESSION_WARMUP, rounds) for p in pages))
+            finally:
+                server.terminate()
+                try:
+                    server.wait(timeout=20)
+                except subprocess.TimeoutExpired:
+                    server.kill()
+                await browser.close()
+    together = {kind: [t for times in label for t in times[kind]] for kind in ("label_shown", "label")}
+    together["generate"] = [t for times in generate for t in times]
+    return {"server_ready_s": ready, "first_render_s": first_render, "one": one, "concurrent": together}
+
+
+def bench_app(args: argparse.Namespace) -> dict:
+    sessions, repeats = args.app_sessions, args.app_repeats
+    rounds = math.ceil(repeats / sessions)
+    with tempfile.TemporaryDirectory(prefix="fashiongen-bench-app-") as scratch:
+        photos = [str(p) for p in sorted((args.data_dir / "images").glob("*.jpg"))[:50]]
+        source = f"{len(photos)} photos from {args.data_dir / 'images'}"
+        if not photos:
+            photos = _in_fresh_process(_generated_photos, scratch, 20)
+            source = f"{len(photos)} images drawn by the shipped generator (no photos in {args.data_dir / 'images'})"
+        measured = asyncio.run(_drive_app(photos, repeats, sessions, rounds, Path(scratch) / "streamlit.log"))
+
+    one = {kind: _percentiles(times) for kind, times in measured["one"].items()}
+    together = {kind: _percentiles(times) for kind, times in measured["concurrent"].items()}
+    checks = {"cold_start_s": (APP_TARGETS["cold_start_s"], measured["first_render_s"])}
+    for kind in ("label", "generate"):
+        target = APP_TARGETS[f"{kind}_p50_ms"]
+        checks[f"{kind}_p50_ms"] = (target, one[kind]["p50_ms"])
+        checks[f"{kind}_p50_ms_{sessions}_sessions"] = (target, together[kind]["p50_ms"])
+    result = {
+        "photos": source, "repeats": repeats, "warmup": APP_WARMUP, "sessions": sessions, "rounds_per_session": rounds,
+        "cold_start": {"server_ready_s": measured["server_ready_s"], "first_render_s": measured["first_render_s"]},
+        "one_session": one, "concurrent_sessions": together, "targets": APP_TARGETS,
+        "target_checks": {name: {"target": target, "measured": value, "target_over_measured": target / value,
+                                 "met": value < target} for name, (target, value) in checks.items()},
+    }
+
+    def verdict(name: str) -> tuple[str, str]:
+        check = result["target_checks"][name]
+        unit = "s" if name.endswith("_s") else "ms"
+        met = "met" if check["met"] else "missed"
+        return f"< {check['target']:g} {unit}", f"{check['target_over_measured']:.2f}x ({met})"
+
+    rows = [("server answers /_stcore/health", f"{measured['server_ready_s']:.2f} s", "", "", ""),
+            ("cold start to first render (Label page)", f"{measured['first_render_s']:.2f} s", "",
+             *verdict("cold_start_s"))]
+    for label, stats, suffix in (("1 session", one, ""), (f"{sessions} sessions", together, f"_{sessions}_sessions")):
+        for kind, what in (("label_shown", "label an upload: labels shown"),
+                           ("label", "label an upload: charts drawn (end to end)"),
+                           ("generate", "generate: seed + 1 to new grid")):
+            rows.append((f"{what}, {label}", f"{stats[kind]['p50_ms']:.0f} ms", f"{stats[kind]['p95_ms']:.0f} ms",
+                         *(verdict(f"{kind}_p50_ms{suffix}") if kind != "label_shown" else ("", ""))))
+    _print_table(f"app: streamlit run app.py + Chromium, {source}; {repeats} timed interactions of each kind in one "
+                 f"session, {rounds} per session with {sessions} sessions at once",
+                 ("measure", "p50 (or once)", "p95", "target", "target / measured"), rows)
+    return result
+
+
 # ----------------------------------------------------------------------------- runner
 
 SECTIONS: dict[str, Callable[[argparse.Namespace], dict]] = {
-    "data": bench_data, "classifier": bench_classifier, "generator": bench_generator,
+    "data": bench_data, "classifier": bench_classifier, "generator": bench_generator, "app": bench_app,
 }
 
 
@@ -300,10 +531,22 @@ def _print_table(title: str, header: tuple[str, ...], rows: list[tuple[str, ...]
         print(line if row is None else "  ".join(str(c).ljust(w) for c, w in zip(row, widths)))
 
 
+def _app_prerequisites(args: argparse.Namespace) -> str | None:
+    """Why the app section cannot run here, in one line, or None."""
+    if args.app_repeats < 1 or args.app_sessions < 1:
+        return "--app-repeats and --app-sessions must be at least 1"
+    if not Path(CHROMIUM).is_file():
+        return f"the app section needs Debian's chromium ({CHROMIUM} is missing): apt-get install chromium"
+    if importlib.util.find_spec("playwright") is None:
+        return "the app section needs Playwright's Python package: pip install -r requirements-test.txt"
+    return None
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description=__doc__.split("\n\n")[0],
-        epilog="Sections: " + ", ".join(SECTIONS) + ". Each runs its contenders in one run, side by side.",
+        epilog="Sections: " + ", ".join(SECTIONS) + ". data, classifier and generator run their contenders side by "
+               "side in one run; app measures the served app against the issue's targets.",
     )
     parser.add_argument("--sections", nargs="+", choices=sorted(SECTIONS), default=sorted(SECTIONS),
                         help="which sections to run (default: all)")
@@ -318,19 +561,30 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="classifier section: epochs for both contenders (default: 10, as in the paper)")
     parser.add_argument("--latency-repeats", type=int, default=200,
                         help="classifier and generator sections: timed calls after the warm-up (default: 200)")
+    parser.add_argument("--app-repeats", type=int, default=20,
+                        help=f"app section: timed label and generate interactions in one session after {APP_WARMUP} "
+                             f"untimed ones; with concurrent sessions each does ceil(N / sessions) after "
+                             f"{APP_SESSION_WARMUP} (default: 20)")
+    parser.add_argument("--app-sessions", type=int, default=8,
+                        help="app section: browser sessions driven at once for the concurrent measurement (default: 8)")
     parser.add_argument("--json", type=Path, default=None, help="also write the results to this JSON file")
     return parser.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    if not (args.data_dir / "styles.csv").is_file():
+    if set(args.sections) != {"app"} and not (args.data_dir / "styles.csv").is_file():
         print(f"error: {args.data_dir} has no styles.csv; pass --data-dir or run scripts/download_data.py",
               file=sys.stderr)
         return 2
     if args.limit is not None and args.limit < 1:
         print("error: --limit must be at least 1", file=sys.stderr)
         return 2
+    if "app" in args.sections:
+        problem = _app_prerequisites(args)
+        if problem:
+            print(f"error: {problem}", file=sys.stderr)
+            return 2
     results = {
         "machine": {"python": platform.python_version(), "cpus": os.cpu_count(), "platform": platform.platform()},
         "data_dir": str(args.data_dir),

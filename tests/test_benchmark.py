@@ -1,14 +1,21 @@
-"""scripts/benchmark.py runs its data section end to end and writes what it prints."""
+"""scripts/benchmark.py runs its data and app sections end to end and writes what it prints."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
+import os
+import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
+
+import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 SCRIPT = REPO / "scripts" / "benchmark.py"
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 
 
 def run(*args: str) -> subprocess.CompletedProcess:
@@ -32,3 +39,45 @@ def test_user_mistakes_give_one_line(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert result.stderr.strip().count("\n") == 0 and "Traceback" not in result.stderr
     assert "--data-dir" in run("--help").stdout
+
+
+def test_app_section_through_a_real_server(tiny_dataset: Path, tmp_path: Path) -> None:
+    """A short run (2 interactions of each kind, 2 concurrent sessions): every number is there and sane."""
+    if not Path(CHROMIUM).is_file():
+        if os.environ.get("CI"):
+            pytest.fail("CI must have Debian's chromium (.ci/run installs it)")
+        pytest.skip("Debian's chromium is not installed (apt-get install chromium)")
+    out = tmp_path / "bench.json"
+    started = time.monotonic()
+    result = run("--sections", "app", "--data-dir", str(tiny_dataset), "--app-repeats", "2", "--app-sessions", "2",
+                 "--json", str(out))
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = json.loads(out.read_text())["app"]
+    assert report["photos"].startswith("11 photos from ")  # the tiny dataset's JPEGs, not generated ones
+    assert (report["repeats"], report["sessions"], report["rounds_per_session"]) == (2, 2, 1)
+    cold = report["cold_start"]
+    assert 0 < cold["server_ready_s"] < cold["first_render_s"] < time.monotonic() - started
+    for scope, samples in (("one_session", 2), ("concurrent_sessions", 2)):
+        for kind in ("label_shown", "label", "generate"):
+            stats = report[scope][kind]
+            assert stats["samples"] == samples, (scope, kind)
+            assert 0 < stats["p50_ms"] <= stats["p95_ms"], (scope, kind)
+        assert report[scope]["label_shown"]["p50_ms"] <= report[scope]["label"]["p50_ms"]  # text, then charts
+    assert report["targets"] == {"cold_start_s": 10.0, "label_p50_ms": 300.0, "generate_p50_ms": 500.0}
+    checks = report["target_checks"]
+    assert set(checks) == {"cold_start_s", "label_p50_ms", "generate_p50_ms", "label_p50_ms_2_sessions",
+                           "generate_p50_ms_2_sessions"}
+    for name, check in checks.items():
+        assert check["target_over_measured"] == pytest.approx(check["target"] / check["measured"]), name
+        assert check["met"] == (check["measured"] < check["target"]), name
+    assert "cold start to first render" in result.stdout and "target / measured" in result.stdout
+
+
+def test_app_section_without_chromium_says_so_in_one_line(tiny_dataset: Path, monkeypatch, capsys) -> None:
+    spec = importlib.util.spec_from_file_location("benchmark_script", SCRIPT)
+    benchmark = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(benchmark)
+    monkeypatch.setattr(benchmark, "CHROMIUM", str(tiny_dataset / "no-chromium"))
+    assert benchmark.main(["--sections", "app", "--data-dir", str(tiny_dataset)]) == 2
+    error = capsys.readouterr().err
+    assert error.strip().count("\n") == 0 and "apt-get install chromium" in error
