@@ -90,16 +90,22 @@ def read_upload(upload) -> np.ndarray | None:
         return None
 
 
-def probability_chart(ranked: list[tuple[str, float]], title: str):
-    """A horizontal plotly bar chart of (name, probability), highest on top."""
+def probability_chart(prediction: classifier.Prediction):
+    """Both heads' probabilities as horizontal bars, highest on top, in one plotly figure: one
+    chart draws in the browser in about half the time of two."""
     import plotly.graph_objects as go
+    from plotly.subplots import make_subplots
 
-    names = [name for name, _ in ranked][::-1]
-    values = [probability for _, probability in ranked][::-1]
-    figure = go.Figure(go.Bar(x=values, y=names, orientation="h", text=[f"{v:.0%}" for v in values],
-                              textposition="outside", marker_color="#3b6ea5"))
-    figure.update_layout(title=title, xaxis=dict(range=[0, 1.25], tickformat=".0%"), height=60 + 22 * len(names),
-                         margin=dict(l=10, r=10, t=40, b=10))
+    heads = (("Sub-category", prediction.sub_category), ("Gender", prediction.gender))
+    figure = make_subplots(rows=1, cols=2, subplot_titles=[title for title, _ in heads], horizontal_spacing=0.22)
+    for column, (title, ranked) in enumerate(heads, start=1):
+        names = [name for name, _ in ranked][::-1]
+        values = [probability for _, probability in ranked][::-1]
+        figure.add_trace(go.Bar(x=values, y=names, orientation="h", name=title, text=[f"{v:.0%}" for v in values],
+                                textposition="outside", marker_color="#3b6ea5"), row=1, col=column)
+        figure.update_xaxes(range=[0, 1.3], tickformat=".0%", row=1, col=column)
+    longest = max(len(ranked) for _, ranked in heads)
+    figure.update_layout(height=60 + 22 * longest, margin=dict(l=10, r=10, t=40, b=10), showlegend=False)
     return figure
 
 

@@ -24,15 +24,13 @@ if len(results) == 1:
     right.caption(f"{sub_p:.1%} probability")
     right.metric("Gender", gender_name, help=f"{gender_p:.1%} probability")
     right.caption(f"{gender_p:.1%} probability")
-    charts = st.columns(2)
-    charts[0].plotly_chart(webapp.probability_chart(prediction.sub_category, "Sub-category"), use_container_width=True)
-    charts[1].plotly_chart(webapp.probability_chart(prediction.gender, "Gender"), use_container_width=True)
+    st.plotly_chart(webapp.probability_chart(prediction), width="stretch")
 elif results:
     table = pd.DataFrame([{"file": name, "subCategory": p.top_sub_category[0],
                            "subCategory probability": round(p.top_sub_category[1], 4),
                            "gender": p.top_gender[0], "gender probability": round(p.top_gender[1], 4)}
                           for name, _, p in results])
-    st.dataframe(table, hide_index=True, use_container_width=True)
+    st.dataframe(table, hide_index=True, width="stretch")
     st.download_button("Download as CSV", table.to_csv(index=False), "labels.csv", "text/csv")
 elif not uploads:
     st.info("Upload one photo to see its labels and probabilities, or several for a table.")

@@ -315,12 +315,12 @@ APP_TIMEOUT_MS = 180_000  # one interaction on a loaded machine with 8 sessions;
 UPLOADER = "[data-testid='stFileUploader']"
 SEED_SLIDER = "input[type=range][aria-label^='Seed']"
 # The Label page's answer for the photo `name`: its caption and both metrics (sub-category, gender) on
-# screen; then both probability charts drawn, which ends the interaction.
+# screen; then the probability chart drawn with both heads' bars, which ends the interaction.
 LABEL_SHOWN = """name => [...document.querySelectorAll("[data-testid='stImageCaption']")]
         .some(caption => caption.textContent.startsWith(name + " as the model sees it"))
     && document.querySelectorAll("[data-testid='stMetricValue']").length === 2"""
-CHARTS_DRAWN = """() => [...document.querySelectorAll("[data-testid='stPlotlyChart']")]
-    .filter(chart => chart.querySelector('.barlayer .point')).length === 2"""
+CHARTS_DRAWN = """() => [...document.querySelectorAll("[data-testid='stPlotlyChart'] .barlayer .trace")]
+    .filter(trace => trace.querySelector('.point')).length === 2"""
 # After removing the upload: the page is back to its hint, no chart left.
 LABEL_CLEARED = """() => document.querySelector("[data-testid='stAlertContentInfo']") !== null
     && document.querySelector("[data-testid='stPlotlyChart']") === null
@@ -388,7 +388,7 @@ async def _wait_healthy(url: str, server: subprocess.Popen, log_path: Path) -> N
 
 async def _label_times(page, url: str, photos: list[str], warmup: int, repeats: int) -> dict[str, list[float]]:
     """Upload one photo at a time on the Label page: ms from setting the file input to its labels on
-    screen, and to both charts drawn (end to end). The upload is removed between photos (untimed),
+    screen, and to the probability chart drawn (end to end). The upload is removed between photos (untimed),
     so every answer is a new one."""
     await page.goto(url)
     await page.locator(UPLOADER).wait_for()
@@ -506,7 +506,7 @@ def bench_app(args: argparse.Namespace) -> dict:
              *verdict("cold_start_s"))]
     for label, stats, suffix in (("1 session", one, ""), (f"{sessions} sessions", together, f"_{sessions}_sessions")):
         for kind, what in (("label_shown", "label an upload: labels shown"),
-                           ("label", "label an upload: charts drawn (end to end)"),
+                           ("label", "label an upload: chart drawn (end to end)"),
                            ("generate", "generate: seed + 1 to new grid")):
             rows.append((f"{what}, {label}", f"{stats[kind]['p50_ms']:.0f} ms", f"{stats[kind]['p95_ms']:.0f} ms",
                          *(verdict(f"{kind}_p50_ms{suffix}") if kind != "label_shown" else ("", ""))))

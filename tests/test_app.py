@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import io
 from pathlib import Path
 
@@ -80,7 +82,16 @@ def test_label_a_good_upload(app: AppTest, name: str) -> None:
     labels = {metric.label: metric.value for metric in app.metric}
     assert set(labels) == {"Sub-category", "Gender"}
     assert labels["Gender"] in {"Men", "Women", "Unisex", "Boys", "Girls"}
-    assert len(app.get("plotly_chart")) == 2
+    assert_probability_chart(app, labels)
+
+
+def assert_probability_chart(app: AppTest, labels: dict[str, str]) -> None:
+    """One plotly figure: a bar per sub-category and per gender, the shown labels the longest bars."""
+    (chart,) = app.get("plotly_chart")
+    sub_bars, gender_bars = json.loads(chart.proto.spec)["data"]
+    assert len(sub_bars["y"]) == 20 and set(gender_bars["y"]) == {"Men", "Women", "Unisex", "Boys", "Girls"}
+    for bars, label in ((sub_bars, labels["Sub-category"]), (gender_bars, labels["Gender"])):
+        assert bars["y"][max(range(len(bars["x"])), key=bars["x"].__getitem__)] == label
 
 
 def test_real_photo_gets_its_label(app: AppTest, shared_data: Path) -> None:

@@ -13,7 +13,7 @@ import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from fashiongen import classifier, vae
-from test_app import new_app, product_photo
+from test_app import assert_probability_chart, new_app, product_photo
 
 CLASSIFIER_RETRAIN = "Retrain it with: python scripts/train_classifier.py --data-dir data/fashion-small --out {}"
 GENERATOR_RETRAIN = "Retrain it with: python scripts/train_generator.py --data-dir data/fashion-small --out {}"
@@ -50,7 +50,7 @@ def assert_labels_an_upload(monkeypatch) -> None:
     app.file_uploader[0].set_value(("photo.jpg", product_photo(), "image/jpeg")).run()
     assert not app.exception and errors(app) == []
     assert {metric.label for metric in app.metric} == {"Sub-category", "Gender"}
-    assert len(app.get("plotly_chart")) == 2
+    assert_probability_chart(app, {metric.label: metric.value for metric in app.metric})
 
 
 def assert_generates(monkeypatch) -> None:
