@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import json
 import shlex
 import shutil
 import sys
@@ -13,7 +14,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from fashiongen.data import FashionData, Split
+from fashiongen.data import FashionData, Split, atomic_write_text
 
 
 class TrainingError(RuntimeError):
@@ -89,6 +90,7 @@ def make_strategy(name: str, cpu_devices: int | None = None):
 
 
 BEST_WEIGHTS = "best.weights.h5"
+BEST_RECORD = "best.json"  # the monitored value of the best weights, so that --resume keeps the bar
 
 
 def prepare_run_dir(run_dir: Path, resume: bool) -> Path:
@@ -100,6 +102,7 @@ def prepare_run_dir(run_dir: Path, resume: bool) -> Path:
     if not resume:
         shutil.rmtree(backup_dir, ignore_errors=True)
         best_weights.unlink(missing_ok=True)
+        (run_dir / BEST_RECORD).unlink(missing_ok=True)
     run_dir.mkdir(parents=True, exist_ok=True)
     return best_weights
 
@@ -115,10 +118,35 @@ def standard_callbacks(run_dir: Path, best_weights: Path, monitor: str = "val_lo
     """Resume backup after every epoch, best weights by `monitor` (lower is better), TensorBoard logs."""
     return [
         keras.callbacks.BackupAndRestore(str(run_dir / "backup")),
-        keras.callbacks.ModelCheckpoint(str(best_weights), monitor=monitor, mode="min", save_best_only=True,
-                                        save_weights_only=True),
+        RecordedCheckpoint(best_weights, run_dir / BEST_RECORD, monitor),
         keras.callbacks.TensorBoard(str(run_dir / "tensorboard")),
     ]
+
+
+class RecordedCheckpoint(keras.callbacks.ModelCheckpoint):
+    """ModelCheckpoint (best weights by `monitor`, lower is better) whose best value survives an
+    interruption: it is written to `record` with every new best and read back on start. Without
+    it a resumed run starts from "no best yet" and its first epoch, however bad, overwrites the
+    best weights of the epochs before the interruption."""
+
+    def __init__(self, best_weights: Path, record: Path, monitor: str = "val_loss") -> None:
+        self.record = Path(record)
+        threshold = None
+        if Path(best_weights).is_file():  # a record without its weights holds no bar
+            try:
+                saved = json.loads(self.record.read_text())
+                threshold = float(saved["best"]) if saved.get("monitor") == monitor else None
+            except (OSError, ValueError, KeyError, TypeError):
+                threshold = None
+        super().__init__(str(best_weights), monitor=monitor, mode="min", save_best_only=True,
+                         save_weights_only=True, initial_value_threshold=threshold)
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        before = self.best
+        super().on_epoch_end(epoch, logs)
+        if self.best != before:
+            atomic_write_text(self.record, json.dumps({"monitor": self.monitor, "best": float(self.best),
+                                                       "epoch": epoch + 1}) + "\n")
 
 
 def card_basics(kind: str, arch: str, argv: list[str], data_dir: Path, dataset: FashionData, split: Split,

@@ -1,0 +1,67 @@
+"""What the training scripts share: the best-weights checkpoint keeps its bar across --resume."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import keras
+import numpy as np
+import pytest
+
+from fashiongen import training
+
+
+def tiny_model() -> keras.Model:
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1)])
+    model.compile(optimizer=keras.optimizers.SGD(0.01), loss="mse")
+    return model
+
+
+class Interrupt(keras.callbacks.Callback):
+    """Ctrl-C at the end of an epoch, after the checkpoint and the resume backup were written."""
+
+    def __init__(self, after_epoch: int) -> None:
+        super().__init__()
+        self.after_epoch = after_epoch
+
+    def on_epoch_end(self, epoch: int, logs=None) -> None:
+        if epoch + 1 == self.after_epoch:
+            raise KeyboardInterrupt
+
+
+def fit(model: keras.Model, run_dir: Path, best: Path, epochs: int, interrupt_after: int | None = None) -> None:
+    x = np.random.default_rng(1).normal(size=(32, 3)).astype(np.float32)
+    y = x @ np.array([[1.0], [-2.0], [0.5]], np.float32)
+    extra = [Interrupt(interrupt_after)] if interrupt_after else []
+    model.fit(x, y, validation_data=(x, y), epochs=epochs, verbose=0,
+              callbacks=training.standard_callbacks(run_dir, best) + extra)
+
+
+def test_best_value_is_recorded_and_a_resumed_run_must_beat_it(tmp_path: Path) -> None:
+    run_dir = tmp_path / "run"
+    best = training.prepare_run_dir(run_dir, resume=False)
+    model = tiny_model()
+    with pytest.raises(KeyboardInterrupt):
+        fit(model, run_dir, best, epochs=4, interrupt_after=2)
+    record = json.loads((run_dir / training.BEST_RECORD).read_text())
+    assert record["monitor"] == "val_loss" and record["epoch"] == 2 and record["best"] > 0
+    # pretend the interrupted run had reached a loss nothing will beat: resuming must keep its weights
+    (run_dir / training.BEST_RECORD).write_text(json.dumps({"monitor": "val_loss", "best": 0.0, "epoch": 2}))
+    before = best.read_bytes()
+    best = training.prepare_run_dir(run_dir, resume=True)
+    fit(model, run_dir, best, epochs=4)
+    assert best.read_bytes() == before
+    assert json.loads((run_dir / training.BEST_RECORD).read_text())["best"] == 0.0
+
+
+def test_a_new_run_forgets_the_old_record(tmp_path: Path) -> None:
+    run_dir = tmp_path / "run"
+    best = training.prepare_run_dir(run_dir, resume=False)
+    fit(tiny_model(), run_dir, best, epochs=1)
+    (run_dir / training.BEST_RECORD).write_text(json.dumps({"monitor": "val_loss", "best": 0.0, "epoch": 1}))
+    best = training.prepare_run_dir(run_dir, resume=False)
+    assert not (run_dir / training.BEST_RECORD).exists() and not best.exists()
+    fit(tiny_model(), run_dir, best, epochs=1)
+    assert best.is_file() and json.loads((run_dir / training.BEST_RECORD).read_text())["best"] > 0
