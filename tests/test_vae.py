@@ -372,3 +372,26 @@ def test_conv_training_survives_an_overflowing_log_variance() -> None:
     assert all(np.isfinite(value) for value in losses.values()), losses
     expected_kl = -0.5 * (1 + vae.LOG_VAR_LIMIT - np.exp(vae.LOG_VAR_LIMIT)) * 4 / vae.PIXEL_VALUES  # mean 0 aside
     assert losses["latent_loss"] >= expected_kl * 0.999
+
+
+def test_label_consistency_leaves_the_decoders_moving_statistics_to_real_images() -> None:
+    """One training step with and without the judge, from the same weights and seed: the decoder's
+    BatchNormalization moving statistics must come out the same (the reconstruction pass's update
+    only), though the judge's pass runs the decoder in training mode on other codes and labels."""
+    judge = keras.Sequential([keras.Input((80, 60, 3)), keras.layers.GlobalAveragePooling2D(),
+                              keras.layers.Dense(SCHEMA.size, activation="sigmoid")])
+    pairs = np.stack([SCHEMA.encode("Shoes", "Women"), SCHEMA.encode("Dress", "Boys")])
+    judged = vae.build_generator("conv", SCHEMA.size, latent_dim=4, seed=3, judge=judge, judge_weight=1.0,
+                                 judge_conditions=pairs)
+    plain = vae.build_generator("conv", SCHEMA.size, latent_dim=4, seed=3)
+    plain.encoder.set_weights(judged.encoder.get_weights())
+    plain.decoder.set_weights(judged.decoder.get_weights())
+    images, conditions = fixed_batch(8)
+    statistics = {}
+    for name, model in (("judged", judged), ("plain", plain)):
+        model.compile(optimizer=keras.optimizers.SGD(0.0))
+        model.fit(images, conditions, batch_size=8, epochs=1, verbose=0, shuffle=False)
+        statistics[name] = [np.asarray(v) for v in model.decoder.non_trainable_weights]
+    assert len(statistics["judged"]) == 8  # moving mean and variance of 4 BatchNormalization layers
+    for judged_value, plain_value in zip(statistics["judged"], statistics["plain"]):
+        np.testing.assert_allclose(judged_value, plain_value, rtol=1e-5, atol=1e-6)
