@@ -41,7 +41,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def fit(args: argparse.Namespace) -> dict:
     from fashiongen import data, vae
 
-    generator = vae.Generator.load(args.generator)
+    generator = vae.Generator.load(args.generator, with_prior=False)  # the old prior may be the broken part
     if generator.arch == "paper":
         raise vae.GeneratorError("the paper's generator draws from N(0, I) by definition; fit the prior of a conv one")
     split_card = generator.card.get("split", {})

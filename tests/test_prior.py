@@ -43,19 +43,24 @@ def synthetic_codes(rng: np.random.Generator):
     return np.concatenate(codes), np.concatenate(conditions), centres, mixing
 
 
-def test_fit_gives_each_pairs_mean_and_the_pooled_covariance() -> None:
+def test_fit_gives_each_pairs_mean_and_its_covariance_shrunk_towards_the_pooled_one() -> None:
     codes, conditions, centres, _ = synthetic_codes(np.random.default_rng(0))
-    prior = vae.LatentPrior.fit(codes, conditions, N_SUB)
+    prior = vae.LatentPrior.fit(codes, conditions, N_SUB, shrinkage=5.0)
     assert len(prior.counts) == 3 and prior.counts.sum() == 850  # the 7 rows outside the schema left out
-    residuals = []
+    residuals = {}
     for pair in centres:
         rows = (conditions == condition(*pair)).all(axis=1)
         np.testing.assert_allclose(prior.centres(condition(*pair)[None])[0], codes[rows].mean(axis=0), rtol=1e-5)
-        residuals.append(codes[rows] - codes[rows].mean(axis=0))
-    residuals = np.concatenate(residuals)
-    pooled = residuals.T @ residuals / (len(residuals) - 3)  # unbiased: one mean per pair estimated
-    np.testing.assert_allclose(prior.scale @ prior.scale.T, pooled, rtol=1e-4, atol=1e-4)
-    assert np.allclose(prior.scale, np.tril(prior.scale))
+        residuals[pair] = codes[rows] - codes[rows].mean(axis=0)
+    stacked = np.concatenate(list(residuals.values()))
+    pooled = stacked.T @ stacked / (len(stacked) - 3)  # unbiased: one mean per pair estimated
+    np.testing.assert_allclose(prior.pooled_scale @ prior.pooled_scale.T, pooled, rtol=1e-4, atol=1e-4)
+    for index, pair in enumerate(sorted(centres, key=lambda p: tuple(condition(*p)))):  # np.unique's row order
+        own = residuals[pair]
+        expected = (own.T @ own + 5.0 * pooled) / (len(own) + 5.0)
+        assert (prior.conditions[index] == condition(*pair)).all()
+        np.testing.assert_allclose(prior.scales[index] @ prior.scales[index].T, expected, rtol=1e-4, atol=1e-4)
+        assert np.allclose(prior.scales[index], np.tril(prior.scales[index]))
 
 
 def test_unseen_pairs_take_their_sub_categorys_mean_and_nothing_known_takes_zero() -> None:
@@ -73,7 +78,11 @@ def test_samples_are_centre_plus_the_scaled_noise() -> None:
     rows = np.repeat(condition("Bags", "Boys")[None], 20000, axis=0)
     drawn = prior.sample(rows, np.random.default_rng(3).standard_normal((20000, LATENT)))
     np.testing.assert_allclose(drawn.mean(axis=0), prior.centres(rows[:1])[0], atol=0.15)
-    np.testing.assert_allclose(np.cov(drawn.T), prior.scale @ prior.scale.T, rtol=0.06, atol=0.15)
+    bags = np.flatnonzero((prior.conditions == rows[0]).all(axis=1))[0]
+    np.testing.assert_allclose(np.cov(drawn.T), prior.scales[bags] @ prior.scales[bags].T, rtol=0.06, atol=0.15)
+    unseen = np.repeat(condition("Topwear", "Girls")[None], 20000, axis=0)  # no such pair: the pooled spread
+    drawn = prior.sample(unseen, np.random.default_rng(4).standard_normal((20000, LATENT)))
+    np.testing.assert_allclose(np.cov(drawn.T), prior.pooled_scale @ prior.pooled_scale.T, rtol=0.06, atol=0.15)
 
 
 def test_fit_needs_labelled_images() -> None:
@@ -137,11 +146,21 @@ def test_corrupt_prior_names_the_file_and_the_refit_command(with_prior, tmp_path
         vae.Generator.load(broken)
 
 
+def test_the_refit_command_mends_a_corrupt_prior(models, tiny, tmp_path: Path) -> None:  # noqa: F811
+    folder = copy_model(models.conv, tmp_path / "conv")
+    (folder / vae.PRIOR_FILE).write_bytes(b"not a zip")
+    with pytest.raises(vae.GeneratorError, match="corrupt"):
+        vae.Generator.load(folder)
+    assert fit_cli.main(["--data-dir", str(tiny.data_dir), "--cache-dir", str(tiny.cache),
+                         "--generator", str(folder)]) == 0
+    assert vae.Generator.load(folder).prior is not None
+
+
 def test_prior_of_another_latent_size_is_refused(with_prior, tmp_path: Path) -> None:
     other = copy_model(with_prior[1], tmp_path / "other")
     prior = with_prior[0].prior
-    vae.LatentPrior(prior.conditions, prior.means[:, :3], prior.counts, prior.scale[:3, :3], N_SUB).save(
-        other / vae.PRIOR_FILE)
+    vae.LatentPrior(prior.conditions, prior.means[:, :3], prior.counts, prior.scales[:, :3, :3],
+                    prior.pooled_scale[:3, :3], N_SUB).save(other / vae.PRIOR_FILE)
     assert zipfile.is_zipfile(other / vae.PRIOR_FILE)
     with pytest.raises(vae.GeneratorError, match="does not fit this decoder"):
         vae.Generator.load(other)

@@ -183,7 +183,7 @@ def test_conditional_accuracy_matches_labeling_the_generated_images(generators, 
         hits += (sub_ok, gender_ok)
     assert result["per_pair"] == pytest.approx(expected)
     # the labeler splits the first pair's images at their median: the numbers are not all 0 or 1
-    assert result["per_pair"][0]["subCategory_accuracy"] == result["per_pair"][0]["gender_accuracy"] == 0.5
+    assert 0 < result["per_pair"][0]["subCategory_accuracy"] < 1 and 0 < result["per_pair"][0]["gender_accuracy"] < 1
     assert result["subCategory_accuracy"] == pytest.approx(hits[0] / len(PAIRS))
     assert result["gender_accuracy"] == pytest.approx(hits[1] / len(PAIRS))
     assert result["n_images"] == SEEDS * len(PAIRS)
