@@ -22,7 +22,7 @@ import numpy as np
 from keras import layers, ops
 
 from fashiongen.batches import to_unit_float
-from fashiongen.data import DatasetError, LabelSchema, atomic_folder, read_model_card
+from fashiongen.data import DatasetError, LabelSchema, atomic_folder, folder_argument, read_model_card
 from fashiongen.imaging import IMAGE_SHAPE, ImageSource, load_image
 
 ARCHITECTURES = ("compact", "paper", "mobilenet")
@@ -33,7 +33,7 @@ CARD_FILE = "model_card.json"
 PRETRAINED_DIR = Path(__file__).resolve().parent / "pretrained" / "classifier"
 # seconds a stalled connection may block the ImageNet download (Keras' urlretrieve has no timeout)
 DOWNLOAD_TIMEOUT = 30.0
-RETRAIN_COMMAND = "python scripts/train_classifier.py --data-dir data/fashion-small --out fashiongen/pretrained/classifier"
+
 
 
 class ClassifierError(RuntimeError):
@@ -209,25 +209,26 @@ class Labeler:
     def load(cls, folder: str | os.PathLike = PRETRAINED_DIR) -> "Labeler":
         """Load `classifier.keras`, `labels.json` and (optional) `model_card.json` from `folder`."""
         folder = Path(folder)
+        retrain = retrain_command(folder)
         model_path, schema_path = folder / MODEL_FILE, folder / SCHEMA_FILE
         for path in (model_path, schema_path):
             if not path.is_file():
-                raise ClassifierError(f"{path} is missing. Retrain it with: {RETRAIN_COMMAND}")
+                raise ClassifierError(f"{path} is missing. Retrain it with: {retrain}")
         try:
             model = keras.saving.load_model(model_path, custom_objects={"HeadAccuracy": HeadAccuracy}, compile=False)
         except Exception as error:  # Keras raises many types for a torn or foreign file
             raise ClassifierError(
                 f"{model_path} is corrupt or not a Keras model ({type(error).__name__}). "
-                f"Retrain it with: {RETRAIN_COMMAND}"
+                f"Retrain it with: {retrain}"
             ) from error
         try:
             schema = LabelSchema.load(schema_path)
         except ValueError as error:
-            raise ClassifierError(f"{error}. Retrain it with: {RETRAIN_COMMAND}") from error
+            raise ClassifierError(f"{error}. Retrain it with: {retrain}") from error
         try:
             card = read_model_card(folder / CARD_FILE)
         except DatasetError as error:
-            raise ClassifierError(f"{error}. Retrain it with: {RETRAIN_COMMAND}") from error
+            raise ClassifierError(f"{error}. Retrain it with: {retrain}") from error
         return cls(model, schema, card)
 
     def scores(self, images: np.ndarray, batch_size: int = 256) -> np.ndarray:
@@ -261,6 +262,11 @@ class Labeler:
         """Write model, schema and card into a fresh sibling folder, then swap it in: a reader
         (or a crash) never sees half a model."""
         save_bundle(folder, self.model, self.schema, card if card is not None else self.card)
+
+
+def retrain_command(folder: str | os.PathLike = PRETRAINED_DIR) -> str:
+    """The command that trains a classifier into `folder` (what a missing or broken one suggests)."""
+    return f"python scripts/train_classifier.py --data-dir data/fashion-small --out {folder_argument(folder, PRETRAINED_DIR)}"
 
 
 def save_bundle(folder: str | os.PathLike, model: keras.Model, schema: LabelSchema, card: dict) -> None:

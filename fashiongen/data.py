@@ -12,6 +12,7 @@ import io
 import json
 import math
 import os
+import shlex
 import shutil
 import tempfile
 import warnings
@@ -363,6 +364,14 @@ def atomic_folder(folder: str | os.PathLike) -> Iterator[Path]:
         shutil.rmtree(staging, ignore_errors=True)
 
 
+def folder_argument(folder: str | os.PathLike, shipped: Path) -> str:
+    """How a suggested command names a model folder: the shipped one relative to the checkout (as the
+    README's commands do), any other as given, quoted for the shell."""
+    if Path(folder).resolve() == Path(shipped).resolve():
+        return Path(shipped).relative_to(Path(shipped).parents[2]).as_posix()  # fashiongen/pretrained/<model>
+    return shlex.quote(str(folder))
+
+
 def read_model_card(path: str | os.PathLike) -> dict:
     """A model's `model_card.json` ({} when there is none); raises `DatasetError` when unreadable."""
     path = Path(path)
@@ -372,14 +381,19 @@ def read_model_card(path: str | os.PathLike) -> dict:
         raise DatasetError(f"{path} is unreadable ({error})") from None
 
 
-def atomic_write_text(path: str | os.PathLike, text: str) -> None:
+def atomic_write_bytes(path: str | os.PathLike, content: bytes) -> None:
     """Write a file so that readers see the old or the new content, never half of it."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile("w", dir=path.parent, prefix=".tmp-", delete=False) as handle:
-        handle.write(text)
+    with tempfile.NamedTemporaryFile("wb", dir=path.parent, prefix=".tmp-", delete=False) as handle:
+        handle.write(content)
     os.chmod(handle.name, 0o644)  # temporary files are created private (0600)
     os.replace(handle.name, path)
+
+
+def atomic_write_text(path: str | os.PathLike, text: str) -> None:
+    """atomic_write_bytes for UTF-8 text."""
+    atomic_write_bytes(path, text.encode("utf-8"))
 
 
 # --------------------------------------------------------------------------- splits

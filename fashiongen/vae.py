@@ -18,6 +18,7 @@ Rounded accuracy = mean(round(x) == round(x_hat)).
 
 from __future__ import annotations
 
+import io
 import json
 import os
 from pathlib import Path
@@ -27,7 +28,8 @@ import numpy as np
 from keras import layers, ops
 
 from fashiongen.batches import to_unit_float
-from fashiongen.data import DatasetError, LabelSchema, atomic_folder, read_model_card
+from fashiongen.data import (DatasetError, LabelSchema, atomic_folder, atomic_write_bytes, folder_argument,
+                             read_model_card)
 from fashiongen.imaging import IMAGE_HEIGHT, IMAGE_SHAPE, IMAGE_WIDTH
 
 ARCHITECTURES = ("conv", "paper")
@@ -38,8 +40,6 @@ PRIOR_FILE = "prior.npz"
 LOG_VAR_LIMIT = 10.0  # conv arch: log-variances are capped at 10 in training
 SCHEMA_FILE, CARD_FILE = "labels.json", "model_card.json"
 PRETRAINED_DIR = Path(__file__).resolve().parent / "pretrained" / "generator"
-RETRAIN_COMMAND = "python scripts/train_generator.py --data-dir data/fashion-small --out fashiongen/pretrained/generator"
-FIT_PRIOR_COMMAND = "python scripts/fit_generator_prior.py --data-dir data/fashion-small --generator fashiongen/pretrained/generator"
 
 
 class GeneratorError(RuntimeError):
@@ -350,7 +350,9 @@ class LatentPrior:
     def centres(self, conditions: np.ndarray) -> np.ndarray:
         """The mean code for each condition row: its pair's; for a pair never seen in training,
         the count-weighted mean over the pairs of its sub-category (N(0, I)'s centre without one)."""
-        conditions, pairs = self._pairs_of(conditions)
+        return self._centres(*self._pairs_of(conditions))
+
+    def _centres(self, conditions: np.ndarray, pairs: np.ndarray) -> np.ndarray:
         out = np.zeros((len(conditions), self.means.shape[1]), np.float32)
         pair_sub = self.conditions[:, : self.n_sub_categories].argmax(axis=1)
         for row, (condition, pair) in enumerate(zip(conditions, pairs)):
@@ -364,10 +366,10 @@ class LatentPrior:
 
     def sample(self, conditions: np.ndarray, noise: np.ndarray) -> np.ndarray:
         """Codes for the condition rows from standard-normal `noise` of the same number of rows."""
-        _, pairs = self._pairs_of(conditions)
+        conditions, pairs = self._pairs_of(conditions)
         noise = np.asarray(noise, np.float32)
         scales = np.where((pairs >= 0)[:, None, None], self.scales[np.maximum(pairs, 0)], self.pooled_scale)
-        return (self.centres(conditions) + np.einsum("nij,nj->ni", scales, noise)).astype(np.float32)
+        return (self._centres(conditions, pairs) + np.einsum("nij,nj->ni", scales, noise)).astype(np.float32)
 
     def describe(self) -> dict:
         """For the model card."""
@@ -377,13 +379,11 @@ class LatentPrior:
 
     def save(self, path: Path) -> None:
         """Atomically: readers see the old prior or the new one, never half of one."""
-        path = Path(path)
-        staging = path.with_name(f".tmp-{path.name}")
-        with open(staging, "wb") as handle:  # np.savez would append ".npz" to a name without it
-            np.savez(handle, conditions=self.conditions, means=self.means, counts=self.counts, scales=self.scales,
-                     pooled_scale=self.pooled_scale, n_sub_categories=np.int64(self.n_sub_categories),
-                     shrinkage=np.float64(self.shrinkage))
-        os.replace(staging, path)
+        buffer = io.BytesIO()
+        np.savez(buffer, conditions=self.conditions, means=self.means, counts=self.counts, scales=self.scales,
+                 pooled_scale=self.pooled_scale, n_sub_categories=np.int64(self.n_sub_categories),
+                 shrinkage=np.float64(self.shrinkage))
+        atomic_write_bytes(path, buffer.getvalue())
 
     @classmethod
     def load(cls, path: Path) -> "LatentPrior":
@@ -409,37 +409,38 @@ class Generator:
     def load(cls, folder: str | os.PathLike = PRETRAINED_DIR, with_prior: bool = True) -> "Generator":
         """The generator in `folder`; with_prior=False skips its latent prior (to refit a broken one)."""
         folder = Path(folder)
+        retrain = retrain_command(folder)
         for name in (ENCODER_FILE, DECODER_FILE, CONFIG_FILE, SCHEMA_FILE):
             if not (folder / name).is_file():
-                raise GeneratorError(f"{folder / name} is missing. Retrain it with: {RETRAIN_COMMAND}")
+                raise GeneratorError(f"{folder / name} is missing. Retrain it with: {retrain}")
         models = []
         for name in (ENCODER_FILE, DECODER_FILE):
             try:
                 models.append(keras.saving.load_model(folder / name, compile=False))
             except Exception as error:  # Keras raises many types for a torn or foreign file
                 raise GeneratorError(f"{folder / name} is corrupt or not a Keras model ({type(error).__name__}). "
-                                     f"Retrain it with: {RETRAIN_COMMAND}") from error
+                                     f"Retrain it with: {retrain}") from error
         try:
             config = json.loads((folder / CONFIG_FILE).read_text())
             schema = LabelSchema.load(folder / SCHEMA_FILE)
         except (ValueError, OSError) as error:
-            raise GeneratorError(f"{error}. Retrain it with: {RETRAIN_COMMAND}") from error
+            raise GeneratorError(f"{error}. Retrain it with: {retrain}") from error
         try:
             card = read_model_card(folder / CARD_FILE)
         except DatasetError as error:
-            raise GeneratorError(f"{error}. Retrain it with: {RETRAIN_COMMAND}") from error
+            raise GeneratorError(f"{error}. Retrain it with: {retrain}") from error
         prior = None
         if with_prior and (folder / PRIOR_FILE).is_file():
             try:
                 prior = LatentPrior.load(folder / PRIOR_FILE)
             except Exception as error:  # a torn zip, a missing array, a wrong dtype
                 raise GeneratorError(f"{folder / PRIOR_FILE} is corrupt ({type(error).__name__}). Refit it with: "
-                                     f"{FIT_PRIOR_COMMAND}") from error
+                                     f"{fit_prior_command(folder)}") from error
             latent = models[1].inputs[0].shape[-1]
             if (prior.means.shape[1] != latent or prior.scales.shape[1:] != (latent, latent)
                     or prior.conditions.shape[1] != schema.size):
                 raise GeneratorError(f"{folder / PRIOR_FILE} does not fit this decoder. Refit it with: "
-                                     f"{FIT_PRIOR_COMMAND}")
+                                     f"{fit_prior_command(folder)}")
         return cls(models[0], models[1], schema, config.get("arch", DEFAULT_ARCH), card, prior)
 
     def save(self, folder: str | os.PathLike, card: dict | None = None) -> None:
@@ -529,6 +530,17 @@ class Generator:
         if self.arch == "paper":
             return scores
         return one_hot_heads(scores, len(self.schema.sub_categories))
+
+
+def retrain_command(folder: str | os.PathLike = PRETRAINED_DIR) -> str:
+    """The command that trains a generator into `folder` (what a missing or broken one suggests)."""
+    return f"python scripts/train_generator.py --data-dir data/fashion-small --out {folder_argument(folder, PRETRAINED_DIR)}"
+
+
+def fit_prior_command(folder: str | os.PathLike = PRETRAINED_DIR) -> str:
+    """The command that refits the latent prior of the generator in `folder`."""
+    return (f"python scripts/fit_generator_prior.py --data-dir data/fashion-small "
+            f"--generator {folder_argument(folder, PRETRAINED_DIR)}")
 
 
 def _check_count(n: int) -> None:

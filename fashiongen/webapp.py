@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import io
 import os
-import re
-import shlex
 from pathlib import Path
 
 import numpy as np
@@ -29,21 +27,12 @@ def model_folder(variable: str, shipped: Path) -> str:
     return os.environ.get(variable) or str(shipped)
 
 
-def _for_folder(problem: str, shipped: Path, folder: str) -> str:
-    """The library's messages end with commands that write the shipped folder (named relative to the
-    checkout); when the app loads another folder, they name that one."""
-    if Path(folder).resolve() == shipped.resolve():
-        return problem
-    relative = re.escape(shipped.relative_to(shipped.parents[2]).as_posix())  # fashiongen/pretrained/<model>
-    return re.sub(rf"(?<= ){relative}(?=\.?(\s|$))", lambda _: shlex.quote(folder), problem)
-
-
 @st.cache_resource(show_spinner="Loading the labeler…")
 def _load_labeler(folder: str) -> tuple[classifier.Labeler | None, str | None]:
     try:
         return classifier.Labeler.load(folder), None
     except classifier.ClassifierError as error:
-        return None, _for_folder(str(error), classifier.PRETRAINED_DIR, folder)
+        return None, str(error)  # names the file and the command that retrains into `folder`
 
 
 @st.cache_resource(show_spinner="Loading the generator…")
@@ -51,7 +40,7 @@ def _load_generator(folder: str) -> tuple[vae.Generator | None, str | None]:
     try:
         return vae.Generator.load(folder), None
     except vae.GeneratorError as error:
-        return None, _for_folder(str(error), vae.PRETRAINED_DIR, folder)
+        return None, str(error)
 
 
 def load_labeler() -> tuple[classifier.Labeler | None, str | None]:
