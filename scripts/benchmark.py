@@ -334,7 +334,7 @@ IMAGES_CHANGED = """old => {
 }"""
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
@@ -365,8 +365,9 @@ def _percentiles(times_ms: list[float]) -> dict:
             "samples": len(times_ms)}
 
 
-def _start_app(port: int, log) -> subprocess.Popen:
-    """The README's `streamlit run app.py`, headless on a loopback port, importing this checkout."""
+def start_app(port: int, log) -> subprocess.Popen:
+    """The README's `streamlit run app.py`, headless on a loopback port, importing this checkout; its
+    output goes to `log` (a file, or subprocess.PIPE). tests/test_browser.py starts its server here too."""
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")])))
     return subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true", "--server.port", str(port),
@@ -435,14 +436,14 @@ async def _new_page(browser):
 async def _drive_app(photos: list[str], repeats: int, sessions: int, rounds: int, log_path: Path) -> dict:
     from playwright.async_api import async_playwright
 
-    port = _free_port()
+    port = free_port()
     url = f"http://127.0.0.1:{port}"
     async with async_playwright() as playwright:
         browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
         page = await _new_page(browser)  # browser start-up is not part of the app's cold start
         with open(log_path, "w") as log:
             spawned = time.perf_counter()
-            server = _start_app(port, log)
+            server = start_app(port, log)
             try:
                 await _wait_healthy(url, server, log_path)
                 ready = time.perf_counter() - spawned

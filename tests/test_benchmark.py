@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
-import shutil
 import subprocess
 import sys
 import time
@@ -13,9 +11,11 @@ from pathlib import Path
 
 import pytest
 
+from test_train_generator import load_script
+
 REPO = Path(__file__).resolve().parents[1]
 SCRIPT = REPO / "scripts" / "benchmark.py"
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+benchmark = load_script(SCRIPT)
 
 
 def run(*args: str) -> subprocess.CompletedProcess:
@@ -43,7 +43,7 @@ def test_user_mistakes_give_one_line(tmp_path: Path) -> None:
 
 def test_app_section_through_a_real_server(tiny_dataset: Path, tmp_path: Path) -> None:
     """A short run (2 interactions of each kind, 2 concurrent sessions): every number is there and sane."""
-    if not Path(CHROMIUM).is_file():
+    if not Path(benchmark.CHROMIUM).is_file():
         if os.environ.get("CI"):
             pytest.fail("CI must have Debian's chromium (.ci/run installs it)")
         pytest.skip("Debian's chromium is not installed (apt-get install chromium)")
@@ -74,9 +74,6 @@ def test_app_section_through_a_real_server(tiny_dataset: Path, tmp_path: Path) -
 
 
 def test_app_section_without_chromium_says_so_in_one_line(tiny_dataset: Path, monkeypatch, capsys) -> None:
-    spec = importlib.util.spec_from_file_location("benchmark_script", SCRIPT)
-    benchmark = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(benchmark)
     monkeypatch.setattr(benchmark, "CHROMIUM", str(tiny_dataset / "no-chromium"))
     assert benchmark.main(["--sections", "app", "--data-dir", str(tiny_dataset)]) == 2
     error = capsys.readouterr().err

@@ -4,27 +4,20 @@ Chromium. Screenshots land in screenshots/ (gitignored)."""
 from __future__ import annotations
 
 import os
-import shutil
-import socket
 import subprocess
-import sys
 import time
 import urllib.request
 from pathlib import Path
 
 import pytest
 
+from test_train_generator import load_script
+
 REPO = Path(__file__).resolve().parents[1]
 SCREENSHOTS = REPO / "screenshots"
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
-                  "--disable-component-update", "--disable-sync"]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+# the benchmark's app section starts the same server in the same Chromium
+benchmark = load_script(REPO / "scripts" / "benchmark.py")
+CHROMIUM, CHROMIUM_FLAGS = benchmark.CHROMIUM, benchmark.CHROMIUM_FLAGS
 
 
 @pytest.fixture(scope="module")
@@ -33,12 +26,8 @@ def server():
         if os.environ.get("CI"):
             pytest.fail("CI must have Debian's chromium (.ci/run installs it)")
         pytest.skip("Debian's chromium is not installed (apt-get install chromium)")
-    port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true", "--server.port", str(port),
-         "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false"],
-        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )
+    port = benchmark.free_port()
+    process = benchmark.start_app(port, subprocess.PIPE)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 90
     while time.monotonic() < deadline:
@@ -49,7 +38,7 @@ def server():
             time.sleep(0.5)
     else:
         process.kill()
-        pytest.fail(f"streamlit did not start: {process.stdout.read()[-2000:]}")
+        pytest.fail(f"streamlit did not start: {process.stdout.read()[-2000:].decode(errors='replace')}")
     yield url
     process.terminate()
     try:

@@ -1,10 +1,12 @@
-"""scripts/generate.py and scripts/evaluate_generator.py with tiny trained generators."""
+"""scripts/generate.py, scripts/evaluate_generator.py and scripts/fit_generator_prior.py with tiny
+trained generators."""
 
 from __future__ import annotations
 
 import json
 import math
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -22,6 +24,7 @@ GENERATE = REPO / "scripts" / "generate.py"
 generate_cli = load_script(GENERATE)
 evaluate_cli = load_script(REPO / "scripts" / "evaluate_generator.py")
 train_cli = load_script(REPO / "scripts" / "train_generator.py")
+fit_cli = load_script(REPO / "scripts" / "fit_generator_prior.py")
 REPORT_KEYS = ("val_loss", "rounded_accuracy", "mse", "ssim", "conditional_subCategory_accuracy",
                "conditional_gender_accuracy", "frechet_distance")
 
@@ -125,3 +128,47 @@ def test_evaluate_with_a_missing_model_is_one_line(tiny, models, tmp_path: Path,
     assert evaluate_cli.main(evaluate_args(tiny, models, **{which: missing})) == 2
     line = one_error_line(capsys.readouterr().err)
     assert str(missing / vae.ENCODER_FILE) in line and "train_generator.py" in line
+
+
+# ----------------------------------------------------------------------------- fit_generator_prior.py
+
+
+def test_script_fits_and_records_the_prior_in_place(models, tiny, tmp_path: Path, capsys) -> None:
+    folder = shutil.copytree(models.conv, tmp_path / "conv")
+    (folder / vae.PRIOR_FILE).unlink()  # train_generator.py fitted one: start without it
+    before = vae.Generator.load(folder)
+    assert before.prior is None
+    argv = ["--data-dir", str(tiny.data_dir), "--cache-dir", str(tiny.cache), "--generator", str(folder)]
+    keras_files = {name: (folder / name).read_bytes() for name in (vae.ENCODER_FILE, vae.DECODER_FILE)}
+    assert fit_cli.main(argv) == 0
+    assert keras_files == {name: (folder / name).read_bytes() for name in keras_files}
+    after = vae.Generator.load(folder)
+    card = json.loads((folder / vae.CARD_FILE).read_text())
+    assert card["latent_prior"]["pairs"] == len(after.prior.counts) >= 2
+    assert card["latent_prior"]["command"].startswith("python scripts/fit_generator_prior.py --data-dir")
+    assert card["metrics"] == json.loads((models.conv / vae.CARD_FILE).read_text())["metrics"]
+    np.testing.assert_array_equal(after.prior.means, vae.Generator.load(models.conv).prior.means)  # = training's fit
+    assert f"{len(after.prior.counts)} label pairs" in capsys.readouterr().out
+
+
+def test_script_refuses_the_paper_generator_in_one_line(models, tiny, capsys) -> None:
+    argv = ["--data-dir", str(tiny.data_dir), "--cache-dir", str(tiny.cache), "--generator", str(models.paper)]
+    assert fit_cli.main(argv) == 2
+    assert "N(0, I)" in one_error_line(capsys.readouterr().err)
+    assert not (models.paper / vae.PRIOR_FILE).exists()
+
+
+def test_script_without_a_generator_is_one_line(tiny, tmp_path: Path, capsys) -> None:
+    argv = ["--data-dir", str(tiny.data_dir), "--generator", str(tmp_path / "nothing")]
+    assert fit_cli.main(argv) == 2
+    assert "missing" in one_error_line(capsys.readouterr().err)
+
+
+def test_the_refit_command_mends_a_corrupt_prior(models, tiny, tmp_path: Path) -> None:
+    folder = shutil.copytree(models.conv, tmp_path / "conv")
+    (folder / vae.PRIOR_FILE).write_bytes(b"not a zip")
+    with pytest.raises(vae.GeneratorError, match="corrupt"):
+        vae.Generator.load(folder)
+    assert fit_cli.main(["--data-dir", str(tiny.data_dir), "--cache-dir", str(tiny.cache),
+                         "--generator", str(folder)]) == 0
+    assert vae.Generator.load(folder).prior is not None

@@ -1,10 +1,10 @@
 """The generator's latent prior: one Gaussian per label pair, fitted on the encoder's codes, and
-the generator drawing from it; scripts/fit_generator_prior.py; and, on the real data, that the
+the generator drawing from it; and, on the real data, that the
 shipped generator's prior makes its images show the requested labels more often than N(0, I)."""
 
 from __future__ import annotations
 
-import json
+import shutil
 import zipfile
 from pathlib import Path
 
@@ -12,12 +12,8 @@ import numpy as np
 import pytest
 
 from fashiongen import vae
-from test_generator_scripts import models, tiny  # noqa: F401  (module fixtures: tiny trained generators)
-from test_train_classifier import one_error_line
-from test_train_generator import REPO, load_script
 from test_vae import SCHEMA
 
-fit_cli = load_script(REPO / "scripts" / "fit_generator_prior.py")
 N_SUB = len(SCHEMA.sub_categories)
 LATENT = 4
 
@@ -132,72 +128,21 @@ def test_interpolation_ends_are_the_generated_images(with_prior) -> None:
     np.testing.assert_array_equal(frames[-1], generator.generate("Bags", "Men", 2, 1)[0])
 
 
-def copy_model(folder: Path, destination: Path) -> Path:
-    destination.mkdir()
-    for file in folder.iterdir():
-        (destination / file.name).write_bytes(file.read_bytes())
-    return destination
-
-
 def test_corrupt_prior_names_the_file_and_the_refit_command(with_prior, tmp_path: Path) -> None:
-    broken = copy_model(with_prior[1], tmp_path / "broken")
+    broken = shutil.copytree(with_prior[1], tmp_path / "broken")
     (broken / vae.PRIOR_FILE).write_bytes(b"PK\x03\x04 torn")
     with pytest.raises(vae.GeneratorError, match="prior.npz is corrupt.*fit_generator_prior.py"):
         vae.Generator.load(broken)
 
 
-def test_the_refit_command_mends_a_corrupt_prior(models, tiny, tmp_path: Path) -> None:  # noqa: F811
-    folder = copy_model(models.conv, tmp_path / "conv")
-    (folder / vae.PRIOR_FILE).write_bytes(b"not a zip")
-    with pytest.raises(vae.GeneratorError, match="corrupt"):
-        vae.Generator.load(folder)
-    assert fit_cli.main(["--data-dir", str(tiny.data_dir), "--cache-dir", str(tiny.cache),
-                         "--generator", str(folder)]) == 0
-    assert vae.Generator.load(folder).prior is not None
-
-
 def test_prior_of_another_latent_size_is_refused(with_prior, tmp_path: Path) -> None:
-    other = copy_model(with_prior[1], tmp_path / "other")
+    other = shutil.copytree(with_prior[1], tmp_path / "other")
     prior = with_prior[0].prior
     vae.LatentPrior(prior.conditions, prior.means[:, :3], prior.counts, prior.scales[:, :3, :3],
                     prior.pooled_scale[:3, :3], N_SUB).save(other / vae.PRIOR_FILE)
     assert zipfile.is_zipfile(other / vae.PRIOR_FILE)
     with pytest.raises(vae.GeneratorError, match="does not fit this decoder"):
         vae.Generator.load(other)
-
-
-# ----------------------------------------------------------------------------- fit_generator_prior.py
-
-
-def test_script_fits_and_records_the_prior_in_place(models, tiny, tmp_path: Path, capsys) -> None:  # noqa: F811
-    folder = copy_model(models.conv, tmp_path / "conv")
-    (folder / vae.PRIOR_FILE).unlink()  # train_generator.py fitted one: start without it
-    before = vae.Generator.load(folder)
-    assert before.prior is None
-    argv = ["--data-dir", str(tiny.data_dir), "--cache-dir", str(tiny.cache), "--generator", str(folder)]
-    keras_files = {name: (folder / name).read_bytes() for name in (vae.ENCODER_FILE, vae.DECODER_FILE)}
-    assert fit_cli.main(argv) == 0
-    assert keras_files == {name: (folder / name).read_bytes() for name in keras_files}
-    after = vae.Generator.load(folder)
-    card = json.loads((folder / vae.CARD_FILE).read_text())
-    assert card["latent_prior"]["pairs"] == len(after.prior.counts) >= 2
-    assert card["latent_prior"]["command"].startswith("python scripts/fit_generator_prior.py --data-dir")
-    assert card["metrics"] == json.loads((models.conv / vae.CARD_FILE).read_text())["metrics"]
-    np.testing.assert_array_equal(after.prior.means, vae.Generator.load(models.conv).prior.means)  # = training's fit
-    assert f"{len(after.prior.counts)} label pairs" in capsys.readouterr().out
-
-
-def test_script_refuses_the_paper_generator_in_one_line(models, tiny, capsys) -> None:  # noqa: F811
-    argv = ["--data-dir", str(tiny.data_dir), "--cache-dir", str(tiny.cache), "--generator", str(models.paper)]
-    assert fit_cli.main(argv) == 2
-    assert "N(0, I)" in one_error_line(capsys.readouterr().err)
-    assert not (models.paper / vae.PRIOR_FILE).exists()
-
-
-def test_script_without_a_generator_is_one_line(tiny, tmp_path: Path, capsys) -> None:  # noqa: F811
-    argv = ["--data-dir", str(tiny.data_dir), "--generator", str(tmp_path / "nothing")]
-    assert fit_cli.main(argv) == 2
-    assert "missing" in one_error_line(capsys.readouterr().err)
 
 
 # ----------------------------------------------------------------------------- the shipped generator

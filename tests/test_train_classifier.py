@@ -183,12 +183,17 @@ def test_paper_arch_finishes(tiny_dataset: Path, tmp_path: Path, loop: bool, no_
     assert labeler.model.get_layer("head_dense").units == 1024
 
 
-def test_mirrored_strategy_on_two_cpu_devices(tiny_dataset: Path, tmp_path: Path) -> None:
-    # logical devices must be set before TensorFlow starts: a fresh process
-    argv = tiny_args(tiny_dataset, tmp_path, "--epochs", "1", "--strategy", "mirrored", "--cpu-devices", "2")
-    result = subprocess.run([sys.executable, str(SCRIPT), *argv], capture_output=True, text=True, cwd=REPO,
+def run_in_fresh_process(script: Path, argv: list[str]) -> None:
+    """Run a training script in its own process (logical devices must be set before TensorFlow
+    starts) and require it to succeed."""
+    result = subprocess.run([sys.executable, str(script), *argv], capture_output=True, text=True, cwd=REPO,
                             env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}, timeout=400)
     assert result.returncode == 0, result.stderr[-3000:]
+
+
+def test_mirrored_strategy_on_two_cpu_devices(tiny_dataset: Path, tmp_path: Path) -> None:
+    run_in_fresh_process(SCRIPT, tiny_args(tiny_dataset, tmp_path, "--epochs", "1", "--strategy", "mirrored",
+                                           "--cpu-devices", "2"))
     card = read_card(tmp_path / "out")
     assert "--strategy mirrored --cpu-devices 2" in card["command"]
     assert history_lengths(card) == {1}

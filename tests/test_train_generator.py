@@ -5,11 +5,8 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import os
 import shlex
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -19,7 +16,7 @@ import pytest
 
 from conftest import assert_help_mentions, make_tiny_dataset
 from fashiongen import classifier, data, quality, vae
-from test_train_classifier import folder_bytes, one_error_line
+from test_train_classifier import folder_bytes, one_error_line, run_in_fresh_process
 from test_vae import SCHEMA
 
 REPO = Path(__file__).resolve().parents[1]
@@ -214,11 +211,8 @@ def test_help_mentions_every_flag(capsys) -> None:
 
 
 def test_mirrored_strategy_on_two_cpu_devices(tiny, tmp_path: Path) -> None:
-    # logical devices must be set before TensorFlow starts: a fresh process
-    argv = tiny_args(tiny, tmp_path, "--epochs", "1", "--strategy", "mirrored", "--cpu-devices", "2")
-    result = subprocess.run([sys.executable, str(SCRIPT), *argv], capture_output=True, text=True, cwd=REPO,
-                            env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}, timeout=400)
-    assert result.returncode == 0, result.stderr[-3000:]
+    run_in_fresh_process(SCRIPT, tiny_args(tiny, tmp_path, "--epochs", "1", "--strategy", "mirrored",
+                                           "--cpu-devices", "2"))
     card = read_card(tmp_path / "out")
     assert "--strategy mirrored --cpu-devices 2" in card["command"]
     # the one validation image is split over 2 replicas, one holding only padding: the reported
