@@ -180,3 +180,17 @@ def test_bad_upload_on_reconstruct_page(app: AppTest) -> None:
     app.file_uploader[0].set_value(("broken.png", b"\x89PNG\r\n\x1a\nbroken", "image/png")).run()
     assert not app.exception
     assert any("broken.png" in error.value for error in app.error)
+
+
+def test_loaded_models_are_out_of_the_collectors_reach() -> None:
+    """Streamlit collects garbage after every script run; the models' objects must not be walked each
+    time (200 ms of held GIL per run before they were frozen; measured in scripts/benchmark.py's app section)."""
+    import gc
+
+    from fashiongen import webapp
+
+    labeler, _ = webapp.load_labeler()
+    generator, _ = webapp.load_generator()
+    walked = {id(o) for o in gc.get_objects()}
+    assert gc.get_freeze_count() > 0
+    assert id(labeler.model) not in walked and id(generator.decoder) not in walked
