@@ -376,6 +376,15 @@ def start_app(port: int, log) -> subprocess.Popen:
     )
 
 
+def _cpu_seconds(pid: int) -> float | None:
+    """User + system CPU seconds the process `pid` has used so far (Linux /proc), else None."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime
+    except (OSError, ValueError, IndexError):
+        return None
+
+
 async def _wait_healthy(url: str, server: subprocess.Popen, log_path: Path) -> None:
     deadline = time.monotonic() + APP_TIMEOUT_MS / 1000
     while time.monotonic() < deadline and server.poll() is None:
@@ -450,14 +459,30 @@ async def _drive_app(photos: list[str], repeats: int, sessions: int, rounds: int
                 await page.goto(url)
                 await page.locator(UPLOADER).wait_for()  # drawn after the labeler has loaded
                 first_render = time.perf_counter() - spawned
+                # The server's CPU time per interaction, warm-ups included, tells its share of the wall
+                # time from the browsers' (which run on the same cores).
+                server_cpu, cpu = {}, _cpu_seconds(server.pid)
+
+                def charge(kind: str, interactions: int) -> None:
+                    nonlocal cpu
+                    now = _cpu_seconds(server.pid)
+                    if now is not None and cpu is not None:
+                        server_cpu[kind] = (now - cpu) * 1000 / interactions
+                    cpu = now
+
                 one = await _label_times(page, url, photos, APP_WARMUP, repeats)
+                charge("label", APP_WARMUP + repeats)
                 one["generate"] = await _generate_times(page, url, APP_WARMUP, repeats)
+                charge("generate", APP_WARMUP + repeats)
                 # Concurrent sessions: each its own browser context (a user), all labeling, then all generating.
                 pages = [await _new_page(browser) for _ in range(sessions)]
                 shifted = [photos[k % len(photos):] + photos[:k % len(photos)] for k in range(sessions)]
+                cpu = _cpu_seconds(server.pid)
                 label = await asyncio.gather(*(_label_times(p, url, shifted[k], APP_SESSION_WARMUP, rounds)
                                                for k, p in enumerate(pages)))
+                charge("label_concurrent", sessions * (APP_SESSION_WARMUP + rounds))
                 generate = await asyncio.gather(*(_generate_times(p, url, APP_SESSION_WARMUP, rounds) for p in pages))
+                charge("generate_concurrent", sessions * (APP_SESSION_WARMUP + rounds))
             finally:
                 server.terminate()
                 try:
@@ -467,7 +492,8 @@ async def _drive_app(photos: list[str], repeats: int, sessions: int, rounds: int
                 await browser.close()
     together = {kind: [t for times in label for t in times[kind]] for kind in ("label_shown", "label")}
     together["generate"] = [t for times in generate for t in times]
-    return {"server_ready_s": ready, "first_render_s": first_render, "one": one, "concurrent": together}
+    return {"server_ready_s": ready, "first_render_s": first_render, "one": one, "concurrent": together,
+            "server_cpu_ms_per_interaction": server_cpu}
 
 
 def bench_app(args: argparse.Namespace) -> dict:
@@ -492,6 +518,8 @@ def bench_app(args: argparse.Namespace) -> dict:
         "photos": source, "repeats": repeats, "warmup": APP_WARMUP, "sessions": sessions, "rounds_per_session": rounds,
         "cold_start": {"server_ready_s": measured["server_ready_s"], "first_render_s": measured["first_render_s"]},
         "one_session": one, "concurrent_sessions": together, "targets": APP_TARGETS,
+        # label: the upload's script run and the (untimed) removal's; generate: the slider step's
+        "server_cpu_ms_per_interaction": measured["server_cpu_ms_per_interaction"],
         "target_checks": {name: {"target": target, "measured": value, "target_over_measured": target / value,
                                  "met": value < target} for name, (target, value) in checks.items()},
     }
@@ -511,6 +539,12 @@ def bench_app(args: argparse.Namespace) -> dict:
                            ("generate", "generate: seed + 1 to new grid")):
             rows.append((f"{what}, {label}", f"{stats[kind]['p50_ms']:.0f} ms", f"{stats[kind]['p95_ms']:.0f} ms",
                          *(verdict(f"{kind}_p50_ms{suffix}") if kind != "label_shown" else ("", ""))))
+    for kind, what in (("label", "server CPU per label (upload + removal runs)"),
+                       ("generate", "server CPU per generate")):
+        for label, key in (("1 session", kind), (f"{sessions} sessions", f"{kind}_concurrent")):
+            value = measured["server_cpu_ms_per_interaction"].get(key)
+            if value is not None:
+                rows.append((f"{what}, {label}", f"{value:.0f} ms", "", "", ""))
     _print_table(f"app: streamlit run app.py + Chromium, {source}; {repeats} timed interactions of each kind in one "
                  f"session, {rounds} per session with {sessions} sessions at once",
                  ("measure", "p50 (or once)", "p95", "target", "target / measured"), rows)

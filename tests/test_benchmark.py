@@ -70,7 +70,11 @@ def test_app_section_through_a_real_server(tiny_dataset: Path, tmp_path: Path) -
     for name, check in checks.items():
         assert check["target_over_measured"] == pytest.approx(check["target"] / check["measured"]), name
         assert check["met"] == (check["measured"] < check["target"]), name
+    cpu = report["server_cpu_ms_per_interaction"]
+    assert set(cpu) == {"label", "generate", "label_concurrent", "generate_concurrent"}
+    assert all(0 < ms < 60_000 for ms in cpu.values()), cpu  # every interaction costs the server some CPU
     assert "cold start to first render" in result.stdout and "target / measured" in result.stdout
+    assert "server CPU per label" in result.stdout
 
 
 def test_app_section_without_chromium_says_so_in_one_line(tiny_dataset: Path, monkeypatch, capsys) -> None:
