@@ -140,7 +140,8 @@ class CVAE(keras.Model):
 
     def __init__(self, encoder: keras.Model, decoder: keras.Model, arch: str, kl_weight: float = 1.0,
                  kl_warmup_steps: int = 0, seed: int = 0, judge: keras.Model | None = None,
-                 judge_weight: float = 0.0, judge_conditions: np.ndarray | None = None, **kwargs) -> None:
+                 judge_weight: float = 0.0, judge_conditions: np.ndarray | None = None,
+                 judge_prior: "LatentPrior | None" = None, **kwargs) -> None:
         super().__init__(**kwargs)
         self.encoder, self.decoder, self.arch = encoder, decoder, arch
         # Label consistency: a frozen classifier judges images decoded from prior codes, so the
@@ -150,8 +151,14 @@ class CVAE(keras.Model):
         self.judge, self.judge_weight = judge, judge_weight
         if judge is not None:
             judge.trainable = False
+        # With a fitted `judge_prior` (fine-tuning a generator that has one) the pairs are its pairs and
+        # the codes come from each pair's Gaussian, as at generation time; otherwise from N(0, I).
+        if judge_prior is not None:
+            judge_conditions = judge_prior.conditions
         self.judge_conditions = (None if judge_conditions is None
                                  else ops.convert_to_tensor(np.asarray(judge_conditions, np.float32)))
+        self.judge_means = None if judge_prior is None else ops.convert_to_tensor(judge_prior.means)
+        self.judge_scales = None if judge_prior is None else ops.convert_to_tensor(judge_prior.scales)
         self.consistency_tracker = keras.metrics.Mean(name="label_consistency")
         self.latent_dim = decoder.inputs[0].shape[-1]
         self.kl_weight, self.kl_warmup_steps = kl_weight, kl_warmup_steps
@@ -229,8 +236,7 @@ class CVAE(keras.Model):
                                                                                 training=True)
             objective = reconstruction_loss + self._kl_weight_now() * latent_loss
             if self.judge is not None and self.judge_weight > 0:
-                consistency = self._label_consistency(conditions if self.judge_conditions is None
-                                                      else self._draw_pairs(ops.shape(conditions)[0]))
+                consistency = self._label_consistency(*self._draw_judged(conditions))
                 objective = objective + self.judge_weight * consistency
                 self.consistency_tracker.update_state(consistency)
             objective = objective * _replica_share(rows)
@@ -242,14 +248,23 @@ class CVAE(keras.Model):
             results["label_consistency"] = self.consistency_tracker.result()
         return results
 
-    def _draw_pairs(self, n):
+    def _draw_judged(self, conditions):
+        """(label rows, codes) for the judge: the batch's labels or pairs drawn uniformly from
+        judge_conditions; codes from N(0, I) or from the drawn pairs' prior Gaussians."""
+        n = ops.shape(conditions)[0]
+        noise = keras.random.normal((n, self.latent_dim), seed=self.seed_generator)
+        if self.judge_conditions is None:
+            return conditions, noise
         index = keras.random.randint((n,), 0, ops.shape(self.judge_conditions)[0], seed=self.seed_generator)
-        return ops.take(self.judge_conditions, index, axis=0)
+        drawn = ops.take(self.judge_conditions, index, axis=0)
+        if self.judge_means is None:
+            return drawn, noise
+        scales = ops.take(self.judge_scales, index, axis=0)
+        return drawn, ops.take(self.judge_means, index, axis=0) + ops.einsum("nij,nj->ni", scales, noise)
 
-    def _label_consistency(self, conditions):
+    def _label_consistency(self, conditions, codes):
         """Binary cross-entropy between the requested labels and the judge's scores for images
-        decoded from fresh prior codes with those labels."""
-        codes = keras.random.normal((ops.shape(conditions)[0], self.latent_dim), seed=self.seed_generator)
+        decoded from `codes` with those labels."""
         # In training mode, like the reconstruction: gradients through inference-mode BatchNormalization
         # trained a second, inference-only behaviour of the decoder (validation loss 0.29 against 0.22
         # in training, epoch 2). But the moving statistics must describe real images only: these

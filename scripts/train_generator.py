@@ -52,9 +52,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--init-from", type=Path, default=None,
                         help="start from the weights of this saved generator folder (fine-tuning), e.g. "
                              "fashiongen/pretrained/generator")
+    parser.add_argument("--freeze-encoder", action="store_true",
+                        help="with --init-from: train the decoder only, so the encoder's codes (and the latent "
+                             "prior fitted on them) stay where they are")
     parser.add_argument("--replace", action="store_true",
                         help="save to --out even when the model already there has a lower validation loss")
-    return parse_training_args(parser, argv, "generator")
+    args = parse_training_args(parser, argv, "generator")
+    if args.freeze_encoder and not args.init_from:
+        parser.error("--freeze-encoder needs --init-from (a trained encoder to keep)")
+    return args
 
 
 def train(args: argparse.Namespace) -> dict:
@@ -81,6 +87,10 @@ def train(args: argparse.Namespace) -> dict:
     steps_per_epoch = -(-len(train_rows) // args.batch_size)
 
     with strategy.scope():
+        start = vae.Generator.load(args.init_from) if args.init_from else None
+        if start is not None and (start.arch != args.arch or start.schema != schema):
+            raise vae.GeneratorError(f"{args.init_from} is a {start.arch} generator with another schema or "
+                                     f"architecture than --arch {args.arch}")
         judge = None
         judge_pairs = None
         if args.judge_weight > 0:
@@ -92,14 +102,13 @@ def train(args: argparse.Namespace) -> dict:
         model = vae.build_generator(args.arch, schema.size, args.latent_dim, seed=args.seed,
                                     # a warm start already has its codes near N(0, I): no warm-up
                                     kl_warmup_steps=0 if args.init_from else int(args.kl_warmup_epochs * steps_per_epoch),
-                                    judge=judge, judge_weight=args.judge_weight, judge_conditions=judge_pairs)
-        if args.init_from:
-            start = vae.Generator.load(args.init_from)
-            if start.arch != args.arch or start.schema != schema:
-                raise vae.GeneratorError(f"{args.init_from} is a {start.arch} generator with another schema or "
-                                         f"architecture than --arch {args.arch}")
+                                    judge=judge, judge_weight=args.judge_weight, judge_conditions=judge_pairs,
+                                    # a warm start's fitted prior: the judge sees codes as generation draws them
+                                    judge_prior=start.prior if judge is not None and start is not None else None)
+        if start is not None:
             model.encoder.set_weights(start.encoder.get_weights())
             model.decoder.set_weights(start.decoder.get_weights())
+            model.encoder.trainable = not args.freeze_encoder
         if args.arch == "paper":
             optimizer = keras.optimizers.RMSprop(args.learning_rate)
         else:
@@ -130,6 +139,7 @@ def train(args: argparse.Namespace) -> dict:
         "label_consistency_judge": str(args.judge or args.classifier or "fashiongen/pretrained/classifier")
         if args.judge_weight > 0 else None,
         "initialised_from": str(args.init_from) if args.init_from else None,
+        "encoder_frozen": args.freeze_encoder,
         "training": {"epochs": args.epochs, "batch_size": args.batch_size, "learning_rate": args.learning_rate,
                      "kl_warmup_epochs": args.kl_warmup_epochs if args.arch == "conv" else 0,
                      "seconds": round(seconds, 1), "history": training.rounded_history(history)},

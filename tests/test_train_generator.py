@@ -24,7 +24,7 @@ SCRIPT = REPO / "scripts" / "train_generator.py"
 FLAGS = (
     "--data-dir", "--out", "--run-dir", "--arch", "--classifier", "--epochs", "--batch-size", "--learning-rate",
     "--latent-dim", "--kl-warmup-epochs", "--split", "--seed", "--limit", "--resume", "--replace", "--strategy",
-    "--cpu-devices", "--cache-dir", "--quiet",
+    "--cpu-devices", "--cache-dir", "--quiet", "--judge-weight", "--judge", "--init-from", "--freeze-encoder",
 )
 MODEL_FILES = sorted([vae.ENCODER_FILE, vae.DECODER_FILE, vae.CONFIG_FILE, vae.SCHEMA_FILE, vae.CARD_FILE])
 
@@ -201,6 +201,31 @@ def test_missing_classifier_is_one_line_naming_the_file(tiny, tmp_path: Path, ca
     assert run(missing, tmp_path).code == 2
     line = one_error_line(capsys.readouterr().err)
     assert str(tmp_path / "no-classifier" / classifier.MODEL_FILE) in line and "train_classifier.py" in line
+
+
+def test_fine_tune_with_a_frozen_encoder_keeps_its_codes(runs, tiny, tmp_path: Path) -> None:
+    """--init-from a generator with a prior, --freeze-encoder, a judge: the encoder (and so the prior's
+    codes) is unchanged, the decoder learns, and the card says how it was made."""
+    start = vae.Generator.load(runs["conv"].out)
+    result = run(tiny, tmp_path, "--epochs", "1", "--init-from", str(runs["conv"].out), "--freeze-encoder",
+                 "--judge-weight", "1", "--learning-rate", "0.01", "--replace")
+    assert result.code == 0
+    tuned = vae.Generator.load(result.out)
+    for before, after in zip(start.encoder.get_weights(), tuned.encoder.get_weights()):
+        np.testing.assert_array_equal(before, after)
+    assert any(not np.array_equal(before, after)
+               for before, after in zip(start.decoder.get_weights(), tuned.decoder.get_weights()))
+    card = read_card(result.out)
+    assert card["encoder_frozen"] is True and card["label_consistency_weight"] == 1.0
+    assert card["initialised_from"] == str(runs["conv"].out)
+
+
+def test_freeze_encoder_without_init_from_is_one_line(tiny, tmp_path: Path, capsys) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(tiny_args(tiny, tmp_path, "--freeze-encoder"))
+    assert exit_info.value.code == 2
+    assert "--freeze-encoder needs --init-from" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
 
 
 def test_help_mentions_every_flag(capsys) -> None:

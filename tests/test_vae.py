@@ -356,10 +356,27 @@ def test_label_consistency_term_trains_the_decoder_not_the_judge() -> None:
 def test_judged_labels_are_drawn_uniformly_from_the_given_pairs() -> None:
     pairs = np.stack([SCHEMA.encode("Shoes", "Women"), SCHEMA.encode("Bags", "Boys"), SCHEMA.encode("Dress", "Men")])
     model = vae.build_generator("conv", SCHEMA.size, latent_dim=4, judge_conditions=pairs)
-    drawn = np.asarray(model._draw_pairs(3000))
+    drawn, codes = (np.asarray(t) for t in model._draw_judged(np.zeros((3000, SCHEMA.size), np.float32)))
+    assert abs(codes.mean()) < 0.05 and abs(codes.std() - 1) < 0.05  # no prior given: N(0, I)
     matches = (drawn[:, None, :] == pairs[None]).all(axis=2)
     assert matches.sum(axis=1).tolist() == [1] * 3000  # every draw is one of the pairs
     np.testing.assert_allclose(matches.mean(axis=0), [1 / 3] * 3, atol=0.04)
+
+
+def test_judged_codes_come_from_the_drawn_pairs_prior() -> None:
+    """Fine-tuning a generator with a fitted prior: each judged code is drawn from its pair's Gaussian."""
+    pairs = np.stack([SCHEMA.encode("Shoes", "Women"), SCHEMA.encode("Bags", "Boys")])
+    means = np.array([[10.0, 0, 0, 0], [-10.0, 0, 0, 0]], np.float32)
+    scales = np.stack([np.diag([0.1, 0.1, 0.1, 0.1]), np.diag([2.0, 2.0, 2.0, 2.0])]).astype(np.float32)
+    prior = vae.LatentPrior(pairs, means, np.array([5, 5]), scales, np.eye(4), len(SCHEMA.sub_categories))
+    model = vae.build_generator("conv", SCHEMA.size, latent_dim=4, judge_prior=prior)
+    drawn, codes = (np.asarray(t) for t in model._draw_judged(np.zeros((2000, SCHEMA.size), np.float32)))
+    first = (drawn == pairs[0]).all(axis=1)
+    assert 0.45 < first.mean() < 0.55 and ((drawn == pairs[1]).all(axis=1) | first).all()
+    np.testing.assert_allclose(codes[first].mean(axis=0), means[0], atol=0.05)
+    np.testing.assert_allclose(codes[first].std(axis=0), 0.1, rtol=0.1)
+    np.testing.assert_allclose(codes[~first].mean(axis=0), means[1], atol=0.3)
+    np.testing.assert_allclose(codes[~first].std(axis=0), 2.0, rtol=0.1)
 
 
 def test_conv_training_survives_an_overflowing_log_variance() -> None:
