@@ -88,7 +88,12 @@ def test_label_a_good_upload(app: AppTest, name: str) -> None:
 def assert_probability_chart(app: AppTest, labels: dict[str, str]) -> None:
     """One plotly figure: a bar per sub-category and per gender, the shown labels the longest bars."""
     (chart,) = app.get("plotly_chart")
-    sub_bars, gender_bars = json.loads(chart.proto.spec)["data"]
+    spec = json.loads(chart.proto.spec)
+    sub_bars, gender_bars = spec["data"]
+    # side by side, each on its own axes, titled
+    assert (sub_bars.get("xaxis", "x"), gender_bars["xaxis"]) == ("x", "x2")
+    assert spec["layout"]["xaxis"]["domain"][1] < spec["layout"]["xaxis2"]["domain"][0]
+    assert [note["text"] for note in spec["layout"]["annotations"]] == ["Sub-category", "Gender"]
     assert len(sub_bars["y"]) == 20 and set(gender_bars["y"]) == {"Men", "Women", "Unisex", "Boys", "Girls"}
     for bars, label in ((sub_bars, labels["Sub-category"]), (gender_bars, labels["Gender"])):
         assert bars["y"][max(range(len(bars["x"])), key=bars["x"].__getitem__)] == label
