@@ -141,7 +141,7 @@ class CVAE(keras.Model):
     def __init__(self, encoder: keras.Model, decoder: keras.Model, arch: str, kl_weight: float = 1.0,
                  kl_warmup_steps: int = 0, seed: int = 0, judge: keras.Model | None = None,
                  judge_weight: float = 0.0, judge_conditions: np.ndarray | None = None,
-                 judge_prior: "LatentPrior | None" = None, **kwargs) -> None:
+                 judge_prior: "LatentPrior | None" = None, judge_heads: int | None = None, **kwargs) -> None:
         super().__init__(**kwargs)
         self.encoder, self.decoder, self.arch = encoder, decoder, arch
         # Label consistency: a frozen classifier judges images decoded from prior codes, so the
@@ -149,6 +149,10 @@ class CVAE(keras.Model):
         # The requested labels are drawn uniformly from `judge_conditions` (the label pairs of the
         # training data) when given: rare pairs count as much as common ones, as at evaluation.
         self.judge, self.judge_weight = judge, judge_weight
+        # judge_heads = the number of sub-category columns: the judge's loss is then each head's
+        # cross-entropy (scores normalised within the head), so gender's 5 columns weigh as much as
+        # the 20 sub-category ones; None: binary cross-entropy over all 25 columns
+        self.judge_heads = judge_heads
         if judge is not None:
             judge.trainable = False
         # With a fitted `judge_prior` (fine-tuning a generator that has one) the pairs are its pairs and
@@ -276,7 +280,11 @@ class CVAE(keras.Model):
         for variable, value in zip(statistics, before):
             variable.assign(value)
         judged = self.judge(drawn, training=False)
-        return ops.mean(keras.losses.binary_crossentropy(conditions, judged))
+        if self.judge_heads is None:
+            return ops.mean(keras.losses.binary_crossentropy(conditions, judged))
+        k = self.judge_heads
+        return sum(ops.mean(keras.losses.categorical_crossentropy(wanted, scores / ops.sum(scores, axis=1, keepdims=True)))
+                   for wanted, scores in ((conditions[:, :k], judged[:, :k]), (conditions[:, k:], judged[:, k:])))
 
     def test_step(self, data):
         images, conditions, weights = _unpack(data)

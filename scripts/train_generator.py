@@ -46,6 +46,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="conv: weight of the label-consistency term, the judge's binary cross-entropy on "
                              "images decoded from prior codes with label pairs drawn uniformly from those of the "
                              "training data (default: 0, off)")
+    parser.add_argument("--judge-loss", choices=("bce", "heads"), default="bce",
+                        help="the label-consistency loss: bce = binary cross-entropy over all 25 scores "
+                             "(default); heads = cross-entropy per head (sub-category, gender), scores normalised "
+                             "within each head, so gender weighs as much as sub-category")
     parser.add_argument("--judge", type=Path, default=None,
                         help="classifier folder that judges label consistency (default: --classifier). An "
                              "independently trained one keeps the evaluation's classifier out of training")
@@ -104,7 +108,8 @@ def train(args: argparse.Namespace) -> dict:
                                     kl_warmup_steps=0 if args.init_from else int(args.kl_warmup_epochs * steps_per_epoch),
                                     judge=judge, judge_weight=args.judge_weight, judge_conditions=judge_pairs,
                                     # a warm start's fitted prior: the judge sees codes as generation draws them
-                                    judge_prior=start.prior if judge is not None and start is not None else None)
+                                    judge_prior=start.prior if judge is not None and start is not None else None,
+                                    judge_heads=len(schema.sub_categories) if args.judge_loss == "heads" else None)
         if start is not None:
             model.encoder.set_weights(start.encoder.get_weights())
             model.decoder.set_weights(start.decoder.get_weights())
@@ -136,6 +141,7 @@ def train(args: argparse.Namespace) -> dict:
         "latent_dim": int(model.latent_dim),
         "conditioning": "classifier scores" if args.arch == "paper" else "one-hot labels",
         "label_consistency_weight": args.judge_weight,
+        "label_consistency_loss": args.judge_loss if args.judge_weight > 0 else None,
         "label_consistency_judge": str(args.judge or args.classifier or "fashiongen/pretrained/classifier")
         if args.judge_weight > 0 else None,
         "initialised_from": str(args.init_from) if args.init_from else None,

@@ -24,7 +24,8 @@ SCRIPT = REPO / "scripts" / "train_generator.py"
 FLAGS = (
     "--data-dir", "--out", "--run-dir", "--arch", "--classifier", "--epochs", "--batch-size", "--learning-rate",
     "--latent-dim", "--kl-warmup-epochs", "--split", "--seed", "--limit", "--resume", "--replace", "--strategy",
-    "--cpu-devices", "--cache-dir", "--quiet", "--judge-weight", "--judge", "--init-from", "--freeze-encoder",
+    "--cpu-devices", "--cache-dir", "--quiet", "--judge-weight", "--judge", "--judge-loss", "--init-from",
+    "--freeze-encoder",
 )
 MODEL_FILES = sorted([vae.ENCODER_FILE, vae.DECODER_FILE, vae.CONFIG_FILE, vae.SCHEMA_FILE, vae.CARD_FILE])
 
@@ -208,7 +209,7 @@ def test_fine_tune_with_a_frozen_encoder_keeps_its_codes(runs, tiny, tmp_path: P
     codes) is unchanged, the decoder learns, and the card says how it was made."""
     start = vae.Generator.load(runs["conv"].out)
     result = run(tiny, tmp_path, "--epochs", "1", "--init-from", str(runs["conv"].out), "--freeze-encoder",
-                 "--judge-weight", "1", "--learning-rate", "0.01", "--replace")
+                 "--judge-weight", "1", "--judge-loss", "heads", "--learning-rate", "0.01", "--replace")
     assert result.code == 0
     tuned = vae.Generator.load(result.out)
     for before, after in zip(start.encoder.get_weights(), tuned.encoder.get_weights()):
@@ -217,6 +218,7 @@ def test_fine_tune_with_a_frozen_encoder_keeps_its_codes(runs, tiny, tmp_path: P
                for before, after in zip(start.decoder.get_weights(), tuned.decoder.get_weights()))
     card = read_card(result.out)
     assert card["encoder_frozen"] is True and card["label_consistency_weight"] == 1.0
+    assert card["label_consistency_loss"] == "heads"
     assert card["initialised_from"] == str(runs["conv"].out)
 
 

@@ -379,6 +379,26 @@ def test_judged_codes_come_from_the_drawn_pairs_prior() -> None:
     np.testing.assert_allclose(codes[~first].std(axis=0), 2.0, rtol=0.1)
 
 
+def test_per_head_judge_loss_weighs_each_head_by_its_cross_entropy() -> None:
+    """A judge with fixed scores: the per-head loss is -log of the requested label's share of its head's
+    scores, summed over the two heads; the default is the binary cross-entropy over all 25 scores."""
+    n_sub = len(SCHEMA.sub_categories)
+    scores = np.linspace(0.05, 0.95, SCHEMA.size).astype(np.float32)
+    judge = keras.Sequential([keras.Input((80, 60, 3)), keras.layers.Flatten(),
+                              keras.layers.Dense(SCHEMA.size, activation="sigmoid", kernel_initializer="zeros",
+                                                 bias_initializer=keras.initializers.Constant(np.log(scores / (1 - scores))))])
+    wanted = np.stack([SCHEMA.encode("Shoes", "Women"), SCHEMA.encode("Bags", "Boys")]).astype(np.float32)
+    codes = np.zeros((2, 4), np.float32)
+    sub, gender = scores[:n_sub], scores[n_sub:]
+    expected = np.mean([-np.log(sub[row[:n_sub].argmax()] / sub.sum()) - np.log(gender[row[n_sub:].argmax()] / gender.sum())
+                        for row in wanted])
+    heads = vae.build_generator("conv", SCHEMA.size, latent_dim=4, judge=judge, judge_weight=1.0, judge_heads=n_sub)
+    assert float(heads._label_consistency(wanted, codes)) == pytest.approx(expected, rel=1e-4)
+    plain = vae.build_generator("conv", SCHEMA.size, latent_dim=4, judge=judge, judge_weight=1.0)
+    bce = -np.mean(wanted * np.log(scores) + (1 - wanted) * np.log(1 - scores))
+    assert float(plain._label_consistency(wanted, codes)) == pytest.approx(bce, rel=1e-4)
+
+
 def test_conv_training_survives_an_overflowing_log_variance() -> None:
     """log_var = 200 would make exp() overflow to inf and the loss NaN: conv clips it in training."""
     model = vae.build_generator("conv", SCHEMA.size, latent_dim=4)
