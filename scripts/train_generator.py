@@ -97,11 +97,13 @@ def train(args: argparse.Namespace) -> dict:
                                      f"architecture than --arch {args.arch}")
         judge = None
         judge_pairs = None
+        judge_command = None  # how the judge was made, for the card: a generator is reproducible with it
         if args.judge_weight > 0:
             judge_labeler = classifier.Labeler.load(args.judge) if args.judge else labeler
             if judge_labeler.schema != schema:
                 raise classifier.ClassifierError(f"the judge {args.judge} uses another label schema")
             judge = keras.Model(judge_labeler.model.input, judge_labeler.model.output, name="judge")
+            judge_command = judge_labeler.card.get("command")
             judge_pairs = training_pairs(conditions[train_rows], len(schema.sub_categories))
         model = vae.build_generator(args.arch, schema.size, args.latent_dim, seed=args.seed,
                                     # a warm start already has its codes near N(0, I): no warm-up
@@ -144,6 +146,7 @@ def train(args: argparse.Namespace) -> dict:
         "label_consistency_loss": args.judge_loss if args.judge_weight > 0 else None,
         "label_consistency_judge": str(args.judge or args.classifier or "fashiongen/pretrained/classifier")
         if args.judge_weight > 0 else None,
+        "label_consistency_judge_command": judge_command,
         "initialised_from": str(args.init_from) if args.init_from else None,
         "encoder_frozen": args.freeze_encoder,
         "training": {"epochs": args.epochs, "batch_size": args.batch_size, "learning_rate": args.learning_rate,

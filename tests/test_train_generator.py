@@ -208,8 +208,11 @@ def test_fine_tune_with_a_frozen_encoder_keeps_its_codes(runs, tiny, tmp_path: P
     """--init-from a generator with a prior, --freeze-encoder, a judge: the encoder (and so the prior's
     codes) is unchanged, the decoder learns, and the card says how it was made."""
     start = vae.Generator.load(runs["conv"].out)
+    judge = shutil.copytree(tiny.classifier, tmp_path / "judge")
+    (judge / classifier.CARD_FILE).write_text(json.dumps({"command": "python scripts/train_classifier.py --split grouped"}))
     result = run(tiny, tmp_path, "--epochs", "1", "--init-from", str(runs["conv"].out), "--freeze-encoder",
-                 "--judge-weight", "1", "--judge-loss", "heads", "--learning-rate", "0.01", "--replace")
+                 "--judge", str(judge), "--judge-weight", "1", "--judge-loss", "heads", "--learning-rate", "0.01",
+                 "--replace")
     assert result.code == 0
     tuned = vae.Generator.load(result.out)
     for before, after in zip(start.encoder.get_weights(), tuned.encoder.get_weights()):
@@ -219,6 +222,8 @@ def test_fine_tune_with_a_frozen_encoder_keeps_its_codes(runs, tiny, tmp_path: P
     card = read_card(result.out)
     assert card["encoder_frozen"] is True and card["label_consistency_weight"] == 1.0
     assert card["label_consistency_loss"] == "heads"
+    assert card["label_consistency_judge"] == str(judge)
+    assert card["label_consistency_judge_command"] == "python scripts/train_classifier.py --split grouped"
     assert card["initialised_from"] == str(runs["conv"].out)
 
 
