@@ -148,6 +148,8 @@ def train(args: argparse.Namespace) -> dict:
         if args.judge_weight > 0 else None,
         "label_consistency_judge_command": judge_command,
         "initialised_from": str(args.init_from) if args.init_from else None,
+        # the warm start's own recipe: with it, a fine-tuned generator can be rebuilt from scratch
+        "initialised_from_command": start.card.get("command") if start is not None else None,
         "encoder_frozen": args.freeze_encoder,
         "training": {"epochs": args.epochs, "batch_size": args.batch_size, "learning_rate": args.learning_rate,
                      "kl_warmup_epochs": args.kl_warmup_epochs if args.arch == "conv" else 0,

@@ -225,6 +225,7 @@ def test_fine_tune_with_a_frozen_encoder_keeps_its_codes(runs, tiny, tmp_path: P
     assert card["label_consistency_judge"] == str(judge)
     assert card["label_consistency_judge_command"] == "python scripts/train_classifier.py --split grouped"
     assert card["initialised_from"] == str(runs["conv"].out)
+    assert card["initialised_from_command"] == start.card["command"]
 
 
 def test_freeze_encoder_without_init_from_is_one_line(tiny, tmp_path: Path, capsys) -> None:
