@@ -283,8 +283,9 @@ class CVAE(keras.Model):
         if self.judge_heads is None:
             return ops.mean(keras.losses.binary_crossentropy(conditions, judged))
         k = self.judge_heads
-        return sum(ops.mean(keras.losses.categorical_crossentropy(wanted, scores / ops.sum(scores, axis=1, keepdims=True)))
-                   for wanted, scores in ((conditions[:, :k], judged[:, :k]), (conditions[:, k:], judged[:, k:])))
+        heads = ((conditions[:, :k], judged[:, :k]), (conditions[:, k:], judged[:, k:]))
+        shares = lambda scores: scores / ops.sum(scores, axis=1, keepdims=True)  # noqa: E731
+        return sum(ops.mean(keras.losses.categorical_crossentropy(wanted, shares(scores))) for wanted, scores in heads)
 
     def test_step(self, data):
         images, conditions, weights = _unpack(data)

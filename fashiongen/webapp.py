@@ -33,8 +33,8 @@ def _out_of_collections(model):
 
     Streamlit runs a full collection after every script run (runner.postScriptGC). With TensorFlow,
     Keras and the models loaded, that walked about 456,000 objects for 200 ms while holding the GIL,
-    which stalled the messages on their way to the browser: the Label interaction took 600 ms
-    instead of 190 (measured in Chromium). The models live as long as the process anyway."""
+    which stalled the messages on their way to the browser: the Label interaction took 605 ms
+    instead of 181 (p50, scripts/benchmark.py --sections app). The models live as long as the process."""
     gc.collect()
     gc.freeze()
     return model

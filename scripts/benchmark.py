@@ -459,8 +459,8 @@ async def _drive_app(photos: list[str], repeats: int, sessions: int, rounds: int
                 await page.goto(url)
                 await page.locator(UPLOADER).wait_for()  # drawn after the labeler has loaded
                 first_render = time.perf_counter() - spawned
-                # The server's CPU time per interaction, warm-ups included, tells its share of the wall
-                # time from the browsers' (which run on the same cores).
+                # The server's CPU time per interaction (warm-ups and each phase's page load included)
+                # tells its share of the wall time from the browsers' (which run on the same cores).
                 server_cpu, cpu = {}, _cpu_seconds(server.pid)
 
                 def charge(kind: str, interactions: int) -> None:

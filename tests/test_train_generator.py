@@ -209,7 +209,8 @@ def test_fine_tune_with_a_frozen_encoder_keeps_its_codes(runs, tiny, tmp_path: P
     codes) is unchanged, the decoder learns, and the card says how it was made."""
     start = vae.Generator.load(runs["conv"].out)
     judge = shutil.copytree(tiny.classifier, tmp_path / "judge")
-    (judge / classifier.CARD_FILE).write_text(json.dumps({"command": "python scripts/train_classifier.py --split grouped"}))
+    judge_command = "python scripts/train_classifier.py --split grouped"
+    (judge / classifier.CARD_FILE).write_text(json.dumps({"command": judge_command}))
     result = run(tiny, tmp_path, "--epochs", "1", "--init-from", str(runs["conv"].out), "--freeze-encoder",
                  "--judge", str(judge), "--judge-weight", "1", "--judge-loss", "heads", "--learning-rate", "0.01",
                  "--replace")
@@ -223,7 +224,7 @@ def test_fine_tune_with_a_frozen_encoder_keeps_its_codes(runs, tiny, tmp_path: P
     assert card["encoder_frozen"] is True and card["label_consistency_weight"] == 1.0
     assert card["label_consistency_loss"] == "heads"
     assert card["label_consistency_judge"] == str(judge)
-    assert card["label_consistency_judge_command"] == "python scripts/train_classifier.py --split grouped"
+    assert card["label_consistency_judge_command"] == judge_command
     assert card["initialised_from"] == str(runs["conv"].out)
     assert card["initialised_from_command"] == start.card["command"]
 

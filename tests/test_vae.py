@@ -384,14 +384,15 @@ def test_per_head_judge_loss_weighs_each_head_by_its_cross_entropy() -> None:
     scores, summed over the two heads; the default is the binary cross-entropy over all 25 scores."""
     n_sub = len(SCHEMA.sub_categories)
     scores = np.linspace(0.05, 0.95, SCHEMA.size).astype(np.float32)
+    logits = keras.initializers.Constant(np.log(scores / (1 - scores)))
     judge = keras.Sequential([keras.Input((80, 60, 3)), keras.layers.Flatten(),
                               keras.layers.Dense(SCHEMA.size, activation="sigmoid", kernel_initializer="zeros",
-                                                 bias_initializer=keras.initializers.Constant(np.log(scores / (1 - scores))))])
+                                                 bias_initializer=logits)])
     wanted = np.stack([SCHEMA.encode("Shoes", "Women"), SCHEMA.encode("Bags", "Boys")]).astype(np.float32)
     codes = np.zeros((2, 4), np.float32)
     sub, gender = scores[:n_sub], scores[n_sub:]
-    expected = np.mean([-np.log(sub[row[:n_sub].argmax()] / sub.sum()) - np.log(gender[row[n_sub:].argmax()] / gender.sum())
-                        for row in wanted])
+    expected = np.mean([-np.log(sub[row[:n_sub].argmax()] / sub.sum())
+                        - np.log(gender[row[n_sub:].argmax()] / gender.sum()) for row in wanted])
     heads = vae.build_generator("conv", SCHEMA.size, latent_dim=4, judge=judge, judge_weight=1.0, judge_heads=n_sub)
     assert float(heads._label_consistency(wanted, codes)) == pytest.approx(expected, rel=1e-4)
     plain = vae.build_generator("conv", SCHEMA.size, latent_dim=4, judge=judge, judge_weight=1.0)
