@@ -35,7 +35,6 @@ PRETRAINED_DIR = Path(__file__).resolve().parent / "pretrained" / "classifier"
 DOWNLOAD_TIMEOUT = 30.0
 
 
-
 class ClassifierError(RuntimeError):
     """A model that cannot be built or loaded; the message names the file and the fix."""
 

@@ -5,6 +5,7 @@ classifier's penultimate features (Inception weights cannot be downloaded here).
 from __future__ import annotations
 
 import warnings
+from dataclasses import dataclass
 from typing import Iterable
 
 import keras
@@ -125,18 +126,17 @@ def conditional_accuracy(generator: Generator, labeler: Labeler, pairs: Iterable
             "per_pair": per_pair}
 
 
-def real_conditional_accuracy(labeler: Labeler, images: np.ndarray, styles, pairs: Iterable[tuple[str, str]]) -> dict:
+def real_conditional_accuracy(schema, scores: np.ndarray, styles, pairs: Iterable[tuple[str, str]]) -> dict:
     """The reference for conditional accuracy: the same per-pair measure on real photos. For each
-    pair with at least one of `images` (rows of `styles`), the share the classifier labels with the
-    pair's sub-category, and gender; averaged over those pairs with equal weight, as
-    conditional_accuracy weighs every pair alike. Rare pairs are where the classifier errs most, so
-    this is far below its accuracy over all images."""
-    pairs = list(pairs)
-    predictions = labeler.predict(images) if len(images) else []
+    pair with at least one photo (rows of `styles`, classifier `scores` in the same order), the share
+    the classifier labels with the pair's sub-category, and gender; averaged over those pairs with
+    equal weight, as conditional_accuracy weighs every pair alike. Rare pairs are where the classifier
+    errs most, so this is far below its accuracy over all images."""
+    sub_scores_of, gender_scores_of = schema.split_scores(np.asarray(scores).reshape(-1, schema.size))
+    predicted_sub = np.asarray(schema.sub_categories, dtype=object)[sub_scores_of.argmax(axis=1)]
+    predicted_gender = np.asarray(schema.genders, dtype=object)[gender_scores_of.argmax(axis=1)]
     sub_categories = styles["subCategory"].to_numpy()
     genders = styles["gender"].to_numpy()
-    predicted_sub = np.array([p.top_sub_category[0] for p in predictions], dtype=object)
-    predicted_gender = np.array([p.top_gender[0] for p in predictions], dtype=object)
     sub_scores, gender_scores = [], []
     for sub_category, gender in pairs:
         rows = np.flatnonzero((sub_categories == sub_category) & (genders == gender))
@@ -149,19 +149,39 @@ def real_conditional_accuracy(labeler: Labeler, images: np.ndarray, styles, pair
             "pairs": len(sub_scores)}
 
 
+@dataclass(frozen=True)
+class RealValidation:
+    """The real validation photos and what the classifier makes of them, computed once and shared by
+    every generator an evaluation compares."""
+
+    images: np.ndarray  # uint8
+    styles: object  # their styles.csv rows
+    truth: np.ndarray  # one-hot labels
+    scores: np.ndarray  # the classifier's scores
+    features: np.ndarray  # its penultimate features
+
+
+def real_validation(labeler: Labeler, dataset, split) -> RealValidation:
+    images = dataset.images[split.validation]
+    styles = dataset.styles.iloc[split.validation]
+    return RealValidation(images, styles, labeler.schema.encode_frame(styles), labeler.scores(images),
+                          penultimate_features(labeler, images))
+
+
 def evaluate_generator(generator: Generator, labeler: Labeler, dataset, split, seeds_per_pair: int = 16,
-                       seed: int = 0, min_class_images: int = 50) -> dict:
+                       seed: int = 0, min_class_images: int = 50, real: RealValidation | None = None) -> dict:
     """Every quality number for one generator on the validation part of `split` of `dataset`
     (a `FashionData`): reconstruction, conditional accuracy over the (sub-category, gender) pairs
     present in the training part, and Fréchet distance / k-NN precision-recall between one generated
     image per validation row (its labels, a random code) and the real validation images. The
-    distance is None with fewer than 2 validation images, k-NN precision/recall with KNN_K or fewer."""
+    distance is None with fewer than 2 validation images, k-NN precision/recall with KNN_K or fewer.
+    `real`: real_validation(labeler, dataset, split), when several generators are compared."""
     schema = labeler.schema
     if schema != generator.schema:
         raise ValueError("the generator and the classifier use different label schemas")
-    val_images = dataset.images[split.validation]
-    truth = schema.encode_frame(dataset.styles.iloc[split.validation])
-    conditions = (labeler.scores(val_images) if generator.arch == "paper" else truth)
+    real = real or real_validation(labeler, dataset, split)
+    val_images, truth = real.images, real.truth
+    conditions = real.scores if generator.arch == "paper" else truth
     result = reconstruction_metrics(generator, val_images, conditions, seed=seed)
 
     train_styles = dataset.styles.iloc[split.train]
@@ -173,12 +193,11 @@ def evaluate_generator(generator: Generator, labeler: Labeler, dataset, split, s
     result["conditional_pairs"] = len(pairs)
     result["conditional_per_pair"] = conditional["per_pair"]
     # what real validation photos of the same pairs score: the ceiling an honest generator can expect
-    result["real_validation_conditional_accuracy"] = real_conditional_accuracy(
-        labeler, val_images, dataset.styles.iloc[split.validation], pairs)
+    result["real_validation_conditional_accuracy"] = real_conditional_accuracy(schema, real.scores, real.styles, pairs)
 
     # one generated image per validation row, conditioned on that row's labels
     generated = generator.decode(generator.latents(truth, seed), truth)
-    real_features = penultimate_features(labeler, val_images)
+    real_features = real.features
     fake_features = penultimate_features(labeler, generated)
     # too few validation images for a covariance / a k-NN ball: None (reported as n/a), not NaN
     n_val = len(val_images)

@@ -149,6 +149,11 @@ class RecordedCheckpoint(keras.callbacks.ModelCheckpoint):
                                                        "epoch": epoch + 1}) + "\n")
 
 
+def script_command(script: str, argv: list[str]) -> str:
+    """How a model card records the command that made it: `python scripts/<script> <argv>`, shell-quoted."""
+    return shlex.join(["python", f"scripts/{script}", *argv])
+
+
 def card_basics(kind: str, arch: str, argv: list[str], data_dir: Path, dataset: FashionData, split: Split,
                 train_rows: np.ndarray) -> dict:
     """The model card's common part: what, when, the command, the data and the exact split."""
@@ -157,7 +162,7 @@ def card_basics(kind: str, arch: str, argv: list[str], data_dir: Path, dataset: 
         "model": kind,
         "arch": arch,
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "command": shlex.join(["python", f"scripts/train_{kind}.py", *argv]),
+        "command": script_command(f"train_{kind}.py", argv),
         "data": {
             "dataset": "paramaggarwal/fashion-product-images-small",
             "images": int(len(dataset.images)),

@@ -155,8 +155,9 @@ class CVAE(keras.Model):
         self.judge_heads = judge_heads
         if judge is not None:
             judge.trainable = False
-        # With a fitted `judge_prior` (fine-tuning a generator that has one) the pairs are its pairs and
-        # the codes come from each pair's Gaussian, as at generation time; otherwise from N(0, I).
+        # With a fitted `judge_prior` (fine-tuning a generator that has one) the pairs are its pairs (in
+        # place of judge_conditions) and the codes come from each pair's Gaussian, as at generation
+        # time; otherwise from N(0, I).
         if judge_prior is not None:
             judge_conditions = judge_prior.conditions
         self.judge_conditions = (None if judge_conditions is None

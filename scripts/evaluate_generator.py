@@ -63,7 +63,8 @@ def main(argv: list[str] | None = None) -> int:
         models = {name: vae.Generator.load(folder) for name, folder in (("paper", args.paper), ("default", args.default))}
         dataset = data.load_dataset(args.data_dir, cache_dir=args.cache_dir)
         split = data.make_split(args.split, dataset, args.seed)
-        reports = {name: quality.evaluate_generator(model, labeler, dataset, split, args.seeds_per_pair)
+        real = quality.real_validation(labeler, dataset, split)  # once for both generators
+        reports = {name: quality.evaluate_generator(model, labeler, dataset, split, args.seeds_per_pair, real=real)
                    for name, model in models.items()}
     except (classifier.ClassifierError, vae.GeneratorError, data.DatasetError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)

@@ -40,6 +40,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def fit(args: argparse.Namespace) -> dict:
     from fashiongen import data, vae
+    from fashiongen.training import script_command
 
     generator = vae.Generator.load(args.generator, with_prior=False)  # the old prior may be the broken part
     if generator.arch == "paper":
@@ -53,7 +54,7 @@ def fit(args: argparse.Namespace) -> dict:
     conditions = generator.schema.encode_frame(dataset.styles.iloc[rows])
     prior = generator.fit_prior(dataset.images[rows], conditions)
     summary = {**prior.describe(), "fitted_on": f"training part of the {kind} split (seed {seed})",
-               "command": " ".join(["python", "scripts/fit_generator_prior.py", *args.argv])}
+               "command": script_command("fit_generator_prior.py", args.argv)}
     # only the prior and the card change: the Keras files stay byte for byte as they were
     prior.save(args.generator / vae.PRIOR_FILE)
     data.atomic_write_text(args.generator / vae.CARD_FILE,

@@ -95,8 +95,7 @@ def train(args: argparse.Namespace) -> dict:
         if start is not None and (start.arch != args.arch or start.schema != schema):
             raise vae.GeneratorError(f"{args.init_from} is a {start.arch} generator with another schema or "
                                      f"architecture than --arch {args.arch}")
-        judge = None
-        judge_pairs = None
+        judge = judge_pairs = judge_prior = None
         judge_command = None  # how the judge was made, for the card: a generator is reproducible with it
         if args.judge_weight > 0:
             judge_labeler = classifier.Labeler.load(args.judge) if args.judge else labeler
@@ -104,13 +103,15 @@ def train(args: argparse.Namespace) -> dict:
                 raise classifier.ClassifierError(f"the judge {args.judge} uses another label schema")
             judge = keras.Model(judge_labeler.model.input, judge_labeler.model.output, name="judge")
             judge_command = judge_labeler.card.get("command")
-            judge_pairs = training_pairs(conditions[train_rows], len(schema.sub_categories))
+            # a warm start's fitted prior gives the judged pairs and their codes, as generation draws them
+            judge_prior = start.prior if start is not None else None
+            if judge_prior is None:
+                judge_pairs = training_pairs(conditions[train_rows], len(schema.sub_categories))
         model = vae.build_generator(args.arch, schema.size, args.latent_dim, seed=args.seed,
                                     # a warm start already has its codes near N(0, I): no warm-up
                                     kl_warmup_steps=0 if args.init_from else int(args.kl_warmup_epochs * steps_per_epoch),
                                     judge=judge, judge_weight=args.judge_weight, judge_conditions=judge_pairs,
-                                    # a warm start's fitted prior: the judge sees codes as generation draws them
-                                    judge_prior=start.prior if judge is not None and start is not None else None,
+                                    judge_prior=judge_prior,
                                     judge_heads=len(schema.sub_categories) if args.judge_loss == "heads" else None)
         if start is not None:
             model.encoder.set_weights(start.encoder.get_weights())
