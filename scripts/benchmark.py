@@ -50,6 +50,14 @@ sys.path.insert(0, str(REPO_ROOT))
 DEFAULT_DATA_DIR = Path("data") / "fashion-small"
 
 
+def _percentiles(times_ms: list[float]) -> dict:
+    """p50 and p95 of a latency sample, and its size (every section reports latencies this way)."""
+    import numpy as np
+
+    return {"p50_ms": float(np.percentile(times_ms, 50)), "p95_ms": float(np.percentile(times_ms, 95)),
+            "samples": len(times_ms)}
+
+
 def _peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
 
@@ -187,8 +195,6 @@ def _label_latency(data_dir: str, repeats: int) -> dict:
     """Label one uploaded photo (JPEG bytes) through the app's code path (decode, preprocess,
     predict, rank names), and through the naive way (`model.predict` on one image), after a
     warm-up; milliseconds per image."""
-    import numpy as np
-
     from fashiongen import classifier, data
     from fashiongen.batches import to_unit_float
     from fashiongen.imaging import load_image
@@ -215,8 +221,7 @@ def _label_latency(data_dir: str, repeats: int) -> dict:
 
     ours = timed(labeler.label)
     naive = timed(lambda upload: labeler.model.predict(to_unit_float(load_image(upload)[None]), verbose=0))
-    summary = lambda t: {"p50_ms": float(np.percentile(t, 50)), "p95_ms": float(np.percentile(t, 95))}
-    return {"model": source, "ours": summary(ours), "naive": summary(naive)}
+    return {"model": source, "ours": _percentiles(ours), "naive": _percentiles(naive)}
 
 
 def bench_classifier(args: argparse.Namespace) -> dict:
@@ -283,8 +288,7 @@ def _generate_latency(repeats: int) -> dict:
 
     ours = timed(lambda seed: generator.generate(sub_category, gender, seed, 16))
     slow = timed(naive)
-    summary = lambda t: {"p50_ms": float(np.percentile(t, 50)), "p95_ms": float(np.percentile(t, 95))}
-    return {"model": source, "ours": summary(ours), "naive": summary(slow)}
+    return {"model": source, "ours": _percentiles(ours), "naive": _percentiles(slow)}
 
 
 def bench_generator(args: argparse.Namespace) -> dict:
@@ -356,13 +360,6 @@ def _generated_photos(folder: str, count: int) -> list[str]:
         Image.fromarray(image).save(path)
         paths.append(str(path))
     return paths
-
-
-def _percentiles(times_ms: list[float]) -> dict:
-    import numpy as np
-
-    return {"p50_ms": float(np.percentile(times_ms, 50)), "p95_ms": float(np.percentile(times_ms, 95)),
-            "samples": len(times_ms)}
 
 
 def start_app(port: int, log) -> subprocess.Popen:
