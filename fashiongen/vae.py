@@ -283,10 +283,7 @@ class CVAE(keras.Model):
         judged = self.judge(drawn, training=False)
         if self.judge_heads is None:
             return ops.mean(keras.losses.binary_crossentropy(conditions, judged))
-        k = self.judge_heads
-        heads = ((conditions[:, :k], judged[:, :k]), (conditions[:, k:], judged[:, k:]))
-        shares = lambda scores: scores / ops.sum(scores, axis=1, keepdims=True)  # noqa: E731
-        return sum(ops.mean(keras.losses.categorical_crossentropy(wanted, shares(scores))) for wanted, scores in heads)
+        return ops.mean(per_head_crossentropy(conditions, judged, self.judge_heads))
 
     def test_step(self, data):
         images, conditions, weights = _unpack(data)
@@ -395,6 +392,20 @@ class LatentPrior:
         noise = np.asarray(noise, np.float32)
         scales = np.where((pairs >= 0)[:, None, None], self.scales[np.maximum(pairs, 0)], self.pooled_scale)
         return (self._centres(conditions, pairs) + np.einsum("nij,nj->ni", scales, noise)).astype(np.float32)
+
+    def refined(self, shift: np.ndarray, log_stretch: np.ndarray) -> "LatentPrior":
+        """This prior with each pair's Gaussian moved and stretched in its own whitened coordinates:
+        codes = mean + scale @ (shift + exp(log_stretch) * noise). The KL divergence from the
+        refined Gaussian to this one is then 0.5 * sum(exp(2 log_stretch) + shift^2 - 1 - 2 log_stretch)
+        per pair (see guidance.py). Pairs never seen in training keep their fallback."""
+        shift, log_stretch = np.asarray(shift, np.float64), np.asarray(log_stretch, np.float64)
+        if shift.shape != self.means.shape or log_stretch.shape != self.means.shape:
+            raise ValueError(f"shift and log_stretch must be {self.means.shape}, got {shift.shape} and "
+                             f"{log_stretch.shape}")
+        means = self.means + np.einsum("pij,pj->pi", self.scales, shift)
+        scales = self.scales * np.exp(log_stretch)[:, None, :]  # scaling columns keeps them lower-triangular
+        return LatentPrior(self.conditions, means, self.counts, scales, self.pooled_scale, self.n_sub_categories,
+                           self.shrinkage)
 
     def describe(self) -> dict:
         """For the model card."""
@@ -580,6 +591,15 @@ def one_hot_heads(scores: np.ndarray, n_sub_categories: int) -> np.ndarray:
     out[rows, scores[:, :n_sub_categories].argmax(axis=1)] = 1.0
     out[rows, n_sub_categories + scores[:, n_sub_categories:].argmax(axis=1)] = 1.0
     return out
+
+
+def per_head_crossentropy(wanted, scores, n_sub_categories: int):
+    """Per row: the sub-category head's categorical cross-entropy plus the gender head's, each on
+    the head's sigmoid scores normalised to shares (a judge's verdict as two one-of-n choices)."""
+    k = n_sub_categories
+    shares = lambda head: head / ops.sum(head, axis=1, keepdims=True)  # noqa: E731
+    return (keras.losses.categorical_crossentropy(wanted[:, :k], shares(scores[:, :k]))
+            + keras.losses.categorical_crossentropy(wanted[:, k:], shares(scores[:, k:])))
 
 
 def to_uint8(images: np.ndarray) -> np.ndarray:

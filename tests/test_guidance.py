@@ -1,0 +1,181 @@
+"""The judge-guided latent prior (fashiongen/guidance.py and LatentPrior.refined): its arithmetic,
+that refining moves codes to where the judge agrees with the requested labels and that the KL
+weight holds it back, the script's --judge flags, and the shipped generator's refined prior."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import keras
+import numpy as np
+import pytest
+
+from fashiongen import guidance, vae
+from fashiongen.classifier import Labeler
+from test_generator_scripts import fit_cli, models, tiny  # noqa: F401  (module fixtures)
+from test_prior import N_SUB, synthetic_codes
+from test_train_classifier import one_error_line
+
+
+def fitted_prior() -> vae.LatentPrior:
+    codes, conditions, _, _ = synthetic_codes(np.random.default_rng(0))
+    return vae.LatentPrior.fit(codes, conditions, N_SUB)
+
+
+def test_refined_codes_are_mean_plus_scale_times_the_shifted_stretched_noise() -> None:
+    prior = fitted_prior()
+    rng = np.random.default_rng(1)
+    shift, log_stretch = rng.normal(size=prior.means.shape), rng.normal(scale=0.3, size=prior.means.shape)
+    refined = prior.refined(shift, log_stretch)
+    noise = rng.standard_normal((len(prior.conditions), prior.means.shape[1]))
+    expected = prior.means + np.einsum("pij,pj->pi", prior.scales, shift + np.exp(log_stretch) * noise)
+    np.testing.assert_allclose(refined.sample(prior.conditions, noise), expected, rtol=1e-4, atol=1e-4)
+    assert np.allclose(np.triu(refined.scales, k=1), 0.0)  # still Cholesky factors
+    np.testing.assert_array_equal(refined.counts, prior.counts)
+    zero = prior.refined(np.zeros_like(prior.means), np.zeros_like(prior.means))
+    np.testing.assert_allclose(zero.sample(prior.conditions, noise), prior.sample(prior.conditions, noise), atol=1e-5)
+    with pytest.raises(ValueError, match="shift and log_stretch must be"):
+        prior.refined(shift[:, :2], log_stretch)
+
+
+@pytest.fixture(scope="module")
+def shipped():
+    """The shipped generator and classifier: a real decoder and a real judge, with no data needed."""
+    return vae.Generator.load(), Labeler.load()
+
+
+def judge_of(labeler: Labeler) -> keras.Model:
+    return keras.Model(labeler.model.input, labeler.model.output)
+
+
+def judge_loss(generator: vae.Generator, prior: vae.LatentPrior, labeler: Labeler, loss: str) -> float:
+    """The judge's loss on 4 fixed draws per pair (not the refinement's draws)."""
+    rows = np.repeat(prior.conditions, 4, axis=0)
+    noise = np.random.default_rng(123).standard_normal((len(rows), prior.means.shape[1])).astype(np.float32)
+    images = generator.decoder.predict_on_batch([prior.sample(rows, noise), rows])
+    scores = np.clip(np.asarray(labeler.model.predict_on_batch(images), np.float64), 1e-7, 1 - 1e-7)
+    if loss == "bce":
+        return float(-np.mean(rows * np.log(scores) + (1 - rows) * np.log(1 - scores)))
+    heads = np.split(np.arange(prior.conditions.shape[1]), [len(generator.schema.sub_categories)])
+    return float(sum(-np.mean(np.sum(rows[:, h] * np.log(scores[:, h] / scores[:, h].sum(1, keepdims=True)), 1))
+                     for h in heads))
+
+
+@pytest.mark.parametrize("loss", ["bce", "heads"])
+def test_refining_lowers_the_judges_loss_and_leaves_the_generator_alone(shipped, loss: str) -> None:
+    generator, labeler = shipped
+    decoder_weights = [w.copy() for w in generator.decoder.get_weights()]
+    fitted = generator.prior
+    refined, summary = guidance.refine_prior(generator, judge_of(labeler), steps=30, batch_size=32, kl_weight=0.0,
+                                             learning_rate=0.05, loss=loss)
+    assert judge_loss(generator, refined, labeler, loss) < 0.9 * judge_loss(generator, fitted, labeler, loss)
+    assert summary["steps"] == 30 and summary["loss"] == loss and summary["kl_per_pair_mean"] > 0
+    assert generator.prior is fitted  # the caller decides whether to keep the refined one
+    assert all(np.array_equal(a, b) for a, b in zip(decoder_weights, generator.decoder.get_weights()))
+    # trainable again, as before: the refinement freezes them only while it runs
+    assert len(generator.decoder.trainable_weights) == len(generator.decoder.weights) - 8  # 4 BN's moving stats
+    assert labeler.model.trainable_weights and generator.decoder.trainable
+
+
+def test_without_stretch_only_the_centres_move(shipped) -> None:
+    generator, labeler = shipped
+    fitted = generator.prior
+    for stretch in (False, True):
+        refined, summary = guidance.refine_prior(generator, judge_of(labeler), steps=5, batch_size=32,
+                                                 learning_rate=0.05, stretch=stretch)
+        assert not np.allclose(refined.means, fitted.means)
+        assert np.array_equal(refined.scales, fitted.scales) != stretch
+        assert (summary["stretch_mean"] == 1.0) != stretch
+
+
+def test_the_kl_weight_keeps_the_refined_prior_near_the_fitted_one(shipped) -> None:
+    generator, labeler = shipped
+    free = guidance.refine_prior(generator, judge_of(labeler), steps=10, batch_size=32, kl_weight=0.0,
+                                 learning_rate=0.05)[1]
+    held = guidance.refine_prior(generator, judge_of(labeler), steps=10, batch_size=32, kl_weight=100.0,
+                                 learning_rate=0.05)[1]
+    assert free["kl_per_pair_mean"] > 0
+    assert held["kl_per_pair_mean"] < free["kl_per_pair_mean"] / 5, (held, free)
+
+
+def test_refining_needs_a_prior_a_matching_judge_and_sane_settings(shipped) -> None:
+    generator, labeler = shipped
+    without = vae.Generator(generator.encoder, generator.decoder, generator.schema, "conv")
+    with pytest.raises(vae.GeneratorError, match="needs a fitted latent prior"):
+        guidance.refine_prior(without, judge_of(labeler))
+    narrow = keras.Model(labeler.model.input, labeler.model.output[:, :3])
+    with pytest.raises(vae.GeneratorError, match="scores 3 labels"):
+        guidance.refine_prior(generator, narrow)
+    with pytest.raises(vae.GeneratorError, match="at least 1"):
+        guidance.refine_prior(generator, judge_of(labeler), steps=0)
+    with pytest.raises(vae.GeneratorError, match="valid: bce, heads"):
+        guidance.refine_prior(generator, judge_of(labeler), loss="mse")
+
+
+def test_the_scripts_defaults_are_the_librarys() -> None:
+    assert (fit_cli.DEFAULT_STEPS, fit_cli.DEFAULT_BATCH_SIZE, fit_cli.DEFAULT_KL_WEIGHT,
+            fit_cli.DEFAULT_LEARNING_RATE, fit_cli.DEFAULT_LOSS) == (
+        guidance.DEFAULT_STEPS, guidance.DEFAULT_BATCH_SIZE, guidance.DEFAULT_KL_WEIGHT,
+        guidance.DEFAULT_LEARNING_RATE, guidance.DEFAULT_LOSS)
+
+
+# ----------------------------------------------------------------------------- fit_generator_prior.py --judge
+
+
+def fit_argv(tiny, folder: Path, *extra: str) -> list[str]:  # noqa: F811
+    return ["--data-dir", str(tiny.data_dir), "--cache-dir", str(tiny.cache), "--generator", str(folder), "--quiet",
+            *extra]
+
+
+def test_script_refines_against_the_judge_and_saves_what_it_refined(models, tiny, tmp_path: Path, capsys,  # noqa: F811
+                                                                      monkeypatch) -> None:
+    """The flags reach refine_prior, and the prior it returns is the one saved. (Whether refining
+    moves the codes is tested above with the shipped models: a one-epoch tiny classifier may
+    give the judge no gradient at all.)"""
+    calls = []
+    real_refine = guidance.refine_prior
+
+    def spy(*args, **kwargs):
+        calls.append((args, kwargs, real_refine(*args, **kwargs)))
+        return calls[-1][2]
+
+    monkeypatch.setattr(guidance, "refine_prior", spy)
+    folder = shutil.copytree(models.conv, tmp_path / "judged")
+    keras_files = {name: (folder / name).read_bytes() for name in (vae.ENCODER_FILE, vae.DECODER_FILE)}
+    argv = fit_argv(tiny, folder, "--judge", str(tiny.classifier), "--judge-steps", "3", "--judge-batch-size", "4",
+                    "--judge-learning-rate", "0.1", "--judge-kl-weight", "0.5", "--judge-loss", "heads",
+                    "--judge-stretch", "--judge-seed", "9")
+    assert fit_cli.main(argv) == 0
+    assert f"refined against {tiny.classifier}" in capsys.readouterr().out
+    [(args, kwargs, (refined, summary))] = calls
+    assert kwargs == {"steps": 3, "batch_size": 4, "kl_weight": 0.5, "learning_rate": 0.1, "loss": "heads",
+                      "stretch": True, "seed": 9, "verbose": 0}
+    assert args[1].output_shape[-1] == args[0].schema.size  # the judge: the tiny classifier's scores
+    saved = vae.Generator.load(folder).prior
+    np.testing.assert_array_equal(saved.means, refined.means)
+    np.testing.assert_array_equal(saved.scales, refined.scales)
+    assert keras_files == {name: (folder / name).read_bytes() for name in keras_files}
+    card = json.loads((folder / vae.CARD_FILE).read_text())["latent_prior"]
+    assert card["judge_refinement"] == json.loads(json.dumps({"judge": str(tiny.classifier),
+                                                              "judge_command": Labeler.load(tiny.classifier).card.get(
+                                                                  "command"), **summary}))
+    assert "--judge-stretch" in card["command"]
+
+
+def test_script_with_a_missing_judge_is_one_line_and_keeps_the_prior(models, tiny, tmp_path: Path,  # noqa: F811
+                                                                      capsys) -> None:
+    folder = shutil.copytree(models.conv, tmp_path / "conv")
+    before = (folder / vae.PRIOR_FILE).read_bytes()
+    assert fit_cli.main(fit_argv(tiny, folder, "--judge", str(tmp_path / "no-judge"))) == 2
+    assert "no-judge" in one_error_line(capsys.readouterr().err)
+    assert (folder / vae.PRIOR_FILE).read_bytes() == before
+
+
+@pytest.mark.parametrize("flag, value", [("--judge-steps", "0"), ("--judge-kl-weight", "-1"),
+                                         ("--judge-learning-rate", "0")])
+def test_script_refuses_nonsense_settings(flag: str, value: str, capsys) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        fit_cli.parse_args(["--judge", "x", flag, value])
+    assert exit_info.value.code == 2 and flag in capsys.readouterr().err
