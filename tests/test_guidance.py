@@ -184,7 +184,7 @@ def test_script_refuses_nonsense_settings(flag: str, value: str, capsys) -> None
 # ----------------------------------------------------------------------------- the shipped generator
 
 
-def test_shipped_refined_prior_beats_the_fitted_one_on_the_judge(shared_data: Path, shipped) -> None:
+def test_shipped_refined_prior_beats_the_fitted_one_for_the_shipped_classifier(shared_data: Path, shipped) -> None:
     """The shipped prior is refined (its card says with which judge), and the shipped classifier,
     which was not the judge, labels its images right more often than those of the prior refitted
     from the training photos: 8 seeds for each of the 68 label pairs."""
@@ -206,5 +206,6 @@ def test_shipped_refined_prior_beats_the_fitted_one_on_the_judge(shared_data: Pa
         scores = labeler.scores(candidate.decode(candidate.prior.sample(pair_rows, noise), pair_rows))
         wanted_sub, wanted_gender = generator.schema.split_scores(pair_rows)
         sub, gender = generator.schema.split_scores(scores)
-        hits[name] = (np.mean(sub.argmax(1) == wanted_sub.argmax(1)), np.mean(gender.argmax(1) == wanted_gender.argmax(1)))
+        hits[name] = (np.mean(sub.argmax(1) == wanted_sub.argmax(1)),
+                      np.mean(gender.argmax(1) == wanted_gender.argmax(1)))
     assert hits["refined"][0] >= hits["fitted"][0] + 0.03 and hits["refined"][1] >= hits["fitted"][1] + 0.03, hits
