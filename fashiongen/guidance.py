@@ -13,8 +13,12 @@ Each pair p learns a shift s_p in its fitted Gaussian's whitened coordinates, an
 stretch=True also a log-stretch l_p: code = mean_p + scale_p @ (s_p + exp(l_p) * noise). The loss
 is the judge's verdict on decoded images (binary cross-entropy over its sigmoid scores, or each
 head's cross-entropy) plus kl_weight * KL(refined_p || fitted_p), which in those coordinates is
-0.5 * sum(exp(2 l_p) + s_p^2 - 1 - 2 l_p) (0.5 * |s_p|^2 without the stretch). Measured on the
-shipped generator: stretching narrows the pairs, which costs k-NN recall, so it is off by default.
+0.5 * sum(exp(2 l_p) + s_p^2 - 1 - 2 l_p) (0.5 * |s_p|^2 without the stretch). With kl_by_count,
+a pair's KL weight grows with its training photos: the fitted Gaussian of a pair with three photos
+is mostly the pooled covariance and may move far, that of a pair with thousands stays near its
+photos. Measured on the shipped generator (README): stretching narrows every pair and costs k-NN
+recall; with the count weighting, the rare pairs shrink towards one image each (the seed barely
+changes it). Both lift conditional accuracy and cost variety, so both are off by default.
 """
 
 from __future__ import annotations
@@ -34,18 +38,21 @@ DEFAULT_KL_WEIGHT = 0.003
 DEFAULT_LEARNING_RATE = 0.01
 LOSSES = ("bce", "heads")
 DEFAULT_LOSS = "bce"
+DEFAULT_STRETCH = False
+DEFAULT_KL_BY_COUNT = False
 
 
 class PriorRefiner(keras.Model):
     """Pair index -> the judge's scores for an image decoded from that pair's refined Gaussian;
     the only trainable weights are the per-pair shifts (and log-stretches)."""
 
-    def __init__(self, decoder: keras.Model, judge: keras.Model, prior: LatentPrior, kl_weight: float,
+    def __init__(self, decoder: keras.Model, judge: keras.Model, prior: LatentPrior, kl_weights: np.ndarray,
                  stretch: bool = False, seed: int = 0, **kwargs) -> None:
         super().__init__(**kwargs)
         self.decoder, self.judge = decoder, judge  # frozen by the caller (refine_prior)
         pairs, latent = prior.means.shape
-        self.latent_dim, self.kl_weight = latent, float(kl_weight)
+        self.latent_dim = latent
+        self.kl_weights = ops.convert_to_tensor(np.asarray(kl_weights, np.float32).reshape(pairs))  # one per pair
         self.means = ops.convert_to_tensor(prior.means, "float32")
         self.scales = ops.convert_to_tensor(prior.scales, "float32")
         self.conditions = ops.convert_to_tensor(prior.conditions, "float32")
@@ -67,7 +74,7 @@ class PriorRefiner(keras.Model):
         # inference mode: generation decodes this way, and the decoder's statistics must not move
         images = self.decoder([codes, ops.take(self.conditions, index, axis=0)], training=False)
         # each drawn row carries its pair's KL, so every pair is held to its photos as often as judged
-        self.add_loss(self.kl_weight * ops.mean(ops.take(self.kl_per_pair(), index, axis=0)))
+        self.add_loss(ops.mean(ops.take(self.kl_weights * self.kl_per_pair(), index, axis=0)))
         return self.judge(images, training=False)
 
 
@@ -92,11 +99,13 @@ def _frozen(*models: keras.Model) -> Iterator[None]:
 
 def refine_prior(generator: Generator, judge: keras.Model, steps: int = DEFAULT_STEPS,
                  batch_size: int = DEFAULT_BATCH_SIZE, kl_weight: float = DEFAULT_KL_WEIGHT,
-                 learning_rate: float = DEFAULT_LEARNING_RATE, loss: str = DEFAULT_LOSS, stretch: bool = False,
-                 seed: int = 0, verbose: int = 0) -> tuple[LatentPrior, dict]:
+                 learning_rate: float = DEFAULT_LEARNING_RATE, loss: str = DEFAULT_LOSS,
+                 stretch: bool = DEFAULT_STRETCH, kl_by_count: bool = DEFAULT_KL_BY_COUNT, seed: int = 0,
+                 verbose: int = 0) -> tuple[LatentPrior, dict]:
     """The generator's prior refined against `judge` (a model from [0, 1] images, as the decoder
     draws them, to the schema's sigmoid scores), and a summary for the model card. `loss`: "bce"
-    or "heads" (see the module's docstring). Pairs are drawn uniformly, as conditional accuracy
+    or "heads" (see the module's docstring). kl_by_count: each pair's KL weight is kl_weight times
+    its training photos over the median pair's. Pairs are drawn uniformly, as conditional accuracy
     weighs them. The generator itself is left unchanged."""
     if generator.prior is None:
         raise GeneratorError("refining needs a fitted latent prior; fit one first")
@@ -110,7 +119,9 @@ def refine_prior(generator: Generator, judge: keras.Model, steps: int = DEFAULT_
                              "rate above 0")
     prior = generator.prior
     with _frozen(generator.decoder, judge):
-        refiner = PriorRefiner(generator.decoder, judge, prior, kl_weight, stretch=stretch, seed=seed)
+        trust = prior.counts / np.median(prior.counts) if kl_by_count else np.ones(len(prior.counts))
+        kl_weights = kl_weight * trust
+        refiner = PriorRefiner(generator.decoder, judge, prior, kl_weights, stretch=stretch, seed=seed)
         n_sub_categories = len(generator.schema.sub_categories)
         verdict = ("binary_crossentropy" if loss == "bce" else
                    lambda wanted, scores: per_head_crossentropy(wanted, scores, n_sub_categories))
@@ -120,8 +131,8 @@ def refine_prior(generator: Generator, judge: keras.Model, steps: int = DEFAULT_
                               verbose=verbose)
     shift, log_stretch = np.asarray(refiner.shift), np.asarray(refiner.log_stretch)
     kl = np.asarray(refiner.kl_per_pair())
-    summary = {"loss": loss, "stretch": stretch, "steps": steps, "batch_size": batch_size, "kl_weight": kl_weight,
-               "learning_rate": learning_rate, "seed": seed, "final_loss": float(history.history["loss"][-1]),
-               "kl_per_pair_mean": float(kl.mean()), "kl_per_pair_max": float(kl.max()),
-               "stretch_mean": float(np.exp(log_stretch).mean())}
+    summary = {"loss": loss, "stretch": stretch, "kl_by_count": kl_by_count, "steps": steps, "batch_size": batch_size,
+               "kl_weight": kl_weight, "learning_rate": learning_rate, "seed": seed,
+               "final_loss": float(history.history["loss"][-1]), "kl_per_pair_mean": float(kl.mean()),
+               "kl_per_pair_max": float(kl.max()), "stretch_mean": float(np.exp(log_stretch).mean())}
     return prior.refined(shift, log_stretch), summary

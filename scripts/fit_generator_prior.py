@@ -29,7 +29,7 @@ sys.path.insert(0, str(REPO_ROOT))
 # the refinement's defaults, kept here so that --help works before TensorFlow is imported;
 # tests/test_guidance.py checks they equal fashiongen.guidance's
 DEFAULT_STEPS, DEFAULT_BATCH_SIZE, DEFAULT_KL_WEIGHT, DEFAULT_LEARNING_RATE = 500, 128, 0.003, 0.01
-DEFAULT_LOSS = "bce"
+DEFAULT_LOSS, DEFAULT_STRETCH, DEFAULT_KL_BY_COUNT = "bce", False, False
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -58,9 +58,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--judge-loss", choices=("bce", "heads"), default=DEFAULT_LOSS,
                         help="the judge's verdict: binary cross-entropy over all its scores, or each head's "
                              f"cross-entropy (default: {DEFAULT_LOSS})")
-    parser.add_argument("--judge-stretch", action="store_true",
-                        help="also learn each pair's spread, not only its centre (narrower pairs: fewer "
-                             "mislabelled images, less variety)")
+    parser.add_argument("--judge-stretch", action=argparse.BooleanOptionalAction, default=DEFAULT_STRETCH,
+                        help="also learn each pair's spread, not only its centre: narrower pairs, fewer "
+                             f"mislabelled images, less variety (default: {'on' if DEFAULT_STRETCH else 'off'})")
+    parser.add_argument("--judge-kl-by-count", action=argparse.BooleanOptionalAction, default=DEFAULT_KL_BY_COUNT,
+                        help="scale each pair's KL weight by its training photos over the median pair's, so rare "
+                             "pairs move further than common ones (default: "
+                             f"{'on' if DEFAULT_KL_BY_COUNT else 'off'})")
     parser.add_argument("--judge-seed", type=int, default=0,
                         help="seed of the refinement's pair and noise draws (default: 0)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -101,7 +105,7 @@ def fit(args: argparse.Namespace) -> dict:
         prior, refinement = guidance.refine_prior(
             generator, judge_model, steps=args.judge_steps, batch_size=args.judge_batch_size,
             kl_weight=args.judge_kl_weight, learning_rate=args.judge_learning_rate, loss=args.judge_loss,
-            stretch=args.judge_stretch, seed=args.judge_seed,
+            stretch=args.judge_stretch, kl_by_count=args.judge_kl_by_count, seed=args.judge_seed,
             verbose=0 if args.quiet else 1)
         summary["judge_refinement"] = {"judge": str(args.judge), "judge_command": judge.card.get("command"),
                                        **refinement}

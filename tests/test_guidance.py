@@ -93,11 +93,24 @@ def test_without_stretch_only_the_centres_move(shipped) -> None:
 def test_the_kl_weight_keeps_the_refined_prior_near_the_fitted_one(shipped) -> None:
     generator, labeler = shipped
     free = guidance.refine_prior(generator, judge_of(labeler), steps=10, batch_size=32, kl_weight=0.0,
-                                 learning_rate=0.05)[1]
+                                 learning_rate=0.05, kl_by_count=False)[1]
     held = guidance.refine_prior(generator, judge_of(labeler), steps=10, batch_size=32, kl_weight=100.0,
-                                 learning_rate=0.05)[1]
+                                 learning_rate=0.05, kl_by_count=False)[1]
     assert free["kl_per_pair_mean"] > 0
     assert held["kl_per_pair_mean"] < free["kl_per_pair_mean"] / 5, (held, free)
+
+
+def test_weighted_by_count_rare_pairs_move_further_than_common_ones(shipped) -> None:
+    generator, labeler = shipped
+    counts = generator.prior.counts
+    rare, common = counts <= np.quantile(counts, 0.25), counts >= np.quantile(counts, 0.75)
+    for by_count in (False, True):
+        refined = guidance.refine_prior(generator, judge_of(labeler), steps=10, batch_size=64, kl_weight=1.0,
+                                        learning_rate=0.05, kl_by_count=by_count)[0]
+        whitened = np.linalg.solve(generator.prior.scales, (refined.means - generator.prior.means)[..., None])[..., 0]
+        moved = np.linalg.norm(whitened, axis=1)
+        ratio = moved[rare].mean() / moved[common].mean()
+        assert (ratio > 3) == by_count, (by_count, ratio)
 
 
 def test_refining_needs_a_prior_a_matching_judge_and_sane_settings(shipped) -> None:
@@ -115,10 +128,9 @@ def test_refining_needs_a_prior_a_matching_judge_and_sane_settings(shipped) -> N
 
 
 def test_the_scripts_defaults_are_the_librarys() -> None:
-    assert (fit_cli.DEFAULT_STEPS, fit_cli.DEFAULT_BATCH_SIZE, fit_cli.DEFAULT_KL_WEIGHT,
-            fit_cli.DEFAULT_LEARNING_RATE, fit_cli.DEFAULT_LOSS) == (
-        guidance.DEFAULT_STEPS, guidance.DEFAULT_BATCH_SIZE, guidance.DEFAULT_KL_WEIGHT,
-        guidance.DEFAULT_LEARNING_RATE, guidance.DEFAULT_LOSS)
+    names = ("STEPS", "BATCH_SIZE", "KL_WEIGHT", "LEARNING_RATE", "LOSS", "STRETCH", "KL_BY_COUNT")
+    for name in names:
+        assert getattr(fit_cli, f"DEFAULT_{name}") == getattr(guidance, f"DEFAULT_{name}"), name
 
 
 # ----------------------------------------------------------------------------- fit_generator_prior.py --judge
@@ -146,12 +158,12 @@ def test_script_refines_against_the_judge_and_saves_what_it_refined(models, tiny
     keras_files = {name: (folder / name).read_bytes() for name in (vae.ENCODER_FILE, vae.DECODER_FILE)}
     argv = fit_argv(tiny, folder, "--judge", str(tiny.classifier), "--judge-steps", "3", "--judge-batch-size", "4",
                     "--judge-learning-rate", "0.1", "--judge-kl-weight", "0.5", "--judge-loss", "heads",
-                    "--judge-stretch", "--judge-seed", "9")
+                    "--judge-stretch", "--no-judge-kl-by-count", "--judge-seed", "9")
     assert fit_cli.main(argv) == 0
     assert f"refined against {tiny.classifier}" in capsys.readouterr().out
     [(args, kwargs, (refined, summary))] = calls
     assert kwargs == {"steps": 3, "batch_size": 4, "kl_weight": 0.5, "learning_rate": 0.1, "loss": "heads",
-                      "stretch": True, "seed": 9, "verbose": 0}
+                      "stretch": True, "kl_by_count": False, "seed": 9, "verbose": 0}
     assert args[1].output_shape[-1] == args[0].schema.size  # the judge: the tiny classifier's scores
     saved = vae.Generator.load(folder).prior
     np.testing.assert_array_equal(saved.means, refined.means)
