@@ -230,6 +230,14 @@ class Labeler:
             raise ClassifierError(f"{error}. Retrain it with: {retrain}") from error
         return cls(model, schema, card)
 
+    def as_judge(self, schema: LabelSchema, source: str = "classifier") -> keras.Model:
+        """This classifier as the judge of a generator's images for `schema` (train_generator.py,
+        fit_generator_prior.py): the scoring model, [0, 1] images in and sigmoid scores out, named
+        "judge". A classifier of another schema raises, naming `source` (where it was loaded from)."""
+        if self.schema != schema:
+            raise ClassifierError(f"the judge {source} uses another label schema than the generator")
+        return keras.Model(self.model.input, self.model.output, name="judge")
+
     def scores(self, images: np.ndarray, batch_size: int = 256) -> np.ndarray:
         """uint8 (N, 80, 60, 3) -> float32 (N, 25) sigmoid scores."""
         images = np.asarray(images)

@@ -78,18 +78,16 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def fit(args: argparse.Namespace) -> dict:
-    import keras
     from fashiongen import classifier, data, guidance, vae
     from fashiongen.training import script_command
 
     generator = vae.Generator.load(args.generator, with_prior=False)  # the old prior may be the broken part
     if generator.arch == "paper":
         raise vae.GeneratorError("the paper's generator draws from N(0, I) by definition; fit the prior of a conv one")
-    judge = None
+    judge = judge_model = None
     if args.judge is not None:  # loaded first: a wrong judge fails before the slow part
         judge = classifier.Labeler.load(args.judge)
-        if judge.schema != generator.schema:
-            raise vae.GeneratorError(f"the judge {args.judge} uses another label schema than the generator")
+        judge_model = judge.as_judge(generator.schema, str(args.judge))
     split_card = generator.card.get("split", {})
     kind, seed = args.split or split_card.get("kind", "random"), args.seed
     seed = seed if seed is not None else int(split_card.get("seed", 42))
@@ -101,7 +99,6 @@ def fit(args: argparse.Namespace) -> dict:
     summary = {**prior.describe(), "fitted_on": f"training part of the {kind} split (seed {seed})",
                "command": script_command("fit_generator_prior.py", args.argv)}
     if judge is not None:
-        judge_model = keras.Model(judge.model.input, judge.model.output, name="judge")
         prior, refinement = guidance.refine_prior(
             generator, judge_model, steps=args.judge_steps, batch_size=args.judge_batch_size,
             kl_weight=args.judge_kl_weight, learning_rate=args.judge_learning_rate, loss=args.judge_loss,

@@ -99,9 +99,7 @@ def train(args: argparse.Namespace) -> dict:
         judge_command = None  # how the judge was made, for the card: a generator is reproducible with it
         if args.judge_weight > 0:
             judge_labeler = classifier.Labeler.load(args.judge) if args.judge else labeler
-            if judge_labeler.schema != schema:
-                raise classifier.ClassifierError(f"the judge {args.judge} uses another label schema")
-            judge = keras.Model(judge_labeler.model.input, judge_labeler.model.output, name="judge")
+            judge = judge_labeler.as_judge(schema, str(args.judge))
             judge_command = judge_labeler.card.get("command")
             # a warm start's fitted prior gives the judged pairs and their codes, as generation draws them
             judge_prior = start.prior if start is not None else None

@@ -47,7 +47,7 @@ def shipped():
 
 
 def judge_of(labeler: Labeler) -> keras.Model:
-    return keras.Model(labeler.model.input, labeler.model.output)
+    return labeler.as_judge(labeler.schema)
 
 
 def judge_loss(generator: vae.Generator, prior: vae.LatentPrior, labeler: Labeler, loss: str) -> float:
@@ -125,6 +125,14 @@ def test_refining_needs_a_prior_a_matching_judge_and_sane_settings(shipped) -> N
         guidance.refine_prior(generator, judge_of(labeler), steps=0)
     with pytest.raises(vae.GeneratorError, match="valid: bce, heads"):
         guidance.refine_prior(generator, judge_of(labeler), loss="mse")
+
+
+def test_a_classifier_of_another_schema_is_no_judge(shipped) -> None:
+    from fashiongen.classifier import ClassifierError
+    from test_vae import SCHEMA  # the tiny test schema, not the shipped one
+
+    with pytest.raises(ClassifierError, match="the judge somewhere uses another label schema"):
+        shipped[1].as_judge(SCHEMA, "somewhere")
 
 
 def test_the_scripts_defaults_are_the_librarys() -> None:
