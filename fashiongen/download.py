@@ -121,17 +121,22 @@ def count_images(images_dir: Path) -> int:
 
 
 def count_styles_rows(styles_csv: Path) -> int:
-    """Data rows in styles.csv (non-empty lines after the header).
-
-    Counted as lines, not parsed as CSV: some product names hold unquoted commas, which a CSV
-    parser would reject although the row is fine.
+    """Data rows in styles.csv, read by the library's own reader (``fashiongen.data.read_styles``),
+    so that a file it would reject (a short row, a non-integer or repeated id) fails here, at
+    install time, rather than in training. Raises InvalidDatasetError with its one-line reason.
     """
-    with open(styles_csv, "rb") as handle:
-        return sum(1 for line in handle if line.strip()) - 1
+    # Imported here: pandas is slow to import and most uses of this module never verify.
+    from fashiongen.data import DatasetError, read_styles
+
+    try:
+        return len(read_styles(styles_csv))
+    except DatasetError as exc:
+        raise InvalidDatasetError(one_line(exc)) from exc
 
 
 def verify_dataset(root: Path | str) -> DatasetSummary:
-    """Check ``root`` holds ``styles.csv`` with the expected header and a non-empty ``images/``.
+    """Check ``root`` holds a ``styles.csv`` that the library reads, with the expected header,
+    and a non-empty ``images/``.
 
     Raises InvalidDatasetError with a one-line reason otherwise.
     """
@@ -514,26 +519,44 @@ def _copy_tree(source: Path, target: Path, progress: bool) -> None:
         shutil.copyfile(source / relative, target / relative)
 
 
+def check_no_overlap(source: Path, dest: Path) -> None:
+    """Raise InvalidSourceError when the source folder and ``dest`` are the same or one holds the other.
+
+    The work folder and the dataset go into ``dest``: inside the source, a copy copies its own
+    copy without end (and a symlink points the dataset at itself); a source inside ``dest`` can
+    be the work folder or the dataset that an install deletes or replaces. Paths are compared
+    resolved, so a symlinked install (``dest/fashion-small`` -> source) is not an overlap.
+    """
+    real_source, real_dest = source.resolve(), dest.resolve()
+    if real_source == real_dest:
+        raise InvalidSourceError(f"--from-dir {source} and --dest {dest} are the same folder: "
+                                 "the dataset cannot be installed into itself; choose another destination")
+    if real_dest.is_relative_to(real_source):
+        raise InvalidSourceError(f"--dest {dest} is inside --from-dir {source}: the dataset would be installed "
+                                 "into itself; choose a destination outside it")
+    if real_source.is_relative_to(real_dest):
+        raise InvalidSourceError(f"--from-dir {source} is inside the destination {dest}, whose contents an install "
+                                 "replaces; move the copy out of it or choose another destination")
+
+
 def install_from_dir(
     source_dir: Path | str, dest: Path | str, copy: bool = False, force: bool = False, progress: bool = True
 ) -> SetupResult:
     """Verify a local copy and make ``<dest>/fashion-small`` a symlink to it (or a real copy if ``copy``).
 
-    Raises InvalidSourceError when ``source_dir`` is not a dataset in the expected layout.
+    Raises InvalidSourceError when ``source_dir`` is not a dataset in the expected layout, or
+    overlaps ``dest``. A work folder left by a killed run is removed first, whatever happens next.
     """
     dest = Path(dest)
     source = Path(source_dir).expanduser()
+    check_no_overlap(source, dest)
+    clean_partial(dest)  # first, so that no later refusal leaves a killed run's work folder behind
     try:
         verify_dataset(source)
     except InvalidDatasetError as exc:
         raise InvalidSourceError(f"--from-dir {source_dir}: {exc}") from exc
     source = source.resolve()
-    target = dataset_path(dest)
-    # Replacing a real folder deletes it: refuse when the source is that folder or inside it.
-    if target.is_dir() and not target.is_symlink() and source.is_relative_to(target.resolve()):
-        raise InvalidSourceError(f"--from-dir {source_dir} is the destination {target} itself (or inside it)")
     mode = MODE_COPY if copy else MODE_SYMLINK
-    clean_partial(dest)
     present = _already_present(dest, force, wanted=(mode, str(source)))
     if present:
         return present

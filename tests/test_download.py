@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
+from conftest import make_tiny_dataset
 from fashiongen import download
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -403,3 +404,100 @@ def test_importing_the_library_stays_cheap():
     code = "import sys, fashiongen.download; print(sorted({'kaggle', 'tensorflow'} & set(sys.modules)))"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO_ROOT, timeout=60)
     assert result.stdout.strip() == "[]", result.stderr
+
+
+# --------------------------------------------------------------------------- hostile --from-dir input
+
+
+@pytest.mark.parametrize(
+    "bad_line, message",
+    [
+        ("99,Men,Apparel", "has 3 fields, expected 10"),
+        ("abc,Men,Apparel,Topwear,Shirts,Blue,Summer,2012,Casual,No id", "has id 'abc', not an integer"),
+        ("1,Men,Apparel,Topwear,Shirts,Blue,Summer,2012,Casual,Same id as line 2", "lists id 1 more than once"),
+    ],
+    ids=["short row", "non-integer id", "duplicated id"],
+)
+def test_from_dir_with_a_malformed_styles_body_is_refused(run, tmp_path, bad_line, message):
+    source = make_tiny_dataset(tmp_path / "source")
+    with open(source / "styles.csv", "a") as styles:
+        styles.write(bad_line + "\n")
+    dest = tmp_path / "data"
+    code, lines = run("--dest", dest, "--from-dir", source, "--quiet")
+    assert code == 2
+    assert len(lines) == 1 and lines[0].startswith("error: --from-dir") and message in lines[0], lines
+    assert not (dest / "fashion-small").exists() and not (dest / "fashion-small.complete.json").exists()
+
+
+def test_kaggle_zip_with_a_malformed_styles_body_is_not_installed(run, fake_kaggle, tmp_path):
+    source = make_tiny_dataset(tmp_path / "source")
+    with open(source / "styles.csv", "a") as styles:
+        styles.write("99,Men,Apparel\n")
+    with zipfile.ZipFile(tmp_path / "bad.zip", "w") as archive:
+        for path in sorted(source.rglob("*")):
+            archive.write(path, path.relative_to(source).as_posix())
+    fake_kaggle.zip = tmp_path / "bad.zip"
+    dest = tmp_path / "data"
+    code, lines = run("--dest", dest, "--quiet")
+    assert code == 1 and len(lines) == 1 and "has 3 fields" in lines[0], lines
+    assert list(dest.iterdir()) == []  # nothing installed, work folder removed
+
+
+@pytest.mark.parametrize("layout", ["same folder", "dest inside source", "source inside dest"])
+@pytest.mark.parametrize("copy", [False, True], ids=["symlink", "copy"])
+def test_from_dir_overlapping_dest_is_refused(run, tmp_path, layout, copy):
+    if layout == "source inside dest":
+        dest = tmp_path / "data"
+        source = make_tiny_dataset(dest / "source")
+    else:
+        source = make_tiny_dataset(tmp_path / "source")
+        dest = source if layout == "same folder" else source / "sub"
+    before = sorted(source.rglob("*"))
+    code, lines = run("--dest", dest, "--from-dir", source, "--quiet", *(["--copy"] if copy else []))
+    assert code == 2
+    assert len(lines) == 1 and lines[0].startswith("error: --") and "destination" in lines[0], lines
+    assert sorted(source.rglob("*")) == before  # nothing written into the source (or the dest)
+
+
+def test_leftover_work_folder_is_removed_by_the_next_run(run, tmp_path):
+    """kill -9 leaves the work folder (the kill cannot be caught); every later run removes it,
+    even one that then refuses its source or finds the dataset already there."""
+    source = make_tiny_dataset(tmp_path / "source")
+    dest = tmp_path / "data"
+    partial = dest / download.PARTIAL_DIRNAME
+    partial.mkdir(parents=True)  # what a run killed right after making it leaves
+    code, lines = run("--dest", dest, "--from-dir", tmp_path / "absent", "--quiet")
+    assert code == 2 and "is not a directory" in lines[0], lines
+    assert not partial.exists()
+
+    assert run("--dest", dest, "--from-dir", source, "--quiet")[0] == 0
+    (partial / "staged").mkdir(parents=True)
+    code, lines = run("--dest", dest, "--from-dir", source, "--quiet")
+    assert code == 0 and "nothing to do" in lines[0], lines
+    assert sorted(p.name for p in dest.iterdir()) == ["fashion-small", "fashion-small.complete.json"]
+
+
+def test_leftover_work_folder_after_a_real_kill(tmp_path):
+    """The script killed with SIGKILL mid-copy, then run again: nothing of the first run is left."""
+    source = make_tiny_dataset(tmp_path / "source")
+    dest = tmp_path / "data"
+    slow_copy = (
+        "import sys, time, runpy, shutil\n"
+        "real = shutil.copyfile\n"
+        "def slow(*args, **kwargs):\n"
+        "    print('copying', flush=True); time.sleep(60); return real(*args, **kwargs)\n"
+        "shutil.copyfile = slow\n"
+        f"sys.argv = ['download_data.py', '--dest', {str(dest)!r}, '--from-dir', {str(source)!r}, '--copy', '--quiet']\n"
+        f"runpy.run_path({str(SCRIPT)!r}, run_name='__main__')\n"
+    )
+    process = subprocess.Popen([sys.executable, "-c", slow_copy], stdout=subprocess.PIPE, text=True)
+    try:
+        assert process.stdout.readline().strip() == "copying"  # inside the work folder now
+        process.kill()
+    finally:
+        process.wait(timeout=60)
+    assert (dest / download.PARTIAL_DIRNAME).is_dir()
+    result = subprocess.run([sys.executable, str(SCRIPT), "--dest", str(dest), "--from-dir", str(source), "--quiet"],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert sorted(p.name for p in dest.iterdir()) == ["fashion-small", "fashion-small.complete.json"]
