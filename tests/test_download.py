@@ -487,7 +487,8 @@ def test_leftover_work_folder_after_a_real_kill(tmp_path):
         "def slow(*args, **kwargs):\n"
         "    print('copying', flush=True); time.sleep(60); return real(*args, **kwargs)\n"
         "shutil.copyfile = slow\n"
-        f"sys.argv = ['download_data.py', '--dest', {str(dest)!r}, '--from-dir', {str(source)!r}, '--copy', '--quiet']\n"
+        f"sys.argv = ['download_data.py', '--dest', {str(dest)!r}, '--from-dir', {str(source)!r},\n"
+        "            '--copy', '--quiet']\n"
         f"runpy.run_path({str(SCRIPT)!r}, run_name='__main__')\n"
     )
     process = subprocess.Popen([sys.executable, "-c", slow_copy], stdout=subprocess.PIPE, text=True)
