@@ -9,7 +9,10 @@ EXIF orientation, any mode to RGB, transparency onto white, then fit to 3:4 and 
 from __future__ import annotations
 
 import io
+import math
 import os
+import re
+import stat
 import warnings
 from pathlib import Path
 from typing import BinaryIO, Union
@@ -27,8 +30,12 @@ MAX_FILE_BYTES = 50 * 1024 * 1024
 # A 10000x10000 photo (100 MP) still loads; beyond that a picture is refused, because a small
 # compressed file can expand to gigabytes when decoded (a "decompression bomb").
 MAX_PIXELS = 100_000_000
+# Padding to 3:4 builds a canvas at most this big (12 MB of RGB); a picture whose canvas would be
+# bigger (a 1x100000 strip pads to 75000x100000, 22 GB) is shrunk first, so the work is bounded
+# by the output, not by the aspect ratio. Smaller canvases take the exact pad-then-resize path.
+_MAX_CANVAS_PIXELS = 4_000_000
 # Bump when the preprocessing changes: decoded-array caches made by older code are then rebuilt.
-PREPROCESSING_VERSION = 1
+PREPROCESSING_VERSION = 2  # 2: pictures padding to a canvas over _MAX_CANVAS_PIXELS shrink first
 
 # The dataset's photos have white backgrounds: transparency and padding become white.
 _BACKGROUND = (255, 255, 255)
@@ -70,12 +77,7 @@ def _read_bytes(source: ImageSource, name: str | None) -> tuple[bytes, str]:
     elif isinstance(source, (str, os.PathLike)):
         path = Path(source)
         label = name or str(path)
-        try:
-            size = path.stat().st_size
-        except OSError as error:
-            raise ImageDecodeError(f"{label} cannot be read: {error.strerror}.") from error
-        _check_file_size(size, label)
-        data = path.read_bytes()
+        data = _read_file(path, label)
     else:  # a binary file object, e.g. Streamlit's UploadedFile
         label = name or getattr(source, "name", None) or "the upload"
         data = source.read(MAX_FILE_BYTES + 1)
@@ -83,6 +85,22 @@ def _read_bytes(source: ImageSource, name: str | None) -> tuple[bytes, str]:
             raise ImageDecodeError(f"{label} was opened as text; open it in binary mode.")
     _check_file_size(len(data), label)
     return data, label
+
+
+def _read_file(path: Path, label: str) -> bytes:
+    """A regular file's bytes, at most MAX_FILE_BYTES + 1 of them whatever its size claims."""
+    try:
+        info = path.stat()
+        if stat.S_ISDIR(info.st_mode):
+            raise ImageDecodeError(f"{label} is a folder, not an image file.")
+        # Devices and pipes report size 0 and may never end (/dev/zero) or block forever (a FIFO).
+        if not stat.S_ISREG(info.st_mode):
+            raise ImageDecodeError(f"{label} is not a regular file (a device, pipe or socket), not an image.")
+        _check_file_size(info.st_size, label)
+        with path.open("rb") as file:
+            return file.read(MAX_FILE_BYTES + 1)  # the file may grow after stat
+    except OSError as error:
+        raise ImageDecodeError(f"{label} cannot be read: {error.strerror or error}.") from error
 
 
 def _check_file_size(size: int, label: str) -> None:
@@ -129,7 +147,15 @@ def _decode_with_pillow(data: bytes, label: str) -> np.ndarray:
         raise
     except UnidentifiedImageError as error:
         raise ImageDecodeError(f"{label} is not an image format we can read (JPEG, PNG, WebP, ...).") from error
-    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as error:
+    except Image.DecompressionBombError as error:
+        # Pillow refuses more than 2 x Image.MAX_IMAGE_PIXELS in Image.open, before our check can
+        # say the size; its message holds the pixel count, its wording is not ours.
+        count = re.search(r"\((\d+) pixels\)", str(error))
+        size = f"{int(count.group(1)) / 1e6:.0f} MP" if count else f"over {2 * Image.MAX_IMAGE_PIXELS / 1e6:.0f} MP"
+        raise ImageTooLargeError(
+            f"{label} is {size}; pictures up to {MAX_PIXELS / 1e6:.0f} MP are accepted."
+        ) from error
+    except (OSError, SyntaxError, ValueError) as error:
         raise ImageDecodeError(f"{label} is a corrupt or truncated image ({error}).") from error
     try:
         image = ImageOps.exif_transpose(image)
@@ -166,18 +192,47 @@ def _to_rgb(image: Image.Image) -> Image.Image:
 
 
 def _fit(image: Image.Image) -> Image.Image:
-    """Pad to the dataset's 3:4 aspect with white (no stretching), then resize to 60x80."""
+    """Pad to the dataset's 3:4 aspect with white (no stretching), then resize to 60x80.
+
+    When the padded canvas would exceed _MAX_CANVAS_PIXELS the picture is first shrunk (area
+    average) so its canvas fits; the result differs from the exact path by a level or so.
+    """
+    canvas_size = _canvas_size(*image.size)
+    canvas_pixels = canvas_size[0] * canvas_size[1]
+    if canvas_pixels > _MAX_CANVAS_PIXELS:
+        image = _shrink(image, math.sqrt(_MAX_CANVAS_PIXELS / canvas_pixels))
+        canvas_size = _canvas_size(*image.size)
     width, height = image.size
-    target_ratio = IMAGE_WIDTH / IMAGE_HEIGHT
-    if width / height > target_ratio:
-        canvas_size = (width, max(height, round(width / target_ratio)))
-    else:
-        canvas_size = (max(width, round(height * target_ratio)), height)
     if canvas_size != image.size:
         canvas = Image.new("RGB", canvas_size, _BACKGROUND)
         canvas.paste(image, ((canvas_size[0] - width) // 2, (canvas_size[1] - height) // 2))
         image = canvas
     return image.resize((IMAGE_WIDTH, IMAGE_HEIGHT), Image.Resampling.LANCZOS, reducing_gap=3.0)
+
+
+def _canvas_size(width: int, height: int) -> tuple[int, int]:
+    """The smallest 3:4 (width:height) canvas that holds a width x height picture."""
+    target_ratio = IMAGE_WIDTH / IMAGE_HEIGHT
+    if width / height > target_ratio:
+        return (width, max(height, round(width / target_ratio)))
+    return (max(width, round(height * target_ratio)), height)
+
+
+def _shrink(image: Image.Image, scale: float) -> Image.Image:
+    """Scale by about `scale` < 1; a side that would be under a pixel stays 1 pixel, faded to white
+    by the fraction it covers, so a hairline strip keeps its (tiny) weight on the canvas."""
+    short_side = min(image.size) * scale
+    if short_side >= 1:
+        # Scale down a little more so the short side is a whole number of pixels: rounding it
+        # would change a narrow strip's width (15.4 -> 15 px is 3%) and so its darkness.
+        scale *= math.floor(short_side) / short_side
+    exact_w, exact_h = image.width * scale, image.height * scale
+    size = (max(1, round(exact_w)), max(1, round(exact_h)))
+    image = image.resize(size, Image.Resampling.BOX)
+    coverage = min(1.0, exact_w) * min(1.0, exact_h)
+    if coverage < 1.0:
+        image = Image.blend(Image.new("RGB", size, _BACKGROUND), image, coverage)
+    return image
 
 
 def image_grid(images: np.ndarray, columns: int, scale: int = 1, gap: int = 2) -> Image.Image:
