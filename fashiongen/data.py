@@ -20,12 +20,12 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Iterator, Mapping, Sequence
+from typing import Iterable, Iterator, Mapping, NamedTuple, Sequence
 
 import numpy as np
 import pandas as pd
 
-from fashiongen.imaging import IMAGE_SHAPE, PREPROCESSING_VERSION, load_image
+from fashiongen.imaging import IMAGE_SHAPE, MAX_FILE_BYTES, PREPROCESSING_VERSION, ImageError, load_image
 
 STYLES_COLUMNS = (
     "id", "gender", "masterCategory", "subCategory", "articleType",
@@ -197,12 +197,14 @@ def _ranked(names: Sequence[str], scores: np.ndarray) -> list[tuple[str, float]]
 
 @dataclass
 class FashionData:
-    """Rows of styles.csv that have an image, in id order, with their decoded images."""
+    """Rows of styles.csv that have a decodable image, in id order, with their decoded images."""
 
     styles: pd.DataFrame
     images: np.ndarray  # uint8 (N, 80, 60, 3), row i is styles.iloc[i]
     digests: np.ndarray  # (N,) hex digest of each image file, equal for byte-identical files
     missing_ids: list[int] = field(default_factory=list)  # styles.csv rows without an image file
+    # styles.csv rows whose image file cannot be decoded (corrupt, truncated, too large): id -> why
+    unreadable: dict[int, str] = field(default_factory=dict)
 
     def labels(self, schema: LabelSchema) -> np.ndarray:
         return schema.encode_frame(self.styles)
@@ -224,7 +226,8 @@ def load_dataset(
     """styles.csv + images of a dataset folder; decoded images come from the cache when fresh.
 
     `cache_dir=None` uses `default_cache_dir()`. Ids of styles.csv without an image file are
-    left out and reported in `missing_ids`; image files without a styles.csv row are ignored.
+    left out and reported in `missing_ids`, those whose file cannot be decoded in `unreadable`
+    (with the reason); image files without a styles.csv row are ignored.
     """
     data_dir = Path(data_dir)
     styles_path = data_dir / "styles.csv"
@@ -240,8 +243,12 @@ def load_dataset(
     missing_ids = sorted(styles.loc[~has_image, "id"].tolist())
     styles = styles[has_image].sort_values("id", kind="stable").reset_index(drop=True)
     paths = [on_disk[i] for i in styles["id"]]
-    images, digests = load_images(paths, cache_dir=cache_dir, workers=workers, progress=progress)
-    return FashionData(styles=styles, images=images, digests=digests, missing_ids=missing_ids)
+    loaded = load_images(paths, cache_dir=cache_dir, workers=workers, progress=progress)
+    bad_rows = sorted(loaded.unreadable)
+    unreadable = {int(styles["id"].iat[row]): loaded.unreadable[row] for row in bad_rows}
+    styles = styles.drop(index=bad_rows).reset_index(drop=True)
+    return FashionData(styles=styles, images=loaded.images, digests=loaded.digests, missing_ids=missing_ids,
+                       unreadable=unreadable)
 
 
 def _image_files(images_dir: Path) -> dict[int, Path]:
@@ -254,16 +261,27 @@ def _image_files(images_dir: Path) -> dict[int, Path]:
     return files
 
 
+class LoadedImages(NamedTuple):
+    """Decoded files in the order of their paths, without the files that could not be decoded."""
+
+    images: np.ndarray  # uint8 (N - len(unreadable), 80, 60, 3)
+    digests: np.ndarray  # (N - len(unreadable),) file digests
+    unreadable: dict[int, str]  # index in the paths -> why that file was skipped
+
+
 def load_images(
     paths: Sequence[Path],
     cache_dir: str | os.PathLike | None = None,
     workers: int | None = None,
     progress: bool = False,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Decode `paths` into uint8 (N, 80, 60, 3) plus a digest per file, through the cache.
+) -> LoadedImages:
+    """Decode `paths` into uint8 (N, 80, 60, 3) plus a digest per file, through the cache; files
+    that cannot be decoded (`ImageError`) are left out and listed with the reason.
 
     The cache key covers every file's name, size and modification time and the preprocessing
     version, so changing, adding or removing an image (or upgrading the loader) rebuilds it.
+    A corrupt file is cached as a skip, never as an image: under the same key its bytes are the
+    same and so is the verdict, and repairing it changes the key.
     """
     cache_dir = Path(cache_dir) if cache_dir is not None else default_cache_dir()
     key = _cache_key(paths)
@@ -272,38 +290,55 @@ def load_images(
     folder_tag = hashlib.blake2b(folder.encode(), digest_size=6).hexdigest()
     images_file = cache_dir / f"images-{folder_tag}-{key}.npy"
     digests_file = images_file.with_suffix(".digests.npy")
+    unreadable_file = images_file.with_suffix(".unreadable.json")
     if images_file.is_file() and digests_file.is_file():
         try:
             images = np.load(images_file)
             digests = np.load(digests_file)
-            if images.shape == (len(paths),) + IMAGE_SHAPE and digests.shape == (len(paths),):
-                return images, digests
-        except (OSError, ValueError):
+            # absent: a cache written before skips were recorded, which could hold none
+            unreadable = ({int(i): str(why) for i, why in json.loads(unreadable_file.read_text()).items()}
+                          if unreadable_file.is_file() else {})
+            n_good = len(paths) - len(unreadable)
+            if (images.shape == (n_good,) + IMAGE_SHAPE and digests.shape == (n_good,)
+                    and all(0 <= i < len(paths) for i in unreadable)):
+                return LoadedImages(images, digests, unreadable)
+        except (OSError, ValueError, AttributeError, TypeError):
             pass  # a torn or foreign file: decode again and overwrite it
-    images, digests = decode_images(paths, workers=workers, progress=progress)
+    loaded = decode_images(paths, workers=workers, progress=progress)
     try:
         cache_dir.mkdir(parents=True, exist_ok=True)
-        for stale in cache_dir.glob(f"images-{folder_tag}-*.npy"):
+        for stale in cache_dir.glob(f"images-{folder_tag}-*"):
             stale.unlink(missing_ok=True)  # older versions of the same folder
-        _atomic_save_npy(digests_file, digests)
-        _atomic_save_npy(images_file, images)  # last: its presence means both are complete
+        _atomic_save_npy(digests_file, loaded.digests)
+        atomic_write_text(unreadable_file, json.dumps(loaded.unreadable) + "\n")
+        _atomic_save_npy(images_file, loaded.images)  # last: its presence means all three are complete
     except OSError as error:
         warnings.warn(f"could not write the image cache in {cache_dir}: {error}", stacklevel=2)
-    return images, digests
+    return loaded
 
 
 def decode_images(
     paths: Sequence[Path], workers: int | None = None, progress: bool = False, chunk_size: int = 512
-) -> tuple[np.ndarray, np.ndarray]:
-    """Decode files in parallel threads (libjpeg releases the GIL) with `load_image`."""
+) -> LoadedImages:
+    """Decode files in parallel threads (libjpeg releases the GIL) with `load_image`; a file it
+    rejects, or that cannot be read, is left out and listed with the reason."""
     images = np.empty((len(paths),) + IMAGE_SHAPE, np.uint8)
     digests = np.empty(len(paths), dtype="<U32")
+    unreadable: dict[int, str] = {}
 
     def decode_chunk(start: int) -> int:
         for i in range(start, min(start + chunk_size, len(paths))):
-            data = Path(paths[i]).read_bytes()
-            digests[i] = file_digest(data)
-            images[i] = load_image(data, name=str(paths[i]))
+            path = Path(paths[i])
+            try:
+                if path.stat().st_size > MAX_FILE_BYTES:
+                    load_image(path)  # raises "too large" without reading the file into memory
+                data = path.read_bytes()
+                images[i] = load_image(data, name=str(path))
+                digests[i] = file_digest(data)
+            except ImageError as error:
+                unreadable[i] = str(error)
+            except OSError as error:
+                unreadable[i] = f"{paths[i]} cannot be read ({error.strerror or error})."
         return min(chunk_size, len(paths) - start)
 
     workers = workers or min(8, os.cpu_count() or 1)
@@ -315,7 +350,18 @@ def decode_images(
                 bar.update(done)
     if bar is not None:
         bar.close()
-    return images, digests
+    if unreadable:
+        keep = [i for i in range(len(paths)) if i not in unreadable]
+        images, digests = _keep_rows(images, keep), digests[keep]
+    return LoadedImages(images, digests, dict(sorted(unreadable.items())))
+
+
+def _keep_rows(array: np.ndarray, rows: Sequence[int]) -> np.ndarray:
+    """array[rows] for ascending rows, moved down within `array`: no second copy of a large set."""
+    for target, source in enumerate(rows):
+        if target != source:
+            array[target] = array[source]
+    return array[: len(rows)]
 
 
 def file_digest(data: bytes) -> str:

@@ -167,6 +167,8 @@ def card_basics(kind: str, arch: str, argv: list[str], data_dir: Path, dataset: 
             "dataset": "paramaggarwal/fashion-product-images-small",
             "images": int(len(dataset.images)),
             "styles_rows_without_image": len(dataset.missing_ids),
+            "unreadable_images": len(dataset.unreadable),
+            "unreadable_image_reasons": {str(row_id): why for row_id, why in dataset.unreadable.items()},
             "styles_csv_sha256": hashlib.sha256((Path(data_dir) / "styles.csv").read_bytes()).hexdigest(),
         },
         "split": {
@@ -175,6 +177,21 @@ def card_basics(kind: str, arch: str, argv: list[str], data_dir: Path, dataset: 
         },
         "versions": {"keras": keras.__version__, "numpy": np.__version__},
     }
+
+
+MAX_LISTED = 10  # unreadable images named in a script's report; the model card lists them all
+
+
+def data_report(dataset: FashionData, split: Split, train_rows: np.ndarray) -> str:
+    """What a training script prints about its data: the counts, the split and the skipped files."""
+    lines = [f"{len(dataset.images):,} images ({len(dataset.missing_ids):,} styles rows without an image, "
+             f"{len(dataset.unreadable):,} unreadable images skipped); {split.kind} split: "
+             f"{len(train_rows):,} train / {len(split.validation):,} validation"]
+    reasons = list(dataset.unreadable.values())
+    lines += [f"  skipped: {why}" for why in reasons[:MAX_LISTED]]
+    if len(reasons) > MAX_LISTED:
+        lines.append(f"  ... and {len(reasons) - MAX_LISTED:,} more unreadable images (all in the model card)")
+    return "\n".join(lines)
 
 
 def rounded_history(history: keras.callbacks.History) -> dict[str, list[float]]:

@@ -98,7 +98,7 @@ def _ours_load(data_dir: str, limit: int | None, cache_dir: str) -> dict:
 
     paths = _dataset_paths(data_dir, limit)
     start = time.perf_counter()
-    images, _ = data.load_images(paths, cache_dir=cache_dir)
+    images = data.load_images(paths, cache_dir=cache_dir).images
     seconds = time.perf_counter() - start
     return {"images": len(paths), "seconds": seconds, "peak_rss_mb": _peak_rss_mb(), "array_mb": images.nbytes / 2**20}
 

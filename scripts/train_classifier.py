@@ -59,8 +59,7 @@ def train(args: argparse.Namespace) -> dict:
     labels = dataset.labels(schema)
     split = data.make_split(args.split, dataset, args.seed)
     train_rows = split.train[: args.limit]
-    print(f"{len(dataset.images):,} images ({len(dataset.missing_ids):,} styles rows without an image skipped); "
-          f"{args.split} split: {len(train_rows):,} train / {len(split.validation):,} validation")
+    print(training.data_report(dataset, split, train_rows))
     best_weights = training.prepare_run_dir(args.run_dir, args.resume)
     verbose = 0 if args.quiet else 1
     started = time.perf_counter()

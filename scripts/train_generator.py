@@ -85,8 +85,7 @@ def train(args: argparse.Namespace) -> dict:
         conditions = schema.encode_frame(dataset.styles)  # one-hot, as at generation time
     split = data.make_split(args.split, dataset, args.seed)
     train_rows = split.train[: args.limit]
-    print(f"{len(dataset.images):,} images; {args.split} split: {len(train_rows):,} train / "
-          f"{len(split.validation):,} validation")
+    print(training.data_report(dataset, split, train_rows))
     best_weights = training.prepare_run_dir(args.run_dir, args.resume)
     steps_per_epoch = -(-len(train_rows) // args.batch_size)
 

@@ -186,9 +186,57 @@ def test_torn_cache_file_is_decoded_again(tiny_dataset: Path, cache_dir: Path) -
 
 def test_parallel_decoding_matches_serial(tiny_dataset: Path) -> None:
     paths = sorted((tiny_dataset / "images").glob("*.jpg"))
-    parallel, _ = data.decode_images(paths, workers=2, chunk_size=2)
+    parallel = data.decode_images(paths, workers=2, chunk_size=2)
     serial = np.stack([load_image(p) for p in paths])
-    np.testing.assert_array_equal(parallel, serial)
+    np.testing.assert_array_equal(parallel.images, serial)
+    assert parallel.unreadable == {}
+
+
+def truncate(path: Path) -> bytes:
+    """Cut a JPEG in half, as an interrupted copy does; returns the good bytes."""
+    good = path.read_bytes()
+    path.write_bytes(good[: len(good) // 2])
+    return good
+
+
+def test_a_corrupt_image_is_skipped_listed_and_cached_as_a_skip(tiny_dataset: Path, cache_dir: Path,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    target = tiny_dataset / "images" / "3.jpg"
+    good = truncate(target)
+    loaded = data.load_dataset(tiny_dataset, cache_dir=cache_dir)
+    assert list(loaded.unreadable) == [3] and str(target) in loaded.unreadable[3]
+    assert "truncated" in loaded.unreadable[3]
+    expected_ids = sorted(r[0] for r in TINY_ROWS if r[0] not in TINY_MISSING_IMAGE_IDS | {3})
+    assert loaded.styles["id"].tolist() == expected_ids
+    assert len(loaded.images) == len(loaded.digests) == len(expected_ids)
+    for row_id, image in zip(loaded.styles["id"], loaded.images):  # rows still match their files
+        np.testing.assert_array_equal(image, load_image(tiny_dataset / "images" / f"{row_id}.jpg"))
+    assert loaded.missing_ids == sorted(TINY_MISSING_IMAGE_IDS)
+
+    def no_decoding(*args, **kwargs):
+        raise AssertionError("decoded although the cache is fresh")
+
+    monkeypatch.setattr(data, "decode_images", no_decoding)
+    again = data.load_dataset(tiny_dataset, cache_dir=cache_dir)  # the skip comes from the cache too
+    assert again.unreadable == loaded.unreadable and again.styles.equals(loaded.styles)
+    np.testing.assert_array_equal(again.images, loaded.images)
+    monkeypatch.undo()
+
+    # repaired: the cache key changes with the file, so it is decoded and back in the data
+    target.write_bytes(good)
+    os.utime(target, ns=(time.time_ns(), time.time_ns() + 10**9))
+    repaired = data.load_dataset(tiny_dataset, cache_dir=cache_dir)
+    assert repaired.unreadable == {} and 3 in repaired.styles["id"].tolist()
+    np.testing.assert_array_equal(repaired.images[repaired.styles["id"] == 3][0], load_image(target))
+    assert len(list(cache_dir.glob("images-*"))) == 3  # images, digests, skips: the stale ones removed
+
+
+def test_every_image_unreadable_gives_an_empty_dataset(tiny_dataset: Path, cache_dir: Path) -> None:
+    for path in (tiny_dataset / "images").glob("*.jpg"):
+        truncate(path)
+    loaded = data.load_dataset(tiny_dataset, cache_dir=cache_dir)
+    assert len(loaded.styles) == len(loaded.images) == len(loaded.digests) == 0
+    assert len(loaded.unreadable) == len(TINY_ROWS) - len(TINY_MISSING_IMAGE_IDS)
 
 
 def test_real_dataset_loads_whole(shared_dataset: data.FashionData) -> None:

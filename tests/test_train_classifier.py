@@ -146,6 +146,20 @@ def test_interrupt_keeps_the_previous_model_and_resume_trains_the_rest(
     assert not backup.exists()  # a finished run deletes its backup
 
 
+def test_a_corrupt_image_is_skipped_and_listed_in_report_and_card(tiny_dataset: Path, tmp_path: Path, capsys,
+                                                                  no_figures) -> None:
+    target = tiny_dataset / "images" / "3.jpg"
+    target.write_bytes(target.read_bytes()[:300])  # truncated, as by an interrupted copy
+    assert cli.main(tiny_args(tiny_dataset, tmp_path, "--epochs", "1")) == 0
+    report = capsys.readouterr().out
+    assert "10 images (1 styles rows without an image, 1 unreadable images skipped)" in report
+    assert f"skipped: {target} is a corrupt or truncated image" in report
+    card = read_card(tmp_path / "out")
+    assert card["data"]["images"] == 10 and card["data"]["unreadable_images"] == 1
+    assert list(card["data"]["unreadable_image_reasons"]) == ["3"]
+    assert card["split"]["n_train"] + card["split"]["n_validation"] == 10
+
+
 def test_resume_with_nothing_to_resume_is_one_line(tiny_dataset: Path, tmp_path: Path, capsys) -> None:
     assert cli.main(tiny_args(tiny_dataset, tmp_path, "--resume")) == 2
     assert "nothing to resume" in one_error_line(capsys.readouterr().err)
