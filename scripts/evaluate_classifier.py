@@ -42,11 +42,19 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    from fashiongen.runtime import import_tensorflow_quietly
+    from fashiongen.runtime import check_writable, import_tensorflow_quietly
 
+    try:  # before the evaluation, so a bad output path does not throw its result away
+        if args.json:
+            check_writable(args.json)
+        if args.figures:
+            check_writable(args.figures, folder=True)
+    except ValueError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     import_tensorflow_quietly()
     from fashiongen import classifier, evaluation, metrics
-    from fashiongen.data import DatasetError
+    from fashiongen.data import DatasetError, atomic_write_text
 
     try:
         labeler = classifier.Labeler.load(args.model or classifier.PRETRAINED_DIR)
@@ -61,8 +69,7 @@ def main(argv: list[str] | None = None) -> int:
         print(line)
     print(metrics.format_report_table(report))
     if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(report, indent=2) + "\n")
+        atomic_write_text(args.json, json.dumps(report, indent=2) + "\n")
         print(f"wrote {args.json}")
     if args.figures:
         for path in metrics.save_confusion_figures(report, args.figures):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import io
 import json
 import subprocess
@@ -111,6 +112,43 @@ def test_missing_model_names_file_and_fix(tiny_dataset: Path, tmp_path: Path) ->
                  "--model", str(tmp_path / "nowhere"))
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert "nowhere/classifier.keras is missing" in result.stderr and "train_classifier.py" in result.stderr
+
+
+@pytest.fixture(scope="module")
+def cli():
+    """The script as a module, so its main() runs in this process (TensorFlow is imported once)."""
+    spec = importlib.util.spec_from_file_location("evaluate_classifier_cli", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def unwritable_paths(tmp_path: Path) -> dict[str, Path]:
+    """Places no one (root included) can write a file to; tests run as root, so no chmod."""
+    (tmp_path / "a-file").write_text("x")
+    (tmp_path / "a-folder").mkdir()
+    return {"parent is a file": tmp_path / "a-file" / "eval.json",
+            "folder that cannot be made": Path("/proc/fashiongen-no-such-folder/eval.json"),
+            "path is a folder": tmp_path / "a-folder"}
+
+
+@pytest.mark.parametrize("flag", ["--json", "--figures"])
+@pytest.mark.parametrize("where", ["parent is a file", "folder that cannot be made", "path is a folder"])
+def test_unwritable_output_fails_before_the_evaluation(cli, model_dir: Path, tiny_dataset: Path, tmp_path: Path,
+                                                       monkeypatch, capsys, flag: str, where: str) -> None:
+    out = unwritable_paths(tmp_path)[where]
+    if flag == "--figures" and where == "path is a folder":
+        out = tmp_path / "a-file"  # the figures go into a folder: a file is what is wrong there
+
+    def evaluation_started(*args, **kwargs):
+        raise AssertionError("the evaluation ran although its output cannot be written")
+
+    monkeypatch.setattr(evaluation, "evaluate_folder", evaluation_started)
+    code = cli.main(["--images", str(tiny_dataset / "images"), "--labels", str(tiny_dataset / "styles.csv"),
+                     "--model", str(model_dir), flag, str(out), "--quiet"])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert len(err.strip().splitlines()) == 1 and err.startswith("error: ") and str(out) in err, err
 
 
 def test_help_mentions_every_flag() -> None:
