@@ -16,6 +16,14 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 # Import this checkout's package even when another checkout is the one pip installed.
 sys.path.insert(0, str(REPO_ROOT))
 
+from fashiongen.imaging import IMAGE_HEIGHT, IMAGE_WIDTH  # noqa: E402  (cheap: no TensorFlow)
+
+MAX_N = 1024
+MAX_SCALE = 16
+# Bounds the grid picture (about 150 MB in memory as RGB) whatever --n, --columns and --scale say.
+MAX_GRID_PIXELS = 50_000_000
+OUT_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")
+
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], epilog=__doc__.split("\n\n", 1)[1],
@@ -23,24 +31,43 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--sub-category", required=True, help="one of the model's sub-categories, e.g. Shoes")
     parser.add_argument("--gender", required=True, help="one of the model's genders, e.g. Men")
     parser.add_argument("--seed", type=int, default=0, help="any integer; picks the random codes (default: 0)")
-    parser.add_argument("--n", type=int, default=16, help="how many images (default: 16)")
+    parser.add_argument("--n", type=int, default=16, help=f"how many images, at most {MAX_N} (default: 16)")
     parser.add_argument("--columns", type=int, default=None, help="images per row of the grid (default: about sqrt(n))")
-    parser.add_argument("--scale", type=int, default=2, help="enlarge each 60x80 image this many times (default: 2)")
+    parser.add_argument("--scale", type=int, default=2,
+                        help=f"enlarge each {IMAGE_WIDTH}x{IMAGE_HEIGHT} image this many times, at most {MAX_SCALE} "
+                             f"(default: 2); the whole grid may have at most {MAX_GRID_PIXELS // 1_000_000} megapixels")
     parser.add_argument("--model", type=Path, default=None,
                         help="generator folder (default: the shipped fashiongen/pretrained/generator)")
-    parser.add_argument("--out", type=Path, default=Path("grid.png"), help="PNG file to write (default: grid.png)")
+    parser.add_argument("--out", type=Path, default=Path("grid.png"),
+                        help=f"image file to write, ending in {', '.join(OUT_SUFFIXES)} (default: grid.png)")
     args = parser.parse_args(argv)
     if args.n < 1 or args.scale < 1 or (args.columns is not None and args.columns < 1):
         parser.error("--n, --scale and --columns must be at least 1")
-    if args.n > 1024:
-        parser.error("--n is limited to 1024 images per grid")
+    if args.n > MAX_N:
+        parser.error(f"--n is limited to {MAX_N} images per grid")
+    if args.scale > MAX_SCALE:
+        parser.error(f"--scale is limited to {MAX_SCALE}")
+    args.columns = min(args.columns or math.ceil(math.sqrt(args.n)), args.n)
+    rows = math.ceil(args.n / args.columns)
+    pixels = rows * args.columns * IMAGE_WIDTH * IMAGE_HEIGHT * args.scale**2
+    if pixels > MAX_GRID_PIXELS:
+        parser.error(f"a grid of {rows} x {args.columns} images at --scale {args.scale} would have "
+                     f"{pixels / 1e6:.0f} megapixels, over the limit of {MAX_GRID_PIXELS // 1_000_000}: "
+                     "lower --scale or --n")
     return args
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    from fashiongen.runtime import import_tensorflow_quietly
+    from fashiongen.runtime import check_writable, import_tensorflow_quietly
 
+    try:  # before the model is loaded and run
+        if args.out.suffix.lower() not in OUT_SUFFIXES:
+            raise ValueError(f"--out {args.out}: give an image file name ending in {', '.join(OUT_SUFFIXES)}")
+        check_writable(args.out)
+    except ValueError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     import_tensorflow_quietly()
     from fashiongen import vae
     from fashiongen.imaging import image_grid
@@ -51,9 +78,8 @@ def main(argv: list[str] | None = None) -> int:
     except vae.GeneratorError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    columns = args.columns or math.ceil(math.sqrt(args.n))
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    image_grid(images, columns, args.scale).save(args.out)
+    image_grid(images, args.columns, args.scale).save(args.out)
     print(f"wrote {args.out}: {args.n} x {args.sub_category} / {args.gender}, seed {args.seed}")
     return 0
 

@@ -94,6 +94,55 @@ def test_generate_without_a_model_is_one_line(tmp_path: Path, capsys) -> None:
     assert str(tmp_path / "nowhere" / vae.ENCODER_FILE) in line and "train_generator.py" in line
 
 
+@pytest.fixture
+def no_generation(monkeypatch) -> None:
+    """Fail the test if the generator draws anything: the checks must come before the work."""
+
+    def generation_started(*args, **kwargs):
+        raise AssertionError("images were generated although the output cannot be written")
+
+    monkeypatch.setattr(vae.Generator, "generate", generation_started)
+
+
+@pytest.mark.parametrize("where", ["not an image suffix", "existing folder", "parent is a file",
+                                   "folder that cannot be made"])
+def test_generate_refuses_a_bad_out_before_the_work(models, tmp_path: Path, capsys, no_generation,
+                                                    where: str) -> None:
+    (tmp_path / "a-file").write_text("x")
+    (tmp_path / "folder.png").mkdir()
+    out = {"not an image suffix": tmp_path / "x.txt",
+           "existing folder": tmp_path / "folder.png",
+           "parent is a file": tmp_path / "a-file" / "grid.png",  # as root, no chmod makes a place unwritable
+           "folder that cannot be made": Path("/proc/fashiongen-no-such-folder/grid.png")}[where]
+    assert generate_cli.main(generate_args(models.conv, out)) == 2
+    assert str(out) in one_error_line(capsys.readouterr().err)
+    assert not (tmp_path / "x.txt").exists()
+
+
+@pytest.mark.parametrize("extra, message", [
+    (("--scale", "1000"), "--scale is limited to 16"),
+    (("--scale", "4", "--n", "1024"), "over the limit of 50"),  # each bound alone allows it
+    (("--n", "1025"), "--n is limited to 1024"),
+])
+def test_generate_bounds_the_picture_before_the_work(models, tmp_path: Path, capsys, no_generation,
+                                                     extra: tuple[str, ...], message: str) -> None:
+    with pytest.raises(SystemExit) as exited:
+        generate_cli.main(generate_args(models.conv, tmp_path / "grid.png", *extra))
+    assert exited.value.code == 2
+    assert message in capsys.readouterr().err.strip().splitlines()[-1]
+    assert not (tmp_path / "grid.png").exists()
+
+
+def test_generate_largest_allowed_grid_and_help(models, tmp_path: Path, capsys) -> None:
+    out = tmp_path / "deep" / "grid.webp"  # a missing folder is made; any image suffix of the list
+    assert generate_cli.main(generate_args(models.conv, out, "--n", "2", "--scale", "16")) == 0
+    assert Image.open(out).size == (2 * 60 * 16 + 2, 80 * 16)
+    with pytest.raises(SystemExit):
+        generate_cli.main(["--help"])
+    help_text = " ".join(capsys.readouterr().out.split())
+    assert "at most 1024" in help_text and "at most 16" in help_text and "at most 50 megapixels" in help_text
+
+
 # ----------------------------------------------------------------------------- evaluate_generator.py
 
 
