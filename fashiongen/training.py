@@ -14,7 +14,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from fashiongen.data import FashionData, Split, atomic_write_text
+from fashiongen.data import FashionData, LabelSchema, Split, atomic_write_text
 
 
 class TrainingError(RuntimeError):
@@ -192,6 +192,23 @@ def data_report(dataset: FashionData, split: Split, train_rows: np.ndarray) -> s
     if len(reasons) > MAX_LISTED:
         lines.append(f"  ... and {len(reasons) - MAX_LISTED:,} more unreadable images (all in the model card)")
     return "\n".join(lines)
+
+
+def check_enough_data(data_dir: Path, dataset: FashionData, schema: LabelSchema, split: Split,
+                      train_rows: np.ndarray) -> None:
+    """Raise `TrainingError` before any model is built when the data cannot train and validate one:
+    a label schema without sub-categories or genders, or an empty training or validation part."""
+    empty_heads = [head for head, names in (("sub-categories", schema.sub_categories), ("genders", schema.genders))
+                   if not names]
+    if empty_heads:
+        raise TrainingError(f"no {' and no '.join(empty_heads)} to learn: {data_dir} has "
+                            f"{len(dataset.images):,} usable images; it needs styles.csv rows with an image")
+    if len(train_rows) == 0 or len(split.validation) == 0:
+        raise TrainingError(
+            f"too little data in {data_dir}: {len(dataset.images):,} usable images "
+            f"({len(dataset.missing_ids):,} styles rows without an image, {len(dataset.unreadable):,} unreadable) "
+            f"give {len(train_rows):,} train and {len(split.validation):,} validation images with the {split.kind} "
+            f"split; training needs at least one of each")
 
 
 def rounded_history(history: keras.callbacks.History) -> dict[str, list[float]]:

@@ -86,6 +86,7 @@ def train(args: argparse.Namespace) -> dict:
     split = data.make_split(args.split, dataset, args.seed)
     train_rows = split.train[: args.limit]
     print(training.data_report(dataset, split, train_rows))
+    training.check_enough_data(args.data_dir, dataset, schema, split, train_rows)
     best_weights = training.prepare_run_dir(args.run_dir, args.resume)
     steps_per_epoch = -(-len(train_rows) // args.batch_size)
 

@@ -160,6 +160,33 @@ def test_a_corrupt_image_is_skipped_and_listed_in_report_and_card(tiny_dataset: 
     assert card["split"]["n_train"] + card["split"]["n_validation"] == 10
 
 
+def keep_only(data_dir: Path, ids: tuple[int, ...]) -> None:
+    """Delete every image of a dataset folder but those of `ids`."""
+    for path in (data_dir / "images").glob("*.jpg"):
+        if int(path.stem) not in ids:
+            path.unlink()
+
+
+@pytest.mark.parametrize(("ids", "extra", "message"), [
+    ((), (), "no sub-categories and no genders to learn"),
+    ((1,), (), "too little data in {data}: 1 usable images (11 styles rows without an image, 0 unreadable) give "
+               "0 train and 1 validation images with the random split"),
+    ((2, 12), ("--split", "grouped"), "give 0 train and 2 validation images with the grouped split"),
+], ids=["no-images", "one-image", "one-duplicate-group"])
+def test_too_little_data_is_one_line_before_a_model_is_built(tiny_dataset: Path, tmp_path: Path, capsys,
+                                                            monkeypatch: pytest.MonkeyPatch, ids, extra,
+                                                            message: str) -> None:
+    keep_only(tiny_dataset, ids)
+
+    def no_model(*args, **kwargs):
+        raise AssertionError("a model was built")
+
+    monkeypatch.setattr(classifier, "build_classifier", no_model)
+    assert cli.main(tiny_args(tiny_dataset, tmp_path, *extra)) == 2
+    assert message.format(data=tiny_dataset) in one_error_line(capsys.readouterr().err)
+    assert not (tmp_path / "run").exists() and not (tmp_path / "out").exists()
+
+
 def test_resume_with_nothing_to_resume_is_one_line(tiny_dataset: Path, tmp_path: Path, capsys) -> None:
     assert cli.main(tiny_args(tiny_dataset, tmp_path, "--resume")) == 2
     assert "nothing to resume" in one_error_line(capsys.readouterr().err)

@@ -16,7 +16,7 @@ import pytest
 
 from conftest import assert_help_mentions, make_tiny_dataset
 from fashiongen import classifier, data, quality, vae
-from test_train_classifier import folder_bytes, one_error_line, run_in_fresh_process
+from test_train_classifier import folder_bytes, keep_only, one_error_line, run_in_fresh_process
 from test_vae import SCHEMA
 
 REPO = Path(__file__).resolve().parents[1]
@@ -195,6 +195,20 @@ def test_resume_with_nothing_to_resume_is_one_line(tiny, tmp_path: Path, capsys)
     assert run(tiny, tmp_path, "--resume").code == 2
     assert "nothing to resume" in one_error_line(capsys.readouterr().err)
     assert not (tmp_path / "out").exists()
+
+
+def test_one_image_is_too_little_data_before_a_model_is_built(tiny, tmp_path: Path, capsys,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    small = SimpleNamespace(**{**vars(tiny), "data_dir": make_tiny_dataset(tmp_path / "fashion-small")})
+    keep_only(small.data_dir, (1,))
+
+    def no_model(*args, **kwargs):
+        raise AssertionError("a model was built")
+
+    monkeypatch.setattr(vae, "build_generator", no_model)
+    assert run(small, tmp_path).code == 2
+    assert "give 0 train and 1 validation images" in one_error_line(capsys.readouterr().err)
+    assert not (tmp_path / "run").exists() and not (tmp_path / "out").exists()
 
 
 def test_missing_classifier_is_one_line_naming_the_file(tiny, tmp_path: Path, capsys) -> None:
