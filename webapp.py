@@ -1,4 +1,6 @@
-"""What the Streamlit pages share: models loaded once per process, charts, and error panels.
+"""What the Streamlit pages share: models loaded once per process, cached results, charts, upload
+limits and error panels. It lives beside app.py, not in the library, so `fashiongen` never imports
+Streamlit (Streamlit puts app.py's folder on sys.path; pytest has pythonpath = ["."]).
 
 Pages stay thin: they call these functions and the library, and draw.
 """
@@ -8,19 +10,46 @@ from __future__ import annotations
 import gc
 import io
 import os
+import re
 from pathlib import Path
+from typing import Sequence
 
 import numpy as np
 import streamlit as st
 
 from fashiongen import classifier, vae
-from fashiongen.imaging import ImageError, load_image
+from fashiongen.imaging import MAX_FILE_BYTES, ImageError, image_grid, load_image
 
 DATA_IMAGES = Path("data") / "fashion-small" / "images"
 # Environment variables naming other model folders; read on every call, and the folder is the cache key,
 # so another folder is really loaded.
 CLASSIFIER_DIR_VARIABLE = "FASHIONGEN_CLASSIFIER_DIR"
 GENERATOR_DIR_VARIABLE = "FASHIONGEN_GENERATOR_DIR"
+
+IMAGE_TYPES = ["jpg", "jpeg", "png", "webp"]
+# One upload on the Label page takes at most this many files and bytes in all. Streamlit keeps every
+# uploaded file in memory, and each is decoded in turn (a 49 MB file can hold 100 MP, 300 MB of
+# pixels), so a batch must be bounded; 20 ordinary product photos (well under 1 MB each) fit easily.
+MAX_UPLOAD_FILES = 20
+MAX_UPLOAD_BYTES = 100 * 2**20
+# Generated grids and strips kept as PNG bytes, across sessions (about 50-200 KB each).
+CACHED_PICTURES = 256
+
+
+def upload_limits() -> str:
+    """The Label uploader's limits in words, for its help and for the message about files left out."""
+    return (f"up to {MAX_UPLOAD_FILES} files and {MAX_UPLOAD_BYTES // 2**20} MB per upload, "
+            f"{MAX_FILE_BYTES // 2**20} MB per file")
+
+
+def literal(text: str) -> str:
+    """Markdown that shows `text` exactly as written: a code span. Streamlit renders messages and
+    captions as Markdown, so a file named `**BOLD** :red[x].jpg` came out bold and red. The fence is
+    longer than any run of backticks inside; line breaks become spaces (a code span cannot hold them)."""
+    text = " ".join(text.splitlines())
+    fence = "`" * (1 + max((len(run) for run in re.findall("`+", text)), default=0))
+    pad = " " if text[:1] in ("`", " ") or text[-1:] in ("`", " ") else ""  # Markdown strips one space each side
+    return f"{fence}{pad}{text}{pad}{fence}"
 
 
 def model_folder(variable: str, shipped: Path) -> str:
@@ -83,10 +112,30 @@ def generator_or_stop() -> vae.Generator:
     return generator
 
 
+def within_upload_limits(uploads: Sequence) -> tuple[list, str | None]:
+    """The first uploads that fit in MAX_UPLOAD_FILES and MAX_UPLOAD_BYTES (Streamlit knows each
+    file's size before anything is read), and one message naming the files left out, or None."""
+    accepted, total = [], 0
+    for upload in uploads:
+        total += upload.size
+        if len(accepted) == MAX_UPLOAD_FILES or total > MAX_UPLOAD_BYTES:
+            break
+        accepted.append(upload)
+    left_out = list(uploads[len(accepted):])
+    if not left_out:
+        return accepted, None
+    names = ", ".join(literal(upload.name) for upload in left_out[:5])
+    if len(left_out) > 5:
+        names += f" and {len(left_out) - 5} more"
+    return accepted, (f"Labeled the first {len(accepted)} of {len(uploads)} files: one upload takes "
+                      f"{upload_limits()}. Not labeled: {names}. Upload those in another batch.")
+
+
 def read_upload(upload) -> np.ndarray | None:
-    """An uploaded file as a model input, or None after showing the user why it cannot be."""
+    """An uploaded file as a model input, or None after showing the user why it cannot be. Call it
+    for one upload at a time: only the 60x80 image outlives the call, not the decoded picture."""
     try:
-        return load_image(upload.getvalue(), name=upload.name)
+        return load_image(upload.getvalue(), name=literal(upload.name))
     except ImageError as error:
         st.error(str(error))
         return None
@@ -122,9 +171,37 @@ def enlarge(image: np.ndarray, scale: int = 4) -> np.ndarray:
 
 
 def png_bytes(picture) -> bytes:
+    """A Pillow picture as PNG. Compression level 1: 4 ms instead of 17 for an 8-image grid, the
+    file 20% larger; it goes to this page and its download button, not to an archive."""
     buffer = io.BytesIO()
-    picture.save(buffer, "PNG")
+    picture.save(buffer, "PNG", compress_level=1)
     return buffer.getvalue()
+
+
+# The Generate page's pictures depend only on the model folder and the choices, so they are
+# computed once for every session; a page shows the cached PNG bytes as they are (Streamlit would
+# otherwise encode the picture again on every run).
+@st.cache_data(max_entries=CACHED_PICTURES, show_spinner=False)
+def _grid_png(folder: str, sub_category: str, gender: str, seed: int, count: int) -> bytes:
+    generator, _ = _load_generator(folder)
+    images = generator.generate(sub_category, gender, seed, count)
+    return png_bytes(image_grid(images, columns=min(count, 8), scale=2))
+
+
+@st.cache_data(max_entries=CACHED_PICTURES, show_spinner=False)
+def _strip_png(folder: str, start: tuple[str, str, int], end: tuple[str, str, int], steps: int) -> bytes:
+    generator, _ = _load_generator(folder)
+    return png_bytes(image_grid(generator.interpolate(start, end, steps), columns=steps, scale=2))
+
+
+def generated_png(sub_category: str, gender: str, seed: int, count: int) -> bytes:
+    """`count` images of the loaded generator for these choices, as a PNG grid of up to 8 columns."""
+    return _grid_png(model_folder(GENERATOR_DIR_VARIABLE, vae.PRETRAINED_DIR), sub_category, gender, seed, count)
+
+
+def interpolation_png(start: tuple[str, str, int], end: tuple[str, str, int], steps: int) -> bytes:
+    """The walk from (sub-category, gender, seed) `start` to `end` in `steps` images, as a PNG strip."""
+    return _strip_png(model_folder(GENERATOR_DIR_VARIABLE, vae.PRETRAINED_DIR), start, end, steps)
 
 
 def dataset_examples(limit: int = 12) -> list[Path]:

@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from fashiongen import webapp
+import webapp
 from fashiongen.runtime import device_summary
 
 st.title("About FashionGen")

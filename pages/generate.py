@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from fashiongen import webapp
+import webapp
 from fashiongen.imaging import image_grid
 
 st.title("Generate")

@@ -3,14 +3,17 @@
 import pandas as pd
 import streamlit as st
 
-from fashiongen import webapp
+import webapp
 
 st.title("Label a product photo")
 labeler = webapp.labeler_or_stop()
-uploads = st.file_uploader("Product photos (JPEG, PNG or WebP, any size)", type=["jpg", "jpeg", "png", "webp"],
-                           accept_multiple_files=True)
+uploads = st.file_uploader(f"Product photos (JPEG, PNG or WebP, any size): {webapp.upload_limits()}",
+                           type=webapp.IMAGE_TYPES, accept_multiple_files=True)
+accepted, left_out = webapp.within_upload_limits(uploads or [])
+if left_out:
+    st.warning(left_out)
 results = []
-for upload in uploads or []:
+for upload in accepted:  # one at a time: only the 60x80 image of each is kept
     image = webapp.read_upload(upload)
     if image is not None:
         results.append((upload.name, image, labeler.predict(image)[0]))
@@ -18,7 +21,7 @@ for upload in uploads or []:
 if len(results) == 1:
     name, image, prediction = results[0]
     left, right = st.columns([1, 3])
-    left.image(webapp.enlarge(image), caption=f"{name} as the model sees it (60x80)")
+    left.image(webapp.enlarge(image), caption=f"{webapp.literal(name)} as the model sees it (60x80)")
     (sub_name, sub_p), (gender_name, gender_p) = prediction.top_sub_category, prediction.top_gender
     right.metric("Sub-category", sub_name, help=f"{sub_p:.1%} probability")
     right.caption(f"{sub_p:.1%} probability")

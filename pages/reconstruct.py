@@ -3,7 +3,7 @@
 import numpy as np
 import streamlit as st
 
-from fashiongen import webapp
+import webapp
 from fashiongen.imaging import load_image
 
 st.title("Reconstruct")
@@ -13,7 +13,7 @@ generator = webapp.generator_or_stop()
 source = st.radio("Image", ["Upload", "Example"], horizontal=True)
 image = None
 if source == "Upload":
-    upload = st.file_uploader("A product photo (JPEG, PNG or WebP)", type=["jpg", "jpeg", "png", "webp"])
+    upload = st.file_uploader("A product photo (JPEG, PNG or WebP)", type=webapp.IMAGE_TYPES)
     if upload is not None:
         image = webapp.read_upload(upload)
 else:

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
-import json
-
 import io
+import json
+import re
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
+import webapp
 from conftest import jpeg_bytes
 
 REPO = Path(__file__).resolve().parents[1]
@@ -192,10 +194,98 @@ def test_loaded_models_are_out_of_the_collectors_reach() -> None:
     time (200 ms of held GIL per run before they were frozen; measured in scripts/benchmark.py's app section)."""
     import gc
 
-    from fashiongen import webapp
-
     labeler, _ = webapp.load_labeler()
     generator, _ = webapp.load_generator()
     walked = {id(o) for o in gc.get_objects()}
     assert gc.get_freeze_count() > 0
     assert id(labeler.model) not in walked and id(generator.decoder) not in walked
+
+
+# File names a user controls, full of Markdown and of Streamlit's own inline syntax
+MARKDOWN_NAMES = ["**BOLD** :red[x].jpg", "``two`` `one` _it_ $x$ :material/home: [a](b).png", "`edge`.jpg"]
+
+
+def shown_text(markdown: str) -> str:
+    """The text a browser shows for Streamlit Markdown: CommonMark (markdown-it, as in the browser)
+    with Streamlit's inline directives (:red[text], :material/icon:, $math$) applied outside code spans."""
+    from markdown_it import MarkdownIt
+
+    shown = []
+    for block in MarkdownIt().parse(markdown):
+        for token in block.children or []:
+            if token.type == "text":
+                text = re.sub(r":[\w-]+\[([^\]]*)\]", r"\1", token.content)
+                shown.append(re.sub(r"\$([^$]+)\$", r"\1", re.sub(r":material/\w+:", "", text)))
+            elif token.type == "code_inline":
+                shown.append(token.content)
+            elif token.type in ("softbreak", "hardbreak"):
+                shown.append(" ")
+    return "".join(shown)
+
+
+def test_shown_text_renders_markdown() -> None:
+    """The helper the next tests rely on really renders: the names as plain Markdown are not shown as written."""
+    assert shown_text("**BOLD** :red[x].jpg is empty") == "BOLD x.jpg is empty"
+    for name in MARKDOWN_NAMES:
+        assert name not in shown_text(name)
+        assert shown_text(webapp.literal(name)) == name
+
+
+@pytest.mark.parametrize("name", MARKDOWN_NAMES)
+def test_file_names_are_shown_literally(app: AppTest, name: str) -> None:
+    """Errors, captions and the table show an upload's name as written, never as Markdown."""
+    app.run()
+    app.file_uploader[0].set_value((name, b"", "image/jpeg")).run()
+    assert [name in shown_text(error.value) for error in app.error] == [True]
+    app.file_uploader[0].set_value((name, product_photo(), "image/jpeg")).run()
+    assert not app.exception and not app.error
+    (image,) = app.get("image")
+    assert shown_text(image.proto.imgs[0].caption) == f"{name} as the model sees it (60x80)"
+    app.file_uploader[0].set_value([(name, product_photo(), "image/jpeg"), ("b.jpg", product_photo(), "image/jpeg")])
+    app.run()
+    assert list(app.dataframe[0].value["file"]) == [name, "b.jpg"]  # table cells are never Markdown
+
+
+def test_the_uploader_says_its_limits(app: AppTest) -> None:
+    app.run()
+    label = app.file_uploader[0].label
+    assert f"up to {webapp.MAX_UPLOAD_FILES} files and {webapp.MAX_UPLOAD_BYTES // 2**20} MB per upload" in label
+    assert "50 MB per file" in label
+
+
+def test_upload_limits_take_the_first_files_that_fit(monkeypatch) -> None:
+    """The count and the total size are both capped; the files left out are named once, literally."""
+    monkeypatch.setattr(webapp, "MAX_UPLOAD_FILES", 3)
+    monkeypatch.setattr(webapp, "MAX_UPLOAD_BYTES", 100)
+    files = [SimpleNamespace(name=f"**{i}**.jpg", size=size) for i, size in enumerate([10, 20, 30, 60, 1])]
+    assert webapp.within_upload_limits(files[:3]) == (files[:3], None)
+    accepted, message = webapp.within_upload_limits(files)
+    assert accepted == files[:3]  # with the fourth, 120 bytes and 4 files
+    assert shown_text(message).startswith("Labeled the first 3 of 5 files: one upload takes up to 3 files and 0 MB")
+    assert "Not labeled: **3**.jpg, **4**.jpg." in shown_text(message)
+    accepted, message = webapp.within_upload_limits([files[3], files[2], files[1], files[4]])
+    assert accepted == [files[3], files[2]] and "Not labeled: **1**.jpg, **4**.jpg." in shown_text(message)
+    many = [SimpleNamespace(name=f"{i}.jpg", size=1) for i in range(10)]
+    assert shown_text(webapp.within_upload_limits(many)[1]).endswith("Not labeled: 3.jpg, 4.jpg, 5.jpg, 6.jpg, "
+                                                                    "7.jpg and 2 more. Upload those in another batch.")
+
+
+def test_too_many_files_get_one_message(app: AppTest, monkeypatch) -> None:
+    """Over the cap: the first files are labeled, one warning names the rest; nothing is silently dropped."""
+    limit = webapp.MAX_UPLOAD_FILES
+    grey = GOOD_UPLOADS["grey.png"][0]
+    files = [(f"{i:02d}.png", grey, "image/png") for i in range(limit + 2)]
+    app.run()
+    app.file_uploader[0].set_value(files).run()
+    assert not app.exception and not app.error
+    assert list(app.dataframe[0].value["file"]) == [f"{i:02d}.png" for i in range(limit)]
+    (warning,) = app.warning
+    assert f"Labeled the first {limit} of {limit + 2} files" in warning.value
+    assert f"Not labeled: {limit:02d}.png, {limit + 1:02d}.png." in shown_text(warning.value)
+    monkeypatch.setattr(webapp, "MAX_UPLOAD_BYTES", 2 * len(grey))  # the same module the page imports
+    app = new_app(monkeypatch)
+    app.run()
+    app.file_uploader[0].set_value(files[:4]).run()
+    assert list(app.dataframe[0].value["file"]) == ["00.png", "01.png"]
+    assert "Labeled the first 2 of 4 files" in app.warning[0].value
+
