@@ -20,7 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Iterator, Mapping, NamedTuple, Sequence
+from typing import Iterator, Mapping, NamedTuple, Sequence
 
 import numpy as np
 import pandas as pd
@@ -165,11 +165,30 @@ class LabelSchema:
         return {"sub_categories": list(self.sub_categories), "genders": list(self.genders)}
 
     @classmethod
-    def from_dict(cls, mapping: Mapping[str, Iterable[str]]) -> "LabelSchema":
-        try:
-            return cls(tuple(mapping["sub_categories"]), tuple(mapping["genders"]))
-        except (KeyError, TypeError) as error:
-            raise DatasetError(f"not a label schema (needs sub_categories and genders): {error}") from None
+    def from_dict(cls, mapping: object) -> "LabelSchema":
+        """The schema in parsed JSON: an object whose sub_categories and genders are lists of distinct,
+        non-empty names. Anything else raises `DatasetError` saying what is wrong (a string would
+        otherwise be taken as a list of one-letter names)."""
+        if not isinstance(mapping, Mapping):
+            raise DatasetError(f"it holds {json_type(mapping)}, not an object with sub_categories and genders")
+        heads = []
+        for head in ("sub_categories", "genders"):
+            if head not in mapping:
+                raise DatasetError(f"it has no {head}")
+            names = mapping[head]
+            if not isinstance(names, (list, tuple)):
+                raise DatasetError(f"{head} is {json_type(names)}, not a list of names")
+            if not names:
+                raise DatasetError(f"{head} is empty")
+            for name in names:
+                if not isinstance(name, str) or not name.strip():
+                    raise DatasetError(f"{head} holds {json.dumps(name)[:40]}, not a name")
+            if len(set(names)) < len(names):
+                seen: set[str] = set()
+                repeated = next(name for name in names if name in seen or seen.add(name))
+                raise DatasetError(f"{head} names {repeated!r} more than once")
+            heads.append(tuple(names))
+        return cls(*heads)
 
     def save(self, path: str | os.PathLike) -> None:
         atomic_write_text(path, json.dumps(self.to_dict(), indent=2) + "\n")
@@ -177,9 +196,23 @@ class LabelSchema:
     @classmethod
     def load(cls, path: str | os.PathLike) -> "LabelSchema":
         try:
-            return cls.from_dict(json.loads(Path(path).read_text()))
-        except (OSError, json.JSONDecodeError) as error:
+            mapping = json.loads(Path(path).read_text(encoding="utf-8"))
+        except (OSError, ValueError, RecursionError) as error:  # ValueError: bad JSON or UTF-8
             raise DatasetError(f"cannot read the label schema {path}: {error}") from None
+        try:
+            return cls.from_dict(mapping)
+        except DatasetError as error:
+            raise DatasetError(f"{path} is not a label schema ({error})") from None
+
+
+# how messages name the type of a parsed JSON value
+JSON_NAMES = {dict: "an object", list: "a list", str: "a string", int: "an integer", float: "a number",
+              bool: "true or false", type(None): "null"}
+
+
+def json_type(value: object) -> str:
+    """What a parsed JSON value is, in JSON's words ("a list", "a string", ...), for messages."""
+    return JSON_NAMES.get(type(value), type(value).__name__)
 
 
 def _by_frequency(values: pd.Series) -> list[str]:

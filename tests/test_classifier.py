@@ -346,3 +346,18 @@ def test_a_failed_save_leaves_the_previous_model_untouched(trained, bundle_copy:
         classifier.save_bundle(bundle_copy, trained[0], SCHEMA, {"version": "new"})
     assert folder_bytes(bundle_copy) == before
     assert [p.name for p in bundle_copy.parent.iterdir()] == [bundle_copy.name]
+
+
+def assert_names_and_retrains(raised: pytest.ExceptionInfo, named: Path) -> None:
+    message = str(raised.value)
+    assert message.startswith(f"{named} ") and message.endswith(f"Retrain it with: {classifier.retrain_command(named.parent)}")
+
+
+def test_labels_given_as_strings_are_refused_not_split_into_letters(bundle_copy: Path) -> None:
+    # 20 + 5 letters: as wide as the model, so only the shape check can catch it
+    (bundle_copy / classifier.SCHEMA_FILE).write_text(json.dumps({"sub_categories": "abcdefghijklmnopqrst",
+                                                                  "genders": "MWBGU"}))
+    with pytest.raises(ClassifierError) as raised:
+        Labeler.load(bundle_copy)
+    assert_names_and_retrains(raised, bundle_copy / classifier.SCHEMA_FILE)
+    assert "sub_categories is a string, not a list of names" in str(raised.value)
