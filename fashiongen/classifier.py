@@ -12,7 +12,6 @@ the backbone (scaling to [-1, 1]) is inside the model.
 
 from __future__ import annotations
 
-import json
 import os
 import socket
 from dataclasses import dataclass
@@ -22,21 +21,24 @@ import numpy as np
 from keras import layers, ops
 
 from fashiongen.batches import to_unit_float
-from fashiongen.data import DatasetError, LabelSchema, atomic_folder, folder_argument, read_model_card
+from fashiongen.data import LabelSchema
 from fashiongen.imaging import IMAGE_SHAPE, ImageSource, load_image
+from fashiongen.model_folder import CARD_FILE, SCHEMA_FILE, ModelFolderError, ModelKind, atomic_folder, card_json, shapes
 
 ARCHITECTURES = ("compact", "paper", "mobilenet")
 DEFAULT_ARCH = "compact"
-MODEL_FILE = "classifier.keras"
-SCHEMA_FILE = "labels.json"
-CARD_FILE = "model_card.json"
+MODEL_FILE = "classifier.keras"  # beside model_folder.SCHEMA_FILE and CARD_FILE
 PRETRAINED_DIR = Path(__file__).resolve().parent / "pretrained" / "classifier"
 # seconds a stalled connection may block the ImageNet download (Keras' urlretrieve has no timeout)
 DOWNLOAD_TIMEOUT = 30.0
 
 
-class ClassifierError(RuntimeError):
+class ClassifierError(ModelFolderError):
     """A model that cannot be built or loaded; the message names the file and the fix."""
+
+
+KIND = ModelKind("train_classifier.py", PRETRAINED_DIR, ClassifierError)
+retrain_command = KIND.retrain_command  # what a missing or broken classifier folder suggests
 
 
 # ----------------------------------------------------------------------------- architectures
@@ -206,28 +208,21 @@ class Labeler:
 
     @classmethod
     def load(cls, folder: str | os.PathLike = PRETRAINED_DIR) -> "Labeler":
-        """Load `classifier.keras`, `labels.json` and (optional) `model_card.json` from `folder`."""
-        folder = Path(folder)
-        retrain = retrain_command(folder)
-        model_path, schema_path = folder / MODEL_FILE, folder / SCHEMA_FILE
-        for path in (model_path, schema_path):
-            if not path.is_file():
-                raise ClassifierError(f"{path} is missing. Retrain it with: {retrain}")
-        try:
-            model = keras.saving.load_model(model_path, custom_objects={"HeadAccuracy": HeadAccuracy}, compile=False)
-        except Exception as error:  # Keras raises many types for a torn or foreign file
-            raise ClassifierError(
-                f"{model_path} is corrupt or not a Keras model ({type(error).__name__}). "
-                f"Retrain it with: {retrain}"
-            ) from error
-        try:
-            schema = LabelSchema.load(schema_path)
-        except ValueError as error:
-            raise ClassifierError(f"{error}. Retrain it with: {retrain}") from error
-        try:
-            card = read_model_card(folder / CARD_FILE)
-        except DatasetError as error:
-            raise ClassifierError(f"{error}. Retrain it with: {retrain}") from error
+        """Load `classifier.keras`, `labels.json` and (optional) `model_card.json` from `folder`, each
+        checked: a file that is missing, unreadable, of the wrong shape or not fitting the others raises
+        `ClassifierError` naming it and the command that retrains the folder."""
+        folder = KIND.open(folder)
+        folder.require(MODEL_FILE, SCHEMA_FILE)
+        schema, card = folder.schema(), folder.card()
+        model = folder.keras_model(MODEL_FILE, {"HeadAccuracy": HeadAccuracy})
+        if shapes(model.inputs) != [IMAGE_SHAPE]:
+            raise folder.error(MODEL_FILE, f"takes inputs of shape {shapes(model.inputs)}, not one 80x60x3 image")
+        outputs = shapes(model.outputs)
+        if len(outputs) != 1 or len(outputs[0]) != 1:
+            raise folder.error(MODEL_FILE, f"gives outputs of shape {outputs}, not one row of scores per image")
+        if outputs[0][0] != schema.size:
+            raise folder.error(SCHEMA_FILE, f"names {schema.size} labels, but {folder.path / MODEL_FILE} gives "
+                                            f"{outputs[0][0]} scores")
         return cls(model, schema, card)
 
     def as_judge(self, schema: LabelSchema, source: str = "classifier") -> keras.Model:
@@ -271,11 +266,6 @@ class Labeler:
         save_bundle(folder, self.model, self.schema, card if card is not None else self.card)
 
 
-def retrain_command(folder: str | os.PathLike = PRETRAINED_DIR) -> str:
-    """The command that trains a classifier into `folder` (what a missing or broken one suggests)."""
-    return f"python scripts/train_classifier.py --data-dir data/fashion-small --out {folder_argument(folder, PRETRAINED_DIR)}"
-
-
 def save_bundle(folder: str | os.PathLike, model: keras.Model, schema: LabelSchema, card: dict) -> None:
     with atomic_folder(folder) as staging:
         # an uncompiled view of the same layers: the optimizer's state would triple the file and is
@@ -284,15 +274,7 @@ def save_bundle(folder: str | os.PathLike, model: keras.Model, schema: LabelSche
         export = keras.Model(model.input, model.output, name=model.name)
         export.save(staging / MODEL_FILE)
         schema.save(staging / SCHEMA_FILE)
-        (staging / CARD_FILE).write_text(json.dumps(card, indent=2, default=_json_default) + "\n")
-
-
-def _json_default(value):
-    if isinstance(value, (np.floating, np.integer)):
-        return value.item()
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    return str(value)
+        (staging / CARD_FILE).write_text(card_json(card))
 
 
 def compile_classifier(

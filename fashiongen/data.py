@@ -12,15 +12,12 @@ import io
 import json
 import math
 import os
-import shlex
-import shutil
 import tempfile
 import warnings
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator, Mapping, NamedTuple, Sequence
+from typing import Mapping, NamedTuple, Sequence
 
 import numpy as np
 import pandas as pd
@@ -420,44 +417,6 @@ def _atomic_save_npy(path: Path, array: np.ndarray) -> None:
     with tempfile.NamedTemporaryFile(dir=path.parent, prefix=".tmp-", suffix=".npy", delete=False) as handle:
         np.save(handle, array)
     os.replace(handle.name, path)
-
-
-@contextmanager
-def atomic_folder(folder: str | os.PathLike) -> Iterator[Path]:
-    """Yield a staging folder to fill; when the block succeeds it takes the place of `folder`
-    (readers and crashes see the old folder or the new one, never half), when it fails it is
-    removed and `folder` is untouched."""
-    folder = Path(folder)
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
-    staging.chmod(0o755)  # mkdtemp makes it private
-    try:
-        yield staging
-        old = folder.with_name(f".{folder.name}.old")
-        shutil.rmtree(old, ignore_errors=True)
-        if folder.exists():
-            os.replace(folder, old)
-        os.replace(staging, folder)
-        shutil.rmtree(old, ignore_errors=True)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-
-
-def folder_argument(folder: str | os.PathLike, shipped: Path) -> str:
-    """How a suggested command names a model folder: the shipped one relative to the checkout (as the
-    README's commands do), any other as given, quoted for the shell."""
-    if Path(folder).resolve() == Path(shipped).resolve():
-        return Path(shipped).relative_to(Path(shipped).parents[2]).as_posix()  # fashiongen/pretrained/<model>
-    return shlex.quote(str(folder))
-
-
-def read_model_card(path: str | os.PathLike) -> dict:
-    """A model's `model_card.json` ({} when there is none); raises `DatasetError` when unreadable."""
-    path = Path(path)
-    try:
-        return json.loads(path.read_text()) if path.is_file() else {}
-    except (OSError, ValueError) as error:  # ValueError: bad JSON or bad UTF-8
-        raise DatasetError(f"{path} is unreadable ({error})") from None
 
 
 def atomic_write_bytes(path: str | os.PathLike, content: bytes) -> None:

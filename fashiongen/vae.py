@@ -28,22 +28,27 @@ import numpy as np
 from keras import layers, ops
 
 from fashiongen.batches import to_unit_float
-from fashiongen.data import (DatasetError, LabelSchema, atomic_folder, atomic_write_bytes, folder_argument,
-                             read_model_card)
+from fashiongen.data import LabelSchema, atomic_write_bytes
 from fashiongen.imaging import IMAGE_HEIGHT, IMAGE_SHAPE, IMAGE_WIDTH
+from fashiongen.model_folder import (CARD_FILE, SCHEMA_FILE, ModelFolder, ModelFolderError, ModelKind, atomic_folder,
+                                     card_json, folder_argument, shapes)
 
 ARCHITECTURES = ("conv", "paper")
 DEFAULT_ARCH = "conv"
 PIXEL_VALUES = IMAGE_HEIGHT * IMAGE_WIDTH * 3
+# beside model_folder.SCHEMA_FILE and CARD_FILE
 ENCODER_FILE, DECODER_FILE, CONFIG_FILE = "encoder.keras", "decoder.keras", "generator.json"
 PRIOR_FILE = "prior.npz"
 LOG_VAR_LIMIT = 10.0  # conv arch: log-variances are capped at 10 in training
-SCHEMA_FILE, CARD_FILE = "labels.json", "model_card.json"
 PRETRAINED_DIR = Path(__file__).resolve().parent / "pretrained" / "generator"
 
 
-class GeneratorError(RuntimeError):
+class GeneratorError(ModelFolderError):
     """A generator that cannot be loaded or asked for; the message names the file or valid names."""
+
+
+KIND = ModelKind("train_generator.py", PRETRAINED_DIR, GeneratorError)
+retrain_command = KIND.retrain_command  # what a missing or broken generator folder suggests
 
 
 # ----------------------------------------------------------------------------- architectures
@@ -423,9 +428,24 @@ class LatentPrior:
 
     @classmethod
     def load(cls, path: Path) -> "LatentPrior":
+        """The prior saved in `path`, as saved: `misfit` says whether it serves a given generator."""
         with np.load(path, allow_pickle=False) as saved:
             return cls(saved["conditions"], saved["means"], saved["counts"], saved["scales"], saved["pooled_scale"],
                        int(saved["n_sub_categories"]), float(saved["shrinkage"]))
+
+    def misfit(self, latent_dim: int, schema: LabelSchema) -> str | None:
+        """Why this prior cannot serve a generator with codes of `latent_dim` and labels of `schema`
+        (its arrays disagree with them or with each other), or None when it can."""
+        pairs = self.conditions.shape[0] if self.conditions.ndim else 0
+        expected = {"conditions": (pairs, schema.size), "means": (pairs, latent_dim), "counts": (pairs,),
+                    "scales": (pairs, latent_dim, latent_dim), "pooled_scale": (latent_dim, latent_dim)}
+        for name, shape in expected.items():
+            if getattr(self, name).shape != shape:
+                return (f"its {name} are {getattr(self, name).shape}, not {shape} for codes of {latent_dim} and "
+                        f"{schema.size} labels")
+        if self.n_sub_categories != len(schema.sub_categories):
+            return f"it splits the labels after {self.n_sub_categories} sub-categories, not {len(schema.sub_categories)}"
+        return None
 
 
 # ----------------------------------------------------------------------------- using a trained one
@@ -443,41 +463,24 @@ class Generator:
 
     @classmethod
     def load(cls, folder: str | os.PathLike = PRETRAINED_DIR, with_prior: bool = True) -> "Generator":
-        """The generator in `folder`; with_prior=False skips its latent prior (to refit a broken one)."""
-        folder = Path(folder)
-        retrain = retrain_command(folder)
-        for name in (ENCODER_FILE, DECODER_FILE, CONFIG_FILE, SCHEMA_FILE):
-            if not (folder / name).is_file():
-                raise GeneratorError(f"{folder / name} is missing. Retrain it with: {retrain}")
-        models = []
-        for name in (ENCODER_FILE, DECODER_FILE):
-            try:
-                models.append(keras.saving.load_model(folder / name, compile=False))
-            except Exception as error:  # Keras raises many types for a torn or foreign file
-                raise GeneratorError(f"{folder / name} is corrupt or not a Keras model ({type(error).__name__}). "
-                                     f"Retrain it with: {retrain}") from error
-        try:
-            config = json.loads((folder / CONFIG_FILE).read_text())
-            schema = LabelSchema.load(folder / SCHEMA_FILE)
-        except (ValueError, OSError) as error:
-            raise GeneratorError(f"{error}. Retrain it with: {retrain}") from error
-        try:
-            card = read_model_card(folder / CARD_FILE)
-        except DatasetError as error:
-            raise GeneratorError(f"{error}. Retrain it with: {retrain}") from error
-        prior = None
-        if with_prior and (folder / PRIOR_FILE).is_file():
-            try:
-                prior = LatentPrior.load(folder / PRIOR_FILE)
-            except Exception as error:  # a torn zip, a missing array, a wrong dtype
-                raise GeneratorError(f"{folder / PRIOR_FILE} is corrupt ({type(error).__name__}). Refit it with: "
-                                     f"{fit_prior_command(folder)}") from error
-            latent = models[1].inputs[0].shape[-1]
-            if (prior.means.shape[1] != latent or prior.scales.shape[1:] != (latent, latent)
-                    or prior.conditions.shape[1] != schema.size):
-                raise GeneratorError(f"{folder / PRIOR_FILE} does not fit this decoder. Refit it with: "
-                                     f"{fit_prior_command(folder)}")
-        return cls(models[0], models[1], schema, config.get("arch", DEFAULT_ARCH), card, prior)
+        """The generator in `folder`; with_prior=False skips its latent prior (to refit a broken one).
+
+        Every file is checked, and the latent prior last: a file that is missing, unreadable, of the
+        wrong shape or not fitting the others raises `GeneratorError` naming it and the command that
+        rebuilds it, the prior refit only when everything else is sound (the refit needs it)."""
+        folder = KIND.open(folder)
+        folder.require(ENCODER_FILE, DECODER_FILE, CONFIG_FILE, SCHEMA_FILE)
+        config = folder.json_object(CONFIG_FILE, {"arch": str, "latent_dim": int})
+        arch, latent_dim = config["arch"], config["latent_dim"]
+        if arch not in ARCHITECTURES:
+            raise folder.error(CONFIG_FILE, f"names the architecture {arch!r}; valid: {', '.join(ARCHITECTURES)}")
+        if latent_dim < 1:
+            raise folder.error(CONFIG_FILE, f"has latent_dim {latent_dim}, not a positive size")
+        schema, card = folder.schema(), folder.card()
+        encoder, decoder = folder.keras_model(ENCODER_FILE), folder.keras_model(DECODER_FILE)
+        _check_widths(folder, arch, latent_dim, schema, encoder, decoder)
+        prior = _load_prior(folder, arch, latent_dim, schema) if with_prior else None
+        return cls(encoder, decoder, schema, arch, card, prior)
 
     def save(self, folder: str | os.PathLike, card: dict | None = None) -> None:
         """Write everything into a staging folder, then swap it in: never half a model."""
@@ -486,8 +489,7 @@ class Generator:
             self.decoder.save(staging / DECODER_FILE)
             (staging / CONFIG_FILE).write_text(json.dumps({"arch": self.arch, "latent_dim": self.latent_dim}) + "\n")
             self.schema.save(staging / SCHEMA_FILE)
-            card = card if card is not None else self.card
-            (staging / CARD_FILE).write_text(json.dumps(card, indent=2, default=str) + "\n")
+            (staging / CARD_FILE).write_text(card_json(card if card is not None else self.card))
             if self.prior is not None:
                 self.prior.save(staging / PRIOR_FILE)
 
@@ -568,9 +570,46 @@ class Generator:
         return one_hot_heads(scores, len(self.schema.sub_categories))
 
 
-def retrain_command(folder: str | os.PathLike = PRETRAINED_DIR) -> str:
-    """The command that trains a generator into `folder` (what a missing or broken one suggests)."""
-    return f"python scripts/train_generator.py --data-dir data/fashion-small --out {folder_argument(folder, PRETRAINED_DIR)}"
+def _check_widths(folder: ModelFolder, arch: str, latent_dim: int, schema: LabelSchema, encoder: keras.Model,
+                  decoder: keras.Model) -> None:
+    """The Keras files fit generator.json, labels.json and each other (else the first image would fail)."""
+    decoder_inputs, decoder_outputs = shapes(decoder.inputs), shapes(decoder.outputs)
+    if len(decoder_inputs) != 2 or any(len(shape) != 1 for shape in decoder_inputs) or decoder_outputs != [IMAGE_SHAPE]:
+        raise folder.error(DECODER_FILE, f"maps {decoder_inputs} to {decoder_outputs}, not a code and labels to an "
+                                         "80x60x3 image")
+    (code_width,), (label_width,) = decoder_inputs
+    if label_width != schema.size:
+        raise folder.error(SCHEMA_FILE, f"names {schema.size} labels, but {folder.path / DECODER_FILE} takes "
+                                        f"{label_width}")
+    if code_width != latent_dim:
+        raise folder.error(CONFIG_FILE, f"says latent_dim {latent_dim}, but {folder.path / DECODER_FILE} takes codes "
+                                        f"of {code_width}")
+    inputs = {"paper": [IMAGE_SHAPE], "conv": [IMAGE_SHAPE, (schema.size,)]}  # the paper's encoder sees no labels
+    other = [name for name in ARCHITECTURES if name != arch and shapes(encoder.inputs) == inputs[name]]
+    if other:
+        raise folder.error(CONFIG_FILE, f"says arch {arch!r}, but {folder.path / ENCODER_FILE} takes the inputs of "
+                                        f"a {other[0]} encoder")
+    if shapes(encoder.inputs) != inputs[arch] or shapes(encoder.outputs) != [(latent_dim,), (latent_dim,)]:
+        raise folder.error(ENCODER_FILE, f"maps {shapes(encoder.inputs)} to {shapes(encoder.outputs)}, not "
+                                         f"{inputs[arch]} to a mean and a log-variance of {latent_dim}")
+
+
+def _load_prior(folder: ModelFolder, arch: str, latent_dim: int, schema: LabelSchema) -> LatentPrior | None:
+    """The folder's latent prior (None without one), checked against the generator's other files."""
+    path = folder.path / PRIOR_FILE
+    if not path.is_file():
+        return None
+    # fit_generator_prior.py refuses the paper's generator: it draws from N(0, I) by definition
+    fix = (f"Refit it with: {fit_prior_command(folder.path)}" if arch != "paper"
+           else "Delete it: the paper's generator draws its codes from N(0, I)")
+    try:
+        prior = LatentPrior.load(path)
+    except Exception as error:  # a torn zip, a missing array, a wrong dtype
+        raise folder.error(PRIOR_FILE, f"is corrupt ({type(error).__name__})", fix) from error
+    problem = prior.misfit(latent_dim, schema)
+    if problem:
+        raise folder.error(PRIOR_FILE, f"does not fit this generator ({problem})", fix)
+    return prior
 
 
 def fit_prior_command(folder: str | os.PathLike = PRETRAINED_DIR) -> str:

@@ -18,7 +18,6 @@ Example: python scripts/fit_generator_prior.py --data-dir ../shared/data/fashion
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
@@ -78,7 +77,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def fit(args: argparse.Namespace) -> dict:
-    from fashiongen import classifier, data, guidance, vae
+    from fashiongen import classifier, data, guidance, model_folder, vae
     from fashiongen.training import script_command
 
     generator = vae.Generator.load(args.generator, with_prior=False)  # the old prior may be the broken part
@@ -108,8 +107,7 @@ def fit(args: argparse.Namespace) -> dict:
                                        **refinement}
     # only the prior and the card change: the Keras files stay byte for byte as they were
     prior.save(args.generator / vae.PRIOR_FILE)
-    data.atomic_write_text(args.generator / vae.CARD_FILE,
-                           json.dumps(dict(generator.card, latent_prior=summary), indent=2, default=str) + "\n")
+    model_folder.write_card(args.generator / vae.CARD_FILE, dict(generator.card, latent_prior=summary))
     return summary
 
 

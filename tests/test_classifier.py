@@ -353,6 +353,14 @@ def assert_names_and_retrains(raised: pytest.ExceptionInfo, named: Path) -> None
     assert message.startswith(f"{named} ") and message.endswith(f"Retrain it with: {classifier.retrain_command(named.parent)}")
 
 
+def test_a_card_that_is_not_an_object_is_refused_at_load(bundle_copy: Path) -> None:
+    """pages/about.py calls card.get: a card of [1, 2] crashed it instead of failing here."""
+    (bundle_copy / classifier.CARD_FILE).write_text("[1, 2]")
+    with pytest.raises(ClassifierError) as raised:
+        Labeler.load(bundle_copy)
+    assert_names_and_retrains(raised, bundle_copy / classifier.CARD_FILE)
+
+
 def test_labels_given_as_strings_are_refused_not_split_into_letters(bundle_copy: Path) -> None:
     # 20 + 5 letters: as wide as the model, so only the shape check can catch it
     (bundle_copy / classifier.SCHEMA_FILE).write_text(json.dumps({"sub_categories": "abcdefghijklmnopqrst",
@@ -361,3 +369,22 @@ def test_labels_given_as_strings_are_refused_not_split_into_letters(bundle_copy:
         Labeler.load(bundle_copy)
     assert_names_and_retrains(raised, bundle_copy / classifier.SCHEMA_FILE)
     assert "sub_categories is a string, not a list of names" in str(raised.value)
+
+
+def test_a_model_of_another_width_than_its_labels_names_both_files(bundle_copy: Path) -> None:
+    inputs = keras.Input(IMAGE_SHAPE)
+    keras.Model(inputs, keras.layers.Dense(7)(keras.layers.Flatten()(inputs))).save(bundle_copy / classifier.MODEL_FILE)
+    with pytest.raises(ClassifierError) as raised:
+        Labeler.load(bundle_copy)
+    assert_names_and_retrains(raised, bundle_copy / classifier.SCHEMA_FILE)
+    assert f"names 25 labels, but {bundle_copy / classifier.MODEL_FILE} gives 7 scores" in str(raised.value)
+
+
+def test_a_model_that_takes_other_images_is_refused(bundle_copy: Path) -> None:
+    inputs = keras.Input((64, 64, 3))
+    keras.Model(inputs, keras.layers.Dense(SCHEMA.size)(keras.layers.Flatten()(inputs))).save(
+        bundle_copy / classifier.MODEL_FILE)
+    with pytest.raises(ClassifierError) as raised:
+        Labeler.load(bundle_copy)
+    assert_names_and_retrains(raised, bundle_copy / classifier.MODEL_FILE)
+    assert "takes inputs of shape [(64, 64, 3)], not one 80x60x3 image" in str(raised.value)

@@ -4,6 +4,9 @@ shipped generator's prior makes its images show the requested labels more often 
 
 from __future__ import annotations
 
+import importlib.util
+import json
+import shlex
 import shutil
 import zipfile
 from pathlib import Path
@@ -12,7 +15,7 @@ import numpy as np
 import pytest
 
 from fashiongen import vae
-from test_vae import SCHEMA
+from test_vae import REPO, SCHEMA
 
 N_SUB = len(SCHEMA.sub_categories)
 LATENT = 4
@@ -141,8 +144,48 @@ def test_prior_of_another_latent_size_is_refused(with_prior, tmp_path: Path) -> 
     vae.LatentPrior(prior.conditions, prior.means[:, :3], prior.counts, prior.scales[:, :3, :3],
                     prior.pooled_scale[:3, :3], N_SUB).save(other / vae.PRIOR_FILE)
     assert zipfile.is_zipfile(other / vae.PRIOR_FILE)
-    with pytest.raises(vae.GeneratorError, match="does not fit this decoder"):
+    with pytest.raises(vae.GeneratorError, match="prior.npz does not fit this generator .*fit_generator_prior.py"):
         vae.Generator.load(other)
+
+
+def test_labels_of_another_width_blame_labels_json_not_the_prior(with_prior, tmp_path: Path) -> None:
+    """One name fewer in labels.json: it blamed prior.npz, and the refit it suggested crashed in Keras."""
+    folder = shutil.copytree(with_prior[1], tmp_path / "model")
+    schema = json.loads((folder / vae.SCHEMA_FILE).read_text())
+    schema["sub_categories"].pop()
+    (folder / vae.SCHEMA_FILE).write_text(json.dumps(schema))
+    for with_prior_file in (True, False):  # False: as fit_generator_prior.py loads it
+        with pytest.raises(vae.GeneratorError) as raised:
+            vae.Generator.load(folder, with_prior=with_prior_file)
+        assert str(raised.value) == (f"{folder / vae.SCHEMA_FILE} names {SCHEMA.size - 1} labels, but "
+                                     f"{folder / vae.DECODER_FILE} takes {SCHEMA.size}. Retrain it with: "
+                                     f"{vae.retrain_command(folder)}")
+
+
+def test_a_prior_split_for_another_schema_is_refused_and_its_refit_command_mends_it(
+        with_prior, tiny_dataset: Path, cache_dir: Path, tmp_path: Path) -> None:
+    folder = shutil.copytree(with_prior[1], tmp_path / "model")
+    prior = with_prior[0].prior
+    vae.LatentPrior(prior.conditions, prior.means, prior.counts, prior.scales, prior.pooled_scale,
+                    N_SUB - 1).save(folder / vae.PRIOR_FILE)
+    with pytest.raises(vae.GeneratorError) as raised:
+        vae.Generator.load(folder)
+    message = str(raised.value)
+    assert message.startswith(f"{folder / vae.PRIOR_FILE} does not fit this generator (it splits the labels after "
+                              f"{N_SUB - 1} sub-categories, not {N_SUB}). Refit it with: ")
+    command = shlex.split(message.split("Refit it with: ")[1])
+    assert command[:2] == ["python", "scripts/fit_generator_prior.py"]
+    argv = command[2:]
+    argv[argv.index("--data-dir") + 1] = str(tiny_dataset)  # the suggested command, on the tiny data set
+    assert fit_script().main([*argv, "--cache-dir", str(cache_dir)]) == 0
+    assert vae.Generator.load(folder).prior.n_sub_categories == N_SUB
+
+
+def fit_script():
+    spec = importlib.util.spec_from_file_location("fit_generator_prior_cli", REPO / "scripts" / "fit_generator_prior.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 # ----------------------------------------------------------------------------- the shipped generator

@@ -4,6 +4,7 @@ KL warm-up, sample weights, and `Generator` (save/load, deterministic generation
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import json
 import os
 import shutil
@@ -19,6 +20,7 @@ import pytest
 from conftest import TINY_ROWS
 from fashiongen import vae
 from fashiongen.data import LabelSchema
+from test_train_classifier import one_error_line
 
 REPO = Path(__file__).resolve().parents[1]
 # the tiny dataset's schema: 6 sub-categories, 5 genders (the real one has 20 + 5 = 25 labels)
@@ -322,6 +324,56 @@ def test_corrupt_file_names_it_and_the_training_script(saved, tmp_path: Path, na
 def test_missing_folder_is_a_generator_error(tmp_path: Path) -> None:
     with pytest.raises(vae.GeneratorError, match="scripts/train_generator.py"):
         vae.Generator.load(tmp_path / "nowhere")
+
+
+@pytest.mark.parametrize(("config", "problem"), [
+    ("[1]", "generator.json holds a list, not a JSON object"),
+    ('{"latent_dim": 16}', "generator.json has no 'arch'"),
+    ('{"arch": "gan", "latent_dim": 16}', "generator.json names the architecture 'gan'; valid: conv, paper"),
+    ('{"arch": "conv", "latent_dim": 0}', "generator.json has latent_dim 0, not a positive size"),
+    ('{"arch": "conv", "latent_dim": 8}', "generator.json says latent_dim 8, but {folder}/decoder.keras takes codes of 16"),
+    ('{"arch": "paper", "latent_dim": 16}',
+     "generator.json says arch 'paper', but {folder}/encoder.keras takes the inputs of a conv encoder"),
+])
+def test_generator_json_of_the_wrong_shape_names_it_and_the_training_script(saved, tmp_path: Path, config: str,
+                                                                             problem: str) -> None:
+    """[1] crashed every page that loads the generator (AttributeError: 'list' object has no attribute 'get')."""
+    folder = shutil.copytree(saved[1], tmp_path / "model")
+    (folder / vae.CONFIG_FILE).write_text(config)
+    with pytest.raises(vae.GeneratorError) as raised:
+        vae.Generator.load(folder)
+    assert str(raised.value) == f"{folder}/{problem.format(folder=folder)}. Retrain it with: {vae.retrain_command(folder)}"
+
+
+def test_an_encoder_of_another_latent_size_names_the_encoder(saved, tmp_path: Path) -> None:
+    folder = shutil.copytree(saved[1], tmp_path / "model")
+    vae.build_generator("conv", SCHEMA.size, latent_dim=8).encoder.save(folder / vae.ENCODER_FILE)
+    with pytest.raises(vae.GeneratorError) as raised:
+        vae.Generator.load(folder)
+    message = str(raised.value)
+    assert message.startswith(f"{folder / vae.ENCODER_FILE} maps [(80, 60, 3), (11,)] to [(8,), (8,)], not ")
+    assert message.endswith(f"Retrain it with: {vae.retrain_command(folder)}")
+
+
+def test_an_encoder_in_place_of_the_decoder_names_the_decoder(saved, tmp_path: Path) -> None:
+    folder = shutil.copytree(saved[1], tmp_path / "model")
+    shutil.copy(folder / vae.ENCODER_FILE, folder / vae.DECODER_FILE)
+    with pytest.raises(vae.GeneratorError, match=f"^{folder / vae.DECODER_FILE} maps .* not a code and labels to an "
+                                                 "80x60x3 image. Retrain it with: python scripts/train_generator.py"):
+        vae.Generator.load(folder)
+
+
+def test_generate_script_reports_a_broken_generator_json_in_one_line(saved, tmp_path: Path, capsys) -> None:
+    folder = shutil.copytree(saved[1], tmp_path / "model")
+    (folder / vae.CONFIG_FILE).write_text("[1]")
+    spec = importlib.util.spec_from_file_location("generate_cli", REPO / "scripts" / "generate.py")
+    generate = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(generate)
+    out = tmp_path / "grid.png"
+    assert generate.main(["--sub-category", "Shoes", "--gender", "Men", "--model", str(folder), "--out", str(out)]) == 2
+    line = one_error_line(capsys.readouterr().err)
+    assert line.startswith(f"error: {folder / vae.CONFIG_FILE} holds a list") and "train_generator.py" in line
+    assert not out.exists()
 
 
 def test_save_over_an_existing_folder_leaves_no_staging(saved, tmp_path: Path) -> None:
