@@ -121,3 +121,30 @@ def test_the_folder_is_part_of_the_cache_key(monkeypatch) -> None:
     assert generator_arch_on_about_page(monkeypatch) == "paper"
     monkeypatch.delenv("FASHIONGEN_GENERATOR_DIR")
     assert generator_arch_on_about_page(monkeypatch) == "conv"
+
+
+def test_classifier_card_that_is_not_an_object(monkeypatch, tmp_path: Path) -> None:
+    """model_card.json = [1, 2] crashed the About page (card.get on a list); now the labeler fails to load."""
+    folder = shutil.copytree(classifier.PRETRAINED_DIR, tmp_path / "classifier")
+    (folder / classifier.CARD_FILE).write_text("[1, 2]")
+    monkeypatch.setenv("FASHIONGEN_CLASSIFIER_DIR", str(folder))
+    problem = f"{folder / classifier.CARD_FILE} holds a list, not a JSON object. {CLASSIFIER_RETRAIN.format(folder)}"
+    about = page(monkeypatch, "pages/about.py")
+    assert errors(about) == [problem]
+    assert [m.value for m in about.markdown if m.value.startswith("Architecture **conv**")]  # the generator's card
+    assert only_error(page(monkeypatch)) == f"The labeler cannot be loaded: {problem}"
+    assert_generates(monkeypatch)
+
+
+def test_generator_json_that_is_not_an_object(monkeypatch, tmp_path: Path) -> None:
+    """generator.json = [1] crashed the Generate, Reconstruct and About pages; now they say what to do."""
+    folder = shutil.copytree(vae.PRETRAINED_DIR, tmp_path / "generator")
+    (folder / vae.CONFIG_FILE).write_text("[1]")
+    monkeypatch.setenv("FASHIONGEN_GENERATOR_DIR", str(folder))
+    problem = f"{folder / vae.CONFIG_FILE} holds a list, not a JSON object. {GENERATOR_RETRAIN.format(folder)}"
+    for path in ("pages/generate.py", "pages/reconstruct.py"):
+        app = page(monkeypatch, path)
+        assert only_error(app) == f"The generator cannot be loaded: {problem}"
+        assert len(app.get("image")) == 0
+    assert errors(page(monkeypatch, "pages/about.py")) == [problem]
+    assert_labels_an_upload(monkeypatch)
