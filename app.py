@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-st.set_page_config(page_title="FashionGen", page_icon=":material/checkroom:", layout="wide")
+st.set_page_config(page_title="FashionGen", page_icon="👗", layout="wide")
 navigation = st.navigation([
     st.Page("pages/label.py", title="Label", icon=":material/label:", default=True),
     st.Page("pages/reconstruct.py", title="Reconstruct", icon=":material/autorenew:"),

@@ -8,9 +8,11 @@ import subprocess
 import time
 import urllib.request
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 
+from test_app import product_photo
 from test_train_generator import load_script
 
 REPO = Path(__file__).resolve().parents[1]
@@ -79,3 +81,50 @@ def test_generate_a_grid(server, page) -> None:
                            ".every(img => img.complete && img.naturalWidth > 0)")
     assert grid.evaluate("img => img.naturalWidth") > 100  # a rendered grid, not a broken image
     page.screenshot(path=str(SCREENSHOTS / "generate.png"), full_page=True)
+
+
+LOCAL_HOSTS = {"127.0.0.1", "localhost"}
+
+
+def test_every_request_stays_on_this_machine(server, page) -> None:
+    """The app needs no internet: every page's requests (scripts, fonts, icons, the favicon) go to the
+    local server. A `:material/...:` page icon made the browser fetch the favicon from fonts.gstatic.com."""
+    requests = []
+
+    def record(request) -> None:
+        requests.append(request)
+
+    page.on("request", record)
+    try:
+        for path, text in (("", "Label a product photo"), ("reconstruct", "Reconstruct"), ("generate", "Interpolate"),
+                           ("about", "About FashionGen")):
+            page.goto(f"{server}/{path}")
+            page.get_by_text(text).first.wait_for()
+            page.wait_for_load_state("networkidle")
+            page.wait_for_timeout(500)  # the favicon and icon fonts are set after the first render
+    finally:
+        page.remove_listener("request", record)
+    urls = [request.url for request in requests]
+    assert any(urlsplit(url).path.endswith(".js") for url in urls), urls  # the listener saw the page load
+    off_host = [url for url in urls if urlsplit(url).scheme not in ("data", "blob")
+                and urlsplit(url).hostname not in LOCAL_HOSTS]
+    assert off_host == []
+
+
+def test_file_names_show_as_written(server, page) -> None:
+    """An upload named like Markdown is shown as written in its error and its caption, not bold or red."""
+    name = "**BOLD** :red[x] `tick`.jpg"
+    page.goto(server)
+    page.get_by_text("Label a product photo").wait_for()
+    uploader = page.locator("input[type=file]")
+    uploader.set_input_files(files=[{"name": name, "mimeType": "image/jpeg", "buffer": b"not pixels" * 10}])
+    error = page.get_by_test_id("stAlertContentError")
+    error.wait_for()
+    assert error.inner_text().startswith(f"{name} is not an image format"), error.inner_text()
+    assert error.locator("strong").count() == 0
+    page.goto(server)  # a new session
+    uploader.set_input_files(files=[{"name": name, "mimeType": "image/jpeg", "buffer": product_photo()}])
+    caption = page.get_by_test_id("stImageCaption")
+    caption.wait_for()
+    assert caption.inner_text() == f"{name} as the model sees it (60x80)"
+    assert caption.locator("strong").count() == 0
