@@ -54,6 +54,7 @@ def train(args: argparse.Namespace) -> dict:
     from fashiongen.batches import ImageBatches
 
     strategy = training.make_strategy(args.strategy, args.cpu_devices)
+    training.use_worker_folders(strategy, args)
     dataset = data.load_dataset(args.data_dir, cache_dir=args.cache_dir, progress=not args.quiet)
     schema = data.LabelSchema.from_styles(dataset.styles)
     labels = dataset.labels(schema)
@@ -84,10 +85,14 @@ def train(args: argparse.Namespace) -> dict:
         ImageBatches(inputs, labels, args.batch_size, indices=train_rows, shuffle=True, seed=args.seed,
                      replicas=replicas),
         validation_data=ImageBatches(inputs, labels, 256, indices=split.validation, replicas=replicas),
-        epochs=args.epochs, callbacks=training.standard_callbacks(args.run_dir, best_weights), verbose=verbose,
+        epochs=args.epochs, verbose=verbose,
+        callbacks=training.standard_callbacks(args.run_dir, best_weights, strategy=strategy),
+        # ImageBatches shuffles by --seed; Keras' batch-order shuffle is unseeded (workers would disagree)
+        shuffle=False,
     )
     train_seconds = time.perf_counter() - started
     training.load_best_weights(head, best_weights, args.out)
+    training.report_worker(strategy, model)
 
     # a view made outside strategy.scope(): under MirroredStrategy, Keras' predict_on_batch feeds
     # the whole batch to every replica and returns replicas x N rows

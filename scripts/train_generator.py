@@ -76,6 +76,7 @@ def train(args: argparse.Namespace) -> dict:
     from fashiongen.batches import ImageBatches
 
     strategy = training.make_strategy(args.strategy, args.cpu_devices)
+    training.use_worker_folders(strategy, args)
     labeler = classifier.Labeler.load(args.classifier or classifier.PRETRAINED_DIR)
     dataset = data.load_dataset(args.data_dir, cache_dir=args.cache_dir, progress=not args.quiet)
     schema = labeler.schema
@@ -128,11 +129,14 @@ def train(args: argparse.Namespace) -> dict:
         ImageBatches(dataset.images, conditions, args.batch_size, indices=train_rows, shuffle=True, seed=args.seed,
                      replicas=replicas),
         validation_data=ImageBatches(dataset.images, conditions, 256, indices=split.validation, replicas=replicas),
-        epochs=args.epochs, callbacks=training.standard_callbacks(args.run_dir, best_weights),
+        epochs=args.epochs, callbacks=training.standard_callbacks(args.run_dir, best_weights, strategy=strategy),
         verbose=0 if args.quiet else 1,
+        # ImageBatches shuffles by --seed; Keras' batch-order shuffle is unseeded (workers would disagree)
+        shuffle=False,
     )
     seconds = time.perf_counter() - started
     training.load_best_weights(model, best_weights, args.out)
+    training.report_worker(strategy, model.encoder, model.decoder)
     keras.utils.set_random_seed(args.seed)  # the validation numbers sample codes: make them repeatable
     validation = model.evaluate(ImageBatches(dataset.images, conditions, 256, indices=split.validation,
                                              replicas=replicas), verbose=0, return_dict=True)
