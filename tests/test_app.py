@@ -10,11 +10,13 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
+import streamlit as st
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
 import webapp
 from conftest import jpeg_bytes
+from fashiongen import vae
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -289,3 +291,21 @@ def test_too_many_files_get_one_message(app: AppTest, monkeypatch) -> None:
     assert list(app.dataframe[0].value["file"]) == ["00.png", "01.png"]
     assert "Labeled the first 2 of 4 files" in app.warning[0].value
 
+
+def test_a_seed_change_draws_only_the_new_grid(monkeypatch) -> None:
+    """The interpolation strip does not depend on the grid's seed, and pictures are cached per choices:
+    moving the seed decodes the new grid only, and moving it back decodes nothing."""
+    calls = []
+    for method in ("generate", "interpolate"):
+        original = getattr(vae.Generator, method)
+        monkeypatch.setattr(vae.Generator, method,
+                            lambda self, *a, _m=method, _o=original, **k: calls.append(_m) or _o(self, *a, **k))
+    st.cache_data.clear()
+    app = new_app(monkeypatch)
+    app.run()
+    app.switch_page("pages/generate.py").run()
+    assert calls == ["generate", "interpolate"]
+    app.slider[1].set_value(8).run()
+    assert not app.exception and calls[2:] == ["generate"]
+    app.slider[1].set_value(7).run()
+    assert calls[3:] == []  # cached
