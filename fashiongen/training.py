@@ -12,6 +12,7 @@ import sys
 import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Callable, TypeVar
 
 import keras
 import numpy as np
@@ -55,6 +56,9 @@ def common_arguments(kind: str, saved_files: str, epochs: int, batch_size: int) 
     parser.add_argument("--cache-dir", type=Path, default=None,
                         help="decoded-image cache (default: $FASHIONGEN_CACHE_DIR or ~/.cache/fashiongen)")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    parser.add_argument("--replace", action="store_true",
+                        help="save to --out even when the model already there scores better on this run's "
+                             "validation images, or cannot be compared (unreadable, another label schema)")
     return parser
 
 
@@ -311,6 +315,61 @@ def check_enough_data(data_dir: Path, dataset: FashionData, schema: LabelSchema,
             f"({len(dataset.missing_ids):,} styles rows without an image, {len(dataset.unreadable):,} unreadable) "
             f"give {len(train_rows):,} train and {len(split.validation):,} validation images with the {split.kind} "
             f"split; training needs at least one of each")
+
+
+Model = TypeVar("Model")
+
+
+def previous_model(out: Path, load: Callable[[Path], Model], incompatibility: Callable[[Model], str | None],
+                   replace: bool) -> Model | None:
+    """The model already in `out` that a new run has to beat, loaded before training: one that cannot
+    be compared (unreadable, or `incompatibility` names a reason) stops the run here with a
+    `TrainingError` rather than after the training, unless `replace`. None when `out` holds no
+    model or --replace gives up an incomparable one."""
+    if not out.exists() or (out.is_dir() and not any(out.iterdir())):
+        return None
+    try:
+        old = load(out)
+        reason = incompatibility(old)
+    except (RuntimeError, ValueError, OSError) as error:  # the loaders' ClassifierError, GeneratorError, ...
+        old, reason = None, str(error).split(" Retrain it with:")[0]  # retraining into --out is this run
+    if reason is None:
+        return old
+    if replace:
+        print(f"--replace: {out} will be overwritten although it cannot be compared ({reason})")
+        return None
+    raise TrainingError(f"--out {out} holds a model this run cannot be compared with ({reason}); pass --replace "
+                        "to overwrite it, or choose another --out")
+
+
+def schema_difference(old: LabelSchema, new: LabelSchema) -> str | None:
+    """Why a model with label schema `old` cannot be compared with one of `new` (None: it can)."""
+    if old == new:
+        return None
+    return (f"its label schema ({len(old.sub_categories)} sub-categories, {len(old.genders)} genders) is not "
+            f"this run's ({len(new.sub_categories)}, {len(new.genders)})")
+
+
+def keep_better(out: Path, run_dir: Path, new_loss: float | None, old_loss: float | None, replace: bool,
+                n_validation: int) -> Path:
+    """Where a finished model goes: `out` unless the model there (`old_loss`, measured on the same
+    validation images through the same code as `new_loss`) is at least as good and not `replace`,
+    then `run_dir`/model. Prints one line saying which model --out keeps and why. `old_loss` None:
+    nothing to compare with."""
+    if old_loss is None:
+        return out
+    numbers = (f"this run's validation loss {new_loss:.5f}, the model in {out} {old_loss:.5f}, "
+               f"on the same {n_validation:,} validation images")
+    if new_loss < old_loss:
+        print(f"replaced {out} with this run's model, which is better: {numbers}")
+        return out
+    if replace:
+        print(f"replaced {out} with this run's model, which is not better, because of --replace: {numbers}")
+        return out
+    kept = run_dir / "model"
+    print(f"kept {out}: this run's model is not better ({numbers}); this run's model is in {kept} "
+          "(--replace overwrites)")
+    return kept
 
 
 def rounded_history(history: keras.callbacks.History) -> dict[str, list[float]]:

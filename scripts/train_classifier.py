@@ -6,8 +6,10 @@ Examples:
   python scripts/train_classifier.py --arch paper --backbone-weights imagenet --epochs 10
   python scripts/train_classifier.py --resume            # continue an interrupted run
 
-The model lands in --out only when training finished and was evaluated: an interrupted run
-leaves the previous model there untouched (its progress stays in --run-dir for --resume).
+The model lands in --out only when training finished and was evaluated, and only when it has a
+lower validation loss than the model already there, both measured on this run's validation
+images, unless --replace (otherwise it goes to --run-dir/model). An interrupted run leaves the
+previous model untouched (its progress stays in --run-dir for --resume).
 """
 
 from __future__ import annotations
@@ -62,6 +64,9 @@ def train(args: argparse.Namespace) -> dict:
     train_rows = split.train[: args.limit]
     print(training.data_report(dataset, split, train_rows))
     training.check_enough_data(args.data_dir, dataset, schema, split, train_rows)
+    previous = training.previous_model(args.out, classifier.Labeler.load,
+                                       lambda old: training.schema_difference(old.schema, schema),
+                                       args.replace)
     best_weights = training.prepare_run_dir(args.run_dir, args.resume)
     verbose = 0 if args.quiet else 1
     started = time.perf_counter()
@@ -97,8 +102,13 @@ def train(args: argparse.Namespace) -> dict:
     # a view made outside strategy.scope(): under MirroredStrategy, Keras' predict_on_batch feeds
     # the whole batch to every replica and returns replicas x N rows
     labeler = classifier.Labeler(keras.Model(model.input, model.output, name=model.name), schema)
-    scores = labeler.scores(dataset.images[split.validation])
-    report = metrics.classification_report(labels[split.validation], scores, schema)
+
+    def validation_report(scored: classifier.Labeler) -> dict:
+        """The new model and the one in --out are measured alike: this run's validation images."""
+        return metrics.classification_report(labels[split.validation],
+                                             scored.scores(dataset.images[split.validation]), schema)
+
+    report = validation_report(labeler)
     card = {
         **training.card_basics("classifier", args.arch, args.argv, args.data_dir, dataset, split, train_rows),
         "backbone_weights": args.backbone_weights,
@@ -110,11 +120,15 @@ def train(args: argparse.Namespace) -> dict:
         },
         "metrics": {"validation": {k: v for k, v in report.items() if k not in ("per_class", "confusion")}},
     }
-    classifier.save_bundle(args.out, model, schema, card)
+    destination = training.keep_better(args.out, args.run_dir, report["loss"],
+                                       None if previous is None else validation_report(previous)["loss"],
+                                       args.replace, len(split.validation))
+    classifier.save_bundle(destination, model, schema, card)
     (args.run_dir / "validation_report.json").write_text(json.dumps(report, indent=2) + "\n")
     metrics.save_confusion_figures(report, args.run_dir)
     print(metrics.format_report_table(report))
-    print(f"saved {args.out} ({train_seconds:.0f} s of training); TensorBoard logs in {args.run_dir / 'tensorboard'}")
+    print(f"saved {destination} ({train_seconds:.0f} s of training); TensorBoard logs in "
+          f"{args.run_dir / 'tensorboard'}")
     return card
 
 

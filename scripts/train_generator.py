@@ -6,8 +6,9 @@ Examples:
   python scripts/train_generator.py --arch paper --epochs 10     # the paper's CVAE
   python scripts/train_generator.py --resume                     # continue an interrupted run
 
-The model lands in --out only when training finished and was evaluated, and only when it measures
-better (lower validation loss) than a model of the same kind already there, unless --replace.
+The model lands in --out only when training finished and was evaluated, and only when it has a
+lower validation loss than the model already there, both measured on this run's validation
+images, unless --replace (otherwise it goes to --run-dir/model).
 """
 
 from __future__ import annotations
@@ -59,8 +60,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--freeze-encoder", action="store_true",
                         help="with --init-from: train the decoder only, so the encoder's codes (and the latent "
                              "prior fitted on them) stay where they are")
-    parser.add_argument("--replace", action="store_true",
-                        help="save to --out even when the model already there has a lower validation loss")
     args = parse_training_args(parser, argv, "generator")
     if args.freeze_encoder and not args.init_from:
         parser.error("--freeze-encoder needs --init-from (a trained encoder to keep)")
@@ -72,7 +71,7 @@ def train(args: argparse.Namespace) -> dict:
 
     import keras
 
-    from fashiongen import classifier, data, training, vae
+    from fashiongen import classifier, data, quality, training, vae
     from fashiongen.batches import ImageBatches
 
     strategy = training.make_strategy(args.strategy, args.cpu_devices)
@@ -88,6 +87,8 @@ def train(args: argparse.Namespace) -> dict:
     train_rows = split.train[: args.limit]
     print(training.data_report(dataset, split, train_rows))
     training.check_enough_data(args.data_dir, dataset, schema, split, train_rows)
+    previous = training.previous_model(args.out, vae.Generator.load,
+                                       lambda old: training.schema_difference(old.schema, schema), args.replace)
     best_weights = training.prepare_run_dir(args.run_dir, args.resume)
     steps_per_epoch = -(-len(train_rows) // args.batch_size)
 
@@ -166,12 +167,25 @@ def train(args: argparse.Namespace) -> dict:
     if args.arch == "conv":  # the paper draws codes from N(0, I); ours from each label pair's own region
         prior = generator.fit_prior(dataset.images[train_rows], conditions[train_rows])
         card["latent_prior"] = {**prior.describe(), "fitted_on": "the training rows above"}
-    destination = args.out
-    previous = _previous_val_loss(args.out / vae.CARD_FILE, args.arch, args.split)
-    if previous is not None and previous <= validation["loss"] and not args.replace:
-        destination = args.run_dir / "model"
-        print(f"kept {args.out}: its validation loss {previous:.4f} is not worse than this run's "
-              f"{validation['loss']:.4f} (pass --replace to overwrite); this run is in {destination}")
+    new_loss = old_loss = None
+    if previous is not None:
+        validation_images = dataset.images[split.validation]
+
+        def comparison_loss(scored: vae.Generator) -> float:
+            """The new model and the one in --out are measured alike: this run's validation images,
+            conditioned as each one's arch wants, codes sampled with the same seed."""
+            scored_conditions = (labeler.scores(validation_images) if scored.arch == "paper"
+                                 else schema.encode_frame(dataset.styles.iloc[split.validation]))
+            return quality.reconstruction_metrics(scored, validation_images, scored_conditions,
+                                                  seed=args.seed)["val_loss"]
+
+        # views made outside strategy.scope(): under MirroredStrategy predict_on_batch gives a copy per replica
+        new_loss = comparison_loss(vae.Generator(keras.Model(model.encoder.input, model.encoder.output),
+                                                 keras.Model(model.decoder.input, model.decoder.output),
+                                                 schema, args.arch))
+        old_loss = comparison_loss(previous)
+    destination = training.keep_better(args.out, args.run_dir, new_loss, old_loss, args.replace,
+                                       len(split.validation))
     generator.save(destination)
     (args.run_dir / "validation.json").write_text(json.dumps(validation, indent=2) + "\n")
     print(f"validation: loss {validation['loss']:.4f} (paper's definition), rounded accuracy "
@@ -185,18 +199,6 @@ def training_pairs(conditions, n_sub_categories: int):
 
     known = conditions[conditions[:, :n_sub_categories].sum(axis=1) > 0]
     return np.unique(known, axis=0)
-
-
-def _previous_val_loss(card_path: Path, arch: str, split: str) -> float | None:
-    import json
-
-    try:
-        card = json.loads(card_path.read_text())
-        if card.get("arch") != arch or card.get("split", {}).get("kind") != split:
-            return None  # not comparable: a different model or split may be replaced
-        return float(card["metrics"]["validation"]["val_loss"])
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
 
 
 def main(argv: list[str] | None = None) -> int:

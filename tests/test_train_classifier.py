@@ -24,7 +24,7 @@ SCRIPT = REPO / "scripts" / "train_classifier.py"
 FLAGS = (
     "--data-dir", "--out", "--run-dir", "--arch", "--backbone-weights", "--epochs", "--batch-size",
     "--learning-rate", "--split", "--seed", "--limit", "--paper-loop", "--resume", "--strategy",
-    "--cpu-devices", "--cache-dir", "--quiet",
+    "--cpu-devices", "--cache-dir", "--quiet", "--replace",
 )
 
 
@@ -110,6 +110,75 @@ def test_saved_model_loads_and_is_the_evaluated_one(full_run) -> None:
     assert labeler.card == card
 
 
+# ----------------------------------------------------------------------------- the better model in --out
+
+
+def answer(folder: Path, run: SimpleNamespace, right: bool) -> float:
+    """Make the classifier in `folder` give every image the validation rows' labels (`right`) or
+    their opposite: a model far better, or far worse, than a tiny run. Returns its validation loss."""
+    labeler = classifier.Labeler.load(folder)
+    dataset = data.load_dataset(run.data_dir, cache_dir=run.root / "cache")
+    rows = data.make_split("random", dataset, 42).validation
+    labels = dataset.labels(labeler.schema)[rows]
+    wanted = np.clip(labels.mean(axis=0) if right else 1 - labels.mean(axis=0), 0.02, 0.98)
+    scores = labeler.model.get_layer("scores")
+    kernel, _ = scores.get_weights()
+    scores.set_weights([np.zeros_like(kernel), np.log(wanted / (1 - wanted)).astype(np.float32)])
+    labeler.save(folder)
+    return metrics.classification_report(labels, labeler.scores(dataset.images[rows]), labeler.schema)["loss"]
+
+
+def line_starting(text: str, start: str) -> str:
+    lines = [line for line in text.splitlines() if line.startswith(start)]
+    assert len(lines) == 1, text
+    return lines[0]
+
+
+def test_a_better_model_in_out_is_kept_unless_replace(full_run, tmp_path: Path, capsys, no_figures) -> None:
+    """The issue's quick trial (--limit, one epoch) against a good model in --out."""
+    out = shutil.copytree(full_run.out, tmp_path / "out")
+    old_loss = answer(out, full_run, right=True)
+    before = folder_bytes(out)
+    argv = tiny_args(full_run.data_dir, tmp_path, "--limit", "4", "--epochs", "1")
+    assert cli.main(argv) == 0
+    assert folder_bytes(out) == before
+    kept = tmp_path / "run" / "model"
+    new_loss = read_card(kept)["metrics"]["validation"]["loss"]
+    assert new_loss > old_loss + 0.1
+    line = line_starting(capsys.readouterr().out, "kept ")
+    assert line == (f"kept {out}: this run's model is not better (this run's validation loss {new_loss:.5f}, "
+                    f"the model in {out} {old_loss:.5f}, on the same 1 validation images); this run's model "
+                    f"is in {kept} (--replace overwrites)")
+    classifier.Labeler.load(kept)
+
+    assert cli.main([*argv, "--replace"]) == 0
+    assert "because of --replace" in line_starting(capsys.readouterr().out, "replaced ")
+    assert read_card(out)["command"].endswith("--replace")
+
+
+@pytest.mark.parametrize("damage", ["corrupt", "schema"])
+def test_a_model_in_out_that_cannot_be_compared_needs_replace(full_run, tmp_path: Path, capsys, damage: str,
+                                                             no_figures) -> None:
+    out = shutil.copytree(full_run.out, tmp_path / "out")
+    if damage == "corrupt":
+        (out / classifier.MODEL_FILE).write_bytes(b"not a Keras file")
+        reason = f"{out / classifier.MODEL_FILE} is corrupt or not a Keras model"
+    else:
+        schema = json.loads((out / classifier.SCHEMA_FILE).read_text())
+        schema["sub_categories"][0] = "Something else"
+        (out / classifier.SCHEMA_FILE).write_text(json.dumps(schema))
+        reason = "its label schema (6 sub-categories, 5 genders) is not this run's (6, 5)"
+    before = folder_bytes(out)
+    argv = tiny_args(full_run.data_dir, tmp_path, "--epochs", "1")
+    assert cli.main(argv) == 2  # before training: the run would be thrown away
+    line = one_error_line(capsys.readouterr().err)
+    assert reason in line and "pass --replace to overwrite it" in line and "Retrain" not in line
+    assert folder_bytes(out) == before and not (tmp_path / "run").exists()
+    if damage == "corrupt":
+        assert cli.main([*argv, "--replace"]) == 0
+        assert classifier.Labeler.load(out).card["command"].endswith("--replace")
+
+
 # ----------------------------------------------------------------------------- interrupt and resume
 
 
@@ -117,6 +186,7 @@ def test_interrupt_keeps_the_previous_model_and_resume_trains_the_rest(
     full_run, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture, no_figures
 ) -> None:
     shutil.copytree(full_run.out, tmp_path / "out")  # a previously saved model
+    answer(tmp_path / "out", full_run, right=False)  # and a bad one: the finished run replaces it
     before = folder_bytes(tmp_path / "out")
     argv = tiny_args(full_run.data_dir, tmp_path, "--epochs", "3")
     interrupted: dict[str, object] = {}
@@ -137,6 +207,7 @@ def test_interrupt_keeps_the_previous_model_and_resume_trains_the_rest(
     monkeypatch.setattr(keras.callbacks.TensorBoard, "on_epoch_begin",
                         lambda self, epoch, logs=None: resumed.append((epoch, self.model.get_weights())))
     assert cli.main([*argv, "--resume"]) == 0
+    assert "which is better" in line_starting(capsys.readouterr().out, "replaced ")
     assert [epoch for epoch, _ in resumed] == [1, 2]  # epoch 0 is not trained again
     for restored, saved in zip(resumed[0][1], interrupted["weights"], strict=True):
         np.testing.assert_array_equal(restored, saved)  # it continued from the backup, not from scratch

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import re
 import shlex
 import shutil
 from pathlib import Path
@@ -72,11 +73,12 @@ def read_card(out: Path) -> dict:
     return json.loads((out / vae.CARD_FILE).read_text())
 
 
-def write_val_loss(out: Path, val_loss: float) -> None:
-    """Make the model in `out` claim another validation loss (same arch and split)."""
-    card = read_card(out)
-    card["metrics"]["validation"]["val_loss"] = val_loss
-    (out / vae.CARD_FILE).write_text(json.dumps(card))
+def spoil(folder: Path) -> None:
+    """Push the decoder's every pixel towards white: a generator far worse than a tiny run."""
+    generator = vae.Generator.load(folder)
+    pixels = generator.decoder.get_layer("pixels")
+    pixels.bias.assign(pixels.bias + 10.0)
+    generator.save(folder)
 
 
 def measured_val_loss(tiny: SimpleNamespace, out: Path) -> float:
@@ -141,18 +143,39 @@ def test_run_writes_the_model_its_card_and_logs(runs, tiny, arch: str) -> None:
 
 def test_a_better_model_in_out_is_kept_unless_replace(runs, tiny, tmp_path: Path, capsys) -> None:
     out = shutil.copytree(runs["conv"].out, tmp_path / "out")
-    write_val_loss(out, 0.0)  # no run beats it
+    spoiled = shutil.copytree(runs["conv"].out, tmp_path / "spoiled")
+    spoil(spoiled)
     before = folder_bytes(out)
-    assert run(tiny, tmp_path, "--epochs", "1").code == 0
+    # a warm start from the spoiled copy at a negligible learning rate stays spoiled: worse than out's
+    extra = ("--epochs", "1", "--init-from", str(spoiled), "--learning-rate", "1e-9")
+    assert run(tiny, tmp_path, *extra).code == 0
     assert folder_bytes(out) == before
     kept = tmp_path / "run" / "model"
-    assert f"kept {out}" in capsys.readouterr().out
-    assert vae.PRIOR_FILE in {p.name for p in kept.iterdir()} and read_card(kept)["metrics"]["validation"]["val_loss"] > 0
-    vae.Generator.load(kept)
+    line = [line for line in capsys.readouterr().out.splitlines() if line.startswith("kept ")]
+    numbers = re.fullmatch(rf"kept {re.escape(str(out))}: this run's model is not better \(this run's validation "
+                           rf"loss ([0-9.]+), the model in {re.escape(str(out))} ([0-9.]+), on the same 1 validation "
+                           rf"images\); this run's model is in {re.escape(str(kept))} \(--replace overwrites\)", line[0])
+    new_loss, old_loss = float(numbers[1]), float(numbers[2])
+    assert new_loss > old_loss + 1  # measured, not read from the cards
+    assert old_loss == pytest.approx(measured_val_loss(tiny, out), abs=0.02)
+    assert new_loss == pytest.approx(measured_val_loss(tiny, kept), abs=0.05)
+    assert vae.PRIOR_FILE in {p.name for p in kept.iterdir()}
 
-    assert run(tiny, tmp_path, "--epochs", "1", "--replace").code == 0
-    assert read_card(out)["metrics"]["validation"]["val_loss"] > 0
-    assert read_card(out)["command"].endswith("--replace")
+    assert run(tiny, tmp_path, *extra, "--replace").code == 0
+    assert "because of --replace" in capsys.readouterr().out
+    assert read_card(out)["initialised_from"] == str(spoiled) and read_card(out)["command"].endswith("--replace")
+
+
+def test_a_model_of_another_schema_in_out_needs_replace(runs, tiny, tmp_path: Path, capsys) -> None:
+    out = shutil.copytree(runs["conv"].out, tmp_path / "out")
+    schema = json.loads((out / vae.SCHEMA_FILE).read_text())
+    schema["genders"][0] = "Someone else"
+    (out / vae.SCHEMA_FILE).write_text(json.dumps(schema))
+    before = folder_bytes(out)
+    assert run(tiny, tmp_path, "--epochs", "1").code == 2  # before training: the run would be thrown away
+    line = one_error_line(capsys.readouterr().err)
+    assert "its label schema" in line and "pass --replace to overwrite it" in line
+    assert folder_bytes(out) == before and not (tmp_path / "run").exists()
 
 
 # ----------------------------------------------------------------------------- interrupt and resume
@@ -160,7 +183,7 @@ def test_a_better_model_in_out_is_kept_unless_replace(runs, tiny, tmp_path: Path
 
 def test_interrupt_keeps_out_and_resume_finishes(runs, tiny, tmp_path: Path, monkeypatch, capsys) -> None:
     out = shutil.copytree(runs["conv"].out, tmp_path / "out")
-    write_val_loss(out, 99.0)  # a worse model: the finished run replaces it
+    spoil(out)  # a worse model: the finished run replaces it
     before = folder_bytes(out)
     interrupted: dict[str, list[np.ndarray]] = {}
 
@@ -180,11 +203,12 @@ def test_interrupt_keeps_out_and_resume_finishes(runs, tiny, tmp_path: Path, mon
     monkeypatch.setattr(keras.callbacks.TensorBoard, "on_epoch_begin",
                         lambda self, epoch, logs=None: resumed.append((epoch, self.model.get_weights())))
     assert run(tiny, tmp_path, "--epochs", "2", "--resume").code == 0
+    assert "which is better" in capsys.readouterr().out
     assert [epoch for epoch, _ in resumed] == [1]  # epoch 0 is not trained again
     for restored, saved in zip(resumed[0][1], interrupted["weights"], strict=True):
         np.testing.assert_array_equal(restored, saved)  # weights, KL warm-up step count, sampling state
     card = read_card(out)
-    assert card["metrics"]["validation"]["val_loss"] < 99 and card["command"].endswith("--resume")
+    assert card["command"].endswith("--resume")
     assert not backup.exists()
 
 
