@@ -17,8 +17,11 @@ from typing import Sequence
 import numpy as np
 import streamlit as st
 
-from fashiongen import classifier, vae
+from fashiongen.errors import ClassifierError, GeneratorError
+from fashiongen.generator.generator import Generator
 from fashiongen.imaging import MAX_FILE_BYTES, ImageError, image_grid, load_image
+from fashiongen.labeler.labeler import Labeler, Prediction
+from fashiongen.model_folder import GENERATOR, LABELER
 
 DATA_IMAGES = Path("data") / "fashion-small" / "images"
 # Environment variables naming other model folders; read on every call, and the folder is the cache key,
@@ -70,33 +73,33 @@ def _out_of_collections(model):
 
 
 @st.cache_resource(show_spinner="Loading the labeler…")
-def _load_labeler(folder: str) -> tuple[classifier.Labeler | None, str | None]:
+def _load_labeler(folder: str) -> tuple[Labeler | None, str | None]:
     try:
-        return _out_of_collections(classifier.Labeler.load(folder)), None
-    except classifier.ClassifierError as error:
+        return _out_of_collections(Labeler.load(folder)), None
+    except ClassifierError as error:
         return None, str(error)  # names the file and the command that retrains into `folder`
 
 
 @st.cache_resource(show_spinner="Loading the generator…")
-def _load_generator(folder: str) -> tuple[vae.Generator | None, str | None]:
+def _load_generator(folder: str) -> tuple[Generator | None, str | None]:
     try:
-        return _out_of_collections(vae.Generator.load(folder)), None
-    except vae.GeneratorError as error:
+        return _out_of_collections(Generator.load(folder)), None
+    except GeneratorError as error:
         return None, str(error)
 
 
-def load_labeler() -> tuple[classifier.Labeler | None, str | None]:
+def load_labeler() -> tuple[Labeler | None, str | None]:
     """(labeler, None), or (None, why not and how to retrain) when its model is missing or broken.
     Loaded once per process and folder (FASHIONGEN_CLASSIFIER_DIR, else the shipped model)."""
-    return _load_labeler(model_folder(CLASSIFIER_DIR_VARIABLE, classifier.PRETRAINED_DIR))
+    return _load_labeler(model_folder(CLASSIFIER_DIR_VARIABLE, LABELER.shipped))
 
 
-def load_generator() -> tuple[vae.Generator | None, str | None]:
+def load_generator() -> tuple[Generator | None, str | None]:
     """(generator, None), or (None, why not and how to retrain); FASHIONGEN_GENERATOR_DIR, else the shipped one."""
-    return _load_generator(model_folder(GENERATOR_DIR_VARIABLE, vae.PRETRAINED_DIR))
+    return _load_generator(model_folder(GENERATOR_DIR_VARIABLE, GENERATOR.shipped))
 
 
-def labeler_or_stop() -> classifier.Labeler:
+def labeler_or_stop() -> Labeler:
     labeler, problem = load_labeler()
     if labeler is None:
         st.error(f"The labeler cannot be loaded: {problem}")
@@ -104,7 +107,7 @@ def labeler_or_stop() -> classifier.Labeler:
     return labeler
 
 
-def generator_or_stop() -> vae.Generator:
+def generator_or_stop() -> Generator:
     generator, problem = load_generator()
     if generator is None:
         st.error(f"The generator cannot be loaded: {problem}")
@@ -141,7 +144,7 @@ def read_upload(upload) -> np.ndarray | None:
         return None
 
 
-def probability_chart(prediction: classifier.Prediction):
+def probability_chart(prediction: Prediction):
     """Both heads' probabilities as horizontal bars, highest on top, in one plotly figure: one
     chart draws in the browser in about half the time of two. Built from plain layout dicts:
     make_subplots and the update_* calls took 17 ms per figure against 3.6 ms this way, on every
@@ -196,12 +199,12 @@ def _strip_png(folder: str, start: tuple[str, str, int], end: tuple[str, str, in
 
 def generated_png(sub_category: str, gender: str, seed: int, count: int) -> bytes:
     """`count` images of the loaded generator for these choices, as a PNG grid of up to 8 columns."""
-    return _grid_png(model_folder(GENERATOR_DIR_VARIABLE, vae.PRETRAINED_DIR), sub_category, gender, seed, count)
+    return _grid_png(model_folder(GENERATOR_DIR_VARIABLE, GENERATOR.shipped), sub_category, gender, seed, count)
 
 
 def interpolation_png(start: tuple[str, str, int], end: tuple[str, str, int], steps: int) -> bytes:
     """The walk from (sub-category, gender, seed) `start` to `end` in `steps` images, as a PNG strip."""
-    return _strip_png(model_folder(GENERATOR_DIR_VARIABLE, vae.PRETRAINED_DIR), start, end, steps)
+    return _strip_png(model_folder(GENERATOR_DIR_VARIABLE, GENERATOR.shipped), start, end, steps)
 
 
 def dataset_examples(limit: int = 12) -> list[Path]:

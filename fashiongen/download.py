@@ -28,10 +28,11 @@ from pathlib import Path, PurePosixPath
 
 from tqdm import tqdm
 
+from fashiongen.paths import DATASET_DIRNAME
+
 log = logging.getLogger(__name__)
 
 KAGGLE_DATASET = "paramaggarwal/fashion-product-images-small"
-DATASET_DIRNAME = "fashion-small"
 STYLES_FILENAME = "styles.csv"
 IMAGES_DIRNAME = "images"
 STYLES_HEADER = (
@@ -126,7 +127,8 @@ def count_styles_rows(styles_csv: Path) -> int:
     install time, rather than in training. Raises InvalidDatasetError with its one-line reason.
     """
     # Imported here: pandas is slow to import and most uses of this module never verify.
-    from fashiongen.data import DatasetError, read_styles
+    from fashiongen.errors import DatasetError
+    from fashiongen.styles import read_styles
 
     try:
         return len(read_styles(styles_csv))

@@ -22,7 +22,10 @@ from typing import Any, Iterator, Mapping
 
 import numpy as np
 
-from fashiongen.data import JSON_NAMES, DEFAULT_DATA_DIR, DatasetError, LabelSchema, atomic_write_text, json_type
+from fashiongen.errors import ClassifierError, DatasetError, GeneratorError, ModelFolderError
+from fashiongen.files import JSON_NAMES, atomic_write_text, json_type
+from fashiongen.paths import DEFAULT_DATA_DIR, PRETRAINED_ROOT
+from fashiongen.schema import LabelSchema
 
 SCHEMA_FILE = "labels.json"
 CARD_FILE = "model_card.json"
@@ -30,10 +33,6 @@ CARD_FILE = "model_card.json"
 MAX_JSON_BYTES = 10 * 1024 * 1024
 # card fields that code reads as objects (pages/about.py, the scripts), so a card must have them as objects
 CARD_OBJECTS = (("metrics",), ("metrics", "validation"), ("split",))
-
-
-class ModelFolderError(RuntimeError):
-    """A model folder that cannot be loaded; the message names the file and the command that rebuilds it."""
 
 
 @dataclass(frozen=True)
@@ -188,3 +187,8 @@ def atomic_folder(folder: str | os.PathLike) -> Iterator[Path]:
         shutil.rmtree(old, ignore_errors=True)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+
+
+# The two kinds of model folder FashionGen ships.
+LABELER = ModelKind("train_classifier.py", PRETRAINED_ROOT / "classifier", ClassifierError)
+GENERATOR = ModelKind("train_generator.py", PRETRAINED_ROOT / "generator", GeneratorError)

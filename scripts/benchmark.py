@@ -67,7 +67,8 @@ def _peak_rss_mb() -> float:
 
 
 def _dataset_paths(data_dir: str, limit: int | None) -> list[Path]:
-    from fashiongen.data import _image_files, read_styles
+    from fashiongen.dataset import _image_files
+    from fashiongen.styles import read_styles
 
     styles = read_styles(Path(data_dir) / "styles.csv")
     on_disk = _image_files(Path(data_dir) / "images")
@@ -94,21 +95,21 @@ def _naive_decode(data_dir: str, limit: int | None) -> dict:
 
 def _ours_load(data_dir: str, limit: int | None, cache_dir: str) -> dict:
     """FashionGen's load_images: cache key from file stats, then parallel decode or cache reload."""
-    from fashiongen import data
+    from fashiongen.dataset import load_images
 
     paths = _dataset_paths(data_dir, limit)
     start = time.perf_counter()
-    images = data.load_images(paths, cache_dir=cache_dir).images
+    images = load_images(paths, cache_dir=cache_dir).images
     seconds = time.perf_counter() - start
     return {"images": len(paths), "seconds": seconds, "peak_rss_mb": _peak_rss_mb(), "array_mb": images.nbytes / 2**20}
 
 
 def _ours_full_reload(data_dir: str, cache_dir: str) -> dict:
     """The whole `load_dataset` call a training script makes, from a warm cache."""
-    from fashiongen import data
+    from fashiongen.dataset import load_dataset
 
     start = time.perf_counter()
-    loaded = data.load_dataset(data_dir, cache_dir=cache_dir)
+    loaded = load_dataset(data_dir, cache_dir=cache_dir)
     seconds = time.perf_counter() - start
     return {"images": len(loaded.images), "seconds": seconds, "peak_rss_mb": _peak_rss_mb()}
 
@@ -170,22 +171,25 @@ def _train_frozen_phase(data_dir: str, n_images: int, epochs: int, cached: bool)
     through the backbone every epoch (the paper's loop) or features computed once (ours)."""
     import numpy as np
 
-    from fashiongen import classifier, data
     from fashiongen.batches import ImageBatches
+    from fashiongen.dataset import load_dataset
+    from fashiongen.labeler.model import build_classifier, compile_classifier, split_at_features
+    from fashiongen.schema import LabelSchema
+    from fashiongen.splits import make_split
 
-    loaded = data.load_dataset(data_dir)
-    schema = data.LabelSchema.from_styles(loaded.styles)
+    loaded = load_dataset(data_dir)
+    schema = LabelSchema.from_styles(loaded.styles)
     labels = loaded.labels(schema)
-    rows = data.make_split("random", loaded).train[:n_images]
-    model = classifier.build_classifier(len(schema.sub_categories), len(schema.genders), "paper")
+    rows = make_split("random", loaded).train[:n_images]
+    model = build_classifier(len(schema.sub_categories), len(schema.genders), "paper")
     start = time.perf_counter()
     if cached:
-        extractor, head = classifier.split_at_features(model)
-        classifier.compile_classifier(head, schema, steps_per_execution=32)  # as train_classifier.py does
+        extractor, head = split_at_features(model)
+        compile_classifier(head, schema, steps_per_execution=32)  # as train_classifier.py does
         features = extractor.predict(ImageBatches(loaded.images, batch_size=256, indices=rows), verbose=0)
         history = head.fit(features, labels[rows], batch_size=BATCH_SIZE, epochs=epochs, shuffle=True, verbose=0)
     else:
-        classifier.compile_classifier(model, schema)
+        compile_classifier(model, schema)
         history = model.fit(ImageBatches(loaded.images, labels, BATCH_SIZE, indices=rows, shuffle=True), epochs=epochs,
                             verbose=0)
     return {"seconds": time.perf_counter() - start, "final_loss": float(np.asarray(history.history["loss"])[-1])}
@@ -195,15 +199,18 @@ def _label_latency(data_dir: str, repeats: int) -> dict:
     """Label one uploaded photo (JPEG bytes) through the app's code path (decode, preprocess,
     predict, rank names), and through the naive way (`model.predict` on one image), after a
     warm-up; milliseconds per image."""
-    from fashiongen import classifier, data
     from fashiongen.batches import to_unit_float
+    from fashiongen.errors import ClassifierError
     from fashiongen.imaging import load_image
+    from fashiongen.labeler.labeler import Labeler
+    from fashiongen.labeler.model import build_classifier
+    from fashiongen.schema import LabelSchema
 
     try:
-        labeler = classifier.Labeler.load()
+        labeler = Labeler.load()
         source = "shipped model"
-    except classifier.ClassifierError:
-        labeler = classifier.Labeler(classifier.build_classifier(20, 5), data.LabelSchema(
+    except ClassifierError:
+        labeler = Labeler(build_classifier(20, 5), LabelSchema(
             tuple(f"sub{i}" for i in range(20)), ("Men", "Women", "Unisex", "Boys", "Girls")))
         source = "untrained compact model (no shipped model found)"
     photos = sorted((Path(data_dir) / "images").glob("*.jpg"))[:50]
@@ -257,17 +264,21 @@ def _generate_latency(repeats: int) -> dict:
     app's code path (Generator.generate), and the naive way (decoder.predict); ms per call."""
     import numpy as np
 
-    from fashiongen import vae
+    from fashiongen.errors import GeneratorError
+    from fashiongen.generator.architectures import DEFAULT_ARCH
+    from fashiongen.generator.cvae import build_generator
+    from fashiongen.generator.generator import Generator
+    from fashiongen.schema import LabelSchema
 
     try:
-        generator = vae.Generator.load()
+        generator = Generator.load()
         source = "shipped generator"
-    except vae.GeneratorError:
-        from fashiongen.data import LabelSchema
+    except GeneratorError:
+        from fashiongen.schema import LabelSchema
 
-        model = vae.build_generator(vae.DEFAULT_ARCH, 25)
+        model = build_generator(DEFAULT_ARCH, 25)
         schema = LabelSchema(tuple(f"sub{i}" for i in range(20)), ("Men", "Women", "Unisex", "Boys", "Girls"))
-        generator = vae.Generator(model.encoder, model.decoder, schema, vae.DEFAULT_ARCH)
+        generator = Generator(model.encoder, model.decoder, schema, DEFAULT_ARCH)
         source = "untrained default generator (no shipped model found)"
     sub_category, gender = generator.schema.sub_categories[0], generator.schema.genders[0]
 
@@ -350,9 +361,9 @@ def _generated_photos(folder: str, count: int) -> list[str]:
     """Without a dataset: product photos the shipped generator draws, one per sub-category, as PNGs."""
     from PIL import Image
 
-    from fashiongen import vae
+    from fashiongen.generator.generator import Generator
 
-    generator = vae.Generator.load()
+    generator = Generator.load()
     schema = generator.schema
     paths = []
     for i in range(count):

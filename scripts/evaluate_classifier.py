@@ -42,7 +42,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    from fashiongen.runtime import check_writable, import_tensorflow_quietly
+    from fashiongen.files import check_writable
+    from fashiongen.runtime import import_tensorflow_quietly
 
     try:  # before the evaluation, so a bad output path does not throw its result away
         if args.json:
@@ -53,26 +54,30 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 2
     import_tensorflow_quietly()
-    from fashiongen import classifier, evaluation, metrics
-    from fashiongen.data import DatasetError, atomic_write_text
+    from fashiongen.errors import ClassifierError, DatasetError
+    from fashiongen.files import atomic_write_text
+    from fashiongen.labeler.evaluation import evaluate_folder, validation_ids
+    from fashiongen.labeler.labeler import Labeler
+    from fashiongen.labeler.report import format_report_table, save_confusion_figures
+    from fashiongen.model_folder import LABELER
 
     try:
-        labeler = classifier.Labeler.load(args.model or classifier.PRETRAINED_DIR)
-        only_ids = (evaluation.validation_ids(args.images, args.labels, args.validation_split, args.seed)
+        labeler = Labeler.load(args.model or LABELER.shipped)
+        only_ids = (validation_ids(args.images, args.labels, args.validation_split, args.seed)
                     if args.validation_split else None)
-        report, skipped = evaluation.evaluate_folder(labeler, args.images, args.labels, only_ids,
+        report, skipped = evaluate_folder(labeler, args.images, args.labels, only_ids,
                                                      progress=not args.quiet)
-    except (classifier.ClassifierError, DatasetError, ValueError) as error:
+    except (ClassifierError, DatasetError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     for line in skipped.lines():
         print(line)
-    print(metrics.format_report_table(report))
+    print(format_report_table(report))
     if args.json:
         atomic_write_text(args.json, json.dumps(report, indent=2) + "\n")
         print(f"wrote {args.json}")
     if args.figures:
-        for path in metrics.save_confusion_figures(report, args.figures):
+        for path in save_confusion_figures(report, args.figures):
             print(f"wrote {path}")
     return 0
 

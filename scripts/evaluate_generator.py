@@ -56,17 +56,22 @@ def main(argv: list[str] | None = None) -> int:
 
     import_tensorflow_quietly()
     args = parse_args(argv)
-    from fashiongen import classifier, data, quality, vae
+    from fashiongen.dataset import load_dataset
+    from fashiongen.errors import ClassifierError, DatasetError, GeneratorError
+    from fashiongen.generator.generator import Generator
+    from fashiongen.generator.quality import evaluate_generator, real_validation
+    from fashiongen.labeler.labeler import Labeler
+    from fashiongen.splits import make_split
 
     try:
-        labeler = classifier.Labeler.load(args.classifier)
-        models = {name: vae.Generator.load(folder) for name, folder in (("paper", args.paper), ("default", args.default))}
-        dataset = data.load_dataset(args.data_dir, cache_dir=args.cache_dir)
-        split = data.make_split(args.split, dataset, args.seed)
-        real = quality.real_validation(labeler, dataset, split)  # once for both generators
-        reports = {name: quality.evaluate_generator(model, labeler, dataset, split, args.seeds_per_pair, real=real)
+        labeler = Labeler.load(args.classifier)
+        models = {name: Generator.load(folder) for name, folder in (("paper", args.paper), ("default", args.default))}
+        dataset = load_dataset(args.data_dir, cache_dir=args.cache_dir)
+        split = make_split(args.split, dataset, args.seed)
+        real = real_validation(labeler, dataset, split)  # once for both generators
+        reports = {name: evaluate_generator(model, labeler, dataset, split, args.seeds_per_pair, real=real)
                    for name, model in models.items()}
-    except (classifier.ClassifierError, vae.GeneratorError, data.DatasetError, ValueError) as error:
+    except (ClassifierError, GeneratorError, DatasetError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     width = max(len(label) for _, label, _ in ROWS)

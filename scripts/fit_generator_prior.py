@@ -8,7 +8,7 @@ existing generator in place (for example after changing the data), writing only 
 model card.
 
 With --judge, each pair's Gaussian is then refined: moved, within a KL budget, to where the decoder
-draws images that the judge classifier labels as that pair (fashiongen/guidance.py). Reconstruction
+draws images that the judge classifier labels as that pair (fashiongen/generator/refine.py). Reconstruction
 does not use the prior, so it is unchanged. Use a judge other than the classifier that evaluates
 the generator, for example one trained with --split grouped, or the evaluation grades its own judge.
 Example: python scripts/fit_generator_prior.py --data-dir ../shared/data/fashion-small
@@ -20,6 +20,8 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+
+from fashiongen.model_folder import CARD_FILE
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 # Import this checkout's package even when another checkout is the one pip installed.
@@ -77,28 +79,35 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def fit(args: argparse.Namespace) -> dict:
-    from fashiongen import classifier, data, guidance, model_folder, vae
+    from fashiongen import model_folder
+    from fashiongen.dataset import load_dataset
+    from fashiongen.errors import GeneratorError
+    from fashiongen.generator.generator import Generator
+    from fashiongen.generator.prior import PRIOR_FILE
+    from fashiongen.generator.refine import refine_prior
+    from fashiongen.labeler.labeler import Labeler
+    from fashiongen.splits import make_split
     from fashiongen.training import script_command
 
-    generator = vae.Generator.load(args.generator, with_prior=False)  # the old prior may be the broken part
+    generator = Generator.load(args.generator, with_prior=False)  # the old prior may be the broken part
     if generator.arch == "paper":
-        raise vae.GeneratorError("the paper's generator draws from N(0, I) by definition; fit the prior of a conv one")
+        raise GeneratorError("the paper's generator draws from N(0, I) by definition; fit the prior of a conv one")
     judge = judge_model = None
     if args.judge is not None:  # loaded first: a wrong judge fails before the slow part
-        judge = classifier.Labeler.load(args.judge)
+        judge = Labeler.load(args.judge)
         judge_model = judge.as_judge(generator.schema, str(args.judge))
     split_card = generator.card.get("split", {})
     kind, seed = args.split or split_card.get("kind", "random"), args.seed
     seed = seed if seed is not None else int(split_card.get("seed", 42))
-    dataset = data.load_dataset(args.data_dir, cache_dir=args.cache_dir)
-    split = data.make_split(kind, dataset, seed)
+    dataset = load_dataset(args.data_dir, cache_dir=args.cache_dir)
+    split = make_split(kind, dataset, seed)
     rows = split.train
     conditions = generator.schema.encode_frame(dataset.styles.iloc[rows])
     prior = generator.fit_prior(dataset.images[rows], conditions)
     summary = {**prior.describe(), "fitted_on": f"training part of the {kind} split (seed {seed})",
                "command": script_command("fit_generator_prior.py", args.argv)}
     if judge is not None:
-        prior, refinement = guidance.refine_prior(
+        prior, refinement = refine_prior(
             generator, judge_model, steps=args.judge_steps, batch_size=args.judge_batch_size,
             kl_weight=args.judge_kl_weight, learning_rate=args.judge_learning_rate, loss=args.judge_loss,
             stretch=args.judge_stretch, kl_by_count=args.judge_kl_by_count, seed=args.judge_seed,
@@ -106,8 +115,8 @@ def fit(args: argparse.Namespace) -> dict:
         summary["judge_refinement"] = {"judge": str(args.judge), "judge_command": judge.card.get("command"),
                                        **refinement}
     # only the prior and the card change: the Keras files stay byte for byte as they were
-    prior.save(args.generator / vae.PRIOR_FILE)
-    model_folder.write_card(args.generator / vae.CARD_FILE, dict(generator.card, latent_prior=summary))
+    prior.save(args.generator / PRIOR_FILE)
+    model_folder.write_card(args.generator / CARD_FILE, dict(generator.card, latent_prior=summary))
     return summary
 
 
@@ -116,9 +125,7 @@ def main(argv: list[str] | None = None) -> int:
 
     import_tensorflow_quietly()
     args = parse_args(argv)
-    from fashiongen.classifier import ClassifierError
-    from fashiongen.data import DatasetError
-    from fashiongen.vae import GeneratorError
+    from fashiongen.errors import ClassifierError, DatasetError, GeneratorError
 
     try:
         summary = fit(args)

@@ -59,7 +59,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    from fashiongen.runtime import check_writable, import_tensorflow_quietly
+    from fashiongen.files import check_writable
+    from fashiongen.runtime import import_tensorflow_quietly
 
     try:  # before the model is loaded and run
         if args.out.suffix.lower() not in OUT_SUFFIXES:
@@ -69,13 +70,15 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 2
     import_tensorflow_quietly()
-    from fashiongen import vae
+    from fashiongen.errors import GeneratorError
+    from fashiongen.generator.generator import Generator
     from fashiongen.imaging import image_grid
+    from fashiongen.model_folder import GENERATOR
 
     try:
-        generator = vae.Generator.load(args.model or vae.PRETRAINED_DIR)
+        generator = Generator.load(args.model or GENERATOR.shipped)
         images = generator.generate(args.sub_category, args.gender, args.seed, args.n)
-    except vae.GeneratorError as error:
+    except GeneratorError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -26,7 +26,7 @@ sys.path.insert(0, str(REPO_ROOT))
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    from fashiongen.classifier import ARCHITECTURES, DEFAULT_ARCH
+    from fashiongen.labeler.model import ARCHITECTURES, DEFAULT_ARCH
     from fashiongen.training import common_arguments, parse_training_args
 
     shared = common_arguments("classifier", "classifier.keras, labels.json and model_card.json", epochs=15,
@@ -52,19 +52,26 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def train(args: argparse.Namespace) -> dict:
     import keras
 
-    from fashiongen import classifier, data, metrics, training
+    from fashiongen import training
     from fashiongen.batches import ImageBatches
+    from fashiongen.dataset import load_dataset
+    from fashiongen.distribute import make_strategy, report_worker, use_worker_folders
+    from fashiongen.labeler.labeler import Labeler, save_bundle
+    from fashiongen.labeler.model import build_classifier, compile_classifier, split_at_features
+    from fashiongen.labeler.report import classification_report, format_report_table, save_confusion_figures
+    from fashiongen.schema import LabelSchema
+    from fashiongen.splits import make_split
 
-    strategy = training.make_strategy(args.strategy, args.cpu_devices)
-    training.use_worker_folders(strategy, args)
-    dataset = data.load_dataset(args.data_dir, cache_dir=args.cache_dir, progress=not args.quiet)
-    schema = data.LabelSchema.from_styles(dataset.styles)
+    strategy = make_strategy(args.strategy, args.cpu_devices)
+    use_worker_folders(strategy, args)
+    dataset = load_dataset(args.data_dir, cache_dir=args.cache_dir, progress=not args.quiet)
+    schema = LabelSchema.from_styles(dataset.styles)
     labels = dataset.labels(schema)
-    split = data.make_split(args.split, dataset, args.seed)
+    split = make_split(args.split, dataset, args.seed)
     train_rows = split.train[: args.limit]
     print(training.data_report(dataset, split, train_rows))
     training.check_enough_data(args.data_dir, dataset, schema, split, train_rows)
-    previous = training.previous_model(args.out, classifier.Labeler.load,
+    previous = training.previous_model(args.out, Labeler.load,
                                        lambda old: training.schema_difference(old.schema, schema),
                                        args.replace)
     best_weights = training.prepare_run_dir(args.run_dir, args.resume)
@@ -72,14 +79,14 @@ def train(args: argparse.Namespace) -> dict:
     started = time.perf_counter()
 
     with strategy.scope():
-        model = classifier.build_classifier(len(schema.sub_categories), len(schema.genders), args.arch,
+        model = build_classifier(len(schema.sub_categories), len(schema.genders), args.arch,
                                             args.backbone_weights)
         cached_features = args.arch == "paper" and not args.paper_loop
-        extractor, head = classifier.split_at_features(model) if cached_features else (None, model)
+        extractor, head = split_at_features(model) if cached_features else (None, model)
         # the paper: Adam at its default rate; ours: a cosine decay from --learning-rate
         steps = -(-len(train_rows) // args.batch_size) * args.epochs
         rate = 1e-3 if args.arch == "paper" else keras.optimizers.schedules.CosineDecay(args.learning_rate, steps)
-        classifier.compile_classifier(head, schema, rate, steps_per_execution=32 if cached_features else 1)
+        compile_classifier(head, schema, rate, steps_per_execution=32 if cached_features else 1)
 
     inputs = dataset.images
     if cached_features:
@@ -97,15 +104,15 @@ def train(args: argparse.Namespace) -> dict:
     )
     train_seconds = time.perf_counter() - started
     training.load_best_weights(head, best_weights, args.out)
-    training.report_worker(strategy, model)
+    report_worker(strategy, model)
 
     # a view made outside strategy.scope(): under MirroredStrategy, Keras' predict_on_batch feeds
     # the whole batch to every replica and returns replicas x N rows
-    labeler = classifier.Labeler(keras.Model(model.input, model.output, name=model.name), schema)
+    labeler = Labeler(keras.Model(model.input, model.output, name=model.name), schema)
 
-    def validation_report(scored: classifier.Labeler) -> dict:
+    def validation_report(scored: Labeler) -> dict:
         """The new model and the one in --out are measured alike: this run's validation images."""
-        return metrics.classification_report(labels[split.validation],
+        return classification_report(labels[split.validation],
                                              scored.scores(dataset.images[split.validation]), schema)
 
     report = validation_report(labeler)
@@ -123,10 +130,10 @@ def train(args: argparse.Namespace) -> dict:
     destination = training.keep_better(args.out, args.run_dir, report["loss"],
                                        None if previous is None else validation_report(previous)["loss"],
                                        args.replace, len(split.validation))
-    classifier.save_bundle(destination, model, schema, card)
+    save_bundle(destination, model, schema, card)
     (args.run_dir / "validation_report.json").write_text(json.dumps(report, indent=2) + "\n")
-    metrics.save_confusion_figures(report, args.run_dir)
-    print(metrics.format_report_table(report))
+    save_confusion_figures(report, args.run_dir)
+    print(format_report_table(report))
     print(f"saved {destination} ({train_seconds:.0f} s of training); TensorBoard logs in "
           f"{args.run_dir / 'tensorboard'}")
     return card
@@ -137,9 +144,7 @@ def main(argv: list[str] | None = None) -> int:
 
     import_tensorflow_quietly()  # before parse_args, which imports the classifier (and so Keras)
     args = parse_args(argv)
-    from fashiongen.classifier import ClassifierError
-    from fashiongen.data import DatasetError
-    from fashiongen.training import TrainingError
+    from fashiongen.errors import ClassifierError, DatasetError, TrainingError
 
     try:
         train(args)

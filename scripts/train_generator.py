@@ -71,43 +71,52 @@ def train(args: argparse.Namespace) -> dict:
 
     import keras
 
-    from fashiongen import classifier, data, quality, training, vae
+    from fashiongen import training
     from fashiongen.batches import ImageBatches
+    from fashiongen.dataset import load_dataset
+    from fashiongen.distribute import make_strategy, report_worker, use_worker_folders
+    from fashiongen.errors import GeneratorError
+    from fashiongen.generator.cvae import build_generator
+    from fashiongen.generator.generator import Generator
+    from fashiongen.generator.quality import reconstruction_metrics
+    from fashiongen.labeler.labeler import Labeler
+    from fashiongen.model_folder import LABELER
+    from fashiongen.splits import make_split
 
-    strategy = training.make_strategy(args.strategy, args.cpu_devices)
-    training.use_worker_folders(strategy, args)
-    labeler = classifier.Labeler.load(args.classifier or classifier.PRETRAINED_DIR)
-    dataset = data.load_dataset(args.data_dir, cache_dir=args.cache_dir, progress=not args.quiet)
+    strategy = make_strategy(args.strategy, args.cpu_devices)
+    use_worker_folders(strategy, args)
+    labeler = Labeler.load(args.classifier or LABELER.shipped)
+    dataset = load_dataset(args.data_dir, cache_dir=args.cache_dir, progress=not args.quiet)
     schema = labeler.schema
     if args.arch == "paper":
         conditions = labeler.scores(dataset.images)  # the paper conditions on the classifier's predictions
     else:
         conditions = schema.encode_frame(dataset.styles)  # one-hot, as at generation time
-    split = data.make_split(args.split, dataset, args.seed)
+    split = make_split(args.split, dataset, args.seed)
     train_rows = split.train[: args.limit]
     print(training.data_report(dataset, split, train_rows))
     training.check_enough_data(args.data_dir, dataset, schema, split, train_rows)
-    previous = training.previous_model(args.out, vae.Generator.load,
+    previous = training.previous_model(args.out, Generator.load,
                                        lambda old: training.schema_difference(old.schema, schema), args.replace)
     best_weights = training.prepare_run_dir(args.run_dir, args.resume)
     steps_per_epoch = -(-len(train_rows) // args.batch_size)
 
     with strategy.scope():
-        start = vae.Generator.load(args.init_from) if args.init_from else None
+        start = Generator.load(args.init_from) if args.init_from else None
         if start is not None and (start.arch != args.arch or start.schema != schema):
-            raise vae.GeneratorError(f"{args.init_from} is a {start.arch} generator with another schema or "
+            raise GeneratorError(f"{args.init_from} is a {start.arch} generator with another schema or "
                                      f"architecture than --arch {args.arch}")
         judge = judge_pairs = judge_prior = None
         judge_command = None  # how the judge was made, for the card: a generator is reproducible with it
         if args.judge_weight > 0:
-            judge_labeler = classifier.Labeler.load(args.judge) if args.judge else labeler
+            judge_labeler = Labeler.load(args.judge) if args.judge else labeler
             judge = judge_labeler.as_judge(schema, str(args.judge))
             judge_command = judge_labeler.card.get("command")
             # a warm start's fitted prior gives the judged pairs and their codes, as generation draws them
             judge_prior = start.prior if start is not None else None
             if judge_prior is None:
                 judge_pairs = training_pairs(conditions[train_rows], len(schema.sub_categories))
-        model = vae.build_generator(args.arch, schema.size, args.latent_dim, seed=args.seed,
+        model = build_generator(args.arch, schema.size, args.latent_dim, seed=args.seed,
                                     # a warm start already has its codes near N(0, I): no warm-up
                                     kl_warmup_steps=0 if args.init_from else int(args.kl_warmup_epochs * steps_per_epoch),
                                     judge=judge, judge_weight=args.judge_weight, judge_conditions=judge_pairs,
@@ -137,7 +146,7 @@ def train(args: argparse.Namespace) -> dict:
     )
     seconds = time.perf_counter() - started
     training.load_best_weights(model, best_weights, args.out)
-    training.report_worker(strategy, model.encoder, model.decoder)
+    report_worker(strategy, model.encoder, model.decoder)
     keras.utils.set_random_seed(args.seed)  # the validation numbers sample codes: make them repeatable
     validation = model.evaluate(ImageBatches(dataset.images, conditions, 256, indices=split.validation,
                                              replicas=replicas), verbose=0, return_dict=True)
@@ -163,7 +172,7 @@ def train(args: argparse.Namespace) -> dict:
                                    "latent_loss": validation["latent_loss"],
                                    "rounded_accuracy": validation["rounded_accuracy"]}},
     }
-    generator = vae.Generator(model.encoder, model.decoder, schema, args.arch, card)
+    generator = Generator(model.encoder, model.decoder, schema, args.arch, card)
     if args.arch == "conv":  # the paper draws codes from N(0, I); ours from each label pair's own region
         prior = generator.fit_prior(dataset.images[train_rows], conditions[train_rows])
         card["latent_prior"] = {**prior.describe(), "fitted_on": "the training rows above"}
@@ -171,16 +180,16 @@ def train(args: argparse.Namespace) -> dict:
     if previous is not None:
         validation_images = dataset.images[split.validation]
 
-        def comparison_loss(scored: vae.Generator) -> float:
+        def comparison_loss(scored: Generator) -> float:
             """The new model and the one in --out are measured alike: this run's validation images,
             conditioned as each one's arch wants, codes sampled with the same seed."""
             scored_conditions = (labeler.scores(validation_images) if scored.arch == "paper"
                                  else schema.encode_frame(dataset.styles.iloc[split.validation]))
-            return quality.reconstruction_metrics(scored, validation_images, scored_conditions,
+            return reconstruction_metrics(scored, validation_images, scored_conditions,
                                                   seed=args.seed)["val_loss"]
 
         # views made outside strategy.scope(): under MirroredStrategy predict_on_batch gives a copy per replica
-        new_loss = comparison_loss(vae.Generator(keras.Model(model.encoder.input, model.encoder.output),
+        new_loss = comparison_loss(Generator(keras.Model(model.encoder.input, model.encoder.output),
                                                  keras.Model(model.decoder.input, model.decoder.output),
                                                  schema, args.arch))
         old_loss = comparison_loss(previous)
@@ -206,10 +215,7 @@ def main(argv: list[str] | None = None) -> int:
 
     import_tensorflow_quietly()
     args = parse_args(argv)
-    from fashiongen.classifier import ClassifierError
-    from fashiongen.data import DatasetError
-    from fashiongen.training import TrainingError
-    from fashiongen.vae import GeneratorError
+    from fashiongen.errors import ClassifierError, DatasetError, GeneratorError, TrainingError
 
     try:
         train(args)

@@ -96,7 +96,7 @@ def shared_data() -> Path:
 @pytest.fixture(scope="session")
 def shared_dataset(shared_data: Path, tmp_path_factory: pytest.TempPathFactory):
     """The real dataset decoded once per test session (about 5 s), in a private cache."""
-    from fashiongen.data import load_dataset
+    from fashiongen.dataset import load_dataset
 
     return load_dataset(shared_data, cache_dir=tmp_path_factory.mktemp("shared-cache"))
 

@@ -11,12 +11,12 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 import streamlit as st
+from conftest import jpeg_bytes
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
 import webapp
-from conftest import jpeg_bytes
-from fashiongen import vae
+from fashiongen.generator.generator import Generator
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -297,8 +297,8 @@ def test_a_seed_change_draws_only_the_new_grid(monkeypatch) -> None:
     moving the seed decodes the new grid only, and moving it back decodes nothing."""
     calls = []
     for method in ("generate", "interpolate"):
-        original = getattr(vae.Generator, method)
-        monkeypatch.setattr(vae.Generator, method,
+        original = getattr(Generator, method)
+        monkeypatch.setattr(Generator, method,
                             lambda self, *a, _m=method, _o=original, **k: calls.append(_m) or _o(self, *a, **k))
     st.cache_data.clear()
     app = new_app(monkeypatch)

@@ -11,9 +11,11 @@ from pathlib import Path
 import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
-
-from fashiongen import classifier, vae
 from test_app import assert_probability_chart, new_app, product_photo
+
+from fashiongen.generator.generator import CONFIG_FILE, DECODER_FILE
+from fashiongen.labeler.labeler import MODEL_FILE
+from fashiongen.model_folder import CARD_FILE, GENERATOR, LABELER, SCHEMA_FILE
 
 CLASSIFIER_RETRAIN = "Retrain it with: python scripts/train_classifier.py --data-dir data/fashion-small --out {}"
 GENERATOR_RETRAIN = "Retrain it with: python scripts/train_generator.py --data-dir data/fashion-small --out {}"
@@ -80,9 +82,9 @@ def test_missing_generator(monkeypatch, tmp_path: Path) -> None:
 def test_corrupt_classifier(monkeypatch, tmp_path: Path) -> None:
     folder = tmp_path / "classifier"
     folder.mkdir()
-    (folder / classifier.MODEL_FILE).write_bytes(os.urandom(4096))
-    for name in (classifier.SCHEMA_FILE, classifier.CARD_FILE):
-        shutil.copy(classifier.PRETRAINED_DIR / name, folder / name)
+    (folder / MODEL_FILE).write_bytes(os.urandom(4096))
+    for name in (SCHEMA_FILE, CARD_FILE):
+        shutil.copy(LABELER.shipped / name, folder / name)
     monkeypatch.setenv("FASHIONGEN_CLASSIFIER_DIR", str(folder))
     prefix = f"The labeler cannot be loaded: {folder / 'classifier.keras'} is corrupt or not a Keras model ("
     suffix = f"). {CLASSIFIER_RETRAIN.format(folder)}"
@@ -97,8 +99,8 @@ def test_corrupt_classifier(monkeypatch, tmp_path: Path) -> None:
 
 def test_truncated_decoder(monkeypatch, tmp_path: Path) -> None:
     folder = tmp_path / "generator"
-    shutil.copytree(vae.PRETRAINED_DIR, folder)
-    decoder = folder / vae.DECODER_FILE
+    shutil.copytree(GENERATOR.shipped, folder)
+    decoder = folder / DECODER_FILE
     decoder.write_bytes(decoder.read_bytes()[: decoder.stat().st_size // 2])
     monkeypatch.setenv("FASHIONGEN_GENERATOR_DIR", str(folder))
     message = only_error(page(monkeypatch, "pages/generate.py"))
@@ -117,7 +119,7 @@ def generator_arch_on_about_page(monkeypatch) -> str:
 def test_the_folder_is_part_of_the_cache_key(monkeypatch) -> None:
     """A cached model of one folder never answers for another: switch folders without clearing the cache."""
     assert generator_arch_on_about_page(monkeypatch) == "conv"  # the shipped generator
-    monkeypatch.setenv("FASHIONGEN_GENERATOR_DIR", str(vae.PRETRAINED_DIR.parent / "generator-paper"))
+    monkeypatch.setenv("FASHIONGEN_GENERATOR_DIR", str(GENERATOR.shipped.parent / "generator-paper"))
     assert generator_arch_on_about_page(monkeypatch) == "paper"
     monkeypatch.delenv("FASHIONGEN_GENERATOR_DIR")
     assert generator_arch_on_about_page(monkeypatch) == "conv"
@@ -125,10 +127,10 @@ def test_the_folder_is_part_of_the_cache_key(monkeypatch) -> None:
 
 def test_classifier_card_that_is_not_an_object(monkeypatch, tmp_path: Path) -> None:
     """model_card.json = [1, 2] crashed the About page (card.get on a list); now the labeler fails to load."""
-    folder = shutil.copytree(classifier.PRETRAINED_DIR, tmp_path / "classifier")
-    (folder / classifier.CARD_FILE).write_text("[1, 2]")
+    folder = shutil.copytree(LABELER.shipped, tmp_path / "classifier")
+    (folder / CARD_FILE).write_text("[1, 2]")
     monkeypatch.setenv("FASHIONGEN_CLASSIFIER_DIR", str(folder))
-    problem = f"{folder / classifier.CARD_FILE} holds a list, not a JSON object. {CLASSIFIER_RETRAIN.format(folder)}"
+    problem = f"{folder / CARD_FILE} holds a list, not a JSON object. {CLASSIFIER_RETRAIN.format(folder)}"
     about = page(monkeypatch, "pages/about.py")
     assert errors(about) == [problem]
     assert [m.value for m in about.markdown if m.value.startswith("Architecture **conv**")]  # the generator's card
@@ -138,10 +140,10 @@ def test_classifier_card_that_is_not_an_object(monkeypatch, tmp_path: Path) -> N
 
 def test_generator_json_that_is_not_an_object(monkeypatch, tmp_path: Path) -> None:
     """generator.json = [1] crashed the Generate, Reconstruct and About pages; now they say what to do."""
-    folder = shutil.copytree(vae.PRETRAINED_DIR, tmp_path / "generator")
-    (folder / vae.CONFIG_FILE).write_text("[1]")
+    folder = shutil.copytree(GENERATOR.shipped, tmp_path / "generator")
+    (folder / CONFIG_FILE).write_text("[1]")
     monkeypatch.setenv("FASHIONGEN_GENERATOR_DIR", str(folder))
-    problem = f"{folder / vae.CONFIG_FILE} holds a list, not a JSON object. {GENERATOR_RETRAIN.format(folder)}"
+    problem = f"{folder / CONFIG_FILE} holds a list, not a JSON object. {GENERATOR_RETRAIN.format(folder)}"
     for path in ("pages/generate.py", "pages/reconstruct.py"):
         app = page(monkeypatch, path)
         assert only_error(app) == f"The generator cannot be loaded: {problem}"

@@ -10,7 +10,6 @@ import time
 from pathlib import Path
 
 import pytest
-
 from test_train_generator import load_script
 
 REPO = Path(__file__).resolve().parents[1]

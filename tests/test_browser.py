@@ -11,7 +11,6 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
-
 from test_app import product_photo
 from test_train_generator import load_script
 

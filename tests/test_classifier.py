@@ -15,10 +15,19 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from fashiongen import classifier
-from fashiongen.classifier import ClassifierError, HeadAccuracy, Labeler
-from fashiongen.data import LabelSchema
+from fashiongen.errors import ClassifierError
 from fashiongen.imaging import IMAGE_SHAPE, load_image
+from fashiongen.labeler.labeler import MODEL_FILE, Labeler, save_bundle
+from fashiongen.labeler.model import (
+    ARCHITECTURES,
+    DOWNLOAD_TIMEOUT,
+    HeadAccuracy,
+    build_classifier,
+    compile_classifier,
+    split_at_features,
+)
+from fashiongen.model_folder import CARD_FILE, LABELER, SCHEMA_FILE
+from fashiongen.schema import LabelSchema
 
 SCHEMA = LabelSchema(tuple(f"Sub{i:02d}" for i in range(20)), ("Men", "Women", "Boys", "Girls", "Unisex"))
 N_SUB, N_GENDER = len(SCHEMA.sub_categories), len(SCHEMA.genders)
@@ -34,7 +43,7 @@ def uint8_images(n: int, seed: int = 0) -> np.ndarray:
 
 
 def build(arch: str, **kwargs) -> keras.Model:
-    return classifier.build_classifier(N_SUB, N_GENDER, arch, **kwargs)
+    return build_classifier(N_SUB, N_GENDER, arch, **kwargs)
 
 
 def nested_backbone(model: keras.Model) -> keras.Model:
@@ -49,7 +58,7 @@ def folder_bytes(folder: Path) -> dict[str, bytes]:
 # ----------------------------------------------------------------------------- architectures
 
 
-@pytest.mark.parametrize("arch", classifier.ARCHITECTURES)
+@pytest.mark.parametrize("arch", ARCHITECTURES)
 def test_each_arch_maps_images_to_25_probabilities(arch: str) -> None:
     model = build(arch)
     scores = np.asarray(model(unit_images(3), training=False))
@@ -81,7 +90,7 @@ def test_from_scratch_archs_train_every_layer(arch: str) -> None:
 def test_unknown_arch_lists_the_valid_ones() -> None:
     with pytest.raises(ValueError, match="unknown architecture 'resnet'") as raised:
         build("resnet")
-    for name in classifier.ARCHITECTURES:
+    for name in ARCHITECTURES:
         assert name in str(raised.value)
 
 
@@ -107,7 +116,7 @@ def test_imagenet_weights_offline_fail_fast_with_the_fix() -> None:
     assert "Could not download the ImageNet weights" in message
     assert "--backbone-weights" in message
     # measured 0.6 s here (the name lookup fails); a stalled connection is cut after DOWNLOAD_TIMEOUT
-    assert elapsed < classifier.DOWNLOAD_TIMEOUT + 15
+    assert elapsed < DOWNLOAD_TIMEOUT + 15
     assert socket.getdefaulttimeout() is None  # the timeout is not left set for the process
 
 
@@ -123,7 +132,7 @@ def test_imagenet_download_runs_with_a_socket_timeout(monkeypatch: pytest.Monkey
     monkeypatch.setattr(file_utils, "get_file", stalled_download)
     with pytest.raises(ClassifierError, match="TimeoutError: timed out.*--backbone-weights"):
         build("paper", backbone_weights="imagenet")
-    assert seen == [classifier.DOWNLOAD_TIMEOUT]
+    assert seen == [DOWNLOAD_TIMEOUT]
     assert socket.getdefaulttimeout() is None
 
 
@@ -162,7 +171,7 @@ def test_missing_backbone_weights_file_is_a_classifier_error(tmp_path: Path) -> 
 @pytest.mark.parametrize("arch", ["paper", "compact"])
 def test_extractor_then_head_equals_the_full_model(arch: str) -> None:
     model = build(arch)
-    extractor, head = classifier.split_at_features(model)
+    extractor, head = split_at_features(model)
     images = unit_images(4, seed=1)
     features = extractor(images, training=False)
     assert features.shape == (4, model.get_layer("features").output.shape[-1])
@@ -213,12 +222,12 @@ def test_head_accuracy_matches_numpy_and_skips_unlabelled_and_zero_weight_rows()
 def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[keras.Model, Path]:
     """A compact model after one Adam step (so it has optimizer state), saved with save_bundle."""
     model = build("compact")
-    classifier.compile_classifier(model, SCHEMA)
+    compile_classifier(model, SCHEMA)
     y = np.stack([SCHEMA.encode(SCHEMA.sub_categories[i], SCHEMA.genders[i % N_GENDER]) for i in range(4)])
     model.fit(unit_images(4), y, batch_size=4, epochs=1, verbose=0)
     assert model.optimizer.variables  # Adam's moments exist and must not be saved
     folder = tmp_path_factory.mktemp("bundle") / "classifier"
-    classifier.save_bundle(folder, model, SCHEMA, {"arch": "compact", "note": np.float32(0.5)})
+    save_bundle(folder, model, SCHEMA, {"arch": "compact", "note": np.float32(0.5)})
     return model, folder
 
 
@@ -244,7 +253,7 @@ def test_save_then_load_gives_identical_scores(trained) -> None:
 
 def test_saved_model_has_no_optimizer_state(trained) -> None:
     model, folder = trained
-    path = folder / classifier.MODEL_FILE
+    path = folder / MODEL_FILE
     with zipfile.ZipFile(path) as archive:
         config = json.loads(archive.read("config.json"))
         weights = archive.read("model.weights.h5")
@@ -292,10 +301,10 @@ def test_labeler_refuses_a_schema_of_another_size(trained) -> None:
         Labeler(trained[0], LabelSchema(("a", "b"), ("m", "w", "x", "y", "z")))
 
 
-@pytest.mark.parametrize("missing", [None, classifier.MODEL_FILE, classifier.SCHEMA_FILE])
+@pytest.mark.parametrize("missing", [None, MODEL_FILE, SCHEMA_FILE])
 def test_load_missing_folder_or_file_names_it_and_the_retrain_command(bundle_copy: Path, missing: str | None) -> None:
     folder = bundle_copy.parent / "no-such-model" if missing is None else bundle_copy
-    named = folder / (missing or classifier.MODEL_FILE)
+    named = folder / (missing or MODEL_FILE)
     if missing:
         named.unlink()
     with pytest.raises(ClassifierError) as raised:
@@ -305,7 +314,7 @@ def test_load_missing_folder_or_file_names_it_and_the_retrain_command(bundle_cop
 
 @pytest.mark.parametrize("damage", ["random bytes", "truncated", "bad card"])
 def test_load_corrupt_files_names_them_and_the_retrain_command(bundle_copy: Path, damage: str) -> None:
-    model_path = bundle_copy / classifier.MODEL_FILE
+    model_path = bundle_copy / MODEL_FILE
     if damage == "random bytes":
         named = model_path
         model_path.write_bytes(np.random.default_rng(0).integers(0, 256, 4096, dtype=np.uint8).tobytes())
@@ -313,7 +322,7 @@ def test_load_corrupt_files_names_them_and_the_retrain_command(bundle_copy: Path
         named = model_path
         model_path.write_bytes(model_path.read_bytes()[: model_path.stat().st_size // 2])
     else:
-        named = bundle_copy / classifier.CARD_FILE
+        named = bundle_copy / CARD_FILE
         named.write_text('{"arch": "compact", ')
     with pytest.raises(ClassifierError) as raised:
         Labeler.load(bundle_copy)
@@ -326,10 +335,10 @@ def test_save_bundle_replaces_an_existing_folder_and_leaves_nothing_behind(train
     folder.mkdir()
     (folder / "stale.txt").write_text("from an older model")
     Labeler(model, SCHEMA, {"version": 1}).save(folder)
-    assert json.loads((folder / classifier.CARD_FILE).read_text()) == {"version": 1}
+    assert json.loads((folder / CARD_FILE).read_text()) == {"version": 1}
     assert not (folder / "stale.txt").exists()  # the folder was swapped, not written into
-    classifier.save_bundle(folder, model, SCHEMA, {"version": 2})
-    assert json.loads((folder / classifier.CARD_FILE).read_text()) == {"version": 2}
+    save_bundle(folder, model, SCHEMA, {"version": 2})
+    assert json.loads((folder / CARD_FILE).read_text()) == {"version": 2}
     assert Labeler.load(folder).card == {"version": 2}
     assert [p.name for p in tmp_path.iterdir()] == ["model"]  # no staging or .old folder
 
@@ -343,48 +352,48 @@ def test_a_failed_save_leaves_the_previous_model_untouched(trained, bundle_copy:
 
     monkeypatch.setattr(LabelSchema, "save", disk_full)  # fails after the model file is written
     with pytest.raises(OSError, match="No space left"):
-        classifier.save_bundle(bundle_copy, trained[0], SCHEMA, {"version": "new"})
+        save_bundle(bundle_copy, trained[0], SCHEMA, {"version": "new"})
     assert folder_bytes(bundle_copy) == before
     assert [p.name for p in bundle_copy.parent.iterdir()] == [bundle_copy.name]
 
 
 def assert_names_and_retrains(raised: pytest.ExceptionInfo, named: Path) -> None:
     message = str(raised.value)
-    assert message.startswith(f"{named} ") and message.endswith(f"Retrain it with: {classifier.retrain_command(named.parent)}")
+    assert message.startswith(f"{named} ") and message.endswith(f"Retrain it with: {LABELER.retrain_command(named.parent)}")
 
 
 def test_a_card_that_is_not_an_object_is_refused_at_load(bundle_copy: Path) -> None:
     """pages/about.py calls card.get: a card of [1, 2] crashed it instead of failing here."""
-    (bundle_copy / classifier.CARD_FILE).write_text("[1, 2]")
+    (bundle_copy / CARD_FILE).write_text("[1, 2]")
     with pytest.raises(ClassifierError) as raised:
         Labeler.load(bundle_copy)
-    assert_names_and_retrains(raised, bundle_copy / classifier.CARD_FILE)
+    assert_names_and_retrains(raised, bundle_copy / CARD_FILE)
 
 
 def test_labels_given_as_strings_are_refused_not_split_into_letters(bundle_copy: Path) -> None:
     # 20 + 5 letters: as wide as the model, so only the shape check can catch it
-    (bundle_copy / classifier.SCHEMA_FILE).write_text(json.dumps({"sub_categories": "abcdefghijklmnopqrst",
+    (bundle_copy / SCHEMA_FILE).write_text(json.dumps({"sub_categories": "abcdefghijklmnopqrst",
                                                                   "genders": "MWBGU"}))
     with pytest.raises(ClassifierError) as raised:
         Labeler.load(bundle_copy)
-    assert_names_and_retrains(raised, bundle_copy / classifier.SCHEMA_FILE)
+    assert_names_and_retrains(raised, bundle_copy / SCHEMA_FILE)
     assert "sub_categories is a string, not a list of names" in str(raised.value)
 
 
 def test_a_model_of_another_width_than_its_labels_names_both_files(bundle_copy: Path) -> None:
     inputs = keras.Input(IMAGE_SHAPE)
-    keras.Model(inputs, keras.layers.Dense(7)(keras.layers.Flatten()(inputs))).save(bundle_copy / classifier.MODEL_FILE)
+    keras.Model(inputs, keras.layers.Dense(7)(keras.layers.Flatten()(inputs))).save(bundle_copy / MODEL_FILE)
     with pytest.raises(ClassifierError) as raised:
         Labeler.load(bundle_copy)
-    assert_names_and_retrains(raised, bundle_copy / classifier.SCHEMA_FILE)
-    assert f"names 25 labels, but {bundle_copy / classifier.MODEL_FILE} gives 7 scores" in str(raised.value)
+    assert_names_and_retrains(raised, bundle_copy / SCHEMA_FILE)
+    assert f"names 25 labels, but {bundle_copy / MODEL_FILE} gives 7 scores" in str(raised.value)
 
 
 def test_a_model_that_takes_other_images_is_refused(bundle_copy: Path) -> None:
     inputs = keras.Input((64, 64, 3))
     keras.Model(inputs, keras.layers.Dense(SCHEMA.size)(keras.layers.Flatten()(inputs))).save(
-        bundle_copy / classifier.MODEL_FILE)
+        bundle_copy / MODEL_FILE)
     with pytest.raises(ClassifierError) as raised:
         Labeler.load(bundle_copy)
-    assert_names_and_retrains(raised, bundle_copy / classifier.MODEL_FILE)
+    assert_names_and_retrains(raised, bundle_copy / MODEL_FILE)
     assert "takes inputs of shape [(64, 64, 3)], not one 80x60x3 image" in str(raised.value)

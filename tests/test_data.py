@@ -13,15 +13,18 @@ import pandas as pd
 import pytest
 from conftest import STYLES_HEADER, TINY_MISSING_IMAGE_IDS, TINY_ROWS
 
-from fashiongen import data
-from fashiongen.data import DatasetError, LabelSchema
-from fashiongen.imaging import load_image
+from fashiongen.dataset import FashionData, decode_images, load_dataset
+from fashiongen.errors import DatasetError
+from fashiongen.imaging import PREPROCESSING_VERSION, load_image
+from fashiongen.schema import LabelSchema
+from fashiongen.splits import duplicate_groups, grouped_split, make_split, random_split, validation_size
+from fashiongen.styles import read_styles
 
 # ----------------------------------------------------------------------------- styles.csv
 
 
 def test_read_styles_keeps_every_row_whole(tiny_dataset: Path) -> None:
-    styles = data.read_styles(tiny_dataset / "styles.csv")
+    styles = read_styles(tiny_dataset / "styles.csv")
     assert list(styles.columns) == STYLES_HEADER.split(",")
     assert styles["id"].tolist() == [row[0] for row in TINY_ROWS]
     assert styles["id"].dtype == np.int64
@@ -37,7 +40,7 @@ def test_read_styles_keeps_every_row_whole(tiny_dataset: Path) -> None:
 def test_read_styles_honours_quoted_fields(tmp_path: Path) -> None:
     path = tmp_path / "styles.csv"
     path.write_text(STYLES_HEADER + '\n1,Men,Apparel,Topwear,Shirts,Blue,Summer,2012,Casual,"Shirt, blue"\n')
-    assert data.read_styles(path)["productDisplayName"].tolist() == ["Shirt, blue"]
+    assert read_styles(path)["productDisplayName"].tolist() == ["Shirt, blue"]
 
 
 @pytest.mark.parametrize(
@@ -54,12 +57,12 @@ def test_read_styles_malformed_file_names_the_problem(tmp_path: Path, text: str,
     path = tmp_path / "styles.csv"
     path.write_text(text)
     with pytest.raises(DatasetError, match=message):
-        data.read_styles(path)
+        read_styles(path)
 
 
 def test_read_styles_missing_file(tmp_path: Path) -> None:
     with pytest.raises(DatasetError, match="does not exist"):
-        data.read_styles(tmp_path / "nope.csv")
+        read_styles(tmp_path / "nope.csv")
 
 
 def test_read_styles_real_file(shared_data: Path) -> None:
@@ -67,7 +70,7 @@ def test_read_styles_real_file(shared_data: Path) -> None:
     assert hashlib.sha256(path.read_bytes()).hexdigest().startswith("cd86bd2d71b4065e")
     with pytest.raises(pd.errors.ParserError):  # the quirk this reader exists for
         pd.read_csv(path)
-    styles = data.read_styles(path)
+    styles = read_styles(path)
     assert len(styles) == 44446
     assert styles["id"].is_unique
     assert styles["productDisplayName"].str.contains(",").sum() == 22
@@ -86,7 +89,7 @@ def test_read_styles_real_file(shared_data: Path) -> None:
 
 
 def test_schema_orders_by_count_then_name(tiny_dataset: Path) -> None:
-    styles = data.read_styles(tiny_dataset / "styles.csv")
+    styles = read_styles(tiny_dataset / "styles.csv")
     schema = LabelSchema.from_styles(styles, n_sub_categories=5)
     # Topwear 4; Bags, Shoes, Watches 2 each (ties by name); Dress and Ties 1 each
     assert schema.sub_categories == ("Topwear", "Bags", "Shoes", "Watches", "Dress")
@@ -119,7 +122,7 @@ def test_schema_json_round_trip(tmp_path: Path) -> None:
 
 
 def test_encode_frame_matches_row_by_row(tiny_dataset: Path) -> None:
-    styles = data.read_styles(tiny_dataset / "styles.csv")
+    styles = read_styles(tiny_dataset / "styles.csv")
     schema = LabelSchema.from_styles(styles, n_sub_categories=5)
     expected = np.stack([schema.encode(s, g) for s, g in zip(styles["subCategory"], styles["gender"])])
     np.testing.assert_array_equal(schema.encode_frame(styles), expected)
@@ -131,7 +134,7 @@ def test_encode_frame_matches_row_by_row(tiny_dataset: Path) -> None:
 
 
 def test_load_dataset_reports_missing_images(tiny_dataset: Path, cache_dir: Path) -> None:
-    loaded = data.load_dataset(tiny_dataset, cache_dir=cache_dir)
+    loaded = load_dataset(tiny_dataset, cache_dir=cache_dir)
     assert loaded.missing_ids == sorted(TINY_MISSING_IMAGE_IDS)
     assert loaded.styles["id"].tolist() == sorted(r[0] for r in TINY_ROWS if r[0] not in TINY_MISSING_IMAGE_IDS)
     assert loaded.images.shape == (len(loaded.styles), 80, 60, 3) and loaded.images.dtype == np.uint8
@@ -143,18 +146,18 @@ def test_load_dataset_reports_missing_images(tiny_dataset: Path, cache_dir: Path
 
 def test_load_dataset_rejects_a_folder_without_data(tmp_path: Path) -> None:
     with pytest.raises(DatasetError, match="download_data.py"):
-        data.load_dataset(tmp_path, cache_dir=tmp_path / "cache")
+        load_dataset(tmp_path, cache_dir=tmp_path / "cache")
 
 
 def test_cache_is_used_then_invalidated(tiny_dataset: Path, cache_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    first = data.load_dataset(tiny_dataset, cache_dir=cache_dir)
+    first = load_dataset(tiny_dataset, cache_dir=cache_dir)
     assert len(list(cache_dir.glob("images-*.npy"))) == 2  # images + digests
 
     def no_decoding(*args, **kwargs):
         raise AssertionError("decoded although the cache is fresh")
 
-    monkeypatch.setattr(data, "decode_images", no_decoding)
-    again = data.load_dataset(tiny_dataset, cache_dir=cache_dir)
+    monkeypatch.setattr("fashiongen.dataset.decode_images", no_decoding)
+    again = load_dataset(tiny_dataset, cache_dir=cache_dir)
     np.testing.assert_array_equal(again.images, first.images)
     monkeypatch.undo()
 
@@ -162,31 +165,31 @@ def test_cache_is_used_then_invalidated(tiny_dataset: Path, cache_dir: Path, mon
     target = tiny_dataset / "images" / "1.jpg"
     target.write_bytes((tiny_dataset / "images" / "3.jpg").read_bytes())
     os.utime(target, ns=(time.time_ns(), time.time_ns() + 10**9))
-    changed = data.load_dataset(tiny_dataset, cache_dir=cache_dir)
+    changed = load_dataset(tiny_dataset, cache_dir=cache_dir)
     row = changed.styles.index[changed.styles["id"] == 1][0]
     np.testing.assert_array_equal(changed.images[row], load_image(target))
     assert len(list(cache_dir.glob("images-*.npy"))) == 2  # the stale version was removed
 
 
 def test_cache_rebuilt_when_preprocessing_changes(tiny_dataset: Path, cache_dir: Path, monkeypatch) -> None:
-    data.load_dataset(tiny_dataset, cache_dir=cache_dir)
+    load_dataset(tiny_dataset, cache_dir=cache_dir)
     before = {p.name for p in cache_dir.glob("images-*.npy")}
-    monkeypatch.setattr(data, "PREPROCESSING_VERSION", data.PREPROCESSING_VERSION + 1)
-    data.load_dataset(tiny_dataset, cache_dir=cache_dir)
+    monkeypatch.setattr("fashiongen.dataset.PREPROCESSING_VERSION", PREPROCESSING_VERSION + 1)
+    load_dataset(tiny_dataset, cache_dir=cache_dir)
     assert {p.name for p in cache_dir.glob("images-*.npy")}.isdisjoint(before)
 
 
 def test_torn_cache_file_is_decoded_again(tiny_dataset: Path, cache_dir: Path) -> None:
-    first = data.load_dataset(tiny_dataset, cache_dir=cache_dir)
+    first = load_dataset(tiny_dataset, cache_dir=cache_dir)
     images_file = next(p for p in cache_dir.glob("images-*.npy") if ".digests" not in p.name)
     images_file.write_bytes(images_file.read_bytes()[:200])  # as if the disk filled up mid-write
-    again = data.load_dataset(tiny_dataset, cache_dir=cache_dir)
+    again = load_dataset(tiny_dataset, cache_dir=cache_dir)
     np.testing.assert_array_equal(again.images, first.images)
 
 
 def test_parallel_decoding_matches_serial(tiny_dataset: Path) -> None:
     paths = sorted((tiny_dataset / "images").glob("*.jpg"))
-    parallel = data.decode_images(paths, workers=2, chunk_size=2)
+    parallel = decode_images(paths, workers=2, chunk_size=2)
     serial = np.stack([load_image(p) for p in paths])
     np.testing.assert_array_equal(parallel.images, serial)
     assert parallel.unreadable == {}
@@ -203,7 +206,7 @@ def test_a_corrupt_image_is_skipped_listed_and_cached_as_a_skip(tiny_dataset: Pa
                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
     target = tiny_dataset / "images" / "3.jpg"
     good = truncate(target)
-    loaded = data.load_dataset(tiny_dataset, cache_dir=cache_dir)
+    loaded = load_dataset(tiny_dataset, cache_dir=cache_dir)
     assert list(loaded.unreadable) == [3] and str(target) in loaded.unreadable[3]
     assert "truncated" in loaded.unreadable[3]
     expected_ids = sorted(r[0] for r in TINY_ROWS if r[0] not in TINY_MISSING_IMAGE_IDS | {3})
@@ -216,8 +219,8 @@ def test_a_corrupt_image_is_skipped_listed_and_cached_as_a_skip(tiny_dataset: Pa
     def no_decoding(*args, **kwargs):
         raise AssertionError("decoded although the cache is fresh")
 
-    monkeypatch.setattr(data, "decode_images", no_decoding)
-    again = data.load_dataset(tiny_dataset, cache_dir=cache_dir)  # the skip comes from the cache too
+    monkeypatch.setattr("fashiongen.dataset.decode_images", no_decoding)
+    again = load_dataset(tiny_dataset, cache_dir=cache_dir)  # the skip comes from the cache too
     assert again.unreadable == loaded.unreadable and again.styles.equals(loaded.styles)
     np.testing.assert_array_equal(again.images, loaded.images)
     monkeypatch.undo()
@@ -225,7 +228,7 @@ def test_a_corrupt_image_is_skipped_listed_and_cached_as_a_skip(tiny_dataset: Pa
     # repaired: the cache key changes with the file, so it is decoded and back in the data
     target.write_bytes(good)
     os.utime(target, ns=(time.time_ns(), time.time_ns() + 10**9))
-    repaired = data.load_dataset(tiny_dataset, cache_dir=cache_dir)
+    repaired = load_dataset(tiny_dataset, cache_dir=cache_dir)
     assert repaired.unreadable == {} and 3 in repaired.styles["id"].tolist()
     np.testing.assert_array_equal(repaired.images[repaired.styles["id"] == 3][0], load_image(target))
     assert len(list(cache_dir.glob("images-*"))) == 3  # images, digests, skips: the stale ones removed
@@ -234,12 +237,12 @@ def test_a_corrupt_image_is_skipped_listed_and_cached_as_a_skip(tiny_dataset: Pa
 def test_every_image_unreadable_gives_an_empty_dataset(tiny_dataset: Path, cache_dir: Path) -> None:
     for path in (tiny_dataset / "images").glob("*.jpg"):
         truncate(path)
-    loaded = data.load_dataset(tiny_dataset, cache_dir=cache_dir)
+    loaded = load_dataset(tiny_dataset, cache_dir=cache_dir)
     assert len(loaded.styles) == len(loaded.images) == len(loaded.digests) == 0
     assert len(loaded.unreadable) == len(TINY_ROWS) - len(TINY_MISSING_IMAGE_IDS)
 
 
-def test_real_dataset_loads_whole(shared_dataset: data.FashionData) -> None:
+def test_real_dataset_loads_whole(shared_dataset: FashionData) -> None:
     assert shared_dataset.images.shape == (41396, 80, 60, 3)
     assert len(shared_dataset.missing_ids) == 3050
     assert {12347, 39401, 39403, 39410, 39425} <= set(shared_dataset.missing_ids)
@@ -257,7 +260,7 @@ def test_real_dataset_loads_whole(shared_dataset: data.FashionData) -> None:
     assert (labels[outside, :20] == 0).all() and outside.sum() == (labels[:, :20].sum(axis=1) == 0).sum()
 
 
-def test_real_images_match_their_files(shared_data: Path, shared_dataset: data.FashionData) -> None:
+def test_real_images_match_their_files(shared_data: Path, shared_dataset: FashionData) -> None:
     rng = np.random.default_rng(1)
     for row in rng.choice(len(shared_dataset.styles), 50, replace=False):
         row_id = shared_dataset.styles["id"].iloc[row]
@@ -268,39 +271,39 @@ def test_real_images_match_their_files(shared_data: Path, shared_dataset: data.F
 
 
 def test_validation_size_follows_the_paper() -> None:
-    assert data.validation_size(44440) == 2222
-    assert data.validation_size(41396) == 2070
+    assert validation_size(44440) == 2222
+    assert validation_size(41396) == 2070
 
 
 def test_random_split_is_deterministic_and_partitions() -> None:
     ids = np.arange(1000, 3000)
-    split = data.random_split(ids, seed=7)
+    split = random_split(ids, seed=7)
     assert len(split.validation) == 100 and len(split.train) == 1900
     assert np.intersect1d(split.train, split.validation).size == 0
     np.testing.assert_array_equal(np.union1d(split.train, split.validation), np.arange(2000))
-    again = data.random_split(ids, seed=7)
+    again = random_split(ids, seed=7)
     np.testing.assert_array_equal(split.validation, again.validation)
-    assert not np.array_equal(split.validation, data.random_split(ids, seed=8).validation)
+    assert not np.array_equal(split.validation, random_split(ids, seed=8).validation)
     # a row's side depends on its id, not on the order of the rows
-    reversed_split = data.random_split(ids[::-1], seed=7)
+    reversed_split = random_split(ids[::-1], seed=7)
     assert set(ids[::-1][reversed_split.validation]) == set(ids[split.validation])
 
 
 def test_grouped_split_keeps_duplicates_together() -> None:
     digests = np.array([f"d{i // 3}" for i in range(300)] + [f"u{i}" for i in range(700)])
-    split = data.grouped_split(digests, seed=1)
-    groups = data.duplicate_groups(digests)
+    split = grouped_split(digests, seed=1)
+    groups = duplicate_groups(digests)
     assert set(groups[split.train]).isdisjoint(groups[split.validation])
     assert 50 <= len(split.validation) <= 52  # ceil(1000/20) or just over with a whole group
     report = split.report(digests)
     assert report["groups_straddling"] == 0 and report["duplicate_groups"] == 100
-    random_report = data.random_split(np.arange(1000), seed=1).report(digests)
+    random_report = random_split(np.arange(1000), seed=1).report(digests)
     assert random_report["rows_in_duplicate_groups"] == 300
 
 
-def test_real_splits(shared_dataset: data.FashionData) -> None:
-    random_split = data.make_split("random", shared_dataset)
-    grouped = data.make_split("grouped", shared_dataset)
+def test_real_splits(shared_dataset: FashionData) -> None:
+    random_split = make_split("random", shared_dataset)
+    grouped = make_split("grouped", shared_dataset)
     report = random_split.report(shared_dataset.digests)
     assert (report["n_train"], report["n_validation"]) == (39326, 2070)
     assert report["duplicate_groups"] == 570 and report["rows_in_duplicate_groups"] == 1244

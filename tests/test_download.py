@@ -18,9 +18,9 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from conftest import make_tiny_dataset
 from PIL import Image
 
-from conftest import make_tiny_dataset
 from fashiongen import download
 
 REPO_ROOT = Path(__file__).resolve().parents[1]

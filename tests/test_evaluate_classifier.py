@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import importlib.util
-import io
 import json
 import subprocess
 import sys
@@ -13,9 +12,15 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from fashiongen import classifier, data, evaluation
+from fashiongen.dataset import load_dataset
 from fashiongen.imaging import load_image
-from fashiongen.metrics import classification_report
+from fashiongen.labeler.evaluation import evaluate_folder, index_images, validation_ids
+from fashiongen.labeler.labeler import Labeler
+from fashiongen.labeler.model import build_classifier
+from fashiongen.labeler.report import classification_report
+from fashiongen.schema import LabelSchema
+from fashiongen.splits import make_split
+from fashiongen.styles import read_styles
 
 REPO = Path(__file__).resolve().parents[1]
 SCRIPT = REPO / "scripts" / "evaluate_classifier.py"
@@ -24,10 +29,10 @@ SCRIPT = REPO / "scripts" / "evaluate_classifier.py"
 @pytest.fixture(scope="module")
 def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """An (untrained) compact model with a 5+5 schema; evaluation must be exact, not good."""
-    schema = data.LabelSchema(("Topwear", "Bags", "Shoes", "Watches", "Dress"), ("Men", "Women", "Boys", "Girls", "Unisex"))
+    schema = LabelSchema(("Topwear", "Bags", "Shoes", "Watches", "Dress"), ("Men", "Women", "Boys", "Girls", "Unisex"))
     folder = tmp_path_factory.mktemp("model") / "classifier"
-    model = classifier.build_classifier(5, 5, "compact")
-    classifier.Labeler(model, schema).save(folder, card={"arch": "compact"})
+    model = build_classifier(5, 5, "compact")
+    Labeler(model, schema).save(folder, card={"arch": "compact"})
     return folder
 
 
@@ -48,13 +53,13 @@ def run(*args: str) -> subprocess.CompletedProcess:
 
 def test_report_matches_a_direct_computation(model_dir: Path, labelled_folder) -> None:
     images_dir, labels = labelled_folder
-    labeler = classifier.Labeler.load(model_dir)
-    report, skipped = evaluation.evaluate_folder(labeler, images_dir, labels)
+    labeler = Labeler.load(model_dir)
+    report, skipped = evaluate_folder(labeler, images_dir, labels)
     assert skipped.no_image == [11] and list(skipped.unreadable) == [9]
     assert report["skipped"] == {"no_image": 1, "unknown_gender": 0, "unreadable": 1}
-    styles = data.read_styles(labels)
+    styles = read_styles(labels)
     kept = styles[~styles["id"].isin([9, 11])]
-    files = evaluation.index_images(images_dir)
+    files = index_images(images_dir)
     images = np.stack([load_image(files[i]) for i in kept["id"]])
     expected = classification_report(labeler.schema.encode_frame(kept), labeler.scores(images), labeler.schema)
     assert report["n_images"] == 10 == expected["n_images"]
@@ -80,18 +85,18 @@ def test_script_prints_table_and_writes_json(model_dir: Path, labelled_folder, t
 def test_extra_columns_and_unknown_genders(model_dir: Path, tiny_dataset: Path, tmp_path: Path) -> None:
     csv = tmp_path / "labels.csv"
     csv.write_text("note,subCategory,id,gender\nx,Topwear,1,Men\ny,Shoes,3,Alien\nz,Nope,4,Women\n")
-    labeler = classifier.Labeler.load(model_dir)
-    report, skipped = evaluation.evaluate_folder(labeler, tiny_dataset / "images", csv)
+    labeler = Labeler.load(model_dir)
+    report, skipped = evaluate_folder(labeler, tiny_dataset / "images", csv)
     assert skipped.unknown_gender == [3]
     assert report["n_images"] == 2 and report["n_with_subCategory"] == 1  # "Nope" counts for gender only
 
 
 def test_validation_split_matches_training(tiny_dataset: Path, cache_dir: Path) -> None:
-    loaded = data.load_dataset(tiny_dataset, cache_dir=cache_dir)
+    loaded = load_dataset(tiny_dataset, cache_dir=cache_dir)
     for kind in ("random", "grouped"):
-        split = data.make_split(kind, loaded, seed=3)
+        split = make_split(kind, loaded, seed=3)
         expected = set(loaded.styles["id"].to_numpy()[split.validation].tolist())
-        assert evaluation.validation_ids(tiny_dataset / "images", tiny_dataset / "styles.csv", kind, 3) == expected
+        assert validation_ids(tiny_dataset / "images", tiny_dataset / "styles.csv", kind, 3) == expected
 
 
 @pytest.mark.parametrize(
@@ -143,7 +148,7 @@ def test_unwritable_output_fails_before_the_evaluation(cli, model_dir: Path, tin
     def evaluation_started(*args, **kwargs):
         raise AssertionError("the evaluation ran although its output cannot be written")
 
-    monkeypatch.setattr(evaluation, "evaluate_folder", evaluation_started)
+    monkeypatch.setattr("fashiongen.labeler.evaluation.evaluate_folder", evaluation_started)
     code = cli.main(["--images", str(tiny_dataset / "images"), "--labels", str(tiny_dataset / "styles.csv"),
                      "--model", str(model_dir), flag, str(out), "--quiet"])
     err = capsys.readouterr().err

@@ -15,10 +15,13 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 from PIL import Image
-
-from fashiongen import vae
 from test_train_classifier import one_error_line
 from test_train_generator import REPO, load_script, make_tiny, read_card
+
+from fashiongen.errors import GeneratorError
+from fashiongen.generator.generator import DECODER_FILE, ENCODER_FILE, Generator
+from fashiongen.generator.prior import PRIOR_FILE
+from fashiongen.model_folder import CARD_FILE
 
 GENERATE = REPO / "scripts" / "generate.py"
 generate_cli = load_script(GENERATE)
@@ -59,7 +62,7 @@ def test_generate_writes_a_grid_of_n_images_at_scale(models, tmp_path: Path) -> 
     grid = np.asarray(Image.open(out).convert("RGB"))
     columns, rows, gap = math.ceil(math.sqrt(5)), 2, 2  # 3 x 2 cells, 2-pixel gaps
     assert grid.shape == (rows * 80 * 3 + (rows - 1) * gap, columns * 60 * 3 + (columns - 1) * gap, 3)
-    images = vae.Generator.load(models.conv).generate("Shoes", "Women", 7, 5)
+    images = Generator.load(models.conv).generate("Shoes", "Women", 7, 5)
     for index in range(5):  # every cell is its image, enlarged 3 times
         top, left = (index // columns) * (80 * 3 + gap), (index % columns) * (60 * 3 + gap)
         cell = grid[top : top + 240, left : left + 180]
@@ -84,14 +87,14 @@ def test_generate_unknown_sub_category_lists_the_valid_ones(models, tmp_path: Pa
     args = ["--model", str(models.conv), "--out", str(tmp_path / "x.png"), "--sub-category", "Socks", "--gender", "Men"]
     assert generate_cli.main(args) == 2
     line = one_error_line(capsys.readouterr().err)
-    assert "Socks" in line and all(name in line for name in vae.Generator.load(models.conv).schema.sub_categories)
+    assert "Socks" in line and all(name in line for name in Generator.load(models.conv).schema.sub_categories)
     assert not (tmp_path / "x.png").exists()
 
 
 def test_generate_without_a_model_is_one_line(tmp_path: Path, capsys) -> None:
     assert generate_cli.main(generate_args(tmp_path / "nowhere", tmp_path / "x.png")) == 2
     line = one_error_line(capsys.readouterr().err)
-    assert str(tmp_path / "nowhere" / vae.ENCODER_FILE) in line and "train_generator.py" in line
+    assert str(tmp_path / "nowhere" / ENCODER_FILE) in line and "train_generator.py" in line
 
 
 @pytest.fixture
@@ -101,7 +104,7 @@ def no_generation(monkeypatch) -> None:
     def generation_started(*args, **kwargs):
         raise AssertionError("images were generated although the output cannot be written")
 
-    monkeypatch.setattr(vae.Generator, "generate", generation_started)
+    monkeypatch.setattr(Generator, "generate", generation_started)
 
 
 @pytest.mark.parametrize("where", ["not an image suffix", "existing folder", "parent is a file",
@@ -176,7 +179,7 @@ def test_evaluate_with_a_missing_model_is_one_line(tiny, models, tmp_path: Path,
     missing = tmp_path / "no-model"
     assert evaluate_cli.main(evaluate_args(tiny, models, **{which: missing})) == 2
     line = one_error_line(capsys.readouterr().err)
-    assert str(missing / vae.ENCODER_FILE) in line and "train_generator.py" in line
+    assert str(missing / ENCODER_FILE) in line and "train_generator.py" in line
 
 
 # ----------------------------------------------------------------------------- fit_generator_prior.py
@@ -184,19 +187,19 @@ def test_evaluate_with_a_missing_model_is_one_line(tiny, models, tmp_path: Path,
 
 def test_script_fits_and_records_the_prior_in_place(models, tiny, tmp_path: Path, capsys) -> None:
     folder = shutil.copytree(models.conv, tmp_path / "conv")
-    (folder / vae.PRIOR_FILE).unlink()  # train_generator.py fitted one: start without it
-    before = vae.Generator.load(folder)
+    (folder / PRIOR_FILE).unlink()  # train_generator.py fitted one: start without it
+    before = Generator.load(folder)
     assert before.prior is None
     argv = ["--data-dir", str(tiny.data_dir), "--cache-dir", str(tiny.cache), "--generator", str(folder)]
-    keras_files = {name: (folder / name).read_bytes() for name in (vae.ENCODER_FILE, vae.DECODER_FILE)}
+    keras_files = {name: (folder / name).read_bytes() for name in (ENCODER_FILE, DECODER_FILE)}
     assert fit_cli.main(argv) == 0
     assert keras_files == {name: (folder / name).read_bytes() for name in keras_files}
-    after = vae.Generator.load(folder)
-    card = json.loads((folder / vae.CARD_FILE).read_text())
+    after = Generator.load(folder)
+    card = json.loads((folder / CARD_FILE).read_text())
     assert card["latent_prior"]["pairs"] == len(after.prior.counts) >= 2
     assert card["latent_prior"]["command"].startswith("python scripts/fit_generator_prior.py --data-dir")
-    assert card["metrics"] == json.loads((models.conv / vae.CARD_FILE).read_text())["metrics"]
-    np.testing.assert_array_equal(after.prior.means, vae.Generator.load(models.conv).prior.means)  # = training's fit
+    assert card["metrics"] == json.loads((models.conv / CARD_FILE).read_text())["metrics"]
+    np.testing.assert_array_equal(after.prior.means, Generator.load(models.conv).prior.means)  # = training's fit
     assert f"{len(after.prior.counts)} label pairs" in capsys.readouterr().out
 
 
@@ -204,7 +207,7 @@ def test_script_refuses_the_paper_generator_in_one_line(models, tiny, capsys) ->
     argv = ["--data-dir", str(tiny.data_dir), "--cache-dir", str(tiny.cache), "--generator", str(models.paper)]
     assert fit_cli.main(argv) == 2
     assert "N(0, I)" in one_error_line(capsys.readouterr().err)
-    assert not (models.paper / vae.PRIOR_FILE).exists()
+    assert not (models.paper / PRIOR_FILE).exists()
 
 
 def test_script_without_a_generator_is_one_line(tiny, tmp_path: Path, capsys) -> None:
@@ -215,9 +218,9 @@ def test_script_without_a_generator_is_one_line(tiny, tmp_path: Path, capsys) ->
 
 def test_the_refit_command_mends_a_corrupt_prior(models, tiny, tmp_path: Path) -> None:
     folder = shutil.copytree(models.conv, tmp_path / "conv")
-    (folder / vae.PRIOR_FILE).write_bytes(b"not a zip")
-    with pytest.raises(vae.GeneratorError, match="corrupt"):
-        vae.Generator.load(folder)
+    (folder / PRIOR_FILE).write_bytes(b"not a zip")
+    with pytest.raises(GeneratorError, match="corrupt"):
+        Generator.load(folder)
     assert fit_cli.main(["--data-dir", str(tiny.data_dir), "--cache-dir", str(tiny.cache),
                          "--generator", str(folder)]) == 0
-    assert vae.Generator.load(folder).prior is not None
+    assert Generator.load(folder).prior is not None

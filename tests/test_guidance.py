@@ -11,17 +11,22 @@ from pathlib import Path
 import keras
 import numpy as np
 import pytest
-
-from fashiongen import guidance, vae
-from fashiongen.classifier import Labeler
 from test_generator_scripts import fit_cli, models, tiny  # noqa: F401  (module fixtures)
 from test_prior import N_SUB, synthetic_codes
 from test_train_classifier import one_error_line
 
+from fashiongen.errors import GeneratorError
+from fashiongen.generator import refine
+from fashiongen.generator.generator import DECODER_FILE, ENCODER_FILE, Generator
+from fashiongen.generator.prior import PRIOR_FILE, LatentPrior
+from fashiongen.generator.refine import refine_prior
+from fashiongen.labeler.labeler import Labeler
+from fashiongen.model_folder import CARD_FILE
 
-def fitted_prior() -> vae.LatentPrior:
+
+def fitted_prior() -> LatentPrior:
     codes, conditions, _, _ = synthetic_codes(np.random.default_rng(0))
-    return vae.LatentPrior.fit(codes, conditions, N_SUB)
+    return LatentPrior.fit(codes, conditions, N_SUB)
 
 
 def test_refined_codes_are_mean_plus_scale_times_the_shifted_stretched_noise() -> None:
@@ -43,14 +48,14 @@ def test_refined_codes_are_mean_plus_scale_times_the_shifted_stretched_noise() -
 @pytest.fixture(scope="module")
 def shipped():
     """The shipped generator and classifier: a real decoder and a real judge, with no data needed."""
-    return vae.Generator.load(), Labeler.load()
+    return Generator.load(), Labeler.load()
 
 
 def judge_of(labeler: Labeler) -> keras.Model:
     return labeler.as_judge(labeler.schema)
 
 
-def judge_loss(generator: vae.Generator, prior: vae.LatentPrior, labeler: Labeler, loss: str) -> float:
+def judge_loss(generator: Generator, prior: LatentPrior, labeler: Labeler, loss: str) -> float:
     """The judge's loss on 4 fixed draws per pair (not the refinement's draws)."""
     rows = np.repeat(prior.conditions, 4, axis=0)
     noise = np.random.default_rng(123).standard_normal((len(rows), prior.means.shape[1])).astype(np.float32)
@@ -68,7 +73,7 @@ def test_refining_lowers_the_judges_loss_and_leaves_the_generator_alone(shipped,
     generator, labeler = shipped
     decoder_weights = [w.copy() for w in generator.decoder.get_weights()]
     fitted = generator.prior
-    refined, summary = guidance.refine_prior(generator, judge_of(labeler), steps=30, batch_size=32, kl_weight=0.0,
+    refined, summary = refine_prior(generator, judge_of(labeler), steps=30, batch_size=32, kl_weight=0.0,
                                              learning_rate=0.05, loss=loss)
     assert judge_loss(generator, refined, labeler, loss) < 0.9 * judge_loss(generator, fitted, labeler, loss)
     assert summary["steps"] == 30 and summary["loss"] == loss and summary["kl_per_pair_mean"] > 0
@@ -83,7 +88,7 @@ def test_without_stretch_only_the_centres_move(shipped) -> None:
     generator, labeler = shipped
     fitted = generator.prior
     for stretch in (False, True):
-        refined, summary = guidance.refine_prior(generator, judge_of(labeler), steps=5, batch_size=32,
+        refined, summary = refine_prior(generator, judge_of(labeler), steps=5, batch_size=32,
                                                  learning_rate=0.05, stretch=stretch)
         assert not np.allclose(refined.means, fitted.means)
         assert np.array_equal(refined.scales, fitted.scales) != stretch
@@ -92,9 +97,9 @@ def test_without_stretch_only_the_centres_move(shipped) -> None:
 
 def test_the_kl_weight_keeps_the_refined_prior_near_the_fitted_one(shipped) -> None:
     generator, labeler = shipped
-    free = guidance.refine_prior(generator, judge_of(labeler), steps=10, batch_size=32, kl_weight=0.0,
+    free = refine_prior(generator, judge_of(labeler), steps=10, batch_size=32, kl_weight=0.0,
                                  learning_rate=0.05, kl_by_count=False)[1]
-    held = guidance.refine_prior(generator, judge_of(labeler), steps=10, batch_size=32, kl_weight=100.0,
+    held = refine_prior(generator, judge_of(labeler), steps=10, batch_size=32, kl_weight=100.0,
                                  learning_rate=0.05, kl_by_count=False)[1]
     assert free["kl_per_pair_mean"] > 0
     assert held["kl_per_pair_mean"] < free["kl_per_pair_mean"] / 5, (held, free)
@@ -105,7 +110,7 @@ def test_weighted_by_count_rare_pairs_move_further_than_common_ones(shipped) -> 
     counts = generator.prior.counts
     rare, common = counts <= np.quantile(counts, 0.25), counts >= np.quantile(counts, 0.75)
     for by_count in (False, True):
-        refined = guidance.refine_prior(generator, judge_of(labeler), steps=10, batch_size=64, kl_weight=1.0,
+        refined = refine_prior(generator, judge_of(labeler), steps=10, batch_size=64, kl_weight=1.0,
                                         learning_rate=0.05, kl_by_count=by_count)[0]
         whitened = np.linalg.solve(generator.prior.scales, (refined.means - generator.prior.means)[..., None])[..., 0]
         moved = np.linalg.norm(whitened, axis=1)
@@ -115,21 +120,22 @@ def test_weighted_by_count_rare_pairs_move_further_than_common_ones(shipped) -> 
 
 def test_refining_needs_a_prior_a_matching_judge_and_sane_settings(shipped) -> None:
     generator, labeler = shipped
-    without = vae.Generator(generator.encoder, generator.decoder, generator.schema, "conv")
-    with pytest.raises(vae.GeneratorError, match="needs a fitted latent prior"):
-        guidance.refine_prior(without, judge_of(labeler))
+    without = Generator(generator.encoder, generator.decoder, generator.schema, "conv")
+    with pytest.raises(GeneratorError, match="needs a fitted latent prior"):
+        refine_prior(without, judge_of(labeler))
     narrow = keras.Model(labeler.model.input, labeler.model.output[:, :3])
-    with pytest.raises(vae.GeneratorError, match="scores 3 labels"):
-        guidance.refine_prior(generator, narrow)
-    with pytest.raises(vae.GeneratorError, match="at least 1"):
-        guidance.refine_prior(generator, judge_of(labeler), steps=0)
-    with pytest.raises(vae.GeneratorError, match="valid: bce, heads"):
-        guidance.refine_prior(generator, judge_of(labeler), loss="mse")
+    with pytest.raises(GeneratorError, match="scores 3 labels"):
+        refine_prior(generator, narrow)
+    with pytest.raises(GeneratorError, match="at least 1"):
+        refine_prior(generator, judge_of(labeler), steps=0)
+    with pytest.raises(GeneratorError, match="valid: bce, heads"):
+        refine_prior(generator, judge_of(labeler), loss="mse")
 
 
 def test_a_classifier_of_another_schema_is_no_judge(shipped) -> None:
-    from fashiongen.classifier import ClassifierError
     from test_vae import SCHEMA  # the tiny test schema, not the shipped one
+
+    from fashiongen.errors import ClassifierError
 
     with pytest.raises(ClassifierError, match="the judge somewhere uses another label schema"):
         shipped[1].as_judge(SCHEMA, "somewhere")
@@ -138,7 +144,7 @@ def test_a_classifier_of_another_schema_is_no_judge(shipped) -> None:
 def test_the_scripts_defaults_are_the_librarys() -> None:
     names = ("STEPS", "BATCH_SIZE", "KL_WEIGHT", "LEARNING_RATE", "LOSS", "STRETCH", "KL_BY_COUNT")
     for name in names:
-        assert getattr(fit_cli, f"DEFAULT_{name}") == getattr(guidance, f"DEFAULT_{name}"), name
+        assert getattr(fit_cli, f"DEFAULT_{name}") == getattr(refine, f"DEFAULT_{name}"), name
 
 
 # ----------------------------------------------------------------------------- fit_generator_prior.py --judge
@@ -155,15 +161,15 @@ def test_script_refines_against_the_judge_and_saves_what_it_refined(models, tiny
     moves the codes is tested above with the shipped models: a one-epoch tiny classifier may
     give the judge no gradient at all.)"""
     calls = []
-    real_refine = guidance.refine_prior
+    real_refine = refine_prior
 
     def spy(*args, **kwargs):
         calls.append((args, kwargs, real_refine(*args, **kwargs)))
         return calls[-1][2]
 
-    monkeypatch.setattr(guidance, "refine_prior", spy)
+    monkeypatch.setattr("fashiongen.generator.refine.refine_prior", spy)
     folder = shutil.copytree(models.conv, tmp_path / "judged")
-    keras_files = {name: (folder / name).read_bytes() for name in (vae.ENCODER_FILE, vae.DECODER_FILE)}
+    keras_files = {name: (folder / name).read_bytes() for name in (ENCODER_FILE, DECODER_FILE)}
     argv = fit_argv(tiny, folder, "--judge", str(tiny.classifier), "--judge-steps", "3", "--judge-batch-size", "4",
                     "--judge-learning-rate", "0.1", "--judge-kl-weight", "0.5", "--judge-loss", "heads",
                     "--judge-stretch", "--no-judge-kl-by-count", "--judge-seed", "9")
@@ -173,11 +179,11 @@ def test_script_refines_against_the_judge_and_saves_what_it_refined(models, tiny
     assert kwargs == {"steps": 3, "batch_size": 4, "kl_weight": 0.5, "learning_rate": 0.1, "loss": "heads",
                       "stretch": True, "kl_by_count": False, "seed": 9, "verbose": 0}
     assert args[1].output_shape[-1] == args[0].schema.size  # the judge: the tiny classifier's scores
-    saved = vae.Generator.load(folder).prior
+    saved = Generator.load(folder).prior
     np.testing.assert_array_equal(saved.means, refined.means)
     np.testing.assert_array_equal(saved.scales, refined.scales)
     assert keras_files == {name: (folder / name).read_bytes() for name in keras_files}
-    card = json.loads((folder / vae.CARD_FILE).read_text())["latent_prior"]
+    card = json.loads((folder / CARD_FILE).read_text())["latent_prior"]
     assert card["judge_refinement"] == json.loads(json.dumps({"judge": str(tiny.classifier),
                                                               "judge_command": Labeler.load(tiny.classifier).card.get(
                                                                   "command"), **summary}))
@@ -187,10 +193,10 @@ def test_script_refines_against_the_judge_and_saves_what_it_refined(models, tiny
 def test_script_with_a_missing_judge_is_one_line_and_keeps_the_prior(models, tiny, tmp_path: Path,  # noqa: F811
                                                                       capsys) -> None:
     folder = shutil.copytree(models.conv, tmp_path / "conv")
-    before = (folder / vae.PRIOR_FILE).read_bytes()
+    before = (folder / PRIOR_FILE).read_bytes()
     assert fit_cli.main(fit_argv(tiny, folder, "--judge", str(tmp_path / "no-judge"))) == 2
     assert "no-judge" in one_error_line(capsys.readouterr().err)
-    assert (folder / vae.PRIOR_FILE).read_bytes() == before
+    assert (folder / PRIOR_FILE).read_bytes() == before
 
 
 @pytest.mark.parametrize("flag, value", [("--judge-steps", "0"), ("--judge-kl-weight", "-1"),
@@ -208,16 +214,18 @@ def test_shipped_refined_prior_beats_the_fitted_one_for_the_shipped_classifier(s
     """The shipped prior is refined (its card says with which judge), and the shipped classifier,
     which was not the judge, labels its images right more often than those of the prior refitted
     from the training photos: 8 seeds for each of the 68 label pairs."""
-    from fashiongen import data
+    from fashiongen.dataset import load_dataset
+    from fashiongen.generator.generator import Generator
+    from fashiongen.splits import make_split
 
     generator, labeler = shipped
     refinement = generator.card["latent_prior"].get("judge_refinement")
     assert refinement, "the shipped prior is not refined"
     assert "pretrained" not in refinement["judge"]  # the shipped classifier evaluates, so it must not judge
-    dataset = data.load_dataset(shared_data)
-    split = data.make_split(generator.card["split"]["kind"], dataset, int(generator.card["split"]["seed"]))
+    dataset = load_dataset(shared_data)
+    split = make_split(generator.card["split"]["kind"], dataset, int(generator.card["split"]["seed"]))
     rows = split.train
-    refitted = vae.Generator(generator.encoder, generator.decoder, generator.schema, generator.arch)
+    refitted = Generator(generator.encoder, generator.decoder, generator.schema, generator.arch)
     refitted.fit_prior(dataset.images[rows], generator.schema.encode_frame(dataset.styles.iloc[rows]))
     hits = {}
     for name, candidate in (("refined", generator), ("fitted", refitted)):

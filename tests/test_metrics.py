@@ -16,8 +16,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from fashiongen import metrics
-from fashiongen.data import LabelSchema
+from fashiongen.labeler.report import (
+    HEADS,
+    classification_report,
+    confusion_figure,
+    format_report_table,
+    save_confusion_figures,
+)
+from fashiongen.schema import LabelSchema
 
 SCHEMA = LabelSchema(("Topwear", "Shoes", "Bags"), ("Men", "Women"))
 REPO = Path(__file__).resolve().parents[1]
@@ -61,7 +67,7 @@ def men_auc(is_men: np.ndarray, men_scores: np.ndarray) -> float | None:
     y[:, 3], y[:, 4] = is_men, 1 - is_men
     scores = np.full(y.shape, 0.5)
     scores[:, 3] = men_scores
-    return metrics.classification_report(y, scores, SCHEMA)["per_class"]["gender"][0]["auc"]
+    return classification_report(y, scores, SCHEMA)["per_class"]["gender"][0]["auc"]
 
 
 # ----------------------------------------------------------------------------- hand-computed
@@ -69,7 +75,7 @@ def men_auc(is_men: np.ndarray, men_scores: np.ndarray) -> float | None:
 
 def test_perfect_predictions_score_one() -> None:
     y = labels([("Topwear", "Men"), ("Shoes", "Women"), ("Bags", "Men"), (None, "Women")])
-    report = metrics.classification_report(y, y, SCHEMA)
+    report = classification_report(y, y, SCHEMA)
     for key in ("subCategory_accuracy", "gender_accuracy", "micro_auc", "macro_auc",
                 "macro_f1_subCategory", "macro_f1_gender"):
         assert report[key] == 1.0, key
@@ -78,7 +84,7 @@ def test_perfect_predictions_score_one() -> None:
 
 
 def test_hand_computed_case() -> None:
-    report = metrics.classification_report(HAND_Y, HAND_SCORES, SCHEMA)
+    report = classification_report(HAND_Y, HAND_SCORES, SCHEMA)
     assert report["n_images"] == 6
     assert report["n_with_subCategory"] == 5
     assert report["subCategory_accuracy"] == pytest.approx(3 / 5)
@@ -101,7 +107,7 @@ def test_hand_computed_case() -> None:
 
     # per-output AUC over all six rows; Bags has two ties at 0.3 between a positive and negatives
     expected_aucs = {"Topwear": 5 / 8, "Shoes": 4 / 5, "Bags": 7 / 8, "Men": 8 / 9, "Women": 8 / 9}
-    got_aucs = {entry["name"]: entry["auc"] for head in metrics.HEADS for entry in report["per_class"][head]}
+    got_aucs = {entry["name"]: entry["auc"] for head in HEADS for entry in report["per_class"][head]}
     assert got_aucs == pytest.approx(expected_aucs)
     assert report["macro_auc"] == pytest.approx(sum(expected_aucs.values()) / 5)
     assert report["micro_auc"] == pytest.approx(brute_force_auc(HAND_Y.ravel(), HAND_SCORES.ravel()))
@@ -110,9 +116,9 @@ def test_hand_computed_case() -> None:
 
 
 def test_rows_without_sub_category_are_left_out_of_its_accuracy() -> None:
-    with_sub = metrics.classification_report(HAND_Y[[0, 1, 2, 3, 5]], HAND_SCORES[[0, 1, 2, 3, 5]], SCHEMA)
+    with_sub = classification_report(HAND_Y[[0, 1, 2, 3, 5]], HAND_SCORES[[0, 1, 2, 3, 5]], SCHEMA)
     # row 4 (no sub-category) predicted Topwear: counted, it would change accuracy and the matrix
-    full = metrics.classification_report(HAND_Y, HAND_SCORES, SCHEMA)
+    full = classification_report(HAND_Y, HAND_SCORES, SCHEMA)
     assert full["subCategory_accuracy"] == with_sub["subCategory_accuracy"] == pytest.approx(3 / 5)
     assert full["confusion"]["subCategory"] == with_sub["confusion"]["subCategory"]
     assert full["gender_accuracy"] != with_sub["gender_accuracy"]  # gender does use every row
@@ -120,20 +126,20 @@ def test_rows_without_sub_category_are_left_out_of_its_accuracy() -> None:
 
 def test_no_row_with_a_sub_category_gives_none_not_an_error() -> None:
     y = labels([(None, "Men"), (None, "Women")])
-    report = metrics.classification_report(y, np.full(y.shape, 0.5), SCHEMA)
+    report = classification_report(y, np.full(y.shape, 0.5), SCHEMA)
     assert report["n_with_subCategory"] == 0
     assert report["subCategory_accuracy"] is None and report["macro_f1_subCategory"] is None
     assert all(entry["auc"] is None for entry in report["per_class"]["subCategory"])  # no positives
     assert report["macro_auc"] == 0.5  # only the gender outputs count
     assert report["loss"] == pytest.approx(np.log(2))
-    assert "n/a" in metrics.format_report_table(report)
-    metrics.confusion_figure(report, "subCategory")  # an empty matrix still draws
+    assert "n/a" in format_report_table(report)
+    confusion_figure(report, "subCategory")  # an empty matrix still draws
 
 
 def test_macro_f1_leaves_out_classes_absent_from_truth_and_predictions() -> None:
     y = labels([("Topwear", "Men"), ("Shoes", "Women")])
     scores = np.array([[0.9, 0.1, 0.0, 0.9, 0.1], [0.1, 0.9, 0.0, 0.1, 0.9]])
-    report = metrics.classification_report(y, scores, SCHEMA)
+    report = classification_report(y, scores, SCHEMA)
     assert report["macro_f1_subCategory"] == 1.0  # Bags (never true, never predicted) not averaged in
     assert report["per_class"]["subCategory"][2] == {
         "name": "Bags", "precision": 0.0, "recall": 0.0, "f1": 0.0, "support": 0, "auc": None,
@@ -144,7 +150,7 @@ def test_works_for_a_schema_of_any_size() -> None:
     schema = LabelSchema(tuple(f"sub{i}" for i in range(20)), ("Men", "Women", "Boys", "Girls", "Unisex"))
     rng = np.random.default_rng(1)
     y = labels([(f"sub{i % 21}" if i % 21 < 20 else None, schema.genders[i % 5]) for i in range(105)], schema)
-    report = metrics.classification_report(y, rng.random(y.shape), schema)
+    report = classification_report(y, rng.random(y.shape), schema)
     assert report["n_with_subCategory"] == 100
     assert np.array(report["confusion"]["subCategory"]["matrix"]).shape == (20, 20)
     assert len(report["per_class"]["gender"]) == 5
@@ -190,8 +196,8 @@ def test_auc_of_a_single_class_is_none_without_a_warning() -> None:
     scores = np.array([[0.1, 0.2, 0.3, 0.4, 0.5], [0.5, 0.4, 0.3, 0.2, 0.1], [0.3, 0.3, 0.3, 0.45, 0.3]])
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # scikit-learn warns (>= 1.6) or raises (older) on one class
-        report = metrics.classification_report(y, scores, SCHEMA)
-    assert [entry["auc"] for head in metrics.HEADS for entry in report["per_class"][head]] == [None] * 5
+        report = classification_report(y, scores, SCHEMA)
+    assert [entry["auc"] for head in HEADS for entry in report["per_class"][head]] == [None] * 5
     assert report["macro_auc"] is None
     # flattened, the positives are the Men column's 0.4, 0.2, 0.45 against the other twelve scores
     # (0.1 x2, 0.2, 0.3 x6, 0.4, 0.5 x2): above 9 + 1 tie, above 2 + 1 tie, above 10
@@ -215,7 +221,7 @@ def random_case(seed: int, n_rows: int = 300) -> tuple[np.ndarray, np.ndarray]:
 @pytest.mark.parametrize("seed", [0, 1])
 def test_random_case_matches_the_definitions(seed: int) -> None:
     y, scores = random_case(seed)
-    report = metrics.classification_report(y, scores, SCHEMA)
+    report = classification_report(y, scores, SCHEMA)
     has_sub = y[:, :3].any(axis=1)
     heads = {
         "subCategory": (y[has_sub, :3].argmax(1), scores[has_sub, :3].argmax(1), 3),
@@ -244,7 +250,7 @@ def test_random_case_matches_the_definitions(seed: int) -> None:
     assert report["macro_f1_subCategory"] == pytest.approx(np.mean(sub_f1[:2]))
     assert report["macro_f1_subCategory"] != pytest.approx(np.mean(sub_f1))
 
-    aucs = [entry["auc"] for head in metrics.HEADS for entry in report["per_class"][head]]
+    aucs = [entry["auc"] for head in HEADS for entry in report["per_class"][head]]
     assert aucs[2] is None  # Bags has no positive row: skipped
     for j in (0, 1, 3, 4):
         assert aucs[j] == pytest.approx(brute_force_auc(y[:, j], scores[:, j]))
@@ -272,14 +278,14 @@ def test_random_case_matches_the_definitions(seed: int) -> None:
 ])
 def test_bad_inputs_are_rejected(y: np.ndarray, scores: np.ndarray, message: str) -> None:
     with pytest.raises(ValueError, match=message):
-        metrics.classification_report(y, scores, SCHEMA)
+        classification_report(y, scores, SCHEMA)
 
 
 # ----------------------------------------------------------------------------- output
 
 
 def test_report_is_json_serialisable() -> None:
-    report = metrics.classification_report(HAND_Y, HAND_SCORES, SCHEMA)
+    report = classification_report(HAND_Y, HAND_SCORES, SCHEMA)
     assert json.loads(json.dumps(report, allow_nan=False)) == report
     assert set(report) == {
         "n_images", "n_with_subCategory", "subCategory_accuracy", "gender_accuracy", "micro_auc", "macro_auc",
@@ -288,7 +294,7 @@ def test_report_is_json_serialisable() -> None:
 
 
 def test_format_report_table() -> None:
-    table = metrics.format_report_table(metrics.classification_report(HAND_Y, HAND_SCORES, SCHEMA))
+    table = format_report_table(classification_report(HAND_Y, HAND_SCORES, SCHEMA))
     lines = table.splitlines()
     assert lines[0].split() == ["metric", "value", "n"]
     assert lines[1].split() == ["subCategory", "accuracy", "0.6000", "5"]
@@ -297,8 +303,8 @@ def test_format_report_table() -> None:
 
 
 def test_confusion_figure() -> None:
-    report = metrics.classification_report(HAND_Y, HAND_SCORES, SCHEMA)
-    figure = metrics.confusion_figure(report, "subCategory")
+    report = classification_report(HAND_Y, HAND_SCORES, SCHEMA)
+    figure = confusion_figure(report, "subCategory")
     heatmap = figure.data[0]
     np.testing.assert_allclose(heatmap.z, [[0.5, 0.5, 0], [0, 1, 0], [0.5, 0, 0.5]])  # row shares
     assert np.asarray(heatmap.text).tolist() == [[1, 1, 0], [0, 1, 0], [1, 0, 1]]  # counts
@@ -306,14 +312,14 @@ def test_confusion_figure() -> None:
     assert figure.layout.xaxis.title.text == "predicted" and figure.layout.yaxis.title.text == "true"
     assert "subCategory" in figure.layout.title.text and "60.0%" in figure.layout.title.text
     with pytest.raises(ValueError, match="unknown head 'colour'"):
-        metrics.confusion_figure(report, "colour")
+        confusion_figure(report, "colour")
 
 
 def test_html_is_written_and_png_failure_only_warns(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("BROWSER_PATH", str(tmp_path / "no-such-browser"))  # Kaleido cannot start
-    report = metrics.classification_report(HAND_Y, HAND_SCORES, SCHEMA)
+    report = classification_report(HAND_Y, HAND_SCORES, SCHEMA)
     with pytest.warns(UserWarning, match="skipped the PNG confusion figures"):
-        paths = metrics.save_confusion_figures(report, tmp_path / "out", prefix="val")
+        paths = save_confusion_figures(report, tmp_path / "out", prefix="val")
     assert paths == [tmp_path / "out" / "val_subCategory.html", tmp_path / "out" / "val_gender.html"]
     sub_html, gender_html = (path.read_text() for path in paths)
     assert all(f'"{name}"' in sub_html for name in SCHEMA.sub_categories)
@@ -322,10 +328,10 @@ def test_html_is_written_and_png_failure_only_warns(tmp_path: Path, monkeypatch:
 
 
 def test_png_export_when_a_browser_is_available(tmp_path: Path) -> None:
-    report = metrics.classification_report(HAND_Y, HAND_SCORES, SCHEMA)
+    report = classification_report(HAND_Y, HAND_SCORES, SCHEMA)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        paths = metrics.save_confusion_figures(report, tmp_path)
+        paths = save_confusion_figures(report, tmp_path)
     png_warnings = [str(w.message) for w in caught if "PNG" in str(w.message)]
     if png_warnings:
         if os.environ.get("CI"):  # CI installs kaleido and Debian's chromium: PNGs must be written there

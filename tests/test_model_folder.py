@@ -10,16 +10,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from fashiongen import classifier, model_folder, vae
-from fashiongen.data import LabelSchema
-from fashiongen.model_folder import CARD_FILE, SCHEMA_FILE, ModelFolderError
+from fashiongen import model_folder
+from fashiongen.errors import ClassifierError, GeneratorError, ModelFolderError
+from fashiongen.model_folder import CARD_FILE, GENERATOR, LABELER, SCHEMA_FILE
+from fashiongen.schema import LabelSchema
 
 SCHEMA = LabelSchema(("Topwear", "Shoes"), ("Men", "Women"))
 
 
 @pytest.fixture(params=["classifier", "generator"])
 def kind(request) -> model_folder.ModelKind:
-    return {"classifier": classifier.KIND, "generator": vae.KIND}[request.param]
+    return {"classifier": LABELER, "generator": GENERATOR}[request.param]
 
 
 def folder_with(tmp_path: Path, kind: model_folder.ModelKind, name: str, text: str | bytes) -> model_folder.ModelFolder:
@@ -38,19 +39,19 @@ def assert_names_file_and_retrain(raised: pytest.ExceptionInfo, folder: model_fo
 
 
 def test_both_kinds_raise_their_own_error_under_one_type() -> None:
-    assert issubclass(classifier.ClassifierError, ModelFolderError)
-    assert issubclass(vae.GeneratorError, ModelFolderError)
-    assert classifier.SCHEMA_FILE == vae.SCHEMA_FILE == SCHEMA_FILE  # one name, from model_folder
-    assert classifier.CARD_FILE == vae.CARD_FILE == CARD_FILE
+    assert issubclass(ClassifierError, ModelFolderError)
+    assert issubclass(GeneratorError, ModelFolderError)
+    assert SCHEMA_FILE == SCHEMA_FILE == SCHEMA_FILE  # one name, from model_folder
+    assert CARD_FILE == CARD_FILE == CARD_FILE
 
 
 def test_retrain_commands_name_the_shipped_folder_as_the_readme_does(tmp_path: Path) -> None:
-    assert classifier.retrain_command() == ("python scripts/train_classifier.py --data-dir data/fashion-small "
+    assert LABELER.retrain_command() == ("python scripts/train_classifier.py --data-dir data/fashion-small "
                                             "--out fashiongen/pretrained/classifier")
-    assert vae.retrain_command(vae.PRETRAINED_DIR) == ("python scripts/train_generator.py --data-dir "
+    assert GENERATOR.retrain_command(GENERATOR.shipped) == ("python scripts/train_generator.py --data-dir "
                                                        "data/fashion-small --out fashiongen/pretrained/generator")
     spaced = tmp_path / "my model"
-    assert vae.retrain_command(spaced).endswith(f"--out '{spaced}'")  # quoted for the shell
+    assert GENERATOR.retrain_command(spaced).endswith(f"--out '{spaced}'")  # quoted for the shell
 
 
 # ----------------------------------------------------------------------------- labels.json

@@ -15,10 +15,15 @@ from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
-
 from conftest import make_tiny_dataset
-from fashiongen import classifier, training, vae
 from test_train_generator import load_script, make_classifier
+
+from fashiongen import training
+from fashiongen.distribute import weights_digest
+from fashiongen.generator.generator import CONFIG_FILE, DECODER_FILE, ENCODER_FILE, Generator
+from fashiongen.generator.prior import PRIOR_FILE
+from fashiongen.labeler.labeler import MODEL_FILE, Labeler
+from fashiongen.model_folder import CARD_FILE, SCHEMA_FILE
 
 REPO = Path(__file__).resolve().parents[1]
 WORKERS = 2
@@ -125,19 +130,19 @@ def test_classifier_on_two_workers(clusters) -> None:
     chief, other = (printed_digest(cluster.stdout(i)) for i in range(WORKERS))
     # every worker ends with the same weights (BatchNormalization's statistics too), and they are --out's
     assert other == chief
-    assert training.weights_digest(classifier.Labeler.load(out).model) == chief
-    assert "--strategy multiworker" in json.loads((out / classifier.CARD_FILE).read_text())["command"]
-    assert_only_the_chief_kept_files(cluster, {classifier.MODEL_FILE, classifier.SCHEMA_FILE, classifier.CARD_FILE})
+    assert weights_digest(Labeler.load(out).model) == chief
+    assert "--strategy multiworker" in json.loads((out / CARD_FILE).read_text())["command"]
+    assert_only_the_chief_kept_files(cluster, {MODEL_FILE, SCHEMA_FILE, CARD_FILE})
 
 
 def test_generator_on_two_workers(clusters) -> None:
     cluster = finished_cluster(clusters, "generator")
     chief, other = (printed_digest(cluster.stdout(i)) for i in range(WORKERS))
     assert other == chief
-    saved = vae.Generator.load(cluster.root / "out")
-    assert training.weights_digest(saved.encoder, saved.decoder) == chief
-    assert_only_the_chief_kept_files(cluster, {vae.ENCODER_FILE, vae.DECODER_FILE, vae.CONFIG_FILE,
-                                               vae.SCHEMA_FILE, vae.CARD_FILE, vae.PRIOR_FILE})
+    saved = Generator.load(cluster.root / "out")
+    assert weights_digest(saved.encoder, saved.decoder) == chief
+    assert_only_the_chief_kept_files(cluster, {ENCODER_FILE, DECODER_FILE, CONFIG_FILE,
+                                               SCHEMA_FILE, CARD_FILE, PRIOR_FILE})
 
 
 @pytest.mark.parametrize("script", ["train_classifier.py", "train_generator.py"])

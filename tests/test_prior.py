@@ -13,9 +13,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
-from fashiongen import vae
 from test_vae import REPO, SCHEMA
+
+from fashiongen.errors import GeneratorError
+from fashiongen.generator.cvae import build_generator
+from fashiongen.generator.generator import DECODER_FILE, Generator
+from fashiongen.generator.prior import PRIOR_FILE, LatentPrior
+from fashiongen.model_folder import GENERATOR, SCHEMA_FILE
 
 N_SUB = len(SCHEMA.sub_categories)
 LATENT = 4
@@ -44,7 +48,7 @@ def synthetic_codes(rng: np.random.Generator):
 
 def test_fit_gives_each_pairs_mean_and_its_covariance_shrunk_towards_the_pooled_one() -> None:
     codes, conditions, centres, _ = synthetic_codes(np.random.default_rng(0))
-    prior = vae.LatentPrior.fit(codes, conditions, N_SUB, shrinkage=5.0)
+    prior = LatentPrior.fit(codes, conditions, N_SUB, shrinkage=5.0)
     assert len(prior.counts) == 3 and prior.counts.sum() == 850  # the 7 rows outside the schema left out
     residuals = {}
     for pair in centres:
@@ -64,7 +68,7 @@ def test_fit_gives_each_pairs_mean_and_its_covariance_shrunk_towards_the_pooled_
 
 def test_unseen_pairs_take_their_sub_categorys_mean_and_nothing_known_takes_zero() -> None:
     codes, conditions, _, _ = synthetic_codes(np.random.default_rng(1))
-    prior = vae.LatentPrior.fit(codes, conditions, N_SUB)
+    prior = LatentPrior.fit(codes, conditions, N_SUB)
     men, women = prior.centres(np.stack([condition("Topwear", "Men"), condition("Topwear", "Women")]))
     unseen = prior.centres(condition("Topwear", "Girls")[None])[0]
     np.testing.assert_allclose(unseen, (400 * men + 400 * women) / 800, rtol=1e-5, atol=1e-5)
@@ -73,7 +77,7 @@ def test_unseen_pairs_take_their_sub_categorys_mean_and_nothing_known_takes_zero
 
 def test_samples_are_centre_plus_the_scaled_noise() -> None:
     codes, conditions, centres, _ = synthetic_codes(np.random.default_rng(2))
-    prior = vae.LatentPrior.fit(codes, conditions, N_SUB)
+    prior = LatentPrior.fit(codes, conditions, N_SUB)
     rows = np.repeat(condition("Bags", "Boys")[None], 20000, axis=0)
     drawn = prior.sample(rows, np.random.default_rng(3).standard_normal((20000, LATENT)))
     np.testing.assert_allclose(drawn.mean(axis=0), prior.centres(rows[:1])[0], atol=0.15)
@@ -85,8 +89,8 @@ def test_samples_are_centre_plus_the_scaled_noise() -> None:
 
 
 def test_fit_needs_labelled_images() -> None:
-    with pytest.raises(vae.GeneratorError, match="at least 2 labelled images"):
-        vae.LatentPrior.fit(np.zeros((3, LATENT)), np.zeros((3, SCHEMA.size), np.float32), N_SUB)
+    with pytest.raises(GeneratorError, match="at least 2 labelled images"):
+        LatentPrior.fit(np.zeros((3, LATENT)), np.zeros((3, SCHEMA.size), np.float32), N_SUB)
 
 
 # ----------------------------------------------------------------------------- a Generator with a prior
@@ -95,13 +99,13 @@ def test_fit_needs_labelled_images() -> None:
 @pytest.fixture(scope="module")
 def with_prior(tmp_path_factory: pytest.TempPathFactory):
     """An untrained conv generator with a prior fitted on random images, saved; and without one."""
-    model = vae.build_generator("conv", SCHEMA.size, latent_dim=16)
-    plain = vae.Generator(model.encoder, model.decoder, SCHEMA, "conv", {"model": "generator", "arch": "conv"})
+    model = build_generator("conv", SCHEMA.size, latent_dim=16)
+    plain = Generator(model.encoder, model.decoder, SCHEMA, "conv", {"model": "generator", "arch": "conv"})
     rng = np.random.default_rng(4)
     images = rng.integers(0, 256, (30, 80, 60, 3), dtype=np.uint8)
     pairs = [condition("Shoes", "Women"), condition("Bags", "Men"), condition("Topwear", "Unisex")]
     conditions = np.stack([pairs[i % 3] for i in range(30)])
-    generator = vae.Generator(plain.encoder, plain.decoder, SCHEMA, "conv", dict(plain.card))
+    generator = Generator(plain.encoder, plain.decoder, SCHEMA, "conv", dict(plain.card))
     generator.fit_prior(images, conditions, batch_size=8)
     folder = tmp_path_factory.mktemp("with-prior") / "model"
     generator.save(folder)
@@ -118,8 +122,8 @@ def test_generate_decodes_the_priors_codes(with_prior) -> None:
 
 def test_prior_survives_save_and_load(with_prior) -> None:
     generator, folder, _ = with_prior
-    assert (folder / vae.PRIOR_FILE).is_file()
-    loaded = vae.Generator.load(folder)
+    assert (folder / PRIOR_FILE).is_file()
+    loaded = Generator.load(folder)
     np.testing.assert_array_equal(loaded.prior.means, generator.prior.means)
     np.testing.assert_array_equal(loaded.generate("Shoes", "Women", -3, 4), generator.generate("Shoes", "Women", -3, 4))
 
@@ -133,52 +137,52 @@ def test_interpolation_ends_are_the_generated_images(with_prior) -> None:
 
 def test_corrupt_prior_names_the_file_and_the_refit_command(with_prior, tmp_path: Path) -> None:
     broken = shutil.copytree(with_prior[1], tmp_path / "broken")
-    (broken / vae.PRIOR_FILE).write_bytes(b"PK\x03\x04 torn")
-    with pytest.raises(vae.GeneratorError, match="prior.npz is corrupt.*fit_generator_prior.py"):
-        vae.Generator.load(broken)
+    (broken / PRIOR_FILE).write_bytes(b"PK\x03\x04 torn")
+    with pytest.raises(GeneratorError, match="prior.npz is corrupt.*fit_generator_prior.py"):
+        Generator.load(broken)
 
 
 def test_prior_of_another_latent_size_is_refused(with_prior, tmp_path: Path) -> None:
     other = shutil.copytree(with_prior[1], tmp_path / "other")
     prior = with_prior[0].prior
-    vae.LatentPrior(prior.conditions, prior.means[:, :3], prior.counts, prior.scales[:, :3, :3],
-                    prior.pooled_scale[:3, :3], N_SUB).save(other / vae.PRIOR_FILE)
-    assert zipfile.is_zipfile(other / vae.PRIOR_FILE)
-    with pytest.raises(vae.GeneratorError, match="prior.npz does not fit this generator .*fit_generator_prior.py"):
-        vae.Generator.load(other)
+    LatentPrior(prior.conditions, prior.means[:, :3], prior.counts, prior.scales[:, :3, :3],
+                    prior.pooled_scale[:3, :3], N_SUB).save(other / PRIOR_FILE)
+    assert zipfile.is_zipfile(other / PRIOR_FILE)
+    with pytest.raises(GeneratorError, match="prior.npz does not fit this generator .*fit_generator_prior.py"):
+        Generator.load(other)
 
 
 def test_labels_of_another_width_blame_labels_json_not_the_prior(with_prior, tmp_path: Path) -> None:
     """One name fewer in labels.json: it blamed prior.npz, and the refit it suggested crashed in Keras."""
     folder = shutil.copytree(with_prior[1], tmp_path / "model")
-    schema = json.loads((folder / vae.SCHEMA_FILE).read_text())
+    schema = json.loads((folder / SCHEMA_FILE).read_text())
     schema["sub_categories"].pop()
-    (folder / vae.SCHEMA_FILE).write_text(json.dumps(schema))
+    (folder / SCHEMA_FILE).write_text(json.dumps(schema))
     for with_prior_file in (True, False):  # False: as fit_generator_prior.py loads it
-        with pytest.raises(vae.GeneratorError) as raised:
-            vae.Generator.load(folder, with_prior=with_prior_file)
-        assert str(raised.value) == (f"{folder / vae.SCHEMA_FILE} names {SCHEMA.size - 1} labels, but "
-                                     f"{folder / vae.DECODER_FILE} takes {SCHEMA.size}. Retrain it with: "
-                                     f"{vae.retrain_command(folder)}")
+        with pytest.raises(GeneratorError) as raised:
+            Generator.load(folder, with_prior=with_prior_file)
+        assert str(raised.value) == (f"{folder / SCHEMA_FILE} names {SCHEMA.size - 1} labels, but "
+                                     f"{folder / DECODER_FILE} takes {SCHEMA.size}. Retrain it with: "
+                                     f"{GENERATOR.retrain_command(folder)}")
 
 
 def test_a_prior_split_for_another_schema_is_refused_and_its_refit_command_mends_it(
         with_prior, tiny_dataset: Path, cache_dir: Path, tmp_path: Path) -> None:
     folder = shutil.copytree(with_prior[1], tmp_path / "model")
     prior = with_prior[0].prior
-    vae.LatentPrior(prior.conditions, prior.means, prior.counts, prior.scales, prior.pooled_scale,
-                    N_SUB - 1).save(folder / vae.PRIOR_FILE)
-    with pytest.raises(vae.GeneratorError) as raised:
-        vae.Generator.load(folder)
+    LatentPrior(prior.conditions, prior.means, prior.counts, prior.scales, prior.pooled_scale,
+                    N_SUB - 1).save(folder / PRIOR_FILE)
+    with pytest.raises(GeneratorError) as raised:
+        Generator.load(folder)
     message = str(raised.value)
-    assert message.startswith(f"{folder / vae.PRIOR_FILE} does not fit this generator (it splits the labels after "
+    assert message.startswith(f"{folder / PRIOR_FILE} does not fit this generator (it splits the labels after "
                               f"{N_SUB - 1} sub-categories, not {N_SUB}). Refit it with: ")
     command = shlex.split(message.split("Refit it with: ")[1])
     assert command[:2] == ["python", "scripts/fit_generator_prior.py"]
     argv = command[2:]
     argv[argv.index("--data-dir") + 1] = str(tiny_dataset)  # the suggested command, on the tiny data set
     assert fit_script().main([*argv, "--cache-dir", str(cache_dir)]) == 0
-    assert vae.Generator.load(folder).prior.n_sub_categories == N_SUB
+    assert Generator.load(folder).prior.n_sub_categories == N_SUB
 
 
 def fit_script():
@@ -194,9 +198,9 @@ def fit_script():
 def test_shipped_prior_makes_generated_images_show_their_labels(shared_data: Path) -> None:
     """The shipped classifier judges a few common and rare pairs, 8 seeds each: drawing codes from
     the prior must label right clearly more often than drawing them from N(0, I)."""
-    from fashiongen.classifier import Labeler
+    from fashiongen.labeler.labeler import Labeler
 
-    generator, labeler = vae.Generator.load(), Labeler.load()
+    generator, labeler = Generator.load(), Labeler.load()
     assert generator.prior is not None, "the shipped generator has no latent prior"
     pairs = [("Shoes", "Men"), ("Topwear", "Women"), ("Watches", "Unisex"), ("Bags", "Women"), ("Saree", "Women"),
              ("Socks", "Boys")]

@@ -10,26 +10,38 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-
 from conftest import make_tiny_dataset
-from fashiongen import data, quality, vae
-from fashiongen.classifier import Labeler
 from test_vae import SCHEMA, fixed_batch, force_mean_codes, fresh_test_step
+
+from fashiongen.dataset import FashionData, load_dataset
+from fashiongen.generator.cvae import CVAE, build_generator
+from fashiongen.generator.generator import Generator
+from fashiongen.generator.quality import (
+    conditional_accuracy,
+    evaluate_generator,
+    frechet_distance,
+    knn_precision_recall,
+    penultimate_features,
+    reconstruction_metrics,
+)
+from fashiongen.labeler.labeler import Labeler
+from fashiongen.schema import LabelSchema
+from fashiongen.splits import Split, make_split
 
 PAIRS = [("Topwear", "Men"), ("Bags", "Women"), ("Shoes", "Girls")]
 SEEDS = 6
 
 
-def train_tiny(arch: str, images: np.ndarray, conditions: np.ndarray) -> vae.Generator:
+def train_tiny(arch: str, images: np.ndarray, conditions: np.ndarray) -> Generator:
     keras.utils.set_random_seed(1)
-    model = vae.build_generator(arch, SCHEMA.size, latent_dim=8)
+    model = build_generator(arch, SCHEMA.size, latent_dim=8)
     model.compile(optimizer=keras.optimizers.Adam(3e-3))
     model.fit(images, conditions, batch_size=4, epochs=3, verbose=0)
-    return vae.Generator(model.encoder, model.decoder, SCHEMA, arch)
+    return Generator(model.encoder, model.decoder, SCHEMA, arch)
 
 
 @pytest.fixture(scope="module")
-def generators() -> dict[str, vae.Generator]:
+def generators() -> dict[str, Generator]:
     images, conditions = fixed_batch(8, seed=2)
     return {arch: train_tiny(arch, images, conditions) for arch in ("paper", "conv")}
 
@@ -54,7 +66,7 @@ def threshold_labeler(reference: np.ndarray) -> Labeler:
     return Labeler(model, SCHEMA)
 
 
-def pair_images(generator: vae.Generator, pair: tuple[str, str]) -> np.ndarray:
+def pair_images(generator: Generator, pair: tuple[str, str]) -> np.ndarray:
     """What the app shows for seeds 0..SEEDS-1: one generate() call per seed."""
     return np.concatenate([generator.generate(*pair, seed, 1) for seed in range(SEEDS)])
 
@@ -76,7 +88,7 @@ def sign_design(scales: np.ndarray, centre: np.ndarray) -> np.ndarray:
 
 def test_frechet_distance_of_a_set_with_itself_is_zero() -> None:
     points = np.random.default_rng(0).normal(size=(300, 5))
-    assert quality.frechet_distance(points, points) == pytest.approx(0.0, abs=1e-6)
+    assert frechet_distance(points, points) == pytest.approx(0.0, abs=1e-6)
 
 
 def test_frechet_distance_matches_the_diagonal_closed_form() -> None:
@@ -87,17 +99,17 @@ def test_frechet_distance_matches_the_diagonal_closed_form() -> None:
     s1, s2 = a**2 * n / (n - 1), b**2 * n / (n - 1)
     expected = np.sum((mu1 - mu2) ** 2) + np.sum(s1 + s2 - 2 * np.sqrt(s1 * s2))  # = 13 + 8/7 * 5.25
     assert expected == pytest.approx(13 + 6.0)
-    assert quality.frechet_distance(real, fake) == pytest.approx(expected, rel=1e-9)
+    assert frechet_distance(real, fake) == pytest.approx(expected, rel=1e-9)
     # 1-D: (m1 - m2)^2 + (s1 - s2)^2 with standard deviations s
-    one_d = quality.frechet_distance(np.array([[1.0], [3.0]]), np.array([[10.0], [14.0]]))
+    one_d = frechet_distance(np.array([[1.0], [3.0]]), np.array([[10.0], [14.0]]))
     assert one_d == pytest.approx((2 - 12) ** 2 + (np.sqrt(2) - np.sqrt(8)) ** 2)
 
 
 def test_frechet_distance_is_symmetric_and_grows_with_a_mean_shift() -> None:
     rng = np.random.default_rng(1)
     real, fake = rng.normal(size=(200, 4)), rng.normal(size=(150, 4)) @ rng.normal(size=(4, 4))
-    assert quality.frechet_distance(real, fake) == pytest.approx(quality.frechet_distance(fake, real), rel=1e-6)
-    shifted = [quality.frechet_distance(real, real + shift) for shift in (0.5, 1.0, 2.0)]
+    assert frechet_distance(real, fake) == pytest.approx(frechet_distance(fake, real), rel=1e-6)
+    shifted = [frechet_distance(real, real + shift) for shift in (0.5, 1.0, 2.0)]
     # same covariance: only the means differ, by `shift` in each of 4 dimensions
     assert shifted == pytest.approx([4 * 0.25, 4 * 1.0, 4 * 4.0], abs=1e-6)
 
@@ -105,7 +117,7 @@ def test_frechet_distance_is_symmetric_and_grows_with_a_mean_shift() -> None:
 @pytest.mark.parametrize("rows", [0, 1])
 def test_frechet_distance_needs_two_rows(rows: int) -> None:
     with pytest.raises(ValueError, match="at least 2 rows"):
-        quality.frechet_distance(np.ones((rows, 3)), np.ones((5, 3)))
+        frechet_distance(np.ones((rows, 3)), np.ones((5, 3)))
 
 
 # ----------------------------------------------------------------------------- k-NN precision/recall
@@ -113,12 +125,12 @@ def test_frechet_distance_needs_two_rows(rows: int) -> None:
 
 def test_knn_of_identical_sets_is_perfect() -> None:
     points = np.random.default_rng(2).normal(size=(20, 3))
-    assert quality.knn_precision_recall(points, points) == {"precision": 1.0, "recall": 1.0}
+    assert knn_precision_recall(points, points) == {"precision": 1.0, "recall": 1.0}
 
 
 def test_knn_of_far_apart_sets_is_zero() -> None:
     points = np.random.default_rng(3).normal(size=(20, 3))
-    assert quality.knn_precision_recall(points, points + 1000.0) == {"precision": 0.0, "recall": 0.0}
+    assert knn_precision_recall(points, points + 1000.0) == {"precision": 0.0, "recall": 0.0}
 
 
 def test_knn_hand_computed_case() -> None:
@@ -127,12 +139,12 @@ def test_knn_hand_computed_case() -> None:
     # recall: 0, 2 (near 1) and 4 (near 3) are covered; 6 is 3 from 3 and 24 from 30 -> 3/4.
     real = np.array([[0.0, 0], [2, 0], [4, 0], [6, 0]])
     fake = np.array([[1.0, 0], [3, 0], [30, 0], [50, 0]])
-    assert quality.knn_precision_recall(real, fake, k=1) == {"precision": 0.5, "recall": 0.75}
+    assert knn_precision_recall(real, fake, k=1) == {"precision": 0.5, "recall": 0.75}
 
 
 def test_knn_needs_more_than_k_rows() -> None:
     with pytest.raises(ValueError, match="at least 4 rows"):
-        quality.knn_precision_recall(np.zeros((3, 2)), np.ones((10, 2)), k=3)
+        knn_precision_recall(np.zeros((3, 2)), np.ones((10, 2)), k=3)
 
 
 # ----------------------------------------------------------------------------- reconstruction
@@ -150,18 +162,18 @@ def test_reconstruction_metrics_equal_the_cvae_loss_and_tf_ssim(generators, arch
 
     encoder = keras.models.clone_model(generator.encoder)
     encoder.set_weights(generator.encoder.get_weights())
-    forced = force_mean_codes(vae.CVAE(encoder, generator.decoder, arch))
+    forced = force_mean_codes(CVAE(encoder, generator.decoder, arch))
     expected = fresh_test_step(forced, x, conditions)
     for batch_size in (256, 2):  # one batch, and batches of 2, 2, 1 weighted by their images
-        got = quality.reconstruction_metrics(vae.Generator(encoder, generator.decoder, SCHEMA, arch), images,
+        got = reconstruction_metrics(Generator(encoder, generator.decoder, SCHEMA, arch), images,
                                              conditions, batch_size=batch_size)
         assert got["val_loss"] == pytest.approx(expected["loss"], rel=1e-5)
         assert got["reconstruction_loss"] == pytest.approx(expected["reconstruction_loss"], rel=1e-5)
         assert got["latent_loss"] == pytest.approx(expected["latent_loss"], rel=1e-5)
         assert got["rounded_accuracy"] == pytest.approx(expected["rounded_accuracy"], abs=1e-4)
 
-    metrics = quality.reconstruction_metrics(generator, images, conditions, batch_size=2)
-    reconstruction = np.asarray(vae.CVAE(generator.encoder, generator.decoder, arch)((x, conditions)))
+    metrics = reconstruction_metrics(generator, images, conditions, batch_size=2)
+    reconstruction = np.asarray(CVAE(generator.encoder, generator.decoder, arch)((x, conditions)))
     assert metrics["mse"] == pytest.approx(np.mean((x - reconstruction) ** 2), rel=1e-5)
     assert metrics["ssim"] == pytest.approx(float(tf.reduce_mean(tf.image.ssim(x, reconstruction, 1.0))), abs=1e-5)
     assert -1.0 <= metrics["ssim"] <= 1.0 and metrics["mse"] > 0
@@ -172,7 +184,7 @@ def test_reconstruction_metrics_equal_the_cvae_loss_and_tf_ssim(generators, arch
 
 def test_conditional_accuracy_matches_labeling_the_generated_images(generators, labeler) -> None:
     generator = generators["conv"]
-    result = quality.conditional_accuracy(generator, labeler, PAIRS, seeds=SEEDS)
+    result = conditional_accuracy(generator, labeler, PAIRS, seeds=SEEDS)
     expected, hits = [], np.zeros(2)
     for sub_category, gender in PAIRS:
         predictions = labeler.predict(pair_images(generator, (sub_category, gender)))
@@ -193,24 +205,24 @@ def test_conditional_accuracy_matches_labeling_the_generated_images(generators, 
 
 
 def test_conditional_accuracy_without_pairs(generators, labeler) -> None:
-    assert quality.conditional_accuracy(generators["conv"], labeler, [], seeds=2)["subCategory_accuracy"] is None
+    assert conditional_accuracy(generators["conv"], labeler, [], seeds=2)["subCategory_accuracy"] is None
 
 
 # ----------------------------------------------------------------------------- the whole evaluation
 
 
 @pytest.fixture(scope="module")
-def tiny_data(tmp_path_factory: pytest.TempPathFactory) -> data.FashionData:
+def tiny_data(tmp_path_factory: pytest.TempPathFactory) -> FashionData:
     root = tmp_path_factory.mktemp("quality")
-    dataset = data.load_dataset(make_tiny_dataset(root / "fashion-small"), cache_dir=root / "cache")
-    assert data.LabelSchema.from_styles(dataset.styles) == SCHEMA
+    dataset = load_dataset(make_tiny_dataset(root / "fashion-small"), cache_dir=root / "cache")
+    assert LabelSchema.from_styles(dataset.styles) == SCHEMA
     return dataset
 
 
 def test_evaluation_of_one_validation_image_reports_no_distances(generators, labeler, tiny_data) -> None:
-    split = data.make_split("random", tiny_data, 42)
+    split = make_split("random", tiny_data, 42)
     assert len(split.validation) == 1
-    report = quality.evaluate_generator(generators["conv"], labeler, tiny_data, split, seeds_per_pair=2)
+    report = evaluate_generator(generators["conv"], labeler, tiny_data, split, seeds_per_pair=2)
     assert report["frechet_distance"] is None and report["knn_precision"] is None and report["knn_recall"] is None
     assert np.isfinite(report["val_loss"]) and 0 <= report["rounded_accuracy"] <= 1
     assert 0 <= report["conditional_subCategory_accuracy"] <= 1
@@ -218,24 +230,24 @@ def test_evaluation_of_one_validation_image_reports_no_distances(generators, lab
 
 @pytest.mark.parametrize("arch", ["paper", "conv"])
 def test_evaluation_of_a_larger_validation_part(generators, labeler, tiny_data, arch: str) -> None:
-    split = data.Split(train=np.arange(5), validation=np.arange(5, 11), kind="random", seed=0)
+    split = Split(train=np.arange(5), validation=np.arange(5, 11), kind="random", seed=0)
     generator = generators[arch]
-    report = quality.evaluate_generator(generator, labeler, tiny_data, split, seeds_per_pair=2)
+    report = evaluate_generator(generator, labeler, tiny_data, split, seeds_per_pair=2)
     val_images = tiny_data.images[split.validation]
-    real = quality.penultimate_features(labeler, val_images)
-    fake = quality.penultimate_features(labeler, generator.decode(generator.codes(0, 6),
+    real = penultimate_features(labeler, val_images)
+    fake = penultimate_features(labeler, generator.decode(generator.codes(0, 6),
                                                                   SCHEMA.encode_frame(tiny_data.styles.iloc[5:])))
-    assert report["frechet_distance"] == pytest.approx(quality.frechet_distance(real, fake))
-    assert report["knn_precision"] == quality.knn_precision_recall(real, fake)["precision"]
+    assert report["frechet_distance"] == pytest.approx(frechet_distance(real, fake))
+    assert report["knn_precision"] == knn_precision_recall(real, fake)["precision"]
     train_pairs = set(zip(tiny_data.styles["subCategory"][:5], tiny_data.styles["gender"][:5]))
     assert report["conditional_pairs"] == len(train_pairs)
     conditions = labeler.scores(val_images) if arch == "paper" else SCHEMA.encode_frame(tiny_data.styles.iloc[5:])
-    assert report["mse"] == pytest.approx(quality.reconstruction_metrics(generator, val_images, conditions)["mse"])
+    assert report["mse"] == pytest.approx(reconstruction_metrics(generator, val_images, conditions)["mse"])
 
 
 def test_evaluation_refuses_a_classifier_with_another_schema(generators, tiny_data) -> None:
-    other = data.LabelSchema(SCHEMA.sub_categories[::-1], SCHEMA.genders)
+    other = LabelSchema(SCHEMA.sub_categories[::-1], SCHEMA.genders)
     labeler = Labeler(keras.Sequential([keras.Input((80, 60, 3)), keras.layers.Flatten(),
                                         keras.layers.Dense(other.size)]), other)
     with pytest.raises(ValueError, match="different label schemas"):
-        quality.evaluate_generator(generators["conv"], labeler, tiny_data, data.make_split("random", tiny_data))
+        evaluate_generator(generators["conv"], labeler, tiny_data, make_split("random", tiny_data))

@@ -15,9 +15,15 @@ from types import SimpleNamespace
 import keras
 import numpy as np
 import pytest
-
 from conftest import assert_help_mentions, make_tiny_dataset
-from fashiongen import classifier, data, metrics
+
+from fashiongen.dataset import load_dataset
+from fashiongen.labeler.labeler import MODEL_FILE, Labeler
+from fashiongen.labeler.model import DEFAULT_ARCH
+from fashiongen.labeler.report import classification_report
+from fashiongen.model_folder import CARD_FILE, SCHEMA_FILE
+from fashiongen.schema import LabelSchema
+from fashiongen.splits import make_split
 
 REPO = Path(__file__).resolve().parents[1]
 SCRIPT = REPO / "scripts" / "train_classifier.py"
@@ -45,7 +51,7 @@ def tiny_args(data_dir: Path, root: Path, *extra: str) -> list[str]:
 
 
 def read_card(out: Path) -> dict:
-    return json.loads((out / classifier.CARD_FILE).read_text())
+    return json.loads((out / CARD_FILE).read_text())
 
 
 def folder_bytes(folder: Path) -> dict[str, bytes]:
@@ -65,7 +71,7 @@ def one_error_line(err: str) -> str:
 @pytest.fixture
 def no_figures(monkeypatch: pytest.MonkeyPatch) -> None:
     """Skip the confusion figures (Kaleido starts a browser: ~5 s a run); the full run makes them."""
-    monkeypatch.setattr(metrics, "save_confusion_figures", lambda report, out_dir: [])
+    monkeypatch.setattr("fashiongen.labeler.report.save_confusion_figures", lambda report, out_dir: [])
 
 
 @pytest.fixture(scope="module")
@@ -85,7 +91,7 @@ def test_run_writes_model_card_logs_and_report(full_run) -> None:
     assert sorted(p.name for p in full_run.out.iterdir()) == ["classifier.keras", "labels.json", "model_card.json"]
     card = read_card(full_run.out)
     assert {"model", "arch", "command", "data", "split", "training", "metrics"} <= card.keys()
-    assert card["model"] == "classifier" and card["arch"] == classifier.DEFAULT_ARCH
+    assert card["model"] == "classifier" and card["arch"] == DEFAULT_ARCH
     assert card["command"] == shlex.join(["python", "scripts/train_classifier.py", *full_run.argv])
     assert card["data"]["images"] == 11 and card["data"]["styles_rows_without_image"] == 1
     assert card["split"]["n_train"] + card["split"]["n_validation"] == 11
@@ -99,12 +105,12 @@ def test_run_writes_model_card_logs_and_report(full_run) -> None:
 
 
 def test_saved_model_loads_and_is_the_evaluated_one(full_run) -> None:
-    labeler = classifier.Labeler.load(full_run.out)
-    dataset = data.load_dataset(full_run.data_dir, cache_dir=full_run.root / "cache")
-    schema = data.LabelSchema.from_styles(dataset.styles)
+    labeler = Labeler.load(full_run.out)
+    dataset = load_dataset(full_run.data_dir, cache_dir=full_run.root / "cache")
+    schema = LabelSchema.from_styles(dataset.styles)
     assert labeler.schema == schema
-    rows = data.make_split("random", dataset, 42).validation
-    report = metrics.classification_report(dataset.labels(schema)[rows], labeler.scores(dataset.images[rows]), schema)
+    rows = make_split("random", dataset, 42).validation
+    report = classification_report(dataset.labels(schema)[rows], labeler.scores(dataset.images[rows]), schema)
     card = read_card(full_run.out)
     assert report["loss"] == pytest.approx(card["metrics"]["validation"]["loss"], abs=1e-6)
     assert labeler.card == card
@@ -116,16 +122,16 @@ def test_saved_model_loads_and_is_the_evaluated_one(full_run) -> None:
 def answer(folder: Path, run: SimpleNamespace, right: bool) -> float:
     """Make the classifier in `folder` give every image the validation rows' labels (`right`) or
     their opposite: a model far better, or far worse, than a tiny run. Returns its validation loss."""
-    labeler = classifier.Labeler.load(folder)
-    dataset = data.load_dataset(run.data_dir, cache_dir=run.root / "cache")
-    rows = data.make_split("random", dataset, 42).validation
+    labeler = Labeler.load(folder)
+    dataset = load_dataset(run.data_dir, cache_dir=run.root / "cache")
+    rows = make_split("random", dataset, 42).validation
     labels = dataset.labels(labeler.schema)[rows]
     wanted = np.clip(labels.mean(axis=0) if right else 1 - labels.mean(axis=0), 0.02, 0.98)
     scores = labeler.model.get_layer("scores")
     kernel, _ = scores.get_weights()
     scores.set_weights([np.zeros_like(kernel), np.log(wanted / (1 - wanted)).astype(np.float32)])
     labeler.save(folder)
-    return metrics.classification_report(labels, labeler.scores(dataset.images[rows]), labeler.schema)["loss"]
+    return classification_report(labels, labeler.scores(dataset.images[rows]), labeler.schema)["loss"]
 
 
 def line_starting(text: str, start: str) -> str:
@@ -149,7 +155,7 @@ def test_a_better_model_in_out_is_kept_unless_replace(full_run, tmp_path: Path, 
     assert line == (f"kept {out}: this run's model is not better (this run's validation loss {new_loss:.5f}, "
                     f"the model in {out} {old_loss:.5f}, on the same 1 validation images); this run's model "
                     f"is in {kept} (--replace overwrites)")
-    classifier.Labeler.load(kept)
+    Labeler.load(kept)
 
     assert cli.main([*argv, "--replace"]) == 0
     assert "because of --replace" in line_starting(capsys.readouterr().out, "replaced ")
@@ -161,12 +167,12 @@ def test_a_model_in_out_that_cannot_be_compared_needs_replace(full_run, tmp_path
                                                              no_figures) -> None:
     out = shutil.copytree(full_run.out, tmp_path / "out")
     if damage == "corrupt":
-        (out / classifier.MODEL_FILE).write_bytes(b"not a Keras file")
-        reason = f"{out / classifier.MODEL_FILE} is corrupt or not a Keras model"
+        (out / MODEL_FILE).write_bytes(b"not a Keras file")
+        reason = f"{out / MODEL_FILE} is corrupt or not a Keras model"
     else:
-        schema = json.loads((out / classifier.SCHEMA_FILE).read_text())
+        schema = json.loads((out / SCHEMA_FILE).read_text())
         schema["sub_categories"][0] = "Something else"
-        (out / classifier.SCHEMA_FILE).write_text(json.dumps(schema))
+        (out / SCHEMA_FILE).write_text(json.dumps(schema))
         reason = "its label schema (6 sub-categories, 5 genders) is not this run's (6, 5)"
     before = folder_bytes(out)
     argv = tiny_args(full_run.data_dir, tmp_path, "--epochs", "1")
@@ -176,7 +182,7 @@ def test_a_model_in_out_that_cannot_be_compared_needs_replace(full_run, tmp_path
     assert folder_bytes(out) == before and not (tmp_path / "run").exists()
     if damage == "corrupt":
         assert cli.main([*argv, "--replace"]) == 0
-        assert classifier.Labeler.load(out).card["command"].endswith("--replace")
+        assert Labeler.load(out).card["command"].endswith("--replace")
 
 
 # ----------------------------------------------------------------------------- interrupt and resume
@@ -252,7 +258,7 @@ def test_too_little_data_is_one_line_before_a_model_is_built(tiny_dataset: Path,
     def no_model(*args, **kwargs):
         raise AssertionError("a model was built")
 
-    monkeypatch.setattr(classifier, "build_classifier", no_model)
+    monkeypatch.setattr("fashiongen.labeler.model.build_classifier", no_model)
     assert cli.main(tiny_args(tiny_dataset, tmp_path, *extra)) == 2
     assert message.format(data=tiny_dataset) in one_error_line(capsys.readouterr().err)
     assert not (tmp_path / "run").exists() and not (tmp_path / "out").exists()
@@ -291,7 +297,7 @@ def test_paper_arch_finishes(tiny_dataset: Path, tmp_path: Path, loop: bool, no_
     card = read_card(tmp_path / "out")
     assert card["arch"] == "paper" and card["training"]["cached_backbone_features"] is (not loop)
     assert history_lengths(card) == {1}
-    labeler = classifier.Labeler.load(tmp_path / "out")
+    labeler = Labeler.load(tmp_path / "out")
     assert labeler.model.get_layer("head_dense").units == 1024
 
 
@@ -311,4 +317,4 @@ def test_mirrored_strategy_on_two_cpu_devices(tiny_dataset: Path, tmp_path: Path
     assert history_lengths(card) == {1}
     # the report scored each validation image once (not once per replica)
     assert card["metrics"]["validation"]["n_images"] == card["split"]["n_validation"]
-    classifier.Labeler.load(tmp_path / "out")
+    Labeler.load(tmp_path / "out")

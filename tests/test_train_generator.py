@@ -14,11 +14,20 @@ from types import SimpleNamespace
 import keras
 import numpy as np
 import pytest
-
 from conftest import assert_help_mentions, make_tiny_dataset
-from fashiongen import classifier, data, quality, vae
 from test_train_classifier import folder_bytes, keep_only, one_error_line, run_in_fresh_process
 from test_vae import SCHEMA
+
+from fashiongen.dataset import load_dataset
+from fashiongen.generator.generator import CONFIG_FILE, DECODER_FILE, ENCODER_FILE, Generator
+from fashiongen.generator.prior import PRIOR_FILE
+from fashiongen.generator.quality import reconstruction_metrics
+from fashiongen.labeler.labeler import MODEL_FILE, Labeler
+from fashiongen.labeler.model import build_classifier
+from fashiongen.model_folder import CARD_FILE, SCHEMA_FILE
+from fashiongen.schema import LabelSchema
+from fashiongen.splits import make_split
+from fashiongen.styles import read_styles
 
 REPO = Path(__file__).resolve().parents[1]
 SCRIPT = REPO / "scripts" / "train_generator.py"
@@ -28,7 +37,7 @@ FLAGS = (
     "--cpu-devices", "--cache-dir", "--quiet", "--judge-weight", "--judge", "--judge-loss", "--init-from",
     "--freeze-encoder",
 )
-MODEL_FILES = sorted([vae.ENCODER_FILE, vae.DECODER_FILE, vae.CONFIG_FILE, vae.SCHEMA_FILE, vae.CARD_FILE])
+MODEL_FILES = sorted([ENCODER_FILE, DECODER_FILE, CONFIG_FILE, SCHEMA_FILE, CARD_FILE])
 
 
 def load_script(path: Path):
@@ -42,11 +51,11 @@ def load_script(path: Path):
 cli = load_script(SCRIPT)
 
 
-def make_classifier(data_dir: Path, folder: Path) -> classifier.Labeler:
+def make_classifier(data_dir: Path, folder: Path) -> Labeler:
     """An untrained compact classifier with the tiny dataset's schema: the generator takes its schema
     (and, for --arch paper, its scores) from there."""
-    schema = data.LabelSchema.from_styles(data.read_styles(data_dir / "styles.csv"))
-    labeler = classifier.Labeler(classifier.build_classifier(len(schema.sub_categories), len(schema.genders)), schema)
+    schema = LabelSchema.from_styles(read_styles(data_dir / "styles.csv"))
+    labeler = Labeler(build_classifier(len(schema.sub_categories), len(schema.genders)), schema)
     labeler.save(folder)
     return labeler
 
@@ -70,12 +79,12 @@ def tiny_args(tiny: SimpleNamespace, root: Path, *extra: str) -> list[str]:
 
 
 def read_card(out: Path) -> dict:
-    return json.loads((out / vae.CARD_FILE).read_text())
+    return json.loads((out / CARD_FILE).read_text())
 
 
 def spoil(folder: Path) -> None:
     """Push the decoder's every pixel towards white: a generator far worse than a tiny run."""
-    generator = vae.Generator.load(folder)
+    generator = Generator.load(folder)
     pixels = generator.decoder.get_layer("pixels")
     pixels.bias.assign(pixels.bias + 10.0)
     generator.save(folder)
@@ -83,14 +92,14 @@ def spoil(folder: Path) -> None:
 
 def measured_val_loss(tiny: SimpleNamespace, out: Path) -> float:
     """The paper's loss of the saved model on the validation split, measured afresh (sampled codes)."""
-    generator = vae.Generator.load(out)
-    dataset = data.load_dataset(tiny.data_dir, cache_dir=tiny.cache)
-    rows = data.make_split("random", dataset, 42).validation
+    generator = Generator.load(out)
+    dataset = load_dataset(tiny.data_dir, cache_dir=tiny.cache)
+    rows = make_split("random", dataset, 42).validation
     if generator.arch == "paper":
-        conditions = classifier.Labeler.load(tiny.classifier).scores(dataset.images[rows])
+        conditions = Labeler.load(tiny.classifier).scores(dataset.images[rows])
     else:
         conditions = generator.schema.encode_frame(dataset.styles.iloc[rows])
-    return quality.reconstruction_metrics(generator, dataset.images[rows], conditions)["val_loss"]
+    return reconstruction_metrics(generator, dataset.images[rows], conditions)["val_loss"]
 
 
 def run(tiny: SimpleNamespace, root: Path, *extra: str) -> SimpleNamespace:
@@ -112,7 +121,7 @@ def test_run_writes_the_model_its_card_and_logs(runs, tiny, arch: str) -> None:
     result = runs[arch]
     assert result.code == 0
     # conv generates from a latent prior fitted after training; the paper's draws from N(0, I)
-    assert sorted(p.name for p in result.out.iterdir()) == sorted(MODEL_FILES + [vae.PRIOR_FILE] * (arch == "conv"))
+    assert sorted(p.name for p in result.out.iterdir()) == sorted(MODEL_FILES + [PRIOR_FILE] * (arch == "conv"))
     card = read_card(result.out)
     assert {"model", "arch", "command", "data", "split", "training", "metrics"} <= card.keys()
     assert card["model"] == "generator" and card["arch"] == arch
@@ -126,9 +135,9 @@ def test_run_writes_the_model_its_card_and_logs(runs, tiny, arch: str) -> None:
     assert validation["val_loss"] == pytest.approx(validation["reconstruction_loss"] + validation["latent_loss"])
     assert validation["val_loss"] == pytest.approx(measured_val_loss(tiny, result.out), abs=0.02)
     assert list((result.run / "tensorboard").rglob("events.out.tfevents.*"))
-    generator = vae.Generator.load(result.out)
+    generator = Generator.load(result.out)
     assert generator.arch == arch and generator.card == card
-    assert generator.schema == classifier.Labeler.load(tiny.classifier).schema
+    assert generator.schema == Labeler.load(tiny.classifier).schema
     assert generator.generate("Shoes", "Men", 0, 2).shape == (2, 80, 60, 3)
     if arch == "conv":
         # every training row but the Ties one (outside the schema), if the split put it in training
@@ -159,7 +168,7 @@ def test_a_better_model_in_out_is_kept_unless_replace(runs, tiny, tmp_path: Path
     assert new_loss > old_loss + 1  # measured, not read from the cards
     assert old_loss == pytest.approx(measured_val_loss(tiny, out), abs=0.02)
     assert new_loss == pytest.approx(measured_val_loss(tiny, kept), abs=0.05)
-    assert vae.PRIOR_FILE in {p.name for p in kept.iterdir()}
+    assert PRIOR_FILE in {p.name for p in kept.iterdir()}
 
     assert run(tiny, tmp_path, *extra, "--replace").code == 0
     assert "because of --replace" in capsys.readouterr().out
@@ -168,9 +177,9 @@ def test_a_better_model_in_out_is_kept_unless_replace(runs, tiny, tmp_path: Path
 
 def test_a_model_of_another_schema_in_out_needs_replace(runs, tiny, tmp_path: Path, capsys) -> None:
     out = shutil.copytree(runs["conv"].out, tmp_path / "out")
-    schema = json.loads((out / vae.SCHEMA_FILE).read_text())
+    schema = json.loads((out / SCHEMA_FILE).read_text())
     schema["genders"][0] = "Someone else"
-    (out / vae.SCHEMA_FILE).write_text(json.dumps(schema))
+    (out / SCHEMA_FILE).write_text(json.dumps(schema))
     before = folder_bytes(out)
     assert run(tiny, tmp_path, "--epochs", "1").code == 2  # before training: the run would be thrown away
     line = one_error_line(capsys.readouterr().err)
@@ -229,7 +238,7 @@ def test_one_image_is_too_little_data_before_a_model_is_built(tiny, tmp_path: Pa
     def no_model(*args, **kwargs):
         raise AssertionError("a model was built")
 
-    monkeypatch.setattr(vae, "build_generator", no_model)
+    monkeypatch.setattr("fashiongen.generator.cvae.build_generator", no_model)
     assert run(small, tmp_path).code == 2
     assert "give 0 train and 1 validation images" in one_error_line(capsys.readouterr().err)
     assert not (tmp_path / "run").exists() and not (tmp_path / "out").exists()
@@ -239,21 +248,21 @@ def test_missing_classifier_is_one_line_naming_the_file(tiny, tmp_path: Path, ca
     missing = SimpleNamespace(**{**vars(tiny), "classifier": tmp_path / "no-classifier"})
     assert run(missing, tmp_path).code == 2
     line = one_error_line(capsys.readouterr().err)
-    assert str(tmp_path / "no-classifier" / classifier.MODEL_FILE) in line and "train_classifier.py" in line
+    assert str(tmp_path / "no-classifier" / MODEL_FILE) in line and "train_classifier.py" in line
 
 
 def test_fine_tune_with_a_frozen_encoder_keeps_its_codes(runs, tiny, tmp_path: Path) -> None:
     """--init-from a generator with a prior, --freeze-encoder, a judge: the encoder (and so the prior's
     codes) is unchanged, the decoder learns, and the card says how it was made."""
-    start = vae.Generator.load(runs["conv"].out)
+    start = Generator.load(runs["conv"].out)
     judge = shutil.copytree(tiny.classifier, tmp_path / "judge")
     judge_command = "python scripts/train_classifier.py --split grouped"
-    (judge / classifier.CARD_FILE).write_text(json.dumps({"command": judge_command}))
+    (judge / CARD_FILE).write_text(json.dumps({"command": judge_command}))
     result = run(tiny, tmp_path, "--epochs", "1", "--init-from", str(runs["conv"].out), "--freeze-encoder",
                  "--judge", str(judge), "--judge-weight", "1", "--judge-loss", "heads", "--learning-rate", "0.01",
                  "--replace")
     assert result.code == 0
-    tuned = vae.Generator.load(result.out)
+    tuned = Generator.load(result.out)
     for before, after in zip(start.encoder.get_weights(), tuned.encoder.get_weights()):
         np.testing.assert_array_equal(before, after)
     assert any(not np.array_equal(before, after)

@@ -16,11 +16,16 @@ import keras
 import numpy as np
 import pandas as pd
 import pytest
-
 from conftest import TINY_ROWS
-from fashiongen import vae
-from fashiongen.data import LabelSchema
 from test_train_classifier import one_error_line
+
+from fashiongen.errors import GeneratorError
+from fashiongen.generator.architectures import PIXEL_VALUES
+from fashiongen.generator.cvae import CVAE, LOG_VAR_LIMIT, build_generator
+from fashiongen.generator.generator import CONFIG_FILE, DECODER_FILE, ENCODER_FILE, Generator, to_uint8
+from fashiongen.generator.prior import LatentPrior
+from fashiongen.model_folder import CARD_FILE, GENERATOR, SCHEMA_FILE
+from fashiongen.schema import LabelSchema
 
 REPO = Path(__file__).resolve().parents[1]
 # the tiny dataset's schema: 6 sub-categories, 5 genders (the real one has 20 + 5 = 25 labels)
@@ -44,18 +49,18 @@ def numbers(logs: dict) -> dict[str, float]:
     return {name: float(value) for name, value in logs.items()}
 
 
-def run_test_step(model: vae.CVAE, *data: np.ndarray) -> dict[str, float]:
+def run_test_step(model: CVAE, *data: np.ndarray) -> dict[str, float]:
     """One test_step on NumPy data (as tensors, the way fit/evaluate hand it over)."""
     return numbers(model.test_step(tuple(keras.ops.convert_to_tensor(part) for part in data)))
 
 
-def fresh_test_step(model: vae.CVAE, *data: np.ndarray) -> dict[str, float]:
+def fresh_test_step(model: CVAE, *data: np.ndarray) -> dict[str, float]:
     for metric in model.metrics:
         metric.reset_state()
     return run_test_step(model, *data)
 
 
-def force_mean_codes(model: vae.CVAE) -> vae.CVAE:
+def force_mean_codes(model: CVAE) -> CVAE:
     """log_var = -40 for every input: the sampled code is mean + e^-20 * noise, i.e. the mean to
     within float32 rounding, so loss terms no longer depend on which noise was drawn."""
     log_var = model.encoder.get_layer("log_var")
@@ -65,19 +70,19 @@ def force_mean_codes(model: vae.CVAE) -> vae.CVAE:
 
 
 @pytest.fixture(scope="module")
-def models() -> dict[str, vae.CVAE]:
-    return {"paper": vae.build_generator("paper", SCHEMA.size),
-            "conv": vae.build_generator("conv", SCHEMA.size, latent_dim=16)}
+def models() -> dict[str, CVAE]:
+    return {"paper": build_generator("paper", SCHEMA.size),
+            "conv": build_generator("conv", SCHEMA.size, latent_dim=16)}
 
 
 @pytest.fixture(scope="module")
 def saved(models, tmp_path_factory: pytest.TempPathFactory):
     """A conv Generator, saved once and loaded back."""
     model = models["conv"]
-    generator = vae.Generator(model.encoder, model.decoder, SCHEMA, "conv", {"model": "generator", "arch": "conv"})
+    generator = Generator(model.encoder, model.decoder, SCHEMA, "conv", {"model": "generator", "arch": "conv"})
     folder = tmp_path_factory.mktemp("generator") / "model"
     generator.save(folder)
-    return generator, folder, vae.Generator.load(folder)
+    return generator, folder, Generator.load(folder)
 
 
 # ----------------------------------------------------------------------------- architectures
@@ -100,7 +105,7 @@ def body(model: keras.Model) -> list[tuple]:
 
 
 def test_paper_encoder_is_the_papers() -> None:
-    model = vae.build_generator("paper", FULL_LABELS)
+    model = build_generator("paper", FULL_LABELS)
     expected, channels = [], 3
     for filters in (8, 16, 32, 64):
         expected += [("BatchNormalization",), ("Conv2D", filters, (3, 3), "relu"), ("MaxPooling2D", (3, 3), (3, 3))]
@@ -117,7 +122,7 @@ def test_paper_encoder_is_the_papers() -> None:
 
 
 def test_paper_decoder_is_the_papers() -> None:
-    model = vae.build_generator("paper", FULL_LABELS)
+    model = build_generator("paper", FULL_LABELS)
     assert [tuple(t.shape) for t in model.decoder.inputs] == [(None, 100), (None, FULL_LABELS)]
     assert body(model.decoder) == [
         ("Concatenate",), ("Dense", 100, "selu", (125, 100)), ("Dense", 150, "selu", (100, 150)),
@@ -142,7 +147,7 @@ def test_conv_arch_takes_labels_in_the_encoder_and_decodes_unit_images(models) -
 
 def test_unknown_arch_lists_the_valid_ones() -> None:
     with pytest.raises(ValueError, match="conv, paper"):
-        vae.build_generator("gan", SCHEMA.size)
+        build_generator("gan", SCHEMA.size)
 
 
 # ----------------------------------------------------------------------------- the paper's loss
@@ -176,21 +181,21 @@ def test_tracked_loss_is_the_papers_definition(models, arch: str) -> None:
 
 
 def test_kl_weight_warms_up_for_conv_and_is_constant_for_paper() -> None:
-    conv = vae.build_generator("conv", SCHEMA.size, latent_dim=4, kl_weight=0.5, kl_warmup_steps=10)
-    paper = vae.build_generator("paper", SCHEMA.size, latent_dim=4, kl_weight=0.5, kl_warmup_steps=10)
+    conv = build_generator("conv", SCHEMA.size, latent_dim=4, kl_weight=0.5, kl_warmup_steps=10)
+    paper = build_generator("paper", SCHEMA.size, latent_dim=4, kl_weight=0.5, kl_warmup_steps=10)
     for steps, warming in [(0, 0.0), (3, 0.15), (5, 0.25), (10, 0.5), (40, 0.5)]:
         conv.steps_seen.assign(float(steps))
         paper.steps_seen.assign(float(steps))
         assert float(conv._kl_weight_now()) == pytest.approx(warming)
         assert float(paper._kl_weight_now()) == pytest.approx(0.5)
-    no_warmup = vae.build_generator("conv", SCHEMA.size, latent_dim=4, kl_weight=0.5)
+    no_warmup = build_generator("conv", SCHEMA.size, latent_dim=4, kl_weight=0.5)
     assert float(no_warmup._kl_weight_now()) == pytest.approx(0.5)
 
 
 @pytest.mark.parametrize("arch", ["paper", "conv"])
 def test_a_few_steps_overfit_a_tiny_batch(arch: str) -> None:
     keras.utils.set_random_seed(0)
-    model = vae.build_generator(arch, SCHEMA.size, latent_dim=8, kl_warmup_steps=5)
+    model = build_generator(arch, SCHEMA.size, latent_dim=8, kl_warmup_steps=5)
     model.compile(optimizer=keras.optimizers.Adam(3e-3))
     images, conditions = fixed_batch(4, seed=3)
     history = model.fit(images, conditions, batch_size=4, epochs=25, verbose=0, shuffle=False).history
@@ -204,7 +209,7 @@ def test_a_few_steps_overfit_a_tiny_batch(arch: str) -> None:
 def test_zero_weight_rows_change_no_loss_term() -> None:
     """Padding rows (weight 0) that tf.distribute adds to split a batch evenly over replicas.
     Sampling is switched off (force_mean_codes) so both batches decode the same codes."""
-    model = force_mean_codes(vae.build_generator("paper", SCHEMA.size, latent_dim=8))
+    model = force_mean_codes(build_generator("paper", SCHEMA.size, latent_dim=8))
     images, conditions = fixed_batch(4, seed=5)
     alone = fresh_test_step(model, images[:2], conditions[:2])
     padded = fresh_test_step(model, images, conditions, np.array([1, 1, 0, 0], np.float32))
@@ -228,7 +233,7 @@ def test_zero_weight_rows_change_no_loss_term() -> None:
 def test_save_load_round_trip_generates_the_same_pixels(saved) -> None:
     generator, folder, loaded = saved
     assert sorted(p.name for p in folder.iterdir()) == sorted(
-        [vae.ENCODER_FILE, vae.DECODER_FILE, vae.CONFIG_FILE, vae.SCHEMA_FILE, vae.CARD_FILE])
+        [ENCODER_FILE, DECODER_FILE, CONFIG_FILE, SCHEMA_FILE, CARD_FILE])
     assert loaded.schema == SCHEMA and loaded.arch == "conv" and loaded.latent_dim == 16
     assert loaded.card == {"model": "generator", "arch": "conv"}
     np.testing.assert_array_equal(loaded.generate("Shoes", "Women", 3, 4), generator.generate("Shoes", "Women", 3, 4))
@@ -268,14 +273,14 @@ def test_generate_is_the_same_in_another_process(saved) -> None:
     ("Socks", "Men", SCHEMA.sub_categories), ("Shoes", "Aliens", SCHEMA.genders)])
 def test_unknown_names_list_the_valid_ones(saved, sub_category: str, gender: str, valid) -> None:
     _, _, generator = saved
-    with pytest.raises(vae.GeneratorError) as raised:
+    with pytest.raises(GeneratorError) as raised:
         generator.generate(sub_category, gender, 0)
     assert all(name in str(raised.value) for name in valid), raised.value
 
 
 @pytest.mark.parametrize("n", [0, -2])
 def test_fewer_than_one_image_is_an_error(saved, n: int) -> None:
-    with pytest.raises(vae.GeneratorError, match="at least 1"):
+    with pytest.raises(GeneratorError, match="at least 1"):
         saved[2].generate("Shoes", "Men", 0, n)
 
 
@@ -290,40 +295,40 @@ def test_reconstruct_gives_uint8_images_of_the_mean_code(saved, models) -> None:
     assert one.shape == (1, 80, 60, 3)  # one image: a batch of one (pages/reconstruct.py takes [0])
     np.testing.assert_array_equal(one[0], both[0])
     # no sampling: the CVAE's own forward pass (code = mean) gives the same pixels
-    expected = vae.to_uint8(np.asarray(models["conv"]((images / np.float32(255), conditions))))
+    expected = to_uint8(np.asarray(models["conv"]((images / np.float32(255), conditions))))
     assert np.abs(both.astype(int) - expected.astype(int)).max() <= 1  # float32 rounding at a .5 boundary
 
 
 def test_conditions_from_scores(saved) -> None:
     """paper: the classifier's scores as they are; conv: each head's argmax, one-hot."""
     conv = saved[2]
-    paper = vae.Generator(conv.encoder, conv.decoder, SCHEMA, "paper")
+    paper = Generator(conv.encoder, conv.decoder, SCHEMA, "paper")
     scores = np.array([[0.1, 0.7, 0.2, 0, 0, 0, 0.3, 0.6, 0, 0, 0.1]], np.float32)
     np.testing.assert_array_equal(conv.conditions_from_scores(scores), [[0, 1, 0, 0, 0, 0, 0, 1, 0, 0, 0]])
     np.testing.assert_array_equal(paper.conditions_from_scores(scores), scores)
 
 
-@pytest.mark.parametrize("name", [vae.ENCODER_FILE, vae.DECODER_FILE, vae.CONFIG_FILE, vae.SCHEMA_FILE])
+@pytest.mark.parametrize("name", [ENCODER_FILE, DECODER_FILE, CONFIG_FILE, SCHEMA_FILE])
 def test_missing_file_names_it_and_the_training_script(saved, tmp_path: Path, name: str) -> None:
     folder = shutil.copytree(saved[1], tmp_path / "model")
     (folder / name).unlink()
-    with pytest.raises(vae.GeneratorError) as raised:
-        vae.Generator.load(folder)
+    with pytest.raises(GeneratorError) as raised:
+        Generator.load(folder)
     assert str(folder / name) in str(raised.value) and "scripts/train_generator.py" in str(raised.value)
 
 
-@pytest.mark.parametrize("name", [vae.ENCODER_FILE, vae.CARD_FILE])
+@pytest.mark.parametrize("name", [ENCODER_FILE, CARD_FILE])
 def test_corrupt_file_names_it_and_the_training_script(saved, tmp_path: Path, name: str) -> None:
     folder = shutil.copytree(saved[1], tmp_path / "model")
     (folder / name).write_bytes(np.random.default_rng(0).integers(0, 256, 4096, dtype=np.uint8).tobytes())
-    with pytest.raises(vae.GeneratorError) as raised:
-        vae.Generator.load(folder)
+    with pytest.raises(GeneratorError) as raised:
+        Generator.load(folder)
     assert str(folder / name) in str(raised.value) and "scripts/train_generator.py" in str(raised.value)
 
 
 def test_missing_folder_is_a_generator_error(tmp_path: Path) -> None:
-    with pytest.raises(vae.GeneratorError, match="scripts/train_generator.py"):
-        vae.Generator.load(tmp_path / "nowhere")
+    with pytest.raises(GeneratorError, match="scripts/train_generator.py"):
+        Generator.load(tmp_path / "nowhere")
 
 
 @pytest.mark.parametrize(("config", "problem"), [
@@ -339,40 +344,40 @@ def test_generator_json_of_the_wrong_shape_names_it_and_the_training_script(save
                                                                              problem: str) -> None:
     """[1] crashed every page that loads the generator (AttributeError: 'list' object has no attribute 'get')."""
     folder = shutil.copytree(saved[1], tmp_path / "model")
-    (folder / vae.CONFIG_FILE).write_text(config)
-    with pytest.raises(vae.GeneratorError) as raised:
-        vae.Generator.load(folder)
-    assert str(raised.value) == f"{folder}/{problem.format(folder=folder)}. Retrain it with: {vae.retrain_command(folder)}"
+    (folder / CONFIG_FILE).write_text(config)
+    with pytest.raises(GeneratorError) as raised:
+        Generator.load(folder)
+    assert str(raised.value) == f"{folder}/{problem.format(folder=folder)}. Retrain it with: {GENERATOR.retrain_command(folder)}"
 
 
 def test_an_encoder_of_another_latent_size_names_the_encoder(saved, tmp_path: Path) -> None:
     folder = shutil.copytree(saved[1], tmp_path / "model")
-    vae.build_generator("conv", SCHEMA.size, latent_dim=8).encoder.save(folder / vae.ENCODER_FILE)
-    with pytest.raises(vae.GeneratorError) as raised:
-        vae.Generator.load(folder)
+    build_generator("conv", SCHEMA.size, latent_dim=8).encoder.save(folder / ENCODER_FILE)
+    with pytest.raises(GeneratorError) as raised:
+        Generator.load(folder)
     message = str(raised.value)
-    assert message.startswith(f"{folder / vae.ENCODER_FILE} maps [(80, 60, 3), (11,)] to [(8,), (8,)], not ")
-    assert message.endswith(f"Retrain it with: {vae.retrain_command(folder)}")
+    assert message.startswith(f"{folder / ENCODER_FILE} maps [(80, 60, 3), (11,)] to [(8,), (8,)], not ")
+    assert message.endswith(f"Retrain it with: {GENERATOR.retrain_command(folder)}")
 
 
 def test_an_encoder_in_place_of_the_decoder_names_the_decoder(saved, tmp_path: Path) -> None:
     folder = shutil.copytree(saved[1], tmp_path / "model")
-    shutil.copy(folder / vae.ENCODER_FILE, folder / vae.DECODER_FILE)
-    with pytest.raises(vae.GeneratorError, match=f"^{folder / vae.DECODER_FILE} maps .* not a code and labels to an "
+    shutil.copy(folder / ENCODER_FILE, folder / DECODER_FILE)
+    with pytest.raises(GeneratorError, match=f"^{folder / DECODER_FILE} maps .* not a code and labels to an "
                                                  "80x60x3 image. Retrain it with: python scripts/train_generator.py"):
-        vae.Generator.load(folder)
+        Generator.load(folder)
 
 
 def test_generate_script_reports_a_broken_generator_json_in_one_line(saved, tmp_path: Path, capsys) -> None:
     folder = shutil.copytree(saved[1], tmp_path / "model")
-    (folder / vae.CONFIG_FILE).write_text("[1]")
+    (folder / CONFIG_FILE).write_text("[1]")
     spec = importlib.util.spec_from_file_location("generate_cli", REPO / "scripts" / "generate.py")
     generate = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(generate)
     out = tmp_path / "grid.png"
     assert generate.main(["--sub-category", "Shoes", "--gender", "Men", "--model", str(folder), "--out", str(out)]) == 2
     line = one_error_line(capsys.readouterr().err)
-    assert line.startswith(f"error: {folder / vae.CONFIG_FILE} holds a list") and "train_generator.py" in line
+    assert line.startswith(f"error: {folder / CONFIG_FILE} holds a list") and "train_generator.py" in line
     assert not out.exists()
 
 
@@ -382,8 +387,8 @@ def test_save_over_an_existing_folder_leaves_no_staging(saved, tmp_path: Path) -
     generator.save(folder, card={"version": 1})
     generator.save(folder, card={"version": 2})
     assert [p.name for p in folder.parent.iterdir()] == ["model"]  # no .model.* staging, no .model.old
-    assert json.loads((folder / vae.CARD_FILE).read_text()) == {"version": 2}
-    np.testing.assert_array_equal(vae.Generator.load(folder).generate("Ties", "Boys", 1), generator.generate("Ties", "Boys", 1))
+    assert json.loads((folder / CARD_FILE).read_text()) == {"version": 2}
+    np.testing.assert_array_equal(Generator.load(folder).generate("Ties", "Boys", 1), generator.generate("Ties", "Boys", 1))
 
 
 def test_label_consistency_term_trains_the_decoder_not_the_judge() -> None:
@@ -391,7 +396,7 @@ def test_label_consistency_term_trains_the_decoder_not_the_judge() -> None:
     judge = keras.Sequential([keras.Input((80, 60, 3)), keras.layers.GlobalAveragePooling2D(),
                               keras.layers.Dense(25, activation="sigmoid")], name="judge")
     judge_before = [w.copy() for w in judge.get_weights()]
-    model = vae.build_generator("conv", 25, latent_dim=8, judge=judge, judge_weight=1.0, seed=1)
+    model = build_generator("conv", 25, latent_dim=8, judge=judge, judge_weight=1.0, seed=1)
     model.compile(optimizer=keras.optimizers.Adam(1e-3))
     images = rng.random((16, 80, 60, 3)).astype(np.float32)
     conditions = np.eye(25, dtype=np.float32)[rng.integers(0, 25, 16)]
@@ -407,7 +412,7 @@ def test_label_consistency_term_trains_the_decoder_not_the_judge() -> None:
 
 def test_judged_labels_are_drawn_uniformly_from_the_given_pairs() -> None:
     pairs = np.stack([SCHEMA.encode("Shoes", "Women"), SCHEMA.encode("Bags", "Boys"), SCHEMA.encode("Dress", "Men")])
-    model = vae.build_generator("conv", SCHEMA.size, latent_dim=4, judge_conditions=pairs)
+    model = build_generator("conv", SCHEMA.size, latent_dim=4, judge_conditions=pairs)
     drawn, codes = (np.asarray(t) for t in model._draw_judged(np.zeros((3000, SCHEMA.size), np.float32)))
     assert abs(codes.mean()) < 0.05 and abs(codes.std() - 1) < 0.05  # no prior given: N(0, I)
     matches = (drawn[:, None, :] == pairs[None]).all(axis=2)
@@ -420,8 +425,8 @@ def test_judged_codes_come_from_the_drawn_pairs_prior() -> None:
     pairs = np.stack([SCHEMA.encode("Shoes", "Women"), SCHEMA.encode("Bags", "Boys")])
     means = np.array([[10.0, 0, 0, 0], [-10.0, 0, 0, 0]], np.float32)
     scales = np.stack([np.diag([0.1, 0.1, 0.1, 0.1]), np.diag([2.0, 2.0, 2.0, 2.0])]).astype(np.float32)
-    prior = vae.LatentPrior(pairs, means, np.array([5, 5]), scales, np.eye(4), len(SCHEMA.sub_categories))
-    model = vae.build_generator("conv", SCHEMA.size, latent_dim=4, judge_prior=prior)
+    prior = LatentPrior(pairs, means, np.array([5, 5]), scales, np.eye(4), len(SCHEMA.sub_categories))
+    model = build_generator("conv", SCHEMA.size, latent_dim=4, judge_prior=prior)
     drawn, codes = (np.asarray(t) for t in model._draw_judged(np.zeros((2000, SCHEMA.size), np.float32)))
     first = (drawn == pairs[0]).all(axis=1)
     assert 0.45 < first.mean() < 0.55 and ((drawn == pairs[1]).all(axis=1) | first).all()
@@ -445,22 +450,22 @@ def test_per_head_judge_loss_weighs_each_head_by_its_cross_entropy() -> None:
     sub, gender = scores[:n_sub], scores[n_sub:]
     expected = np.mean([-np.log(sub[row[:n_sub].argmax()] / sub.sum())
                         - np.log(gender[row[n_sub:].argmax()] / gender.sum()) for row in wanted])
-    heads = vae.build_generator("conv", SCHEMA.size, latent_dim=4, judge=judge, judge_weight=1.0, judge_heads=n_sub)
+    heads = build_generator("conv", SCHEMA.size, latent_dim=4, judge=judge, judge_weight=1.0, judge_heads=n_sub)
     assert float(heads._label_consistency(wanted, codes)) == pytest.approx(expected, rel=1e-4)
-    plain = vae.build_generator("conv", SCHEMA.size, latent_dim=4, judge=judge, judge_weight=1.0)
+    plain = build_generator("conv", SCHEMA.size, latent_dim=4, judge=judge, judge_weight=1.0)
     bce = -np.mean(wanted * np.log(scores) + (1 - wanted) * np.log(1 - scores))
     assert float(plain._label_consistency(wanted, codes)) == pytest.approx(bce, rel=1e-4)
 
 
 def test_conv_training_survives_an_overflowing_log_variance() -> None:
     """log_var = 200 would make exp() overflow to inf and the loss NaN: conv clips it in training."""
-    model = vae.build_generator("conv", SCHEMA.size, latent_dim=4)
+    model = build_generator("conv", SCHEMA.size, latent_dim=4)
     log_var = model.encoder.get_layer("log_var")
     kernel, bias = log_var.get_weights()
     log_var.set_weights([np.zeros_like(kernel), np.full_like(bias, 200.0)])
     losses = fresh_test_step(model, *fixed_batch(4))
     assert all(np.isfinite(value) for value in losses.values()), losses
-    expected_kl = -0.5 * (1 + vae.LOG_VAR_LIMIT - np.exp(vae.LOG_VAR_LIMIT)) * 4 / vae.PIXEL_VALUES  # mean 0 aside
+    expected_kl = -0.5 * (1 + LOG_VAR_LIMIT - np.exp(LOG_VAR_LIMIT)) * 4 / PIXEL_VALUES  # mean 0 aside
     assert losses["latent_loss"] >= expected_kl * 0.999
 
 
@@ -471,9 +476,9 @@ def test_label_consistency_leaves_the_decoders_moving_statistics_to_real_images(
     judge = keras.Sequential([keras.Input((80, 60, 3)), keras.layers.GlobalAveragePooling2D(),
                               keras.layers.Dense(SCHEMA.size, activation="sigmoid")])
     pairs = np.stack([SCHEMA.encode("Shoes", "Women"), SCHEMA.encode("Dress", "Boys")])
-    judged = vae.build_generator("conv", SCHEMA.size, latent_dim=4, seed=3, judge=judge, judge_weight=1.0,
+    judged = build_generator("conv", SCHEMA.size, latent_dim=4, seed=3, judge=judge, judge_weight=1.0,
                                  judge_conditions=pairs)
-    plain = vae.build_generator("conv", SCHEMA.size, latent_dim=4, seed=3)
+    plain = build_generator("conv", SCHEMA.size, latent_dim=4, seed=3)
     plain.encoder.set_weights(judged.encoder.get_weights())
     plain.decoder.set_weights(judged.decoder.get_weights())
     images, conditions = fixed_batch(8)

@@ -13,7 +13,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from fashiongen.data import LabelSchema
+from fashiongen.schema import LabelSchema
 
 HEADS = ("subCategory", "gender")
 LOSS_EPSILON = 1e-7  # Keras's clipping of probabilities in binary cross-entropy

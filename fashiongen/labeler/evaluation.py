@@ -9,10 +9,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from fashiongen.classifier import Labeler
-from fashiongen.data import file_digest, grouped_split, random_split, read_styles
+from fashiongen.dataset import file_digest
 from fashiongen.imaging import ImageError, load_image
-from fashiongen.metrics import classification_report
+from fashiongen.labeler.labeler import Labeler
+from fashiongen.labeler.report import classification_report
+from fashiongen.splits import grouped_split, random_split
+from fashiongen.styles import read_styles
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff"}
 LABEL_COLUMNS = ("id", "gender", "subCategory")

@@ -30,7 +30,10 @@ import keras
 import numpy as np
 from keras import ops
 
-from fashiongen.vae import Generator, GeneratorError, LatentPrior, per_head_crossentropy
+from fashiongen.errors import GeneratorError
+from fashiongen.generator.generator import Generator
+from fashiongen.generator.judge import per_head_crossentropy
+from fashiongen.generator.prior import LatentPrior
 
 DEFAULT_STEPS = 500
 DEFAULT_BATCH_SIZE = 128

@@ -12,8 +12,9 @@ import keras
 import numpy as np
 
 from fashiongen.batches import to_unit_float
-from fashiongen.classifier import Labeler
-from fashiongen.vae import PIXEL_VALUES, Generator
+from fashiongen.generator.architectures import PIXEL_VALUES
+from fashiongen.generator.generator import Generator
+from fashiongen.labeler.labeler import Labeler
 
 BCE_EPSILON = 1e-7  # Keras's clipping in binary cross-entropy
 KNN_K = 3  # neighbours for k-NN precision/recall, as in Kynkäänniemi et al.

@@ -1,0 +1,80 @@
+"""The generator's encoders and decoders: the paper's dense CVAE and the convolutional default."""
+
+from __future__ import annotations
+
+import keras
+from keras import layers
+
+from fashiongen.imaging import IMAGE_HEIGHT, IMAGE_SHAPE, IMAGE_WIDTH
+
+ARCHITECTURES = ("conv", "paper")
+
+
+DEFAULT_ARCH = "conv"
+
+
+PIXEL_VALUES = IMAGE_HEIGHT * IMAGE_WIDTH * 3
+
+
+def build_paper_encoder(latent_dim: int = 100) -> keras.Model:
+    """image -> (mean, log_var); the paper's encoder sees no labels."""
+    image = keras.Input(IMAGE_SHAPE, name="image")
+    x = image
+    for block, filters in enumerate((8, 16, 32, 64), start=1):
+        x = layers.BatchNormalization(name=f"bn{block}")(x)
+        x = layers.Conv2D(filters, 3, padding="same", activation="relu", name=f"conv{block}")(x)
+        x = layers.MaxPooling2D(3, padding="same", name=f"pool{block}")(x)
+    x = layers.Flatten(name="flatten")(x)
+    x = layers.Dense(150, activation="selu", name="dense150")(x)
+    x = layers.Dense(100, activation="selu", name="dense100")(x)
+    mean = layers.Dense(latent_dim, name="mean")(x)
+    log_var = layers.Dense(latent_dim, name="log_var")(x)
+    return keras.Model(image, [mean, log_var], name="paper_encoder")
+
+
+def build_paper_decoder(latent_dim: int, n_labels: int) -> keras.Model:
+    """(code, labels) -> image, through Dense(100) and Dense(150) selu layers."""
+    code = keras.Input((latent_dim,), name="code")
+    labels = keras.Input((n_labels,), name="labels")
+    x = layers.Concatenate(name="code_and_labels")([code, labels])
+    x = layers.Dense(100, activation="selu", name="dense100")(x)
+    x = layers.Dense(150, activation="selu", name="dense150")(x)
+    x = layers.Dense(PIXEL_VALUES, activation="sigmoid", name="pixels")(x)
+    image = layers.Reshape(IMAGE_SHAPE, name="image")(x)
+    return keras.Model([code, labels], image, name="paper_decoder")
+
+
+def build_conv_encoder(latent_dim: int, n_labels: int) -> keras.Model:
+    """(image, labels) -> (mean, log_var): four stride-2 convolutions, labels joined before the dense layer."""
+    image = keras.Input(IMAGE_SHAPE, name="image")
+    labels = keras.Input((n_labels,), name="labels")
+    x = image
+    for block, filters in enumerate((32, 64, 128, 256), start=1):
+        x = layers.Conv2D(filters, 4, strides=2, padding="same", name=f"conv{block}")(x)
+        x = layers.BatchNormalization(name=f"bn{block}")(x)
+        x = layers.LeakyReLU(0.2, name=f"act{block}")(x)
+    x = layers.Flatten(name="flatten")(x)  # 5 x 4 x 256
+    x = layers.Concatenate(name="features_and_labels")([x, labels])
+    x = layers.Dense(256, name="dense")(x)
+    x = layers.LeakyReLU(0.2, name="dense_act")(x)
+    mean = layers.Dense(latent_dim, name="mean")(x)
+    log_var = layers.Dense(latent_dim, name="log_var")(x)
+    return keras.Model([image, labels], [mean, log_var], name="conv_encoder")
+
+
+def build_conv_decoder(latent_dim: int, n_labels: int) -> keras.Model:
+    """(code, labels) -> image: 5x4x256 grown by four stride-2 transposed convolutions to 80x64,
+    then cropped to 80x60."""
+    code = keras.Input((latent_dim,), name="code")
+    labels = keras.Input((n_labels,), name="labels")
+    x = layers.Concatenate(name="code_and_labels")([code, labels])
+    x = layers.Dense(5 * 4 * 256, name="dense")(x)
+    x = layers.LeakyReLU(0.2, name="dense_act")(x)
+    x = layers.Reshape((5, 4, 256), name="grid")(x)
+    for block, filters in enumerate((128, 64, 32, 16), start=1):
+        x = layers.Conv2DTranspose(filters, 4, strides=2, padding="same", name=f"deconv{block}")(x)
+        x = layers.BatchNormalization(name=f"bn{block}")(x)
+        x = layers.LeakyReLU(0.2, name=f"act{block}")(x)
+    x = layers.Conv2D(3, 3, padding="same", activation="sigmoid", name="pixels")(x)  # 80 x 64
+    image = layers.Cropping2D(((0, 0), (2, 2)), name="image")(x)
+    return keras.Model([code, labels], image, name="conv_decoder")

@@ -1,0 +1,146 @@
+"""The latent prior: one Gaussian per label pair, where the encoder puts that pair's images; generation draws its codes from it."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import numpy as np
+
+from fashiongen.errors import GeneratorError
+from fashiongen.files import atomic_write_bytes
+from fashiongen.schema import LabelSchema
+
+PRIOR_FILE = "prior.npz"
+
+
+class LatentPrior:
+    """Where the encoder puts each label pair's images: one Gaussian per (sub-category, gender)
+    pair, centred on the mean code of that pair's training images. Its covariance is the pair's
+    own, shrunk towards the within-pair covariance pooled over all pairs by SHRINKAGE pseudo-images,
+    so a pair with one or two photos still gets a full-rank spread.
+
+    Why: the KL term only pulls the codes of all images together towards N(0, I); the codes of
+    one pair fill a small part of it, and the decoder learned from those codes as much as from the
+    labels. A code drawn from N(0, I) may sit where shirts live, and the decoder then draws a
+    shirt whatever the labels say. Drawing from the pair's own part of the code space fixes that
+    without retraining ("ex-post density estimation", Ghosh et al. 2020, per label pair).
+    """
+
+    SHRINKAGE = 5.0  # measured: 2, 5, 10 and 20 pseudo-images within 0.03 conditional accuracy of each other
+
+    def __init__(self, conditions: np.ndarray, means: np.ndarray, counts: np.ndarray, scales: np.ndarray,
+                 pooled_scale: np.ndarray, n_sub_categories: int, shrinkage: float = SHRINKAGE) -> None:
+        self.conditions = np.asarray(conditions, np.float32)  # (pairs, 25) one-hot rows
+        self.means = np.asarray(means, np.float32)  # (pairs, latent)
+        self.counts = np.asarray(counts, np.int64)  # training images per pair
+        # lower-triangular factors, covariance = scale @ scale.T: (pairs, latent, latent) and, for
+        # pairs never seen in training, the pooled one (latent, latent)
+        self.scales = np.asarray(scales, np.float32)
+        self.pooled_scale = np.asarray(pooled_scale, np.float32)
+        self.n_sub_categories = int(n_sub_categories)
+        self.shrinkage = float(shrinkage)
+
+    @classmethod
+    def fit(cls, codes: np.ndarray, conditions: np.ndarray, n_sub_categories: int,
+            shrinkage: float = SHRINKAGE) -> "LatentPrior":
+        """Fit on the encoder's mean codes of training images and their one-hot conditions; rows
+        whose sub-category is outside the schema (an all-zero sub-category part) are left out."""
+        codes, conditions = np.asarray(codes, np.float64), np.asarray(conditions, np.float32)
+        known = conditions[:, :n_sub_categories].sum(axis=1) > 0
+        codes, conditions = codes[known], conditions[known]
+        if len(codes) < 2:
+            raise GeneratorError(f"fitting the latent prior needs at least 2 labelled images, got {len(codes)}")
+        pairs, pair_of_row, counts = np.unique(conditions, axis=0, return_inverse=True, return_counts=True)
+        pair_of_row = pair_of_row.reshape(-1)
+        means = np.zeros((len(pairs), codes.shape[1]))
+        np.add.at(means, pair_of_row, codes)
+        means /= counts[:, None]
+        residuals = codes - means[pair_of_row]
+        pooled = residuals.T @ residuals / max(len(codes) - len(pairs), 1)
+        ridge = 1e-6 * np.eye(len(pooled))  # keeps the factorisation defined when a direction never varies
+        scales = []
+        for pair, count in enumerate(counts):
+            own = residuals[pair_of_row == pair]
+            scales.append(np.linalg.cholesky((own.T @ own + shrinkage * pooled) / (count + shrinkage) + ridge))
+        return cls(pairs, means, counts, np.stack(scales), np.linalg.cholesky(pooled + ridge), n_sub_categories,
+                   shrinkage)
+
+    def _pairs_of(self, conditions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(condition rows, index of each row's pair or -1 for a pair never seen in training)."""
+        conditions = np.asarray(conditions, np.float32).reshape(-1, self.conditions.shape[1])
+        matches = (conditions[:, None, :] == self.conditions[None]).all(axis=2)
+        return conditions, np.where(matches.any(axis=1), matches.argmax(axis=1), -1)
+
+    def centres(self, conditions: np.ndarray) -> np.ndarray:
+        """The mean code for each condition row: its pair's; for a pair never seen in training,
+        the count-weighted mean over the pairs of its sub-category (N(0, I)'s centre without one)."""
+        return self._centres(*self._pairs_of(conditions))
+
+    def _centres(self, conditions: np.ndarray, pairs: np.ndarray) -> np.ndarray:
+        out = np.zeros((len(conditions), self.means.shape[1]), np.float32)
+        pair_sub = self.conditions[:, : self.n_sub_categories].argmax(axis=1)
+        for row, (condition, pair) in enumerate(zip(conditions, pairs)):
+            if pair >= 0:
+                out[row] = self.means[pair]
+            elif condition[: self.n_sub_categories].max() > 0:
+                siblings = np.flatnonzero(pair_sub == condition[: self.n_sub_categories].argmax())
+                if len(siblings):
+                    out[row] = np.average(self.means[siblings], axis=0, weights=self.counts[siblings])
+        return out
+
+    def sample(self, conditions: np.ndarray, noise: np.ndarray) -> np.ndarray:
+        """Codes for the condition rows from standard-normal `noise` of the same number of rows."""
+        conditions, pairs = self._pairs_of(conditions)
+        noise = np.asarray(noise, np.float32)
+        scales = np.where((pairs >= 0)[:, None, None], self.scales[np.maximum(pairs, 0)], self.pooled_scale)
+        return (self._centres(conditions, pairs) + np.einsum("nij,nj->ni", scales, noise)).astype(np.float32)
+
+    def refined(self, shift: np.ndarray, log_stretch: np.ndarray) -> "LatentPrior":
+        """This prior with each pair's Gaussian moved and stretched in its own whitened coordinates:
+        codes = mean + scale @ (shift + exp(log_stretch) * noise). The KL divergence from the
+        refined Gaussian to this one is then 0.5 * sum(exp(2 log_stretch) + shift^2 - 1 - 2 log_stretch)
+        per pair (see refine.py). Pairs never seen in training keep their fallback."""
+        shift, log_stretch = np.asarray(shift, np.float64), np.asarray(log_stretch, np.float64)
+        if shift.shape != self.means.shape or log_stretch.shape != self.means.shape:
+            raise ValueError(f"shift and log_stretch must be {self.means.shape}, got {shift.shape} and "
+                             f"{log_stretch.shape}")
+        means = self.means + np.einsum("pij,pj->pi", self.scales, shift)
+        scales = self.scales * np.exp(log_stretch)[:, None, :]  # scaling columns keeps them lower-triangular
+        return LatentPrior(self.conditions, means, self.counts, scales, self.pooled_scale, self.n_sub_categories,
+                           self.shrinkage)
+
+    def describe(self) -> dict:
+        """For the model card."""
+        return {"images": int(self.counts.sum()), "pairs": int(len(self.counts)),
+                "covariance": f"each pair's own, shrunk towards the pooled within-pair covariance by "
+                              f"{self.shrinkage:g} pseudo-images", "file": PRIOR_FILE}
+
+    def save(self, path: Path) -> None:
+        """Atomically: readers see the old prior or the new one, never half of one."""
+        buffer = io.BytesIO()
+        np.savez(buffer, conditions=self.conditions, means=self.means, counts=self.counts, scales=self.scales,
+                 pooled_scale=self.pooled_scale, n_sub_categories=np.int64(self.n_sub_categories),
+                 shrinkage=np.float64(self.shrinkage))
+        atomic_write_bytes(path, buffer.getvalue())
+
+    @classmethod
+    def load(cls, path: Path) -> "LatentPrior":
+        """The prior saved in `path`, as saved: `misfit` says whether it serves a given generator."""
+        with np.load(path, allow_pickle=False) as saved:
+            return cls(saved["conditions"], saved["means"], saved["counts"], saved["scales"], saved["pooled_scale"],
+                       int(saved["n_sub_categories"]), float(saved["shrinkage"]))
+
+    def misfit(self, latent_dim: int, schema: LabelSchema) -> str | None:
+        """Why this prior cannot serve a generator with codes of `latent_dim` and labels of `schema`
+        (its arrays disagree with them or with each other), or None when it can."""
+        pairs = self.conditions.shape[0] if self.conditions.ndim else 0
+        expected = {"conditions": (pairs, schema.size), "means": (pairs, latent_dim), "counts": (pairs,),
+                    "scales": (pairs, latent_dim, latent_dim), "pooled_scale": (latent_dim, latent_dim)}
+        for name, shape in expected.items():
+            if getattr(self, name).shape != shape:
+                return (f"its {name} are {getattr(self, name).shape}, not {shape} for codes of {latent_dim} and "
+                        f"{schema.size} labels")
+        if self.n_sub_categories != len(schema.sub_categories):
+            return f"it splits the labels after {self.n_sub_categories} sub-categories, not {len(schema.sub_categories)}"
+        return None

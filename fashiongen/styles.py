@@ -1,0 +1,70 @@
+"""Read styles.csv exactly: every row, whole product names, the literal text NA kept.
+
+Nothing here imports TensorFlow.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+
+from fashiongen.errors import DatasetError
+
+STYLES_COLUMNS = (
+    "id", "gender", "masterCategory", "subCategory", "articleType",
+    "baseColour", "season", "year", "usage", "productDisplayName",
+)
+
+
+def read_styles(path: str | os.PathLike, required: Sequence[str] = STYLES_COLUMNS) -> pd.DataFrame:
+    """Read styles.csv exactly: every row, whole product names, "NA" kept as the text "NA".
+
+    22 lines of the real file have unquoted commas in productDisplayName, the last column;
+    `pandas.read_csv` rejects them. Here a line with extra fields keeps its first
+    columns and joins the rest back into the last column (the same as splitting on the first
+    9 commas). Quoted fields are honoured too. Every value stays a string except `id` (int).
+    Raises `DatasetError` naming the line for a short row, a duplicate or non-integer id,
+    or a header without the `required` columns.
+    """
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except FileNotFoundError:
+        raise DatasetError(f"{path} does not exist.") from None
+    except UnicodeDecodeError as error:
+        raise DatasetError(f"{path} is not a UTF-8 text file ({error}).") from None
+    rows = csv.reader(io.StringIO(text))
+    header = next(rows, None)
+    if not header:
+        raise DatasetError(f"{path} is empty: expected a header line with {', '.join(required)}.")
+    header = [name.strip() for name in header]
+    missing = [name for name in required if name not in header]
+    if missing:
+        raise DatasetError(f"{path} has no column {', '.join(missing)} (its header: {', '.join(header)}).")
+    width = len(header)
+    records = []
+    for line_number, row in enumerate(rows, start=2):
+        if not row:
+            continue  # a blank line, e.g. at the end of the file
+        if len(row) > width:
+            row = row[: width - 1] + [",".join(row[width - 1:])]
+        elif len(row) < width:
+            raise DatasetError(f"{path} line {line_number} has {len(row)} fields, expected {width}: {','.join(row)[:80]!r}")
+        records.append(row)
+    frame = pd.DataFrame(records, columns=header, dtype=str)
+    if "id" in frame.columns:
+        ids = pd.to_numeric(frame["id"], errors="coerce")
+        bad = frame.index[ids.isna() | (ids != ids.round())]
+        if len(bad):
+            raise DatasetError(f"{path} line {bad[0] + 2} has id {frame['id'][bad[0]]!r}, not an integer.")
+        frame["id"] = ids.astype(np.int64)
+        dup = frame["id"][frame["id"].duplicated()]
+        if len(dup):
+            raise DatasetError(f"{path} lists id {dup.iloc[0]} more than once.")
+    return frame
