@@ -1,4 +1,4 @@
-"""fashiongen.metrics: hand-computed cases, AUC ties and properties, counting by definition, input checks, figures.
+"""fashiongen.labeler.report: hand-computed cases, AUC ties and properties, counting by definition, input checks, figures.
 
 The metrics come from scikit-learn, so nothing here compares against scikit-learn: the expectations
 are worked out by hand or counted from the definitions.
@@ -346,7 +346,7 @@ def test_png_export_when_a_browser_is_available(tmp_path: Path) -> None:
 
 def test_module_imports_neither_tensorflow_plotly_nor_sklearn() -> None:
     code = (
-        "import sys, fashiongen.metrics; "
+        "import sys, fashiongen.labeler.report; "
         "print(sorted(m for m in ('tensorflow', 'keras', 'plotly', 'sklearn') if m in sys.modules))"
     )
     result = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True)
