@@ -78,6 +78,7 @@ def train(args: argparse.Namespace) -> dict:
     from fashiongen.errors import GeneratorError
     from fashiongen.generator.cvae import build_generator
     from fashiongen.generator.generator import Generator
+    from fashiongen.generator.judge import LabelConsistency
     from fashiongen.generator.quality import reconstruction_metrics
     from fashiongen.labeler.labeler import Labeler
     from fashiongen.model_folder import LABELER
@@ -119,9 +120,9 @@ def train(args: argparse.Namespace) -> dict:
         model = build_generator(args.arch, schema.size, args.latent_dim, seed=args.seed,
                                     # a warm start already has its codes near N(0, I): no warm-up
                                     kl_warmup_steps=0 if args.init_from else int(args.kl_warmup_epochs * steps_per_epoch),
-                                    judge=judge, judge_weight=args.judge_weight, judge_conditions=judge_pairs,
-                                    judge_prior=judge_prior,
-                                    judge_heads=len(schema.sub_categories) if args.judge_loss == "heads" else None)
+                                    judge=None if judge is None else LabelConsistency(
+                                        judge, args.judge_weight, judge_pairs, judge_prior,
+                                        len(schema.sub_categories) if args.judge_loss == "heads" else None))
         if start is not None:
             model.encoder.set_weights(start.encoder.get_weights())
             model.decoder.set_weights(start.decoder.get_weights())

@@ -22,6 +22,7 @@ from test_train_classifier import one_error_line
 from fashiongen.errors import GeneratorError
 from fashiongen.generator.architectures import PIXEL_VALUES
 from fashiongen.generator.cvae import CVAE, LOG_VAR_LIMIT, build_generator
+from fashiongen.generator.judge import LabelConsistency
 from fashiongen.generator.generator import CONFIG_FILE, DECODER_FILE, ENCODER_FILE, Generator, to_uint8
 from fashiongen.generator.prior import LatentPrior
 from fashiongen.model_folder import CARD_FILE, GENERATOR, SCHEMA_FILE
@@ -257,7 +258,7 @@ def test_generate_is_the_same_in_another_process(saved) -> None:
     cases = [("Watches", "Girls", 0, 2), ("Topwear", "Unisex", -5, 1), ("Dress", "Women", 2**70, 3)]
     program = (
         "import hashlib, json, sys\n"
-        "from fashiongen.vae import Generator\n"
+        "from fashiongen.generator.generator import Generator\n"
         "g = Generator.load(sys.argv[1])\n"
         "print(json.dumps([hashlib.sha256(g.generate(*case).tobytes()).hexdigest() "
         "for case in json.loads(sys.argv[2])]))\n"
@@ -396,7 +397,7 @@ def test_label_consistency_term_trains_the_decoder_not_the_judge() -> None:
     judge = keras.Sequential([keras.Input((80, 60, 3)), keras.layers.GlobalAveragePooling2D(),
                               keras.layers.Dense(25, activation="sigmoid")], name="judge")
     judge_before = [w.copy() for w in judge.get_weights()]
-    model = build_generator("conv", 25, latent_dim=8, judge=judge, judge_weight=1.0, seed=1)
+    model = build_generator("conv", 25, latent_dim=8, judge=LabelConsistency(judge, 1.0), seed=1)
     model.compile(optimizer=keras.optimizers.Adam(1e-3))
     images = rng.random((16, 80, 60, 3)).astype(np.float32)
     conditions = np.eye(25, dtype=np.float32)[rng.integers(0, 25, 16)]
@@ -410,10 +411,20 @@ def test_label_consistency_term_trains_the_decoder_not_the_judge() -> None:
     assert "label_consistency" not in model.evaluate(images, conditions, verbose=0, return_dict=True)
 
 
+def constant_judge(scores: np.ndarray | None = None) -> keras.Model:
+    """A judge that gives every image the same sigmoid `scores` (default: all 0.5)."""
+    scores = np.full(SCHEMA.size, 0.5, np.float32) if scores is None else scores
+    logits = keras.initializers.Constant(np.log(scores / (1 - scores)))
+    return keras.Sequential([keras.Input((80, 60, 3)), keras.layers.Flatten(),
+                             keras.layers.Dense(SCHEMA.size, activation="sigmoid", kernel_initializer="zeros",
+                                                bias_initializer=logits)])
+
+
 def test_judged_labels_are_drawn_uniformly_from_the_given_pairs() -> None:
     pairs = np.stack([SCHEMA.encode("Shoes", "Women"), SCHEMA.encode("Bags", "Boys"), SCHEMA.encode("Dress", "Men")])
-    model = build_generator("conv", SCHEMA.size, latent_dim=4, judge_conditions=pairs)
-    drawn, codes = (np.asarray(t) for t in model._draw_judged(np.zeros((3000, SCHEMA.size), np.float32)))
+    consistency = LabelConsistency(constant_judge(), 1.0, pairs=pairs)
+    drawn, codes = (np.asarray(t) for t in consistency.draw(np.zeros((3000, SCHEMA.size), np.float32), 4,
+                                                            keras.random.SeedGenerator(0)))
     assert abs(codes.mean()) < 0.05 and abs(codes.std() - 1) < 0.05  # no prior given: N(0, I)
     matches = (drawn[:, None, :] == pairs[None]).all(axis=2)
     assert matches.sum(axis=1).tolist() == [1] * 3000  # every draw is one of the pairs
@@ -426,8 +437,9 @@ def test_judged_codes_come_from_the_drawn_pairs_prior() -> None:
     means = np.array([[10.0, 0, 0, 0], [-10.0, 0, 0, 0]], np.float32)
     scales = np.stack([np.diag([0.1, 0.1, 0.1, 0.1]), np.diag([2.0, 2.0, 2.0, 2.0])]).astype(np.float32)
     prior = LatentPrior(pairs, means, np.array([5, 5]), scales, np.eye(4), len(SCHEMA.sub_categories))
-    model = build_generator("conv", SCHEMA.size, latent_dim=4, judge_prior=prior)
-    drawn, codes = (np.asarray(t) for t in model._draw_judged(np.zeros((2000, SCHEMA.size), np.float32)))
+    consistency = LabelConsistency(constant_judge(), 1.0, prior=prior)
+    drawn, codes = (np.asarray(t) for t in consistency.draw(np.zeros((2000, SCHEMA.size), np.float32), 4,
+                                                            keras.random.SeedGenerator(0)))
     first = (drawn == pairs[0]).all(axis=1)
     assert 0.45 < first.mean() < 0.55 and ((drawn == pairs[1]).all(axis=1) | first).all()
     np.testing.assert_allclose(codes[first].mean(axis=0), means[0], atol=0.05)
@@ -441,20 +453,17 @@ def test_per_head_judge_loss_weighs_each_head_by_its_cross_entropy() -> None:
     scores, summed over the two heads; the default is the binary cross-entropy over all 25 scores."""
     n_sub = len(SCHEMA.sub_categories)
     scores = np.linspace(0.05, 0.95, SCHEMA.size).astype(np.float32)
-    logits = keras.initializers.Constant(np.log(scores / (1 - scores)))
-    judge = keras.Sequential([keras.Input((80, 60, 3)), keras.layers.Flatten(),
-                              keras.layers.Dense(SCHEMA.size, activation="sigmoid", kernel_initializer="zeros",
-                                                 bias_initializer=logits)])
+    judge = constant_judge(scores)
     wanted = np.stack([SCHEMA.encode("Shoes", "Women"), SCHEMA.encode("Bags", "Boys")]).astype(np.float32)
     codes = np.zeros((2, 4), np.float32)
     sub, gender = scores[:n_sub], scores[n_sub:]
     expected = np.mean([-np.log(sub[row[:n_sub].argmax()] / sub.sum())
                         - np.log(gender[row[n_sub:].argmax()] / gender.sum()) for row in wanted])
-    heads = build_generator("conv", SCHEMA.size, latent_dim=4, judge=judge, judge_weight=1.0, judge_heads=n_sub)
-    assert float(heads._label_consistency(wanted, codes)) == pytest.approx(expected, rel=1e-4)
-    plain = build_generator("conv", SCHEMA.size, latent_dim=4, judge=judge, judge_weight=1.0)
+    decoder = build_generator("conv", SCHEMA.size, latent_dim=4).decoder
+    heads = LabelConsistency(judge, 1.0, heads=n_sub)
+    assert float(heads.loss(decoder, wanted, codes)) == pytest.approx(expected, rel=1e-4)
     bce = -np.mean(wanted * np.log(scores) + (1 - wanted) * np.log(1 - scores))
-    assert float(plain._label_consistency(wanted, codes)) == pytest.approx(bce, rel=1e-4)
+    assert float(LabelConsistency(judge, 1.0).loss(decoder, wanted, codes)) == pytest.approx(bce, rel=1e-4)
 
 
 def test_conv_training_survives_an_overflowing_log_variance() -> None:
@@ -476,8 +485,8 @@ def test_label_consistency_leaves_the_decoders_moving_statistics_to_real_images(
     judge = keras.Sequential([keras.Input((80, 60, 3)), keras.layers.GlobalAveragePooling2D(),
                               keras.layers.Dense(SCHEMA.size, activation="sigmoid")])
     pairs = np.stack([SCHEMA.encode("Shoes", "Women"), SCHEMA.encode("Dress", "Boys")])
-    judged = build_generator("conv", SCHEMA.size, latent_dim=4, seed=3, judge=judge, judge_weight=1.0,
-                                 judge_conditions=pairs)
+    judged = build_generator("conv", SCHEMA.size, latent_dim=4, seed=3,
+                             judge=LabelConsistency(judge, 1.0, pairs=pairs))
     plain = build_generator("conv", SCHEMA.size, latent_dim=4, seed=3)
     plain.encoder.set_weights(judged.encoder.get_weights())
     plain.decoder.set_weights(judged.decoder.get_weights())

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import keras
 import numpy as np
-from keras import layers, ops
+from keras import ops
 
 from fashiongen.generator.architectures import (
     ARCHITECTURES,
@@ -30,15 +30,14 @@ from fashiongen.generator.architectures import (
     build_paper_decoder,
     build_paper_encoder,
 )
-from fashiongen.generator.judge import per_head_crossentropy
-from fashiongen.generator.prior import LatentPrior
+from fashiongen.generator.judge import LabelConsistency
 from fashiongen.imaging import IMAGE_SHAPE
 
 LOG_VAR_LIMIT = 10.0  # conv arch: log-variances are capped at 10 in training
 
 
 def build_generator(arch: str, n_labels: int, latent_dim: int | None = None, **options) -> "CVAE":
-    """A built (not compiled) CVAE; `options` go to `CVAE` (kl_weight, kl_warmup_steps, seed)."""
+    """A built (not compiled) CVAE; `options` go to `CVAE` (kl_weight, kl_warmup_steps, seed, judge)."""
     if arch == "paper":
         latent_dim = latent_dim or 100
         model = CVAE(build_paper_encoder(latent_dim), build_paper_decoder(latent_dim, n_labels), arch, **options)
@@ -60,31 +59,11 @@ class CVAE(keras.Model):
     """
 
     def __init__(self, encoder: keras.Model, decoder: keras.Model, arch: str, kl_weight: float = 1.0,
-                 kl_warmup_steps: int = 0, seed: int = 0, judge: keras.Model | None = None,
-                 judge_weight: float = 0.0, judge_conditions: np.ndarray | None = None,
-                 judge_prior: "LatentPrior | None" = None, judge_heads: int | None = None, **kwargs) -> None:
+                 kl_warmup_steps: int = 0, seed: int = 0, judge: LabelConsistency | None = None,
+                 **kwargs) -> None:
         super().__init__(**kwargs)
         self.encoder, self.decoder, self.arch = encoder, decoder, arch
-        # Label consistency: a frozen classifier judges images decoded from prior codes, so the
-        # decoder must show the requested labels instead of whatever the code happens to encode.
-        # The requested labels are drawn uniformly from `judge_conditions` (the label pairs of the
-        # training data) when given: rare pairs count as much as common ones, as at evaluation.
-        self.judge, self.judge_weight = judge, judge_weight
-        # judge_heads = the number of sub-category columns: the judge's loss is then each head's
-        # cross-entropy (scores normalised within the head), so gender's 5 columns weigh as much as
-        # the 20 sub-category ones; None: binary cross-entropy over all 25 columns
-        self.judge_heads = judge_heads
-        if judge is not None:
-            judge.trainable = False
-        # With a fitted `judge_prior` (fine-tuning a generator that has one) the pairs are its pairs (in
-        # place of judge_conditions) and the codes come from each pair's Gaussian, as at generation
-        # time; otherwise from N(0, I).
-        if judge_prior is not None:
-            judge_conditions = judge_prior.conditions
-        self.judge_conditions = (None if judge_conditions is None
-                                 else ops.convert_to_tensor(np.asarray(judge_conditions, np.float32)))
-        self.judge_means = None if judge_prior is None else ops.convert_to_tensor(judge_prior.means)
-        self.judge_scales = None if judge_prior is None else ops.convert_to_tensor(judge_prior.scales)
+        self.judge = judge  # the label-consistency term (fashiongen/generator/judge.py), or None
         self.consistency_tracker = keras.metrics.Mean(name="label_consistency")
         self.latent_dim = decoder.inputs[0].shape[-1]
         self.kl_weight, self.kl_warmup_steps = kl_weight, kl_warmup_steps
@@ -161,9 +140,9 @@ class CVAE(keras.Model):
             reconstruction_loss, latent_loss, rounded, rows = self._loss_terms(images, conditions, weights,
                                                                                 training=True)
             objective = reconstruction_loss + self._kl_weight_now() * latent_loss
-            if self.judge is not None and self.judge_weight > 0:
-                consistency = self._label_consistency(*self._draw_judged(conditions))
-                objective = objective + self.judge_weight * consistency
+            if self.judge is not None and self.judge.weight > 0:
+                consistency = self._label_consistency(conditions)
+                objective = objective + self.judge.weight * consistency
                 self.consistency_tracker.update_state(consistency)
             objective = objective * _replica_share(rows)
         gradients = tape.gradient(objective, self.trainable_weights)
@@ -174,37 +153,10 @@ class CVAE(keras.Model):
             results["label_consistency"] = self.consistency_tracker.result()
         return results
 
-    def _draw_judged(self, conditions):
-        """(label rows, codes) for the judge: the batch's labels or pairs drawn uniformly from
-        judge_conditions; codes from N(0, I) or from the drawn pairs' prior Gaussians."""
-        n = ops.shape(conditions)[0]
-        noise = keras.random.normal((n, self.latent_dim), seed=self.seed_generator)
-        if self.judge_conditions is None:
-            return conditions, noise
-        index = keras.random.randint((n,), 0, ops.shape(self.judge_conditions)[0], seed=self.seed_generator)
-        drawn = ops.take(self.judge_conditions, index, axis=0)
-        if self.judge_means is None:
-            return drawn, noise
-        scales = ops.take(self.judge_scales, index, axis=0)
-        return drawn, ops.take(self.judge_means, index, axis=0) + ops.einsum("nij,nj->ni", scales, noise)
-
-    def _label_consistency(self, conditions, codes):
-        """Binary cross-entropy between the requested labels and the judge's scores for images
-        decoded from `codes` with those labels."""
-        # In training mode, like the reconstruction: gradients through inference-mode BatchNormalization
-        # trained a second, inference-only behaviour of the decoder (validation loss 0.29 against 0.22
-        # in training, epoch 2). But the moving statistics must describe real images only: these
-        # images' rows (uniform over pairs) pulled them off and cost 0.007 of validation loss.
-        statistics = [v for layer in self.decoder.layers if isinstance(layer, layers.BatchNormalization)
-                      for v in (layer.moving_mean, layer.moving_variance)]
-        before = [ops.copy(v) for v in statistics]  # copies: a converted variable would follow its updates
-        drawn = self.decoder([codes, conditions], training=True)
-        for variable, value in zip(statistics, before):
-            variable.assign(value)
-        judged = self.judge(drawn, training=False)
-        if self.judge_heads is None:
-            return ops.mean(keras.losses.binary_crossentropy(conditions, judged))
-        return ops.mean(per_head_crossentropy(conditions, judged, self.judge_heads))
+    def _label_consistency(self, conditions):
+        """The judge's loss on images decoded from labels and codes drawn for this batch."""
+        judged_conditions, codes = self.judge.draw(conditions, self.latent_dim, self.seed_generator)
+        return self.judge.loss(self.decoder, judged_conditions, codes)
 
     def test_step(self, data):
         images, conditions, weights = _unpack(data)
