@@ -29,15 +29,13 @@ from pathlib import Path, PurePosixPath
 from tqdm import tqdm
 
 from fashiongen.paths import DATASET_DIRNAME
+from fashiongen.styles import STYLES_HEADER
 
 log = logging.getLogger(__name__)
 
 KAGGLE_DATASET = "paramaggarwal/fashion-product-images-small"
 STYLES_FILENAME = "styles.csv"
 IMAGES_DIRNAME = "images"
-STYLES_HEADER = (
-    "id,gender,masterCategory,subCategory,articleType,baseColour,season,year,usage,productDisplayName"
-)
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png"})
 MARKER_SUFFIX = ".complete.json"
 # Work folder beside the dataset: same filesystem, so the final rename is atomic.

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import math
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 
@@ -101,10 +101,17 @@ def duplicate_groups(digests: np.ndarray) -> np.ndarray:
     return rank[inverse.reshape(-1)]
 
 
-def make_split(kind: str, data: FashionData, seed: int = DEFAULT_SPLIT_SEED) -> Split:
-    """`kind` is "random" (the paper's) or "grouped" (duplicates kept on one side)."""
+def split_ids(kind: str, ids: Sequence[int], digests: Callable[[], np.ndarray],
+              seed: int = DEFAULT_SPLIT_SEED) -> Split:
+    """`kind` is "random" (the paper's, by `ids`) or "grouped" (duplicates kept on one side, by the
+    file digests `digests()` returns: called only then, as reading every file is slow)."""
     if kind == "random":
-        return random_split(data.styles["id"].to_numpy(), seed)
+        return random_split(ids, seed)
     if kind == "grouped":
-        return grouped_split(data.digests, seed)
+        return grouped_split(digests(), seed)
     raise ValueError(f"unknown split {kind!r}; valid: random, grouped")
+
+
+def make_split(kind: str, data: FashionData, seed: int = DEFAULT_SPLIT_SEED) -> Split:
+    """The split `kind` ("random" or "grouped", see `split_ids`) of a loaded dataset."""
+    return split_ids(kind, data.styles["id"].to_numpy(), lambda: data.digests, seed)

@@ -20,6 +20,7 @@ STYLES_COLUMNS = (
     "id", "gender", "masterCategory", "subCategory", "articleType",
     "baseColour", "season", "year", "usage", "productDisplayName",
 )
+STYLES_HEADER = ",".join(STYLES_COLUMNS)  # the header line of the real file
 
 
 def read_styles(path: str | os.PathLike, required: Sequence[str] = STYLES_COLUMNS) -> pd.DataFrame:

@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from fashiongen.styles import STYLES_HEADER
+
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data" / "fashion-small"
-
-STYLES_HEADER = "id,gender,masterCategory,subCategory,articleType,baseColour,season,year,usage,productDisplayName"
 
 # (id, gender, subCategory, productDisplayName): names with unquoted commas, as in the real file
 TINY_ROWS = [

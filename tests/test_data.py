@@ -17,7 +17,7 @@ from fashiongen.dataset import FashionData, decode_images, load_dataset
 from fashiongen.errors import DatasetError
 from fashiongen.imaging import PREPROCESSING_VERSION, load_image
 from fashiongen.schema import LabelSchema
-from fashiongen.splits import duplicate_groups, grouped_split, make_split, random_split, validation_size
+from fashiongen.splits import duplicate_groups, grouped_split, make_split, random_split, split_ids, validation_size
 from fashiongen.styles import read_styles
 
 # ----------------------------------------------------------------------------- styles.csv
@@ -317,3 +317,18 @@ def test_real_splits(shared_dataset: FashionData) -> None:
 
 
 PINNED_RANDOM_SPLIT_FINGERPRINT = "969f2554b147edd4"  # seed 42, sorted validation ids
+
+
+def test_split_ids_reads_the_digests_only_for_the_grouped_split() -> None:
+    """One place picks the split: the random one never asks for file digests (reading every file is slow)."""
+    ids = np.arange(40)
+
+    def no_digests() -> np.ndarray:
+        raise AssertionError("digests read for a random split")
+
+    np.testing.assert_array_equal(split_ids("random", ids, no_digests, 3).validation, random_split(ids, 3).validation)
+    digests = np.array([f"{i % 10:032x}" for i in ids])
+    grouped = split_ids("grouped", ids, lambda: digests, 3)
+    np.testing.assert_array_equal(grouped.validation, grouped_split(digests, 3).validation)
+    with pytest.raises(ValueError, match="unknown split 'halves'; valid: random, grouped"):
+        split_ids("halves", ids, no_digests)

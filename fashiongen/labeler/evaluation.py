@@ -13,7 +13,7 @@ from fashiongen.dataset import file_digest
 from fashiongen.imaging import ImageError, load_image
 from fashiongen.labeler.labeler import Labeler
 from fashiongen.labeler.report import classification_report
-from fashiongen.splits import grouped_split, random_split
+from fashiongen.splits import split_ids
 from fashiongen.styles import read_styles
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff"}
@@ -60,12 +60,7 @@ def validation_ids(images_dir: str | os.PathLike, labels_csv: str | os.PathLike,
     table = read_styles(labels_csv, required=LABEL_COLUMNS)
     on_disk = index_images(images_dir)
     ids = np.array(sorted(i for i in table["id"] if i in on_disk), dtype=np.int64)
-    if kind == "random":
-        split = random_split(ids, seed)
-    elif kind == "grouped":
-        split = grouped_split(np.array([file_digest(on_disk[i].read_bytes()) for i in ids]), seed)
-    else:
-        raise ValueError(f"unknown split {kind!r}; valid: random, grouped")
+    split = split_ids(kind, ids, lambda: np.array([file_digest(on_disk[i].read_bytes()) for i in ids]), seed)
     return set(ids[split.validation].tolist())
 
 
