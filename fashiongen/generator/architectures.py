@@ -48,11 +48,7 @@ def build_conv_encoder(latent_dim: int, n_labels: int) -> keras.Model:
     """(image, labels) -> (mean, log_var): four stride-2 convolutions, labels joined before the dense layer."""
     image = keras.Input(IMAGE_SHAPE, name="image")
     labels = keras.Input((n_labels,), name="labels")
-    x = image
-    for block, filters in enumerate((32, 64, 128, 256), start=1):
-        x = layers.Conv2D(filters, 4, strides=2, padding="same", name=f"conv{block}")(x)
-        x = layers.BatchNormalization(name=f"bn{block}")(x)
-        x = layers.LeakyReLU(0.2, name=f"act{block}")(x)
+    x = _strided_blocks(image, layers.Conv2D, (32, 64, 128, 256), "conv")
     x = layers.Flatten(name="flatten")(x)  # 5 x 4 x 256
     x = layers.Concatenate(name="features_and_labels")([x, labels])
     x = layers.Dense(256, name="dense")(x)
@@ -71,10 +67,17 @@ def build_conv_decoder(latent_dim: int, n_labels: int) -> keras.Model:
     x = layers.Dense(5 * 4 * 256, name="dense")(x)
     x = layers.LeakyReLU(0.2, name="dense_act")(x)
     x = layers.Reshape((5, 4, 256), name="grid")(x)
-    for block, filters in enumerate((128, 64, 32, 16), start=1):
-        x = layers.Conv2DTranspose(filters, 4, strides=2, padding="same", name=f"deconv{block}")(x)
-        x = layers.BatchNormalization(name=f"bn{block}")(x)
-        x = layers.LeakyReLU(0.2, name=f"act{block}")(x)
+    x = _strided_blocks(x, layers.Conv2DTranspose, (128, 64, 32, 16), "deconv")
     x = layers.Conv2D(3, 3, padding="same", activation="sigmoid", name="pixels")(x)  # 80 x 64
     image = layers.Cropping2D(((0, 0), (2, 2)), name="image")(x)
     return keras.Model([code, labels], image, name="conv_decoder")
+
+
+def _strided_blocks(x, convolution: type, filters: tuple[int, ...], prefix: str):
+    """Stride-2 `convolution` (4x4) -> BatchNormalization -> LeakyReLU(0.2) per entry of `filters`;
+    layers named `<prefix>1`, `bn1`, `act1`, ... as the saved models' layers are."""
+    for block, n in enumerate(filters, start=1):
+        x = convolution(n, 4, strides=2, padding="same", name=f"{prefix}{block}")(x)
+        x = layers.BatchNormalization(name=f"bn{block}")(x)
+        x = layers.LeakyReLU(0.2, name=f"act{block}")(x)
+    return x
