@@ -181,36 +181,55 @@ def evaluate_generator(generator: Generator, labeler: Labeler, dataset, split, s
     if schema != generator.schema:
         raise ValueError("the generator and the classifier use different label schemas")
     real = real or real_validation(labeler, dataset, split)
-    val_images, truth = real.images, real.truth
-    conditions = real.scores if generator.arch == "paper" else truth
-    result = reconstruction_metrics(generator, val_images, conditions, seed=seed)
+    conditions = real.scores if generator.arch == "paper" else real.truth
+    result = reconstruction_metrics(generator, real.images, conditions, seed=seed)
+    result.update(_conditional_results(generator, labeler, real, _training_pairs(dataset, split, schema),
+                                       seeds_per_pair))
+    # one generated image per validation row, conditioned on that row's labels
+    generated = generator.decode(generator.latents(real.truth, seed), real.truth)
+    fake_features = penultimate_features(labeler, generated)
+    result.update(_distances(real.features, fake_features))
+    val_sub = dataset.styles["subCategory"].to_numpy()[split.validation]
+    result["frechet_distance_per_subCategory"] = _distances_per_class(real.features, fake_features, val_sub,
+                                                                      schema.sub_categories, min_class_images)
+    return result
 
+
+def _training_pairs(dataset, split, schema) -> list[tuple[str, str]]:
+    """The (sub-category, gender) pairs of the training part that the schema knows, sorted."""
     train_styles = dataset.styles.iloc[split.train]
     in_schema = train_styles[train_styles["subCategory"].isin(schema.sub_categories)]
-    pairs = sorted(set(zip(in_schema["subCategory"], in_schema["gender"])))
-    conditional = conditional_accuracy(generator, labeler, pairs, seeds=seeds_per_pair)
-    result["conditional_subCategory_accuracy"] = conditional["subCategory_accuracy"]
-    result["conditional_gender_accuracy"] = conditional["gender_accuracy"]
-    result["conditional_pairs"] = len(pairs)
-    result["conditional_per_pair"] = conditional["per_pair"]
-    # what real validation photos of the same pairs score: the ceiling an honest generator can expect
-    result["real_validation_conditional_accuracy"] = real_conditional_accuracy(schema, real.scores, real.styles, pairs)
+    return sorted(set(zip(in_schema["subCategory"], in_schema["gender"])))
 
-    # one generated image per validation row, conditioned on that row's labels
-    generated = generator.decode(generator.latents(truth, seed), truth)
-    real_features = real.features
-    fake_features = penultimate_features(labeler, generated)
-    # too few validation images for a covariance / a k-NN ball: None (reported as n/a), not NaN
-    n_val = len(val_images)
-    result["frechet_distance"] = frechet_distance(real_features, fake_features) if n_val >= 2 else None
+
+def _conditional_results(generator: Generator, labeler: Labeler, real: RealValidation, pairs, seeds: int) -> dict:
+    conditional = conditional_accuracy(generator, labeler, pairs, seeds=seeds)
+    return {
+        "conditional_subCategory_accuracy": conditional["subCategory_accuracy"],
+        "conditional_gender_accuracy": conditional["gender_accuracy"],
+        "conditional_pairs": len(pairs),
+        "conditional_per_pair": conditional["per_pair"],
+        # what real validation photos of the same pairs score: the ceiling an honest generator can expect
+        "real_validation_conditional_accuracy": real_conditional_accuracy(labeler.schema, real.scores, real.styles,
+                                                                          pairs),
+    }
+
+
+def _distances(real_features: np.ndarray, fake_features: np.ndarray) -> dict:
+    """Fréchet distance and k-NN precision/recall; too few images for a covariance / a k-NN ball:
+    None (reported as n/a), not NaN."""
+    n_val = len(real_features)
+    result = {"frechet_distance": frechet_distance(real_features, fake_features) if n_val >= 2 else None}
     knn = knn_precision_recall(real_features, fake_features, k=KNN_K) if n_val > KNN_K else {}
-    result.update({f"knn_{name}": knn.get(name) for name in ("precision", "recall")})
-    val_sub = dataset.styles["subCategory"].to_numpy()[split.validation]
+    return result | {f"knn_{name}": knn.get(name) for name in ("precision", "recall")}
+
+
+def _distances_per_class(real_features: np.ndarray, fake_features: np.ndarray, sub_categories: np.ndarray,
+                         names, min_class_images: int) -> dict:
     per_class = {}
-    for name in schema.sub_categories:
-        rows = np.flatnonzero(val_sub == name)
+    for name in names:
+        rows = np.flatnonzero(sub_categories == name)
         if len(rows) >= max(2, min_class_images):  # the distance is biased upwards on small samples
             per_class[name] = {"n": int(len(rows)),
                                "frechet_distance": frechet_distance(real_features[rows], fake_features[rows])}
-    result["frechet_distance_per_subCategory"] = per_class
-    return result
+    return per_class
