@@ -109,37 +109,49 @@ def load_images(
     same and so is the verdict, and repairing it changes the key.
     """
     cache_dir = Path(cache_dir) if cache_dir is not None else default_cache_dir()
-    key = _cache_key(paths)
     # one cache file per image folder: a new version of the folder replaces the old one
     folder = str(Path(paths[0]).parent.resolve()) if paths else ""
     folder_tag = hashlib.blake2b(folder.encode(), digest_size=6).hexdigest()
-    images_file = cache_dir / f"images-{folder_tag}-{key}.npy"
-    digests_file = images_file.with_suffix(".digests.npy")
-    unreadable_file = images_file.with_suffix(".unreadable.json")
-    if images_file.is_file() and digests_file.is_file():
-        try:
-            images = np.load(images_file)
-            digests = np.load(digests_file)
-            # absent: a cache written before skips were recorded, which could hold none
-            unreadable = ({int(i): str(why) for i, why in json.loads(unreadable_file.read_text()).items()}
-                          if unreadable_file.is_file() else {})
-            n_good = len(paths) - len(unreadable)
-            if (images.shape == (n_good,) + IMAGE_SHAPE and digests.shape == (n_good,)
-                    and all(0 <= i < len(paths) for i in unreadable)):
-                return LoadedImages(images, digests, unreadable)
-        except (OSError, ValueError, AttributeError, TypeError):
-            pass  # a torn or foreign file: decode again and overwrite it
+    images_file = cache_dir / f"images-{folder_tag}-{_cache_key(paths)}.npy"
+    cached = _read_image_cache(images_file, len(paths))
+    if cached is not None:
+        return cached
     loaded = decode_images(paths, workers=workers, progress=progress)
     try:
         cache_dir.mkdir(parents=True, exist_ok=True)
         for stale in cache_dir.glob(f"images-{folder_tag}-*"):
             stale.unlink(missing_ok=True)  # older versions of the same folder
-        _atomic_save_npy(digests_file, loaded.digests)
-        atomic_write_text(unreadable_file, json.dumps(loaded.unreadable) + "\n")
-        _atomic_save_npy(images_file, loaded.images)  # last: its presence means all three are complete
+        _write_image_cache(images_file, loaded)
     except OSError as error:
         warnings.warn(f"could not write the image cache in {cache_dir}: {error}", stacklevel=2)
     return loaded
+
+
+def _read_image_cache(images_file: Path, n_paths: int) -> LoadedImages | None:
+    """The cached decode of `n_paths` files, or None when absent, torn or of another shape."""
+    digests_file = images_file.with_suffix(".digests.npy")
+    unreadable_file = images_file.with_suffix(".unreadable.json")
+    if not (images_file.is_file() and digests_file.is_file()):
+        return None
+    try:
+        images = np.load(images_file)
+        digests = np.load(digests_file)
+        # absent: a cache written before skips were recorded, which could hold none
+        unreadable = ({int(i): str(why) for i, why in json.loads(unreadable_file.read_text()).items()}
+                      if unreadable_file.is_file() else {})
+    except (OSError, ValueError, AttributeError, TypeError):
+        return None  # a torn or foreign file: decode again and overwrite it
+    n_good = n_paths - len(unreadable)
+    if (images.shape == (n_good,) + IMAGE_SHAPE and digests.shape == (n_good,)
+            and all(0 <= i < n_paths for i in unreadable)):
+        return LoadedImages(images, digests, unreadable)
+    return None
+
+
+def _write_image_cache(images_file: Path, loaded: LoadedImages) -> None:
+    _atomic_save_npy(images_file.with_suffix(".digests.npy"), loaded.digests)
+    atomic_write_text(images_file.with_suffix(".unreadable.json"), json.dumps(loaded.unreadable) + "\n")
+    _atomic_save_npy(images_file, loaded.images)  # last: its presence means all three are complete
 
 
 def decode_images(

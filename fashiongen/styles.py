@@ -9,7 +9,7 @@ import csv
 import io
 import os
 from pathlib import Path
-from typing import Sequence
+from typing import Iterator, Sequence
 
 import numpy as np
 import pandas as pd
@@ -48,7 +48,14 @@ def read_styles(path: str | os.PathLike, required: Sequence[str] = STYLES_COLUMN
     missing = [name for name in required if name not in header]
     if missing:
         raise DatasetError(f"{path} has no column {', '.join(missing)} (its header: {', '.join(header)}).")
-    width = len(header)
+    frame = pd.DataFrame(_records(rows, len(header), path), columns=header, dtype=str)
+    if "id" in frame.columns:
+        frame["id"] = _integer_ids(frame["id"], path)
+    return frame
+
+
+def _records(rows: Iterator[list[str]], width: int, path: Path) -> list[list[str]]:
+    """The data rows, each `width` fields: extra fields join the last column (unquoted commas)."""
     records = []
     for line_number, row in enumerate(rows, start=2):
         if not row:
@@ -58,14 +65,17 @@ def read_styles(path: str | os.PathLike, required: Sequence[str] = STYLES_COLUMN
         elif len(row) < width:
             raise DatasetError(f"{path} line {line_number} has {len(row)} fields, expected {width}: {','.join(row)[:80]!r}")
         records.append(row)
-    frame = pd.DataFrame(records, columns=header, dtype=str)
-    if "id" in frame.columns:
-        ids = pd.to_numeric(frame["id"], errors="coerce")
-        bad = frame.index[ids.isna() | (ids != ids.round())]
-        if len(bad):
-            raise DatasetError(f"{path} line {bad[0] + 2} has id {frame['id'][bad[0]]!r}, not an integer.")
-        frame["id"] = ids.astype(np.int64)
-        dup = frame["id"][frame["id"].duplicated()]
-        if len(dup):
-            raise DatasetError(f"{path} lists id {dup.iloc[0]} more than once.")
-    return frame
+    return records
+
+
+def _integer_ids(column: pd.Series, path: Path) -> pd.Series:
+    """The id column as int64; a non-integer or repeated id raises, naming its line."""
+    ids = pd.to_numeric(column, errors="coerce")
+    bad = column.index[ids.isna() | (ids != ids.round())]
+    if len(bad):
+        raise DatasetError(f"{path} line {bad[0] + 2} has id {column[bad[0]]!r}, not an integer.")
+    ids = ids.astype(np.int64)
+    dup = ids[ids.duplicated()]
+    if len(dup):
+        raise DatasetError(f"{path} lists id {dup.iloc[0]} more than once.")
+    return ids

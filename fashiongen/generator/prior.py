@@ -27,7 +27,7 @@ class LatentPrior:
     without retraining ("ex-post density estimation", Ghosh et al. 2020, per label pair).
     """
 
-    SHRINKAGE = 5.0  # measured: 2, 5, 10 and 20 pseudo-images within 0.03 conditional accuracy of each other
+    SHRINKAGE = 5.0  # pseudo-images; other values measured about the same (docs/generator.md)
 
     def __init__(self, conditions: np.ndarray, means: np.ndarray, counts: np.ndarray, scales: np.ndarray,
                  pooled_scale: np.ndarray, n_sub_categories: int, shrinkage: float = SHRINKAGE) -> None:

@@ -13,6 +13,7 @@ from fashiongen.dataset import file_digest
 from fashiongen.imaging import ImageError, load_image
 from fashiongen.labeler.labeler import Labeler
 from fashiongen.labeler.report import classification_report
+from fashiongen.schema import LabelSchema
 from fashiongen.splits import split_ids
 from fashiongen.styles import read_styles
 
@@ -85,7 +86,20 @@ def evaluate_folder(
     table = read_styles(labels_csv, required=LABEL_COLUMNS)
     if only_ids is not None:
         table = table[table["id"].isin(only_ids)]
-    on_disk = index_images(images_dir)
+    rows, images, skipped = _load_rows(table, index_images(images_dir), labeler.schema, progress)
+    if not rows:
+        raise ValueError(f"no image of {images_dir} could be evaluated: " + "; ".join(skipped.lines()))
+    kept = pd.DataFrame(rows, columns=table.columns)
+    truth = labeler.schema.encode_frame(kept)
+    scores = labeler.scores(np.stack(images))
+    report = classification_report(truth, scores, labeler.schema)
+    report["skipped"] = skipped.counts()
+    return report, skipped
+
+
+def _load_rows(table: pd.DataFrame, on_disk: dict[int, Path], schema: LabelSchema,
+               progress: bool) -> tuple[list, list[np.ndarray], Skipped]:
+    """The rows of `table` that can be evaluated and their images; the others, by reason."""
     skipped = Skipped()
     rows, images = [], []
     iterator = table.itertuples(index=False)
@@ -97,7 +111,7 @@ def evaluate_folder(
         row_id = int(row.id)
         if row_id not in on_disk:
             skipped.no_image.append(row_id)
-        elif row.gender not in labeler.schema.genders:
+        elif row.gender not in schema.genders:
             skipped.unknown_gender.append(row_id)
         else:
             try:
@@ -105,11 +119,4 @@ def evaluate_folder(
                 rows.append(row)
             except ImageError as error:
                 skipped.unreadable[row_id] = str(error)
-    if not rows:
-        raise ValueError(f"no image of {images_dir} could be evaluated: " + "; ".join(skipped.lines()))
-    kept = pd.DataFrame(rows, columns=table.columns)
-    truth = labeler.schema.encode_frame(kept)
-    scores = labeler.scores(np.stack(images))
-    report = classification_report(truth, scores, labeler.schema)
-    report["skipped"] = skipped.counts()
-    return report, skipped
+    return rows, images, skipped

@@ -84,8 +84,8 @@ class Labeler:
         if images.dtype != np.uint8 or images.shape[1:] != IMAGE_SHAPE:
             raise ValueError(f"expected uint8 images of shape (N, 80, 60, 3), got {images.dtype} {images.shape}")
         chunks = [
-            # predict_on_batch runs the compiled graph without predict()'s per-call setup (~60x
-            # faster for one image) nor eager layer-by-layer execution (~8x)
+            # predict_on_batch: the compiled graph without predict()'s per-call setup nor eager
+            # layer-by-layer execution, much faster for a few images (docs/labeler.md)
             np.asarray(self.model.predict_on_batch(to_unit_float(images[i : i + batch_size])))
             for i in range(0, len(images), batch_size)
         ]

@@ -51,22 +51,28 @@ def build_classifier(
         x = layers.GlobalAveragePooling2D(name="features")(x)
         x = layers.Dropout(0.2, name="dropout")(x)
     elif arch == "compact":
-        x = layers.RandomFlip("horizontal", name="augment_flip")(inputs)  # only active in training
-        for stage, filters in enumerate((32, 64, 128, 256), start=1):
-            for conv in (1, 2):
-                # a stride-2 first convolution: 4x less compute than full resolution, ~same accuracy
-                stride = 2 if (stage, conv) == (1, 1) else 1
-                x = layers.Conv2D(filters, 3, strides=stride, padding="same", use_bias=False, name=f"conv{stage}_{conv}")(x)
-                x = layers.BatchNormalization(momentum=0.9, name=f"bn{stage}_{conv}")(x)
-                x = layers.ReLU(name=f"relu{stage}_{conv}")(x)
-            if stage < 4:  # stage 4 works on 5x4 already; pooling further would discard layout
-                x = layers.MaxPooling2D(2, name=f"pool{stage}")(x)
-        x = layers.GlobalAveragePooling2D(name="features")(x)
-        x = layers.Dropout(0.3, name="dropout")(x)
+        x = _compact_features(inputs)
     else:
         raise ValueError(f"unknown architecture {arch!r}; valid: {', '.join(ARCHITECTURES)}")
     outputs = layers.Dense(n_outputs, activation="sigmoid", name="scores")(x)
     return keras.Model(inputs, outputs, name=f"classifier_{arch}")
+
+
+def _compact_features(inputs):
+    """The `compact` arch below its scores: 4 stages of two 3x3 convolutions, pooled features, dropout."""
+    x = layers.RandomFlip("horizontal", name="augment_flip")(inputs)  # only active in training
+    for stage, filters in enumerate((32, 64, 128, 256), start=1):
+        for conv in (1, 2):
+            # a stride-2 first convolution: 4x less compute than full resolution, ~same accuracy
+            stride = 2 if (stage, conv) == (1, 1) else 1
+            x = layers.Conv2D(filters, 3, strides=stride, padding="same", use_bias=False, name=f"conv{stage}_{conv}")(x)
+            x = layers.BatchNormalization(momentum=0.9, name=f"bn{stage}_{conv}")(x)
+            x = layers.ReLU(name=f"relu{stage}_{conv}")(x)
+        if stage < 4:  # stage 4 works on 5x4 already; pooling further would discard layout
+            x = layers.MaxPooling2D(2, name=f"pool{stage}")(x)
+    x = layers.GlobalAveragePooling2D(name="features")(x)
+    x = layers.Dropout(0.3, name="dropout")(x)
+    return x
 
 
 def _mobilenet_backbone(weights: str | None, alpha: float) -> keras.Model:
