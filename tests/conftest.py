@@ -108,3 +108,28 @@ def assert_help_mentions(main, flags, capsys) -> None:
     assert exited.value.code == 0
     text = capsys.readouterr().out
     assert [flag for flag in flags if flag not in text] == []
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory: pytest.TempPathFactory):
+    """The tiny dataset, its decoded-image cache and an untrained classifier folder (helpers.make_tiny)."""
+    from helpers import make_tiny  # helpers imports this module: import it when used
+
+    return make_tiny(tmp_path_factory.mktemp("tiny"))
+
+
+@pytest.fixture(scope="module")
+def models(tiny, tmp_path_factory: pytest.TempPathFactory):
+    """A paper and a conv generator trained for one epoch on the tiny dataset."""
+    from types import SimpleNamespace
+
+    from helpers import load_script
+
+    train_cli = load_script(REPO / "scripts" / "train_generator.py")
+    root = tmp_path_factory.mktemp("generators")
+    for arch in ("paper", "conv"):
+        argv = ["--data-dir", str(tiny.data_dir), "--cache-dir", str(tiny.cache), "--classifier", str(tiny.classifier),
+                "--arch", arch, "--run-dir", str(root / f"run-{arch}"), "--out", str(root / arch), "--epochs", "1",
+                "--batch-size", "4", "--quiet"]
+        assert train_cli.main(argv) == 0
+    return SimpleNamespace(paper=root / "paper", conv=root / "conv", root=root)

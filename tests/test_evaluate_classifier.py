@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import subprocess
 import sys
@@ -10,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import REPO, load_script
 from PIL import Image
 
 from fashiongen.dataset import load_dataset
@@ -22,7 +22,6 @@ from fashiongen.schema import LabelSchema
 from fashiongen.splits import make_split
 from fashiongen.styles import read_styles
 
-REPO = Path(__file__).resolve().parents[1]
 SCRIPT = REPO / "scripts" / "evaluate_classifier.py"
 
 
@@ -122,10 +121,7 @@ def test_missing_model_names_file_and_fix(tiny_dataset: Path, tmp_path: Path) ->
 @pytest.fixture(scope="module")
 def cli():
     """The script as a module, so its main() runs in this process (TensorFlow is imported once)."""
-    spec = importlib.util.spec_from_file_location("evaluate_classifier_cli", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script(SCRIPT)
 
 
 def unwritable_paths(tmp_path: Path) -> dict[str, Path]:

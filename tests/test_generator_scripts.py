@@ -10,13 +10,11 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
-from types import SimpleNamespace
 
 import numpy as np
 import pytest
+from helpers import REPO, load_script, one_error_line, read_card
 from PIL import Image
-from test_train_classifier import one_error_line
-from test_train_generator import REPO, load_script, make_tiny, read_card
 
 from fashiongen.errors import GeneratorError
 from fashiongen.generator.generator import DECODER_FILE, ENCODER_FILE, Generator
@@ -26,27 +24,9 @@ from fashiongen.model_folder import CARD_FILE
 GENERATE = REPO / "scripts" / "generate.py"
 generate_cli = load_script(GENERATE)
 evaluate_cli = load_script(REPO / "scripts" / "evaluate_generator.py")
-train_cli = load_script(REPO / "scripts" / "train_generator.py")
 fit_cli = load_script(REPO / "scripts" / "fit_generator_prior.py")
 REPORT_KEYS = ("val_loss", "rounded_accuracy", "mse", "ssim", "conditional_subCategory_accuracy",
                "conditional_gender_accuracy", "frechet_distance")
-
-
-@pytest.fixture(scope="module")
-def tiny(tmp_path_factory: pytest.TempPathFactory) -> SimpleNamespace:
-    return make_tiny(tmp_path_factory.mktemp("tiny"))
-
-
-@pytest.fixture(scope="module")
-def models(tiny, tmp_path_factory: pytest.TempPathFactory) -> SimpleNamespace:
-    """A paper and a conv generator trained for one epoch on the tiny dataset."""
-    root = tmp_path_factory.mktemp("generators")
-    for arch in ("paper", "conv"):
-        argv = ["--data-dir", str(tiny.data_dir), "--cache-dir", str(tiny.cache), "--classifier", str(tiny.classifier),
-                "--arch", arch, "--run-dir", str(root / f"run-{arch}"), "--out", str(root / arch), "--epochs", "1",
-                "--batch-size", "4", "--quiet"]
-        assert train_cli.main(argv) == 0
-    return SimpleNamespace(paper=root / "paper", conv=root / "conv", root=root)
 
 
 # ----------------------------------------------------------------------------- generate.py

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 from conftest import make_tiny_dataset
-from test_train_generator import load_script, make_classifier
+from helpers import REPO, load_script, make_classifier
 
 from fashiongen import training
 from fashiongen.distribute import weights_digest
@@ -25,7 +25,6 @@ from fashiongen.generator.prior import PRIOR_FILE
 from fashiongen.labeler.labeler import MODEL_FILE, Labeler
 from fashiongen.model_folder import CARD_FILE, SCHEMA_FILE
 
-REPO = Path(__file__).resolve().parents[1]
 WORKERS = 2
 TIMEOUT = 300  # seconds for both clusters at once: about 40 s on 2 idle cores, 3 minutes on very busy ones
 
