@@ -8,71 +8,88 @@ import json
 import shlex
 import shutil
 import sys
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Callable, TypeVar
+from typing import Callable, ClassVar, TypeVar
 
 import keras
 import numpy as np
 
+from fashiongen.config import add_arguments, as_card, from_namespace, option
 from fashiongen.dataset import FashionData
 from fashiongen.distribute import ReplicaStatistics
 from fashiongen.errors import TrainingError
 from fashiongen.files import atomic_write_text
+from fashiongen.paths import DEFAULT_DATA_DIR
 from fashiongen.schema import LabelSchema
-from fashiongen.splits import Split
+from fashiongen.splits import DEFAULT_SPLIT_SEED, Split
+
+SPLITS = ("random", "grouped")  # splits.split_ids' kinds
+STRATEGIES = ("default", "mirrored", "multiworker")
 
 
-def common_arguments(kind: str, saved_files: str, epochs: int, batch_size: int) -> argparse.ArgumentParser:
-    """The flags both training scripts share, as an argparse parent parser (`parents=[...]`)."""
-    parser = argparse.ArgumentParser(add_help=False)
-    parser.add_argument("--data-dir", type=Path, default=Path("data") / "fashion-small",
-                        help="dataset folder with styles.csv and images/ (default: data/fashion-small)")
-    parser.add_argument("--out", type=Path, default=Path("runs") / kind / "model",
-                        help=f"folder that receives {saved_files} (default: runs/{kind}/model; the app's model "
-                             f"is fashiongen/pretrained/{kind})")
-    parser.add_argument("--run-dir", type=Path, default=None,
-                        help=f"folder for TensorBoard logs, the best checkpoint and the resume backup "
-                             f"(default: runs/{kind}/<arch>)")
-    parser.add_argument("--epochs", type=int, default=epochs, help=f"training epochs (default: {epochs})")
-    parser.add_argument("--batch-size", type=int, default=batch_size,
-                        help=f"images per step (default: {batch_size})")
-    parser.add_argument("--split", choices=("random", "grouped"), default="random",
-                        help="random = the paper's 19:1 split; grouped = byte-identical images kept on one side "
-                             "(default: random)")
-    parser.add_argument("--seed", type=int, default=42, help="split, shuffling and sampling seed (default: 42)")
-    parser.add_argument("--limit", type=int, default=None,
-                        help="train on only the first N training images, for a quick trial (default: all)")
-    parser.add_argument("--resume", action="store_true",
-                        help="continue the interrupted run in --run-dir from its last finished epoch "
-                             "(without it, a new run starts and old progress there is discarded)")
-    parser.add_argument("--strategy", choices=("default", "mirrored", "multiworker"), default="default",
-                        help="tf.distribute strategy: default (one device; the GPU when there is one), mirrored "
-                             "(all local GPUs, or --cpu-devices logical CPUs), multiworker (machines listed in "
-                             "TF_CONFIG)")
-    parser.add_argument("--cpu-devices", type=int, default=None,
-                        help="split the CPU into N logical devices (lets --strategy mirrored run without GPUs)")
-    parser.add_argument("--cache-dir", type=Path, default=None,
-                        help="decoded-image cache (default: $FASHIONGEN_CACHE_DIR or ~/.cache/fashiongen)")
-    parser.add_argument("--quiet", action="store_true", help="no progress bars")
-    parser.add_argument("--replace", action="store_true",
-                        help="save to --out even when the model already there scores better on this run's "
-                             "validation images, or cannot be compared (unreadable, another label schema)")
+@dataclass
+class TrainingConfig:
+    """The flags both training scripts share. Each script's config (at its top) extends it with its
+    own flags, its `kind` and its defaults for out, epochs and batch size."""
+
+    kind: ClassVar[str] = "model"
+    data_dir: Path = option(DEFAULT_DATA_DIR, "dataset folder with styles.csv and images/")
+    out: Path = option(Path("runs") / "model", "folder that receives the trained model")
+    run_dir: Path | None = option(None, "folder for TensorBoard logs, the best checkpoint and the resume backup",
+                                  default_text="runs/<kind>/<arch>")
+    epochs: int = option(10, "training epochs")
+    batch_size: int = option(64, "images per step")
+    split: str = option("random", "random = the paper's 19:1 split; grouped = byte-identical images kept on one "
+                                  "side", choices=SPLITS)
+    seed: int = option(DEFAULT_SPLIT_SEED, "split, shuffling and sampling seed")
+    limit: int | None = option(None, "train on only the first N training images, for a quick trial",
+                               default_text="all")
+    resume: bool = option(False, "continue the interrupted run in --run-dir from its last finished epoch "
+                                 "(without it, a new run starts and old progress there is discarded)")
+    strategy: str = option("default", "tf.distribute strategy: default (one device; the GPU when there is one), "
+                                      "mirrored (all local GPUs, or --cpu-devices logical CPUs), multiworker "
+                                      "(machines listed in TF_CONFIG)", choices=STRATEGIES)
+    cpu_devices: int | None = option(None, "split the CPU into N logical devices (lets --strategy mirrored run "
+                                           "without GPUs)", default_text="")
+    cache_dir: Path | None = option(None, "decoded-image cache",
+                                    default_text="$FASHIONGEN_CACHE_DIR or ~/.cache/fashiongen")
+    quiet: bool = option(False, "no progress bars")
+    replace: bool = option(False, "save to --out even when the model already there scores better on this run's "
+                                  "validation images, or cannot be compared (unreadable, another label schema)")
+    arch: str = ""  # each script's config makes it a flag
+
+
+def training_parser(config_class: type[TrainingConfig], doc: str) -> argparse.ArgumentParser:
+    """A training script's parser: its docstring's first paragraph as description, the rest as
+    epilog, and a flag for every field of its config."""
+    parser = argparse.ArgumentParser(description=doc.split("\n\n")[0], epilog=doc.split("\n\n", 1)[1],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_arguments(parser, config_class)
     return parser
 
 
-def parse_training_args(parser: argparse.ArgumentParser, argv: list[str] | None, kind: str) -> argparse.Namespace:
-    """Parse, check the shared numbers, default --run-dir to runs/<kind>/<arch>, keep argv for the card."""
-    args = parser.parse_args(argv)
-    if args.epochs < 1 or args.batch_size < 1 or (args.limit is not None and args.limit < 1):
+TrainingConfigT = TypeVar("TrainingConfigT", bound=TrainingConfig)
+
+
+def parse_training_config(parser: argparse.ArgumentParser, argv: list[str] | None,
+                          config_class: type[TrainingConfigT]) -> TrainingConfigT:
+    """Parse, check the shared numbers, default --run-dir to runs/<kind>/<arch>."""
+    config = from_namespace(config_class, parser.parse_args(argv))
+    if config.epochs < 1 or config.batch_size < 1 or (config.limit is not None and config.limit < 1):
         parser.error("--epochs, --batch-size and --limit must be at least 1")
-    if args.resume and args.strategy == "multiworker":
+    if config.resume and config.strategy == "multiworker":
         # the other workers keep their resume backup in a deleted temporary folder: they would
         # start over while the chief resumed, and the cluster would wait for them forever
         parser.error("--resume does not work with --strategy multiworker: start the run again without it")
-    args.run_dir = args.run_dir or Path("runs") / kind / args.arch
-    args.argv = list(sys.argv[1:] if argv is None else argv)
-    return args
+    config.run_dir = config.run_dir or Path("runs") / config.kind / config.arch
+    return config
+
+
+def command_line(argv: list[str] | None) -> list[str]:
+    """The arguments a script ran with, for its model card."""
+    return list(sys.argv[1:] if argv is None else argv)
 
 
 BEST_WEIGHTS = "best.weights.h5"
@@ -143,15 +160,18 @@ def script_command(script: str, argv: list[str]) -> str:
     return shlex.join(["python", f"scripts/{script}", *argv])
 
 
-def card_basics(kind: str, arch: str, argv: list[str], data_dir: Path, dataset: FashionData, split: Split,
+def card_basics(config: TrainingConfig, argv: list[str], dataset: FashionData, split: Split,
                 train_rows: np.ndarray) -> dict:
-    """The model card's common part: what, when, the command, the data and the exact split."""
+    """The model card's common part: what, when, the command and its whole configuration, the data
+    and the exact split."""
+    kind, arch, data_dir = config.kind, config.arch, config.data_dir
     val_ids = dataset.styles["id"].to_numpy()[split.validation]
     return {
         "model": kind,
         "arch": arch,
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "command": script_command(f"train_{kind}.py", argv),
+        "config": as_card(config),
         "data": {
             "dataset": "paramaggarwal/fashion-product-images-small",
             "images": int(len(dataset.images)),

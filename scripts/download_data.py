@@ -12,11 +12,9 @@ import logging
 import sys
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-# Import this checkout's package even when another checkout is the one pip installed.
-sys.path.insert(0, str(REPO_ROOT))
+from fashiongen import download
 
-from fashiongen import download  # noqa: E402
+REPO_ROOT = Path(__file__).resolve().parents[1]  # --dest's default: data/ in the repo
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -15,9 +15,10 @@ import json
 import sys
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-# Import this checkout's package even when another checkout is the one pip installed.
-sys.path.insert(0, str(REPO_ROOT))
+from fashiongen.errors import ClassifierError, DatasetError
+from fashiongen.files import atomic_write_text, check_writable
+from fashiongen.model_folder import LABELER
+from fashiongen.runtime import import_tensorflow_quietly
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -42,9 +43,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    from fashiongen.files import check_writable
-    from fashiongen.runtime import import_tensorflow_quietly
-
     try:  # before the evaluation, so a bad output path does not throw its result away
         if args.json:
             check_writable(args.json)
@@ -54,12 +52,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 2
     import_tensorflow_quietly()
-    from fashiongen.errors import ClassifierError, DatasetError
-    from fashiongen.files import atomic_write_text
+    # imported here, not at the top: a bad output path fails before TensorFlow's seconds of start-up
     from fashiongen.labeler.evaluation import evaluate_folder, validation_ids
     from fashiongen.labeler.labeler import Labeler
     from fashiongen.labeler.report import format_report_table, save_confusion_figures
-    from fashiongen.model_folder import LABELER
 
     try:
         labeler = Labeler.load(args.model or LABELER.shipped)

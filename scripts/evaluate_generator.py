@@ -18,10 +18,19 @@ import json
 import sys
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-# Import this checkout's package even when another checkout is the one pip installed.
-sys.path.insert(0, str(REPO_ROOT))
-PRETRAINED = REPO_ROOT / "fashiongen" / "pretrained"
+from fashiongen.runtime import import_tensorflow_quietly
+
+import_tensorflow_quietly()  # before Keras is imported below: its start-up chatter would spoil one-line errors
+
+from fashiongen.dataset import load_dataset  # noqa: E402
+from fashiongen.errors import ClassifierError, DatasetError, GeneratorError  # noqa: E402
+from fashiongen.generator.generator import Generator  # noqa: E402
+from fashiongen.generator.quality import evaluate_generator, real_validation  # noqa: E402
+from fashiongen.labeler.labeler import Labeler  # noqa: E402
+from fashiongen.paths import DEFAULT_DATA_DIR, PRETRAINED_ROOT  # noqa: E402
+from fashiongen.splits import make_split  # noqa: E402
+from fashiongen.training import SPLITS  # noqa: E402
+
 ROWS = [("val_loss", "validation loss (paper's)", "{:.4f}"), ("rounded_accuracy", "rounded accuracy", "{:.4f}"),
         ("mse", "MSE", "{:.5f}"), ("ssim", "SSIM", "{:.4f}"),
         ("conditional_subCategory_accuracy", "conditional subCategory acc.", "{:.3f}"),
@@ -33,15 +42,15 @@ ROWS = [("val_loss", "validation loss (paper's)", "{:.4f}"), ("rounded_accuracy"
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], epilog=__doc__.split("\n\n", 1)[1],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data-dir", type=Path, default=Path("data") / "fashion-small",
-                        help="dataset folder with styles.csv and images/ (default: data/fashion-small)")
-    parser.add_argument("--default", type=Path, default=PRETRAINED / "generator",
+    parser.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR,
+                        help=f"dataset folder with styles.csv and images/ (default: {DEFAULT_DATA_DIR})")
+    parser.add_argument("--default", type=Path, default=PRETRAINED_ROOT / "generator",
                         help="the default generator's folder (default: fashiongen/pretrained/generator)")
-    parser.add_argument("--paper", type=Path, default=PRETRAINED / "generator-paper",
+    parser.add_argument("--paper", type=Path, default=PRETRAINED_ROOT / "generator-paper",
                         help="the paper architecture's folder (default: fashiongen/pretrained/generator-paper)")
-    parser.add_argument("--classifier", type=Path, default=PRETRAINED / "classifier",
+    parser.add_argument("--classifier", type=Path, default=PRETRAINED_ROOT / "classifier",
                         help="the classifier that judges and provides features (default: the shipped one)")
-    parser.add_argument("--split", choices=("random", "grouped"), default="random",
+    parser.add_argument("--split", choices=SPLITS, default="random",
                         help="whose validation part to use; match the models' training split (default: random)")
     parser.add_argument("--seed", type=int, default=42, help="the split's seed (default: 42)")
     parser.add_argument("--seeds-per-pair", type=int, default=16,
@@ -52,17 +61,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from fashiongen.runtime import import_tensorflow_quietly
-
-    import_tensorflow_quietly()
     args = parse_args(argv)
-    from fashiongen.dataset import load_dataset
-    from fashiongen.errors import ClassifierError, DatasetError, GeneratorError
-    from fashiongen.generator.generator import Generator
-    from fashiongen.generator.quality import evaluate_generator, real_validation
-    from fashiongen.labeler.labeler import Labeler
-    from fashiongen.splits import make_split
-
     try:
         labeler = Labeler.load(args.classifier)
         models = {name: Generator.load(folder) for name, folder in (("paper", args.paper), ("default", args.default))}

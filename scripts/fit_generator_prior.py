@@ -21,74 +21,51 @@ import argparse
 import sys
 from pathlib import Path
 
-from fashiongen.model_folder import CARD_FILE
+from fashiongen.runtime import import_tensorflow_quietly
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-# Import this checkout's package even when another checkout is the one pip installed.
-sys.path.insert(0, str(REPO_ROOT))
+import_tensorflow_quietly()  # before Keras is imported below: its start-up chatter would spoil one-line errors
 
-# the refinement's defaults, kept here so that --help works before TensorFlow is imported;
-# tests/test_guidance.py checks they equal fashiongen.guidance's
-DEFAULT_STEPS, DEFAULT_BATCH_SIZE, DEFAULT_KL_WEIGHT, DEFAULT_LEARNING_RATE = 500, 128, 0.003, 0.01
-DEFAULT_LOSS, DEFAULT_STRETCH, DEFAULT_KL_BY_COUNT = "bce", False, False
+from fashiongen import model_folder  # noqa: E402
+from fashiongen.config import add_arguments, from_namespace  # noqa: E402
+from fashiongen.dataset import load_dataset  # noqa: E402
+from fashiongen.errors import ClassifierError, DatasetError, GeneratorError  # noqa: E402
+from fashiongen.generator.generator import Generator  # noqa: E402
+from fashiongen.generator.prior import PRIOR_FILE  # noqa: E402
+from fashiongen.generator.refine import RefinementConfig, refine_prior  # noqa: E402
+from fashiongen.labeler.labeler import Labeler  # noqa: E402
+from fashiongen.model_folder import CARD_FILE, GENERATOR  # noqa: E402
+from fashiongen.paths import DEFAULT_DATA_DIR  # noqa: E402
+from fashiongen.splits import make_split  # noqa: E402
+from fashiongen.training import SPLITS, command_line, script_command  # noqa: E402
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], epilog=__doc__.split("\n\n", 1)[1],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data-dir", type=Path, default=Path("data") / "fashion-small",
-                        help="dataset folder with styles.csv and images/ (default: data/fashion-small)")
-    parser.add_argument("--generator", type=Path, default=REPO_ROOT / "fashiongen" / "pretrained" / "generator",
+    parser.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR,
+                        help=f"dataset folder with styles.csv and images/ (default: {DEFAULT_DATA_DIR})")
+    parser.add_argument("--generator", type=Path, default=GENERATOR.shipped,
                         help="generator folder to fit and update in place (default: the shipped one)")
-    parser.add_argument("--split", choices=("random", "grouped"), default=None,
+    parser.add_argument("--split", choices=SPLITS, default=None,
                         help="which split's training part to fit on (default: the split in the generator's model card)")
     parser.add_argument("--seed", type=int, default=None,
                         help="the split's seed (default: the seed in the generator's model card)")
     parser.add_argument("--cache-dir", type=Path, default=None, help="decoded-image cache folder")
     parser.add_argument("--judge", type=Path, default=None,
                         help="classifier folder whose labels the refined prior aims at (default: no refinement)")
-    parser.add_argument("--judge-steps", type=int, default=DEFAULT_STEPS,
-                        help=f"refinement steps (default: {DEFAULT_STEPS})")
-    parser.add_argument("--judge-batch-size", type=int, default=DEFAULT_BATCH_SIZE,
-                        help=f"images judged per step (default: {DEFAULT_BATCH_SIZE})")
-    parser.add_argument("--judge-kl-weight", type=float, default=DEFAULT_KL_WEIGHT,
-                        help="weight of the KL divergence to the fitted prior: higher keeps the codes nearer the "
-                             f"training photos' (default: {DEFAULT_KL_WEIGHT})")
-    parser.add_argument("--judge-learning-rate", type=float, default=DEFAULT_LEARNING_RATE,
-                        help=f"Adam's learning rate for the refinement (default: {DEFAULT_LEARNING_RATE})")
-    parser.add_argument("--judge-loss", choices=("bce", "heads"), default=DEFAULT_LOSS,
-                        help="the judge's verdict: binary cross-entropy over all its scores, or each head's "
-                             f"cross-entropy (default: {DEFAULT_LOSS})")
-    parser.add_argument("--judge-stretch", action=argparse.BooleanOptionalAction, default=DEFAULT_STRETCH,
-                        help="also learn each pair's spread, not only its centre: narrower pairs, fewer "
-                             f"mislabelled images, less variety (default: {'on' if DEFAULT_STRETCH else 'off'})")
-    parser.add_argument("--judge-kl-by-count", action=argparse.BooleanOptionalAction, default=DEFAULT_KL_BY_COUNT,
-                        help="scale each pair's KL weight by its training photos over the median pair's, so rare "
-                             "pairs move further than common ones (default: "
-                             f"{'on' if DEFAULT_KL_BY_COUNT else 'off'})")
-    parser.add_argument("--judge-seed", type=int, default=0,
-                        help="seed of the refinement's pair and noise draws (default: 0)")
+    add_arguments(parser, RefinementConfig, prefix="judge_")  # --judge-steps, --judge-batch-size, ...
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     args = parser.parse_args(argv)
+    args.refinement = from_namespace(RefinementConfig, args, prefix="judge_")
     if args.judge_steps < 1 or args.judge_batch_size < 1:
         parser.error("--judge-steps and --judge-batch-size must be at least 1")
     if args.judge_kl_weight < 0 or args.judge_learning_rate <= 0:
         parser.error("--judge-kl-weight must be at least 0 and --judge-learning-rate above 0")
-    args.argv = list(sys.argv[1:] if argv is None else argv)  # for the model card
+    args.argv = command_line(argv)  # for the model card
     return args
 
 
 def fit(args: argparse.Namespace) -> dict:
-    from fashiongen import model_folder
-    from fashiongen.dataset import load_dataset
-    from fashiongen.errors import GeneratorError
-    from fashiongen.generator.generator import Generator
-    from fashiongen.generator.prior import PRIOR_FILE
-    from fashiongen.generator.refine import refine_prior
-    from fashiongen.labeler.labeler import Labeler
-    from fashiongen.splits import make_split
-    from fashiongen.training import script_command
-
     generator = Generator.load(args.generator, with_prior=False)  # the old prior may be the broken part
     if generator.arch == "paper":
         raise GeneratorError("the paper's generator draws from N(0, I) by definition; fit the prior of a conv one")
@@ -107,11 +84,7 @@ def fit(args: argparse.Namespace) -> dict:
     summary = {**prior.describe(), "fitted_on": f"training part of the {kind} split (seed {seed})",
                "command": script_command("fit_generator_prior.py", args.argv)}
     if judge is not None:
-        prior, refinement = refine_prior(
-            generator, judge_model, steps=args.judge_steps, batch_size=args.judge_batch_size,
-            kl_weight=args.judge_kl_weight, learning_rate=args.judge_learning_rate, loss=args.judge_loss,
-            stretch=args.judge_stretch, kl_by_count=args.judge_kl_by_count, seed=args.judge_seed,
-            verbose=0 if args.quiet else 1)
+        prior, refinement = refine_prior(generator, judge_model, args.refinement, verbose=0 if args.quiet else 1)
         summary["judge_refinement"] = {"judge": str(args.judge), "judge_command": judge.card.get("command"),
                                        **refinement}
     # only the prior and the card change: the Keras files stay byte for byte as they were
@@ -121,12 +94,7 @@ def fit(args: argparse.Namespace) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from fashiongen.runtime import import_tensorflow_quietly
-
-    import_tensorflow_quietly()
     args = parse_args(argv)
-    from fashiongen.errors import ClassifierError, DatasetError, GeneratorError
-
     try:
         summary = fit(args)
     except (DatasetError, GeneratorError, ClassifierError) as error:

@@ -12,11 +12,11 @@ import math
 import sys
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-# Import this checkout's package even when another checkout is the one pip installed.
-sys.path.insert(0, str(REPO_ROOT))
-
-from fashiongen.imaging import IMAGE_HEIGHT, IMAGE_WIDTH  # noqa: E402  (cheap: no TensorFlow)
+from fashiongen.errors import GeneratorError
+from fashiongen.files import check_writable
+from fashiongen.imaging import IMAGE_HEIGHT, IMAGE_WIDTH, image_grid
+from fashiongen.model_folder import GENERATOR
+from fashiongen.runtime import import_tensorflow_quietly
 
 MAX_N = 1024
 MAX_SCALE = 16
@@ -59,9 +59,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    from fashiongen.files import check_writable
-    from fashiongen.runtime import import_tensorflow_quietly
-
     try:  # before the model is loaded and run
         if args.out.suffix.lower() not in OUT_SUFFIXES:
             raise ValueError(f"--out {args.out}: give an image file name ending in {', '.join(OUT_SUFFIXES)}")
@@ -70,10 +67,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 2
     import_tensorflow_quietly()
-    from fashiongen.errors import GeneratorError
+    # imported here, not at the top: a bad --out fails before TensorFlow's seconds of start-up
     from fashiongen.generator.generator import Generator
-    from fashiongen.imaging import image_grid
-    from fashiongen.model_folder import GENERATOR
 
     try:
         generator = Generator.load(args.model or GENERATOR.shipped)

@@ -13,80 +13,81 @@ images, unless --replace (otherwise it goes to --run-dir/model).
 
 from __future__ import annotations
 
-import argparse
+import json
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
+from types import SimpleNamespace
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-# Import this checkout's package even when another checkout is the one pip installed.
-sys.path.insert(0, str(REPO_ROOT))
+from fashiongen.runtime import import_tensorflow_quietly
+
+import_tensorflow_quietly()  # before Keras is imported below: its start-up chatter would spoil one-line errors
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+
+from fashiongen import training  # noqa: E402
+from fashiongen.batches import ImageBatches  # noqa: E402
+from fashiongen.config import option  # noqa: E402
+from fashiongen.dataset import load_dataset  # noqa: E402
+from fashiongen.distribute import make_strategy, report_worker, use_worker_folders  # noqa: E402
+from fashiongen.errors import ClassifierError, DatasetError, GeneratorError, TrainingError  # noqa: E402
+from fashiongen.generator.cvae import build_generator  # noqa: E402
+from fashiongen.generator.generator import Generator  # noqa: E402
+from fashiongen.generator.judge import LabelConsistency  # noqa: E402
+from fashiongen.generator.quality import reconstruction_metrics  # noqa: E402
+from fashiongen.labeler.labeler import Labeler  # noqa: E402
+from fashiongen.model_folder import LABELER  # noqa: E402
+from fashiongen.splits import make_split  # noqa: E402
 
 
-def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    from fashiongen.training import common_arguments, parse_training_args
+@dataclass
+class GeneratorTrainingConfig(training.TrainingConfig):
+    kind = "generator"
+    out: Path = option(Path("runs") / "generator" / "model",
+                       "folder that receives encoder.keras, decoder.keras, labels.json and model_card.json (the "
+                       "app's model is fashiongen/pretrained/generator)")
+    epochs: int = option(6, "training epochs")
+    batch_size: int = option(64, "images per step")
+    arch: str = option("conv", "conv = convolutional CVAE with labels in encoder and decoder and KL warm-up; "
+                               "paper = the paper's dense CVAE conditioned on the classifier's scores",
+                       choices=("conv", "paper"))
+    classifier: Path | None = option(None, "classifier folder whose label schema (and, for --arch paper, scores) "
+                                           "the generator uses", default_text="the shipped fashiongen/pretrained/"
+                                                                              "classifier")
+    learning_rate: float = option(1e-3, "initial learning rate: RMSprop for paper, Adam with cosine decay for conv")
+    latent_dim: int | None = option(None, "latent code size", default_text="100 paper, 128 conv")
+    kl_warmup_epochs: float = option(0.25, "conv: epochs over which the KL weight grows from 0 to 1 (a long "
+                                           "warm-up lets the codes drift far from N(0, I) before the KL term "
+                                           "holds them)")
+    judge_weight: float = option(0.0, "conv: weight of the label-consistency term, the judge's binary "
+                                      "cross-entropy on images decoded from prior codes with label pairs drawn "
+                                      "uniformly from those of the training data", default_text="0, off")
+    judge_loss: str = option("bce", "the label-consistency loss: bce = binary cross-entropy over all 25 scores; "
+                                    "heads = cross-entropy per head (sub-category, gender), scores normalised "
+                                    "within each head, so gender weighs as much as sub-category",
+                             choices=("bce", "heads"))
+    judge: Path | None = option(None, "classifier folder that judges label consistency. An independently trained "
+                                      "one keeps the evaluation's classifier out of training",
+                                default_text="--classifier")
+    init_from: Path | None = option(None, "start from the weights of this saved generator folder (fine-tuning), "
+                                          "e.g. fashiongen/pretrained/generator", default_text="")
+    freeze_encoder: bool = option(False, "with --init-from: train the decoder only, so the encoder's codes (and "
+                                         "the latent prior fitted on them) stay where they are")
 
-    shared = common_arguments("generator", "encoder.keras, decoder.keras, labels.json and model_card.json",
-                              epochs=6, batch_size=64)
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], epilog=__doc__.split("\n\n", 1)[1],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter, parents=[shared])
-    parser.add_argument("--arch", choices=("conv", "paper"), default="conv",
-                        help="conv = convolutional CVAE with labels in encoder and decoder and KL warm-up (default); "
-                             "paper = the paper's dense CVAE conditioned on the classifier's scores")
-    parser.add_argument("--classifier", type=Path, default=None,
-                        help="classifier folder whose label schema (and, for --arch paper, scores) the generator "
-                             "uses (default: the shipped fashiongen/pretrained/classifier)")
-    parser.add_argument("--learning-rate", type=float, default=1e-3,
-                        help="initial learning rate: RMSprop for paper, Adam with cosine decay for conv "
-                             "(default: 0.001)")
-    parser.add_argument("--latent-dim", type=int, default=None, help="latent code size (default: 100 paper, 128 conv)")
-    parser.add_argument("--kl-warmup-epochs", type=float, default=0.25,
-                        help="conv: epochs over which the KL weight grows from 0 to 1 (default: 0.25; a long "
-                             "warm-up lets the codes drift far from N(0, I) before the KL term holds them)")
-    parser.add_argument("--judge-weight", type=float, default=0.0,
-                        help="conv: weight of the label-consistency term, the judge's binary cross-entropy on "
-                             "images decoded from prior codes with label pairs drawn uniformly from those of the "
-                             "training data (default: 0, off)")
-    parser.add_argument("--judge-loss", choices=("bce", "heads"), default="bce",
-                        help="the label-consistency loss: bce = binary cross-entropy over all 25 scores "
-                             "(default); heads = cross-entropy per head (sub-category, gender), scores normalised "
-                             "within each head, so gender weighs as much as sub-category")
-    parser.add_argument("--judge", type=Path, default=None,
-                        help="classifier folder that judges label consistency (default: --classifier). An "
-                             "independently trained one keeps the evaluation's classifier out of training")
-    parser.add_argument("--init-from", type=Path, default=None,
-                        help="start from the weights of this saved generator folder (fine-tuning), e.g. "
-                             "fashiongen/pretrained/generator")
-    parser.add_argument("--freeze-encoder", action="store_true",
-                        help="with --init-from: train the decoder only, so the encoder's codes (and the latent "
-                             "prior fitted on them) stay where they are")
-    args = parse_training_args(parser, argv, "generator")
-    if args.freeze_encoder and not args.init_from:
+
+def parse_args(argv: list[str] | None) -> GeneratorTrainingConfig:
+    parser = training.training_parser(GeneratorTrainingConfig, __doc__)
+    config = training.parse_training_config(parser, argv, GeneratorTrainingConfig)
+    if config.freeze_encoder and not config.init_from:
         parser.error("--freeze-encoder needs --init-from (a trained encoder to keep)")
-    return args
+    return config
 
 
-def train(args: argparse.Namespace) -> dict:
-    import json
-
-    import keras
-
-    from fashiongen import training
-    from fashiongen.batches import ImageBatches
-    from fashiongen.dataset import load_dataset
-    from fashiongen.distribute import make_strategy, report_worker, use_worker_folders
-    from fashiongen.errors import GeneratorError
-    from fashiongen.generator.cvae import build_generator
-    from fashiongen.generator.generator import Generator
-    from fashiongen.generator.judge import LabelConsistency
-    from fashiongen.generator.quality import reconstruction_metrics
-    from fashiongen.labeler.labeler import Labeler
-    from fashiongen.model_folder import LABELER
-    from fashiongen.splits import make_split
-
-    strategy = make_strategy(args.strategy, args.cpu_devices)
-    use_worker_folders(strategy, args)
-    labeler = Labeler.load(args.classifier or LABELER.shipped)
+def load_data(args: GeneratorTrainingConfig, labeler: Labeler) -> SimpleNamespace:
+    """The dataset, each image's conditions, the split and the training rows used; checked to be
+    enough before any model is built."""
     dataset = load_dataset(args.data_dir, cache_dir=args.cache_dir, progress=not args.quiet)
     schema = labeler.schema
     if args.arch == "paper":
@@ -97,11 +98,13 @@ def train(args: argparse.Namespace) -> dict:
     train_rows = split.train[: args.limit]
     print(training.data_report(dataset, split, train_rows))
     training.check_enough_data(args.data_dir, dataset, schema, split, train_rows)
-    previous = training.previous_model(args.out, Generator.load,
-                                       lambda old: training.schema_difference(old.schema, schema), args.replace)
-    best_weights = training.prepare_run_dir(args.run_dir, args.resume)
-    steps_per_epoch = -(-len(train_rows) // args.batch_size)
+    return SimpleNamespace(dataset=dataset, schema=schema, conditions=conditions, split=split, train_rows=train_rows)
 
+
+def build_model(args: GeneratorTrainingConfig, strategy, labeler: Labeler, data: SimpleNamespace) -> SimpleNamespace:
+    """The compiled CVAE (warm-started from --init-from), the warm start and the judge's command."""
+    schema, conditions, train_rows = data.schema, data.conditions, data.train_rows
+    steps_per_epoch = -(-len(train_rows) // args.batch_size)
     with strategy.scope():
         start = Generator.load(args.init_from) if args.init_from else None
         if start is not None and (start.arch != args.arch or start.schema != schema):
@@ -133,26 +136,36 @@ def train(args: argparse.Namespace) -> dict:
             schedule = keras.optimizers.schedules.CosineDecay(args.learning_rate, steps_per_epoch * args.epochs)
             optimizer = keras.optimizers.Adam(schedule)
         model.compile(optimizer=optimizer)
+    return SimpleNamespace(model=model, start=start, judge_command=judge_command)
 
-    started = time.perf_counter()
+
+def fit(args: GeneratorTrainingConfig, strategy, model: keras.Model, data: SimpleNamespace,
+        best_weights: Path) -> tuple[keras.callbacks.History, dict]:
+    """Train, load the best epoch's weights, and measure them on the validation rows."""
     replicas = strategy.num_replicas_in_sync
     history = model.fit(
-        ImageBatches(dataset.images, conditions, args.batch_size, indices=train_rows, shuffle=True, seed=args.seed,
-                     replicas=replicas),
-        validation_data=ImageBatches(dataset.images, conditions, 256, indices=split.validation, replicas=replicas),
+        ImageBatches(data.dataset.images, data.conditions, args.batch_size, indices=data.train_rows, shuffle=True,
+                     seed=args.seed, replicas=replicas),
+        validation_data=ImageBatches(data.dataset.images, data.conditions, 256, indices=data.split.validation,
+                                     replicas=replicas),
         epochs=args.epochs, callbacks=training.standard_callbacks(args.run_dir, best_weights, strategy=strategy),
         verbose=0 if args.quiet else 1,
         # ImageBatches shuffles by --seed; Keras' batch-order shuffle is unseeded (workers would disagree)
         shuffle=False,
     )
-    seconds = time.perf_counter() - started
     training.load_best_weights(model, best_weights, args.out)
     report_worker(strategy, model.encoder, model.decoder)
     keras.utils.set_random_seed(args.seed)  # the validation numbers sample codes: make them repeatable
-    validation = model.evaluate(ImageBatches(dataset.images, conditions, 256, indices=split.validation,
+    validation = model.evaluate(ImageBatches(data.dataset.images, data.conditions, 256, indices=data.split.validation,
                                              replicas=replicas), verbose=0, return_dict=True)
-    card = {
-        **training.card_basics("generator", args.arch, args.argv, args.data_dir, dataset, split, train_rows),
+    return history, validation
+
+
+def model_card(args: GeneratorTrainingConfig, argv: list[str], data: SimpleNamespace, net: SimpleNamespace,
+               history: keras.callbacks.History, validation: dict, seconds: float) -> dict:
+    model, start, judge_command = net.model, net.start, net.judge_command
+    return {
+        **training.card_basics(args, argv, data.dataset, data.split, data.train_rows),
         "parameters": {"encoder": int(model.encoder.count_params()), "decoder": int(model.decoder.count_params())},
         "latent_dim": int(model.latent_dim),
         "conditioning": "classifier scores" if args.arch == "paper" else "one-hot labels",
@@ -173,29 +186,47 @@ def train(args: argparse.Namespace) -> dict:
                                    "latent_loss": validation["latent_loss"],
                                    "rounded_accuracy": validation["rounded_accuracy"]}},
     }
+
+
+def comparison_loss(args: GeneratorTrainingConfig, scored: Generator, labeler: Labeler,
+                    data: SimpleNamespace) -> float:
+    """The new model and the one in --out are measured alike: this run's validation images,
+    conditioned as each one's arch wants, codes sampled with the same seed."""
+    validation_images = data.dataset.images[data.split.validation]
+    scored_conditions = (labeler.scores(validation_images) if scored.arch == "paper"
+                         else data.schema.encode_frame(data.dataset.styles.iloc[data.split.validation]))
+    return reconstruction_metrics(scored, validation_images, scored_conditions, seed=args.seed)["val_loss"]
+
+
+def train(args: GeneratorTrainingConfig, argv: list[str]) -> dict:
+    """Load, build (or warm-start), fit, evaluate, and save where keep-better says; returns the card."""
+    strategy = make_strategy(args.strategy, args.cpu_devices)
+    use_worker_folders(strategy, args)
+    labeler = Labeler.load(args.classifier or LABELER.shipped)
+    data = load_data(args, labeler)
+    schema = data.schema
+    previous = training.previous_model(args.out, Generator.load,
+                                       lambda old: training.schema_difference(old.schema, schema), args.replace)
+    best_weights = training.prepare_run_dir(args.run_dir, args.resume)
+    net = build_model(args, strategy, labeler, data)
+    model = net.model
+    started = time.perf_counter()
+    history, validation = fit(args, strategy, model, data, best_weights)
+    seconds = time.perf_counter() - started
+    card = model_card(args, argv, data, net, history, validation, seconds)
     generator = Generator(model.encoder, model.decoder, schema, args.arch, card)
     if args.arch == "conv":  # the paper draws codes from N(0, I); ours from each label pair's own region
-        prior = generator.fit_prior(dataset.images[train_rows], conditions[train_rows])
+        prior = generator.fit_prior(data.dataset.images[data.train_rows], data.conditions[data.train_rows])
         card["latent_prior"] = {**prior.describe(), "fitted_on": "the training rows above"}
     new_loss = old_loss = None
     if previous is not None:
-        validation_images = dataset.images[split.validation]
-
-        def comparison_loss(scored: Generator) -> float:
-            """The new model and the one in --out are measured alike: this run's validation images,
-            conditioned as each one's arch wants, codes sampled with the same seed."""
-            scored_conditions = (labeler.scores(validation_images) if scored.arch == "paper"
-                                 else schema.encode_frame(dataset.styles.iloc[split.validation]))
-            return reconstruction_metrics(scored, validation_images, scored_conditions,
-                                                  seed=args.seed)["val_loss"]
-
         # views made outside strategy.scope(): under MirroredStrategy predict_on_batch gives a copy per replica
-        new_loss = comparison_loss(Generator(keras.Model(model.encoder.input, model.encoder.output),
-                                                 keras.Model(model.decoder.input, model.decoder.output),
-                                                 schema, args.arch))
-        old_loss = comparison_loss(previous)
+        new_loss = comparison_loss(args, Generator(keras.Model(model.encoder.input, model.encoder.output),
+                                                   keras.Model(model.decoder.input, model.decoder.output),
+                                                   schema, args.arch), labeler, data)
+        old_loss = comparison_loss(args, previous, labeler, data)
     destination = training.keep_better(args.out, args.run_dir, new_loss, old_loss, args.replace,
-                                       len(split.validation))
+                                       len(data.split.validation))
     generator.save(destination)
     (args.run_dir / "validation.json").write_text(json.dumps(validation, indent=2) + "\n")
     print(f"validation: loss {validation['loss']:.4f} (paper's definition), rounded accuracy "
@@ -205,21 +236,14 @@ def train(args: argparse.Namespace) -> dict:
 
 def training_pairs(conditions, n_sub_categories: int):
     """The distinct one-hot label pairs among training conditions whose sub-category is in the schema."""
-    import numpy as np
-
     known = conditions[conditions[:, :n_sub_categories].sum(axis=1) > 0]
     return np.unique(known, axis=0)
 
 
 def main(argv: list[str] | None = None) -> int:
-    from fashiongen.runtime import import_tensorflow_quietly
-
-    import_tensorflow_quietly()
     args = parse_args(argv)
-    from fashiongen.errors import ClassifierError, DatasetError, GeneratorError, TrainingError
-
     try:
-        train(args)
+        train(args, training.command_line(argv))
     except (DatasetError, ClassifierError, GeneratorError, TrainingError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

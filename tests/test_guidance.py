@@ -11,17 +11,18 @@ from pathlib import Path
 import keras
 import numpy as np
 import pytest
-from test_generator_scripts import fit_cli, models, tiny  # noqa: F401  (module fixtures)
+from helpers import REPO, load_script, one_error_line
 from test_prior import N_SUB, synthetic_codes
-from test_train_classifier import one_error_line
 
 from fashiongen.errors import GeneratorError
-from fashiongen.generator import refine
 from fashiongen.generator.generator import DECODER_FILE, ENCODER_FILE, Generator
 from fashiongen.generator.prior import PRIOR_FILE, LatentPrior
-from fashiongen.generator.refine import refine_prior
+from fashiongen.generator.refine import RefinementConfig, refine_prior
 from fashiongen.labeler.labeler import Labeler
 from fashiongen.model_folder import CARD_FILE
+
+FIT_PRIOR = REPO / "scripts" / "fit_generator_prior.py"
+fit_cli = load_script(FIT_PRIOR)
 
 
 def fitted_prior() -> LatentPrior:
@@ -73,8 +74,9 @@ def test_refining_lowers_the_judges_loss_and_leaves_the_generator_alone(shipped,
     generator, labeler = shipped
     decoder_weights = [w.copy() for w in generator.decoder.get_weights()]
     fitted = generator.prior
-    refined, summary = refine_prior(generator, judge_of(labeler), steps=30, batch_size=32, kl_weight=0.0,
-                                             learning_rate=0.05, loss=loss)
+    refined, summary = refine_prior(generator, judge_of(labeler),
+                                    RefinementConfig(steps=30, batch_size=32, kl_weight=0.0,
+                                                     learning_rate=0.05, loss=loss))
     assert judge_loss(generator, refined, labeler, loss) < 0.9 * judge_loss(generator, fitted, labeler, loss)
     assert summary["steps"] == 30 and summary["loss"] == loss and summary["kl_per_pair_mean"] > 0
     assert generator.prior is fitted  # the caller decides whether to keep the refined one
@@ -88,8 +90,8 @@ def test_without_stretch_only_the_centres_move(shipped) -> None:
     generator, labeler = shipped
     fitted = generator.prior
     for stretch in (False, True):
-        refined, summary = refine_prior(generator, judge_of(labeler), steps=5, batch_size=32,
-                                                 learning_rate=0.05, stretch=stretch)
+        refined, summary = refine_prior(generator, judge_of(labeler),
+                                        RefinementConfig(steps=5, batch_size=32, learning_rate=0.05, stretch=stretch))
         assert not np.allclose(refined.means, fitted.means)
         assert np.array_equal(refined.scales, fitted.scales) != stretch
         assert (summary["stretch_mean"] == 1.0) != stretch
@@ -97,10 +99,12 @@ def test_without_stretch_only_the_centres_move(shipped) -> None:
 
 def test_the_kl_weight_keeps_the_refined_prior_near_the_fitted_one(shipped) -> None:
     generator, labeler = shipped
-    free = refine_prior(generator, judge_of(labeler), steps=10, batch_size=32, kl_weight=0.0,
-                                 learning_rate=0.05, kl_by_count=False)[1]
-    held = refine_prior(generator, judge_of(labeler), steps=10, batch_size=32, kl_weight=100.0,
-                                 learning_rate=0.05, kl_by_count=False)[1]
+    free = refine_prior(generator, judge_of(labeler),
+                        RefinementConfig(steps=10, batch_size=32, kl_weight=0.0,
+                                         learning_rate=0.05, kl_by_count=False))[1]
+    held = refine_prior(generator, judge_of(labeler),
+                        RefinementConfig(steps=10, batch_size=32, kl_weight=100.0,
+                                         learning_rate=0.05, kl_by_count=False))[1]
     assert free["kl_per_pair_mean"] > 0
     assert held["kl_per_pair_mean"] < free["kl_per_pair_mean"] / 5, (held, free)
 
@@ -110,8 +114,9 @@ def test_weighted_by_count_rare_pairs_move_further_than_common_ones(shipped) -> 
     counts = generator.prior.counts
     rare, common = counts <= np.quantile(counts, 0.25), counts >= np.quantile(counts, 0.75)
     for by_count in (False, True):
-        refined = refine_prior(generator, judge_of(labeler), steps=10, batch_size=64, kl_weight=1.0,
-                                        learning_rate=0.05, kl_by_count=by_count)[0]
+        refined = refine_prior(generator, judge_of(labeler),
+                               RefinementConfig(steps=10, batch_size=64, kl_weight=1.0,
+                                                learning_rate=0.05, kl_by_count=by_count))[0]
         whitened = np.linalg.solve(generator.prior.scales, (refined.means - generator.prior.means)[..., None])[..., 0]
         moved = np.linalg.norm(whitened, axis=1)
         ratio = moved[rare].mean() / moved[common].mean()
@@ -127,9 +132,9 @@ def test_refining_needs_a_prior_a_matching_judge_and_sane_settings(shipped) -> N
     with pytest.raises(GeneratorError, match="scores 3 labels"):
         refine_prior(generator, narrow)
     with pytest.raises(GeneratorError, match="at least 1"):
-        refine_prior(generator, judge_of(labeler), steps=0)
+        refine_prior(generator, judge_of(labeler), RefinementConfig(steps=0))
     with pytest.raises(GeneratorError, match="valid: bce, heads"):
-        refine_prior(generator, judge_of(labeler), loss="mse")
+        refine_prior(generator, judge_of(labeler), RefinementConfig(loss="mse"))
 
 
 def test_a_classifier_of_another_schema_is_no_judge(shipped) -> None:
@@ -141,21 +146,15 @@ def test_a_classifier_of_another_schema_is_no_judge(shipped) -> None:
         shipped[1].as_judge(SCHEMA, "somewhere")
 
 
-def test_the_scripts_defaults_are_the_librarys() -> None:
-    names = ("STEPS", "BATCH_SIZE", "KL_WEIGHT", "LEARNING_RATE", "LOSS", "STRETCH", "KL_BY_COUNT")
-    for name in names:
-        assert getattr(fit_cli, f"DEFAULT_{name}") == getattr(refine, f"DEFAULT_{name}"), name
-
-
 # ----------------------------------------------------------------------------- fit_generator_prior.py --judge
 
 
-def fit_argv(tiny, folder: Path, *extra: str) -> list[str]:  # noqa: F811
+def fit_argv(tiny, folder: Path, *extra: str) -> list[str]:
     return ["--data-dir", str(tiny.data_dir), "--cache-dir", str(tiny.cache), "--generator", str(folder), "--quiet",
             *extra]
 
 
-def test_script_refines_against_the_judge_and_saves_what_it_refined(models, tiny, tmp_path: Path, capsys,  # noqa: F811
+def test_script_refines_against_the_judge_and_saves_what_it_refined(models, tiny, tmp_path: Path, capsys,
                                                                       monkeypatch) -> None:
     """The flags reach refine_prior, and the prior it returns is the one saved. (Whether refining
     moves the codes is tested above with the shipped models: a one-epoch tiny classifier may
@@ -167,7 +166,7 @@ def test_script_refines_against_the_judge_and_saves_what_it_refined(models, tiny
         calls.append((args, kwargs, real_refine(*args, **kwargs)))
         return calls[-1][2]
 
-    monkeypatch.setattr("fashiongen.generator.refine.refine_prior", spy)
+    monkeypatch.setattr(fit_cli, "refine_prior", spy)
     folder = shutil.copytree(models.conv, tmp_path / "judged")
     keras_files = {name: (folder / name).read_bytes() for name in (ENCODER_FILE, DECODER_FILE)}
     argv = fit_argv(tiny, folder, "--judge", str(tiny.classifier), "--judge-steps", "3", "--judge-batch-size", "4",
@@ -176,8 +175,9 @@ def test_script_refines_against_the_judge_and_saves_what_it_refined(models, tiny
     assert fit_cli.main(argv) == 0
     assert f"refined against {tiny.classifier}" in capsys.readouterr().out
     [(args, kwargs, (refined, summary))] = calls
-    assert kwargs == {"steps": 3, "batch_size": 4, "kl_weight": 0.5, "learning_rate": 0.1, "loss": "heads",
-                      "stretch": True, "kl_by_count": False, "seed": 9, "verbose": 0}
+    assert args[2] == RefinementConfig(steps=3, batch_size=4, kl_weight=0.5, learning_rate=0.1, loss="heads",
+                                       stretch=True, kl_by_count=False, seed=9)
+    assert kwargs == {"verbose": 0}
     assert args[1].output_shape[-1] == args[0].schema.size  # the judge: the tiny classifier's scores
     saved = Generator.load(folder).prior
     np.testing.assert_array_equal(saved.means, refined.means)
@@ -190,7 +190,7 @@ def test_script_refines_against_the_judge_and_saves_what_it_refined(models, tiny
     assert "--judge-stretch" in card["command"]
 
 
-def test_script_with_a_missing_judge_is_one_line_and_keeps_the_prior(models, tiny, tmp_path: Path,  # noqa: F811
+def test_script_with_a_missing_judge_is_one_line_and_keeps_the_prior(models, tiny, tmp_path: Path,
                                                                       capsys) -> None:
     folder = shutil.copytree(models.conv, tmp_path / "conv")
     before = (folder / PRIOR_FILE).read_bytes()

@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import os
 import shlex
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -16,32 +12,23 @@ import keras
 import numpy as np
 import pytest
 from conftest import assert_help_mentions, make_tiny_dataset
+from helpers import REPO, folder_bytes, keep_only, load_script, one_error_line, read_card, run_in_fresh_process
 
 from fashiongen.dataset import load_dataset
 from fashiongen.labeler.labeler import MODEL_FILE, Labeler
 from fashiongen.labeler.model import DEFAULT_ARCH
 from fashiongen.labeler.report import classification_report
-from fashiongen.model_folder import CARD_FILE, SCHEMA_FILE
+from fashiongen.model_folder import SCHEMA_FILE
 from fashiongen.schema import LabelSchema
 from fashiongen.splits import make_split
 
-REPO = Path(__file__).resolve().parents[1]
 SCRIPT = REPO / "scripts" / "train_classifier.py"
 FLAGS = (
     "--data-dir", "--out", "--run-dir", "--arch", "--backbone-weights", "--epochs", "--batch-size",
     "--learning-rate", "--split", "--seed", "--limit", "--paper-loop", "--resume", "--strategy",
     "--cpu-devices", "--cache-dir", "--quiet", "--replace",
 )
-
-
-def load_script():
-    spec = importlib.util.spec_from_file_location("train_classifier_cli", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-cli = load_script()
+cli = load_script(SCRIPT)
 
 
 def tiny_args(data_dir: Path, root: Path, *extra: str) -> list[str]:
@@ -50,28 +37,14 @@ def tiny_args(data_dir: Path, root: Path, *extra: str) -> list[str]:
             "--out", str(root / "out"), "--batch-size", "4", "--quiet", *extra]
 
 
-def read_card(out: Path) -> dict:
-    return json.loads((out / CARD_FILE).read_text())
-
-
-def folder_bytes(folder: Path) -> dict[str, bytes]:
-    return {path.name: path.read_bytes() for path in sorted(folder.iterdir())}
-
-
 def history_lengths(card: dict) -> set[int]:
     return {len(values) for values in card["training"]["history"].values()}
-
-
-def one_error_line(err: str) -> str:
-    lines = err.strip().splitlines()
-    assert len(lines) == 1 and "Traceback" not in err, err
-    return lines[0]
 
 
 @pytest.fixture
 def no_figures(monkeypatch: pytest.MonkeyPatch) -> None:
     """Skip the confusion figures (Kaleido starts a browser: ~5 s a run); the full run makes them."""
-    monkeypatch.setattr("fashiongen.labeler.report.save_confusion_figures", lambda report, out_dir: [])
+    monkeypatch.setattr(cli, "save_confusion_figures", lambda report, out_dir: [])
 
 
 @pytest.fixture(scope="module")
@@ -93,6 +66,9 @@ def test_run_writes_model_card_logs_and_report(full_run) -> None:
     assert {"model", "arch", "command", "data", "split", "training", "metrics"} <= card.keys()
     assert card["model"] == "classifier" and card["arch"] == DEFAULT_ARCH
     assert card["command"] == shlex.join(["python", "scripts/train_classifier.py", *full_run.argv])
+    # the whole configuration beside the command: given flags and defaults alike
+    assert card["config"] == {**card["config"], "epochs": 2, "batch_size": 4, "data_dir": str(full_run.data_dir),
+                              "learning_rate": 0.002, "split": "random", "seed": 42, "run_dir": str(full_run.run)}
     assert card["data"]["images"] == 11 and card["data"]["styles_rows_without_image"] == 1
     assert card["split"]["n_train"] + card["split"]["n_validation"] == 11
     assert card["training"]["epochs"] == 2 and history_lengths(card) == {2}
@@ -237,13 +213,6 @@ def test_a_corrupt_image_is_skipped_and_listed_in_report_and_card(tiny_dataset: 
     assert card["split"]["n_train"] + card["split"]["n_validation"] == 10
 
 
-def keep_only(data_dir: Path, ids: tuple[int, ...]) -> None:
-    """Delete every image of a dataset folder but those of `ids`."""
-    for path in (data_dir / "images").glob("*.jpg"):
-        if int(path.stem) not in ids:
-            path.unlink()
-
-
 @pytest.mark.parametrize(("ids", "extra", "message"), [
     ((), (), "no sub-categories and no genders to learn"),
     ((1,), (), "too little data in {data}: 1 usable images (11 styles rows without an image, 0 unreadable) give "
@@ -258,7 +227,7 @@ def test_too_little_data_is_one_line_before_a_model_is_built(tiny_dataset: Path,
     def no_model(*args, **kwargs):
         raise AssertionError("a model was built")
 
-    monkeypatch.setattr("fashiongen.labeler.model.build_classifier", no_model)
+    monkeypatch.setattr(cli, "build_classifier", no_model)
     assert cli.main(tiny_args(tiny_dataset, tmp_path, *extra)) == 2
     assert message.format(data=tiny_dataset) in one_error_line(capsys.readouterr().err)
     assert not (tmp_path / "run").exists() and not (tmp_path / "out").exists()
@@ -299,14 +268,6 @@ def test_paper_arch_finishes(tiny_dataset: Path, tmp_path: Path, loop: bool, no_
     assert history_lengths(card) == {1}
     labeler = Labeler.load(tmp_path / "out")
     assert labeler.model.get_layer("head_dense").units == 1024
-
-
-def run_in_fresh_process(script: Path, argv: list[str]) -> None:
-    """Run a training script in its own process (logical devices must be set before TensorFlow
-    starts) and require it to succeed."""
-    result = subprocess.run([sys.executable, str(script), *argv], capture_output=True, text=True, cwd=REPO,
-                            env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}, timeout=400)
-    assert result.returncode == 0, result.stderr[-3000:]
 
 
 def test_mirrored_strategy_on_two_cpu_devices(tiny_dataset: Path, tmp_path: Path) -> None:

@@ -3,7 +3,6 @@ interrupt and resume, one-line errors, the paper arch and a mirrored strategy.""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import re
 import shlex
@@ -15,7 +14,7 @@ import keras
 import numpy as np
 import pytest
 from conftest import assert_help_mentions, make_tiny_dataset
-from test_train_classifier import folder_bytes, keep_only, one_error_line, run_in_fresh_process
+from helpers import REPO, folder_bytes, keep_only, load_script, one_error_line, read_card, run_in_fresh_process
 from test_vae import SCHEMA
 
 from fashiongen.dataset import load_dataset
@@ -23,13 +22,9 @@ from fashiongen.generator.generator import CONFIG_FILE, DECODER_FILE, ENCODER_FI
 from fashiongen.generator.prior import PRIOR_FILE
 from fashiongen.generator.quality import reconstruction_metrics
 from fashiongen.labeler.labeler import MODEL_FILE, Labeler
-from fashiongen.labeler.model import build_classifier
 from fashiongen.model_folder import CARD_FILE, SCHEMA_FILE
-from fashiongen.schema import LabelSchema
 from fashiongen.splits import make_split
-from fashiongen.styles import read_styles
 
-REPO = Path(__file__).resolve().parents[1]
 SCRIPT = REPO / "scripts" / "train_generator.py"
 FLAGS = (
     "--data-dir", "--out", "--run-dir", "--arch", "--classifier", "--epochs", "--batch-size", "--learning-rate",
@@ -40,46 +35,13 @@ FLAGS = (
 MODEL_FILES = sorted([ENCODER_FILE, DECODER_FILE, CONFIG_FILE, SCHEMA_FILE, CARD_FILE])
 
 
-def load_script(path: Path):
-    """A script as a module, so that tests can call its main() in this process."""
-    spec = importlib.util.spec_from_file_location(f"{path.stem}_cli", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 cli = load_script(SCRIPT)
-
-
-def make_classifier(data_dir: Path, folder: Path) -> Labeler:
-    """An untrained compact classifier with the tiny dataset's schema: the generator takes its schema
-    (and, for --arch paper, its scores) from there."""
-    schema = LabelSchema.from_styles(read_styles(data_dir / "styles.csv"))
-    labeler = Labeler(build_classifier(len(schema.sub_categories), len(schema.genders)), schema)
-    labeler.save(folder)
-    return labeler
-
-
-def make_tiny(root: Path) -> SimpleNamespace:
-    """The tiny dataset, a cache for its decoded images and a classifier folder, in `root`."""
-    data_dir = make_tiny_dataset(root / "fashion-small")
-    make_classifier(data_dir, root / "classifier")
-    return SimpleNamespace(data_dir=data_dir, cache=root / "cache", classifier=root / "classifier")
-
-
-@pytest.fixture(scope="module")
-def tiny(tmp_path_factory: pytest.TempPathFactory) -> SimpleNamespace:
-    return make_tiny(tmp_path_factory.mktemp("tiny"))
 
 
 def tiny_args(tiny: SimpleNamespace, root: Path, *extra: str) -> list[str]:
     """A small run: its run dir and model under `root`."""
     return ["--data-dir", str(tiny.data_dir), "--cache-dir", str(tiny.cache), "--classifier", str(tiny.classifier),
             "--run-dir", str(root / "run"), "--out", str(root / "out"), "--batch-size", "4", "--quiet", *extra]
-
-
-def read_card(out: Path) -> dict:
-    return json.loads((out / CARD_FILE).read_text())
 
 
 def spoil(folder: Path) -> None:

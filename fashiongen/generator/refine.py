@@ -24,25 +24,38 @@ changes it). Both lift conditional accuracy and cost variety, so both are off by
 from __future__ import annotations
 
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Iterator
 
 import keras
 import numpy as np
 from keras import ops
 
+from fashiongen.config import option
 from fashiongen.errors import GeneratorError
 from fashiongen.generator.generator import Generator
 from fashiongen.generator.judge import per_head_crossentropy
 from fashiongen.generator.prior import LatentPrior
 
-DEFAULT_STEPS = 500
-DEFAULT_BATCH_SIZE = 128
-DEFAULT_KL_WEIGHT = 0.003
-DEFAULT_LEARNING_RATE = 0.01
 LOSSES = ("bce", "heads")
-DEFAULT_LOSS = "bce"
-DEFAULT_STRETCH = False
-DEFAULT_KL_BY_COUNT = False
+
+
+@dataclass
+class RefinementConfig:
+    """How refine_prior() refines; scripts/fit_generator_prior.py offers each field as a --judge-* flag."""
+
+    steps: int = option(500, "refinement steps")
+    batch_size: int = option(128, "images judged per step")
+    kl_weight: float = option(0.003, "weight of the KL divergence to the fitted prior: higher keeps the codes "
+                                     "nearer the training photos'")
+    learning_rate: float = option(0.01, "Adam's learning rate for the refinement")
+    loss: str = option("bce", "the judge's verdict: binary cross-entropy over all its scores, or each head's "
+                              "cross-entropy", choices=LOSSES)
+    stretch: bool = option(False, "also learn each pair's spread, not only its centre: narrower pairs, fewer "
+                                  "mislabelled images, less variety", negatable=True)
+    kl_by_count: bool = option(False, "scale each pair's KL weight by its training photos over the median "
+                                      "pair's, so rare pairs move further than common ones", negatable=True)
+    seed: int = option(0, "seed of the refinement's pair and noise draws")
 
 
 class PriorRefiner(keras.Model):
@@ -100,16 +113,17 @@ def _frozen(*models: keras.Model) -> Iterator[None]:
             layer.trainable = trainable
 
 
-def refine_prior(generator: Generator, judge: keras.Model, steps: int = DEFAULT_STEPS,
-                 batch_size: int = DEFAULT_BATCH_SIZE, kl_weight: float = DEFAULT_KL_WEIGHT,
-                 learning_rate: float = DEFAULT_LEARNING_RATE, loss: str = DEFAULT_LOSS,
-                 stretch: bool = DEFAULT_STRETCH, kl_by_count: bool = DEFAULT_KL_BY_COUNT, seed: int = 0,
+def refine_prior(generator: Generator, judge: keras.Model, config: RefinementConfig | None = None,
                  verbose: int = 0) -> tuple[LatentPrior, dict]:
     """The generator's prior refined against `judge` (a model from [0, 1] images, as the decoder
     draws them, to the schema's sigmoid scores), and a summary for the model card. `loss`: "bce"
     or "heads" (see the module's docstring). kl_by_count: each pair's KL weight is kl_weight times
     its training photos over the median pair's. Pairs are drawn uniformly, as conditional accuracy
-    weighs them. The generator itself is left unchanged."""
+    weighs them. The generator itself is left unchanged. `config`: RefinementConfig's defaults when None."""
+    config = config or RefinementConfig()
+    steps, batch_size, kl_weight = config.steps, config.batch_size, config.kl_weight
+    learning_rate, loss, stretch = config.learning_rate, config.loss, config.stretch
+    kl_by_count, seed = config.kl_by_count, config.seed
     if generator.prior is None:
         raise GeneratorError("refining needs a fitted latent prior; fit one first")
     if judge.output_shape[-1] != generator.schema.size:
