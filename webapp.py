@@ -19,7 +19,7 @@ import streamlit as st
 
 from fashiongen.errors import ClassifierError, GeneratorError
 from fashiongen.generator.generator import Generator
-from fashiongen.imaging import MAX_FILE_BYTES, ImageError, image_grid, load_image
+from fashiongen.imaging import IMAGE_SHAPE, MAX_FILE_BYTES, ImageError, image_grid, load_image
 from fashiongen.labeler.labeler import Labeler, Prediction
 from fashiongen.model_folder import GENERATOR, LABELER
 
@@ -60,11 +60,30 @@ def model_folder(variable: str, shipped: Path) -> str:
     return os.environ.get(variable) or str(shipped)
 
 
+def _keep_tensorflow_caches() -> None:
+    """Stop Streamlit from resetting Keras after every script run.
+
+    Streamlit calls keras.backend.clear_session() when a run ends (script_runner._clean_problem_modules,
+    for scripts that build a new model on each run). That empties TensorFlow's kernel cache, so the
+    next model call instantiated and optimised its whole graph again (Grappler): 50-90 ms of CPU in
+    every label and generate run instead of 2-15 ms, plus one more full garbage collection, and with
+    several sessions one user's run cleared the cache under another's model call. This app builds its
+    models once per process (the cached loaders below), so there is nothing to clear. The module
+    global is the only hook Streamlit offers; tests/test_app.py fails if a Streamlit upgrade moves it."""
+    from streamlit.runtime.scriptrunner import script_runner
+
+    script_runner._clean_problem_modules = lambda: None
+
+
+_keep_tensorflow_caches()
+
+
 def _out_of_collections(model):
     """`model`, with every object alive now moved out of the garbage collector's reach (gc.freeze).
 
-    Streamlit runs a full collection after every script run (runner.postScriptGC). With TensorFlow,
-    Keras and the models loaded, that walked about 456,000 objects for 200 ms while holding the GIL,
+    Streamlit ran a full collection after every script run (runner.postScriptGC, now off in
+    .streamlit/config.toml but on under AppTest), and Python runs its own ones. With TensorFlow,
+    Keras and the models loaded, one walked about 456,000 objects for 200 ms while holding the GIL,
     which stalled the messages on their way to the browser: the Label interaction took 605 ms
     instead of 181 (p50, scripts/benchmark.py --sections app). The models live as long as the process."""
     gc.collect()
@@ -75,9 +94,13 @@ def _out_of_collections(model):
 @st.cache_resource(show_spinner="Loading the labeler…")
 def _load_labeler(folder: str) -> tuple[Labeler | None, str | None]:
     try:
-        return _out_of_collections(Labeler.load(folder)), None
+        labeler = Labeler.load(folder)
     except ClassifierError as error:
         return None, str(error)  # names the file and the command that retrains into `folder`
+    # Trace the model's predict function now, behind the loading spinner: otherwise the first upload
+    # of the process paid it (about 0.5 s of CPU). The Label page's first render never calls the model.
+    labeler.scores(np.zeros((1, *IMAGE_SHAPE), np.uint8))
+    return _out_of_collections(labeler), None
 
 
 @st.cache_resource(show_spinner="Loading the generator…")

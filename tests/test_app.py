@@ -309,3 +309,33 @@ def test_a_seed_change_draws_only_the_new_grid(monkeypatch) -> None:
     assert not app.exception and calls[2:] == ["generate"]
     app.slider[1].set_value(7).run()
     assert calls[3:] == []  # cached
+
+
+def test_script_runs_keep_tensorflow_caches(app: AppTest, monkeypatch) -> None:
+    """Streamlit reset Keras after every script run, which emptied TensorFlow's kernel cache: every label
+    and generate run then rebuilt its model's graph, 50-90 ms of CPU instead of 2-15 (server CPU per
+    interaction 110-135 ms before, 35-40 after; scripts/benchmark.py --sections app)."""
+    from tensorflow.python.eager import context
+
+    cleared = []
+    original = context.Context.clear_kernel_cache
+    monkeypatch.setattr(context.Context, "clear_kernel_cache", lambda self: cleared.append(1) or original(self))
+    app.run()
+    app.file_uploader[0].set_value(("photo.jpg", product_photo(), "image/jpeg")).run()
+    app.switch_page("pages/generate.py").run()
+    assert not app.exception and app.title[0].value == "Generate"
+    assert cleared == []
+
+
+def test_the_labeler_is_traced_when_it_loads(app: AppTest) -> None:
+    """The first upload of the process does not pay for tracing the labeler's predict function (about
+    0.5 s of CPU): loading does it, behind the loading spinner."""
+    webapp._load_labeler.clear()
+    labeler, _ = webapp.load_labeler()
+    traced = labeler.model.predict_function.experimental_get_tracing_count()
+    assert traced >= 1
+    app.run()
+    app.file_uploader[0].set_value(("photo.jpg", product_photo(), "image/jpeg")).run()
+    assert not app.exception and len(app.metric) == 2
+    assert webapp.load_labeler()[0] is labeler
+    assert labeler.model.predict_function.experimental_get_tracing_count() == traced
