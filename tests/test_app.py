@@ -134,8 +134,8 @@ def test_several_uploads_give_a_table_and_csv(app: AppTest) -> None:
     assert len(app.get("download_button")) == 1
 
 
-@pytest.mark.parametrize("page, title", [("pages/about.py", "About FashionGen"), ("pages/generate.py", "Generate"),
-                                         ("pages/reconstruct.py", "Reconstruct")])
+@pytest.mark.parametrize("page, title", [("app_pages/about.py", "About FashionGen"), ("app_pages/generate.py", "Generate"),
+                                         ("app_pages/reconstruct.py", "Reconstruct")])
 def test_every_page_renders(app: AppTest, page: str, title: str) -> None:
     app.run()
     app.switch_page(page).run()
@@ -146,7 +146,7 @@ def test_every_page_renders(app: AppTest, page: str, title: str) -> None:
 def generated_images(monkeypatch, sub_category: str, gender: str, seed: int) -> list:
     app = new_app(monkeypatch)
     app.run()
-    app.switch_page("pages/generate.py").run()
+    app.switch_page("app_pages/generate.py").run()
     app.selectbox[0].set_value(sub_category)
     app.selectbox[1].set_value(gender)
     app.slider[1].set_value(seed)
@@ -165,7 +165,7 @@ def test_same_choices_give_the_same_images(monkeypatch) -> None:
 
 def test_about_page_shows_device_and_metrics(app: AppTest) -> None:
     app.run()
-    app.switch_page("pages/about.py").run()
+    app.switch_page("app_pages/about.py").run()
     assert not app.exception
     assert app.metric[0].value in ("CPU only",) or app.metric[0].value.startswith("GPU")
     assert len(app.table) >= 1  # the labeler's validation metrics from its model card
@@ -173,7 +173,7 @@ def test_about_page_shows_device_and_metrics(app: AppTest) -> None:
 
 def test_reconstruct_an_upload_and_an_example(app: AppTest) -> None:
     app.run()
-    app.switch_page("pages/reconstruct.py").run()
+    app.switch_page("app_pages/reconstruct.py").run()
     app.file_uploader[0].set_value(("photo.jpg", product_photo(), "image/jpeg")).run()
     assert not app.exception and not app.error
     assert len(app.get("image")) == 2  # original and reconstruction side by side
@@ -185,7 +185,7 @@ def test_reconstruct_an_upload_and_an_example(app: AppTest) -> None:
 
 def test_bad_upload_on_reconstruct_page(app: AppTest) -> None:
     app.run()
-    app.switch_page("pages/reconstruct.py").run()
+    app.switch_page("app_pages/reconstruct.py").run()
     app.file_uploader[0].set_value(("broken.png", b"\x89PNG\r\n\x1a\nbroken", "image/png")).run()
     assert not app.exception
     assert any("broken.png" in error.value for error in app.error)
@@ -303,7 +303,7 @@ def test_a_seed_change_draws_only_the_new_grid(monkeypatch) -> None:
     st.cache_data.clear()
     app = new_app(monkeypatch)
     app.run()
-    app.switch_page("pages/generate.py").run()
+    app.switch_page("app_pages/generate.py").run()
     assert calls == ["generate", "interpolate"]
     app.slider[1].set_value(8).run()
     assert not app.exception and calls[2:] == ["generate"]
@@ -322,7 +322,7 @@ def test_script_runs_keep_tensorflow_caches(app: AppTest, monkeypatch) -> None:
     monkeypatch.setattr(context.Context, "clear_kernel_cache", lambda self: cleared.append(1) or original(self))
     app.run()
     app.file_uploader[0].set_value(("photo.jpg", product_photo(), "image/jpeg")).run()
-    app.switch_page("pages/generate.py").run()
+    app.switch_page("app_pages/generate.py").run()
     assert not app.exception and app.title[0].value == "Generate"
     assert cleared == []
 

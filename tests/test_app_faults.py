@@ -56,7 +56,7 @@ def assert_labels_an_upload(monkeypatch) -> None:
 
 
 def assert_generates(monkeypatch) -> None:
-    app = page(monkeypatch, "pages/generate.py")
+    app = page(monkeypatch, "app_pages/generate.py")
     assert errors(app) == []
     assert len(app.get("image")) == 2  # the grid and the interpolation
     assert len(app.get("download_button")) == 1
@@ -67,13 +67,13 @@ def test_missing_generator(monkeypatch, tmp_path: Path) -> None:
     empty.mkdir()
     monkeypatch.setenv("FASHIONGEN_GENERATOR_DIR", str(empty))
     problem = f"{empty / 'encoder.keras'} is missing. {GENERATOR_RETRAIN.format(empty)}"
-    for path, title in (("pages/generate.py", "Generate"), ("pages/reconstruct.py", "Reconstruct")):
+    for path, title in (("app_pages/generate.py", "Generate"), ("app_pages/reconstruct.py", "Reconstruct")):
         app = page(monkeypatch, path)
         assert app.title[0].value == title
         assert errors(app) == [f"The generator cannot be loaded: {problem}"]
         assert len(app.get("image")) == 0 and len(app.file_uploader) == 0  # the page stopped after the message
     assert_labels_an_upload(monkeypatch)
-    about = page(monkeypatch, "pages/about.py")
+    about = page(monkeypatch, "app_pages/about.py")
     assert about.title[0].value == "About FashionGen"
     assert errors(about) == [problem]
     assert len(about.table) >= 1  # the labeler's card still shows
@@ -88,13 +88,13 @@ def test_corrupt_classifier(monkeypatch, tmp_path: Path) -> None:
     monkeypatch.setenv("FASHIONGEN_CLASSIFIER_DIR", str(folder))
     prefix = f"The labeler cannot be loaded: {folder / 'classifier.keras'} is corrupt or not a Keras model ("
     suffix = f"). {CLASSIFIER_RETRAIN.format(folder)}"
-    for path in (None, "pages/reconstruct.py"):  # the Label page, and Reconstruct (it labels to condition)
+    for path in (None, "app_pages/reconstruct.py"):  # the Label page, and Reconstruct (it labels to condition)
         app = page(monkeypatch, path)
         message = only_error(app)
         assert message.startswith(prefix) and message.endswith(suffix), message
         assert len(app.file_uploader) == 0 and len(app.metric) == 0
     assert_generates(monkeypatch)
-    assert len(page(monkeypatch, "pages/about.py").error) == 1
+    assert len(page(monkeypatch, "app_pages/about.py").error) == 1
 
 
 def test_truncated_decoder(monkeypatch, tmp_path: Path) -> None:
@@ -103,14 +103,14 @@ def test_truncated_decoder(monkeypatch, tmp_path: Path) -> None:
     decoder = folder / DECODER_FILE
     decoder.write_bytes(decoder.read_bytes()[: decoder.stat().st_size // 2])
     monkeypatch.setenv("FASHIONGEN_GENERATOR_DIR", str(folder))
-    message = only_error(page(monkeypatch, "pages/generate.py"))
+    message = only_error(page(monkeypatch, "app_pages/generate.py"))
     assert message.startswith(f"The generator cannot be loaded: {decoder} is corrupt or not a Keras model ("), message
     assert message.endswith(f"). {GENERATOR_RETRAIN.format(folder)}"), message
     assert_labels_an_upload(monkeypatch)
 
 
 def generator_arch_on_about_page(monkeypatch) -> str:
-    about = page(monkeypatch, "pages/about.py")
+    about = page(monkeypatch, "app_pages/about.py")
     texts = [markdown.value for markdown in about.markdown if markdown.value.startswith("Architecture **")]
     assert len(texts) == 2, texts  # labeler, generator
     return texts[1].split("**")[1]
@@ -131,7 +131,7 @@ def test_classifier_card_that_is_not_an_object(monkeypatch, tmp_path: Path) -> N
     (folder / CARD_FILE).write_text("[1, 2]")
     monkeypatch.setenv("FASHIONGEN_CLASSIFIER_DIR", str(folder))
     problem = f"{folder / CARD_FILE} holds a list, not a JSON object. {CLASSIFIER_RETRAIN.format(folder)}"
-    about = page(monkeypatch, "pages/about.py")
+    about = page(monkeypatch, "app_pages/about.py")
     assert errors(about) == [problem]
     assert [m.value for m in about.markdown if m.value.startswith("Architecture **conv**")]  # the generator's card
     assert only_error(page(monkeypatch)) == f"The labeler cannot be loaded: {problem}"
@@ -144,9 +144,9 @@ def test_generator_json_that_is_not_an_object(monkeypatch, tmp_path: Path) -> No
     (folder / CONFIG_FILE).write_text("[1]")
     monkeypatch.setenv("FASHIONGEN_GENERATOR_DIR", str(folder))
     problem = f"{folder / CONFIG_FILE} holds a list, not a JSON object. {GENERATOR_RETRAIN.format(folder)}"
-    for path in ("pages/generate.py", "pages/reconstruct.py"):
+    for path in ("app_pages/generate.py", "app_pages/reconstruct.py"):
         app = page(monkeypatch, path)
         assert only_error(app) == f"The generator cannot be loaded: {problem}"
         assert len(app.get("image")) == 0
-    assert errors(page(monkeypatch, "pages/about.py")) == [problem]
+    assert errors(page(monkeypatch, "app_pages/about.py")) == [problem]
     assert_labels_an_upload(monkeypatch)

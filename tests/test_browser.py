@@ -7,7 +7,9 @@ import os
 import subprocess
 import time
 import urllib.request
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 from urllib.parse import urlsplit
 
 import pytest
@@ -21,12 +23,16 @@ benchmark = load_script(REPO / "scripts" / "benchmark.py")
 CHROMIUM, CHROMIUM_FLAGS = benchmark.CHROMIUM, benchmark.CHROMIUM_FLAGS
 
 
-@pytest.fixture(scope="module")
-def server():
+def chromium_or_skip() -> None:
     if not Path(CHROMIUM).is_file():
         if os.environ.get("CI"):
             pytest.fail("CI must have Debian's chromium (.ci/run installs it)")
         pytest.skip("Debian's chromium is not installed (apt-get install chromium)")
+
+
+@contextmanager
+def serving() -> Iterator[str]:
+    """A fresh `streamlit run app.py` server as the benchmark starts it; yields its URL."""
     port = benchmark.free_port()
     process = benchmark.start_app(port, subprocess.PIPE)
     url = f"http://127.0.0.1:{port}"
@@ -40,16 +46,26 @@ def server():
     else:
         process.kill()
         pytest.fail(f"streamlit did not start: {process.stdout.read()[-2000:].decode(errors='replace')}")
-    yield url
-    process.terminate()
     try:
-        process.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        process.kill()
+        yield url
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
 
 
 @pytest.fixture(scope="module")
-def page(server):
+def server():
+    chromium_or_skip()
+    with serving() as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def page():
+    chromium_or_skip()
     from playwright.sync_api import sync_playwright
 
     SCREENSHOTS.mkdir(exist_ok=True)
@@ -127,3 +143,17 @@ def test_file_names_show_as_written(server, page) -> None:
     caption.wait_for()
     assert caption.inner_text() == f"{name} as the model sees it (60x80)"
     assert caption.locator("strong").count() == 0
+
+
+def test_a_fresh_servers_first_page_lists_the_page_titles(page) -> None:
+    """The first script run of a new server, reached straight at /generate, shows st.navigation's pages.
+    With the page scripts in a folder named pages/ beside app.py, Streamlit ran that first run as an
+    old-style multipage app: the sidebar listed the file names (app, about, generate, label,
+    reconstruct) and the tab said "generate", until the user's next click."""
+    with serving() as url:
+        page.goto(f"{url}/generate")
+        page.get_by_text("Interpolate").wait_for()
+        page.wait_for_function(benchmark.RUN_FINISHED)
+        names = page.locator("[data-testid='stSidebarNavLink'] [data-testid='stMarkdownContainer']").all_inner_texts()
+        assert names == ["Label", "Reconstruct", "Generate", "About"]
+        assert page.title() == "FashionGen"

@@ -363,7 +363,7 @@ def assert_names_and_retrains(raised: pytest.ExceptionInfo, named: Path) -> None
 
 
 def test_a_card_that_is_not_an_object_is_refused_at_load(bundle_copy: Path) -> None:
-    """pages/about.py calls card.get: a card of [1, 2] crashed it instead of failing here."""
+    """app_pages/about.py calls card.get: a card of [1, 2] crashed it instead of failing here."""
     (bundle_copy / CARD_FILE).write_text("[1, 2]")
     with pytest.raises(ClassifierError) as raised:
         Labeler.load(bundle_copy)

@@ -293,7 +293,7 @@ def test_reconstruct_gives_uint8_images_of_the_mean_code(saved, models) -> None:
     one = generator.reconstruct(images[0], conditions[0])
     assert both.dtype == one.dtype == np.uint8
     assert both.shape == (2, 80, 60, 3)
-    assert one.shape == (1, 80, 60, 3)  # one image: a batch of one (pages/reconstruct.py takes [0])
+    assert one.shape == (1, 80, 60, 3)  # one image: a batch of one (app_pages/reconstruct.py takes [0])
     np.testing.assert_array_equal(one[0], both[0])
     # no sampling: the CVAE's own forward pass (code = mean) gives the same pixels
     expected = to_uint8(np.asarray(models["conv"]((images / np.float32(255), conditions))))
