@@ -31,7 +31,7 @@ SCHEMA_FILE = "labels.json"
 CARD_FILE = "model_card.json"
 # the largest JSON file a folder may hold: the shipped ones are under 5 KB; a huge one is not read into memory
 MAX_JSON_BYTES = 10 * 1024 * 1024
-# card fields that code reads as objects (pages/about.py, the scripts), so a card must have them as objects
+# card fields that code reads as objects (app_pages/about.py, the scripts), so a card must have them as objects
 CARD_OBJECTS = (("metrics",), ("metrics", "validation"), ("split",))
 
 
