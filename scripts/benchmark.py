@@ -31,23 +31,17 @@ import math
 import os
 import platform
 import resource
-import shutil
-import socket
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import get_context
 from pathlib import Path
 from typing import Callable
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-# Import this checkout's package even when another checkout is the one pip installed.
-sys.path.insert(0, str(REPO_ROOT))
-
-DEFAULT_DATA_DIR = Path("data") / "fashion-small"
+from fashiongen.app_server import CHROMIUM, CHROMIUM_FLAGS, RUN_FINISHED, free_port, start_app, wait_until_serving
+from fashiongen.paths import DEFAULT_DATA_DIR
 
 
 def _percentiles(times_ms: list[float]) -> dict:
@@ -320,9 +314,6 @@ def bench_generator(args: argparse.Namespace) -> dict:
 # in Debian's Chromium (never `playwright install`). Every time is measured in this process, from the
 # browser action to what the user sees.
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
-                  "--disable-component-update", "--disable-sync"]
 APP_TARGETS = {"cold_start_s": 10.0, "label_p50_ms": 300.0, "generate_p50_ms": 500.0}  # the issue's, on this CPU
 APP_WARMUP = 2  # untimed interactions before the timed ones, in the first session
 APP_SESSION_WARMUP = 1  # and in each concurrent session (the server is warm; a new context loads the page's scripts)
@@ -348,13 +339,6 @@ IMAGES_CHANGED = """old => {
         && images.every((img, i) => img.src !== old[i] && img.complete && img.naturalWidth > 0);
 }"""
 # The server has finished the script run (or the fragment's) that the last interaction started.
-RUN_FINISHED = """() => document.querySelector("[data-testid='stApp']").dataset.testScriptState === 'notRunning'"""
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _generated_photos(folder: str, count: int) -> list[str]:
@@ -375,17 +359,6 @@ def _generated_photos(folder: str, count: int) -> list[str]:
     return paths
 
 
-def start_app(port: int, log) -> subprocess.Popen:
-    """The README's `streamlit run app.py`, headless on a loopback port, importing this checkout; its
-    output goes to `log` (a file, or subprocess.PIPE). tests/test_browser.py starts its server here too."""
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")])))
-    return subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true", "--server.port", str(port),
-         "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false"],
-        cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-    )
-
-
 def _cpu_seconds(pid: int) -> float | None:
     """User + system CPU seconds the process `pid` has used so far (Linux /proc), else None."""
     try:
@@ -396,14 +369,8 @@ def _cpu_seconds(pid: int) -> float | None:
 
 
 async def _wait_healthy(url: str, server: subprocess.Popen, log_path: Path) -> None:
-    deadline = time.monotonic() + APP_TIMEOUT_MS / 1000
-    while time.monotonic() < deadline and server.poll() is None:
-        try:
-            if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).read() == b"ok":
-                return
-        except OSError:
-            await asyncio.sleep(0.05)
-    raise RuntimeError(f"streamlit did not start: {log_path.read_text()[-2000:]}")
+    if not await asyncio.to_thread(wait_until_serving, url, server, APP_TIMEOUT_MS / 1000):
+        raise RuntimeError(f"streamlit did not start: {log_path.read_text()[-2000:]}")
 
 
 async def _label_times(page, url: str, photos: list[str], warmup: int, repeats: int) -> dict[str, list[float]]:

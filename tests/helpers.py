@@ -1,4 +1,4 @@
-"""Plain helpers the script tests share (fixtures live in conftest.py). Import them with
+"""Plain helpers the tests share (fixtures live in conftest.py). Import them with
 `from helpers import ...`: pytest puts tests/ on sys.path."""
 
 from __future__ import annotations
@@ -11,8 +11,13 @@ import sys
 from pathlib import Path
 from types import ModuleType, SimpleNamespace
 
-from conftest import make_tiny_dataset
+import keras
+import numpy as np
+import pandas as pd
+from conftest import TINY_ROWS, jpeg_bytes, make_tiny_dataset
+from streamlit.testing.v1 import AppTest
 
+from fashiongen.generator.cvae import CVAE
 from fashiongen.labeler.labeler import Labeler
 from fashiongen.labeler.model import build_classifier
 from fashiongen.model_folder import CARD_FILE
@@ -75,3 +80,95 @@ def make_tiny(root: Path) -> SimpleNamespace:
     data_dir = make_tiny_dataset(root / "fashion-small")
     make_classifier(data_dir, root / "classifier")
     return SimpleNamespace(data_dir=data_dir, cache=root / "cache", classifier=root / "classifier")
+
+
+# the tiny dataset's schema: 6 sub-categories, 5 genders (the real one has 20 + 5 = 25 labels)
+SCHEMA = LabelSchema.from_styles(pd.DataFrame(TINY_ROWS, columns=["id", "gender", "subCategory", "name"]))
+
+
+def fixed_batch(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """n images in [0, 1] (float32) and their one-hot conditions."""
+    rng = np.random.default_rng(seed)
+    images = rng.integers(0, 256, (n, 80, 60, 3)).astype(np.float32) / 255.0
+    rows = [SCHEMA.encode(SCHEMA.sub_categories[i % 6], SCHEMA.genders[i % 5]) for i in range(n)]
+    return images, np.stack(rows)
+
+
+def fresh_test_step(model: CVAE, *data: np.ndarray) -> dict[str, float]:
+    for metric in model.metrics:
+        metric.reset_state()
+    return run_test_step(model, *data)
+
+
+def force_mean_codes(model: CVAE) -> CVAE:
+    """log_var = -40 for every input: the sampled code is mean + e^-20 * noise, i.e. the mean to
+    within float32 rounding, so loss terms no longer depend on which noise was drawn."""
+    log_var = model.encoder.get_layer("log_var")
+    kernel, bias = log_var.get_weights()
+    log_var.set_weights([np.zeros_like(kernel), np.full_like(bias, -40.0)])
+    return model
+
+
+N_SUB = len(SCHEMA.sub_categories)
+
+
+def synthetic_codes(rng: np.random.Generator):
+    """Three pairs around known centres with one shared covariance, plus rows outside the schema
+    (an all-zero sub-category part) far away, which the fit must leave out."""
+    centres = {("Topwear", "Men"): 5.0, ("Topwear", "Women"): -5.0, ("Bags", "Boys"): 20.0}
+    mixing = rng.normal(size=(LATENT, LATENT))
+    codes, conditions = [], []
+    for (sub_category, gender), centre in centres.items():
+        n = {"Bags": 50}.get(sub_category, 400)
+        codes.append(centre + rng.normal(size=(n, LATENT)) @ mixing.T)
+        conditions.append(np.repeat(condition(sub_category, gender)[None], n, axis=0))
+    outside = np.zeros((7, SCHEMA.size), np.float32)
+    outside[:, N_SUB] = 1.0  # gender only: a sub-category outside the schema
+    codes.append(np.full((7, LATENT), 1e6))
+    conditions.append(outside)
+    return np.concatenate(codes), np.concatenate(conditions), centres, mixing
+
+
+def new_app(monkeypatch) -> AppTest:
+    monkeypatch.chdir(REPO)
+    return AppTest.from_file(str(REPO / "app.py"), default_timeout=180)
+
+
+def product_photo() -> bytes:
+    """A real dataset photo when ../shared is there, else a made-up product-like picture."""
+    shared = REPO.parent / "shared" / "data" / "fashion-small" / "images" / "15970.jpg"
+    if shared.is_file():
+        return shared.read_bytes()
+    pixels = np.full((80, 60, 3), 255, np.uint8)
+    pixels[15:65, 10:50] = (40, 60, 120)
+    return jpeg_bytes(pixels)
+
+
+def assert_probability_chart(app: AppTest, labels: dict[str, str]) -> None:
+    """One plotly figure: a bar per sub-category and per gender, the shown labels the longest bars."""
+    (chart,) = app.get("plotly_chart")
+    spec = json.loads(chart.proto.spec)
+    sub_bars, gender_bars = spec["data"]
+    # side by side, each on its own axes, titled
+    assert (sub_bars.get("xaxis", "x"), gender_bars["xaxis"]) == ("x", "x2")
+    assert spec["layout"]["xaxis"]["domain"][1] < spec["layout"]["xaxis2"]["domain"][0]
+    assert [note["text"] for note in spec["layout"]["annotations"]] == ["Sub-category", "Gender"]
+    assert len(sub_bars["y"]) == 20 and set(gender_bars["y"]) == {"Men", "Women", "Unisex", "Boys", "Girls"}
+    for bars, label in ((sub_bars, labels["Sub-category"]), (gender_bars, labels["Gender"])):
+        assert bars["y"][max(range(len(bars["x"])), key=bars["x"].__getitem__)] == label
+
+
+def numbers(logs: dict) -> dict[str, float]:
+    return {name: float(value) for name, value in logs.items()}
+
+
+def run_test_step(model: CVAE, *data: np.ndarray) -> dict[str, float]:
+    """One test_step on NumPy data (as tensors, the way fit/evaluate hand it over)."""
+    return numbers(model.test_step(tuple(keras.ops.convert_to_tensor(part) for part in data)))
+
+
+LATENT = 4
+
+
+def condition(sub_category: str, gender: str) -> np.ndarray:
+    return SCHEMA.encode(sub_category, gender)

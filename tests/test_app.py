@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import json
 import re
 from pathlib import Path
 from types import SimpleNamespace
@@ -11,7 +10,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 import streamlit as st
-from conftest import jpeg_bytes
+from helpers import assert_probability_chart, new_app, product_photo
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
@@ -21,9 +20,6 @@ from fashiongen.generator.generator import Generator
 REPO = Path(__file__).resolve().parents[1]
 
 
-def new_app(monkeypatch) -> AppTest:
-    monkeypatch.chdir(REPO)
-    return AppTest.from_file(str(REPO / "app.py"), default_timeout=180)
 
 
 @pytest.fixture
@@ -37,14 +33,6 @@ def encode(image: Image.Image, fmt: str, **options) -> bytes:
     return buffer.getvalue()
 
 
-def product_photo() -> bytes:
-    """A real dataset photo when ../shared is there, else a made-up product-like picture."""
-    shared = REPO.parent / "shared" / "data" / "fashion-small" / "images" / "15970.jpg"
-    if shared.is_file():
-        return shared.read_bytes()
-    pixels = np.full((80, 60, 3), 255, np.uint8)
-    pixels[15:65, 10:50] = (40, 60, 120)
-    return jpeg_bytes(pixels)
 
 
 def rotated_jpeg() -> bytes:
@@ -89,18 +77,6 @@ def test_label_a_good_upload(app: AppTest, name: str) -> None:
     assert_probability_chart(app, labels)
 
 
-def assert_probability_chart(app: AppTest, labels: dict[str, str]) -> None:
-    """One plotly figure: a bar per sub-category and per gender, the shown labels the longest bars."""
-    (chart,) = app.get("plotly_chart")
-    spec = json.loads(chart.proto.spec)
-    sub_bars, gender_bars = spec["data"]
-    # side by side, each on its own axes, titled
-    assert (sub_bars.get("xaxis", "x"), gender_bars["xaxis"]) == ("x", "x2")
-    assert spec["layout"]["xaxis"]["domain"][1] < spec["layout"]["xaxis2"]["domain"][0]
-    assert [note["text"] for note in spec["layout"]["annotations"]] == ["Sub-category", "Gender"]
-    assert len(sub_bars["y"]) == 20 and set(gender_bars["y"]) == {"Men", "Women", "Unisex", "Boys", "Girls"}
-    for bars, label in ((sub_bars, labels["Sub-category"]), (gender_bars, labels["Gender"])):
-        assert bars["y"][max(range(len(bars["x"])), key=bars["x"].__getitem__)] == label
 
 
 def test_real_photo_gets_its_label(app: AppTest, shared_data: Path) -> None:

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 import streamlit as st
+from helpers import assert_probability_chart, new_app, product_photo
 from streamlit.testing.v1 import AppTest
-from test_app import assert_probability_chart, new_app, product_photo
 
 from fashiongen.generator.generator import CONFIG_FILE, DECODER_FILE
 from fashiongen.labeler.labeler import MODEL_FILE

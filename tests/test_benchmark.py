@@ -10,7 +10,9 @@ import time
 from pathlib import Path
 
 import pytest
-from test_train_generator import load_script
+from helpers import load_script
+
+from fashiongen.app_server import CHROMIUM
 
 REPO = Path(__file__).resolve().parents[1]
 SCRIPT = REPO / "scripts" / "benchmark.py"
@@ -42,7 +44,7 @@ def test_user_mistakes_give_one_line(tmp_path: Path) -> None:
 
 def test_app_section_through_a_real_server(tiny_dataset: Path, tmp_path: Path) -> None:
     """A short run (2 interactions of each kind, 2 concurrent sessions): every number is there and sane."""
-    if not Path(benchmark.CHROMIUM).is_file():
+    if not Path(CHROMIUM).is_file():
         if os.environ.get("CI"):
             pytest.fail("CI must have Debian's chromium (.ci/run installs it)")
         pytest.skip("Debian's chromium is not installed (apt-get install chromium)")

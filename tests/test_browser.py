@@ -5,22 +5,18 @@ from __future__ import annotations
 
 import os
 import subprocess
-import time
-import urllib.request
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 from urllib.parse import urlsplit
 
 import pytest
-from test_app import product_photo
-from test_train_generator import load_script
+from helpers import product_photo
+
+from fashiongen.app_server import CHROMIUM, CHROMIUM_FLAGS, RUN_FINISHED, free_port, start_app, wait_until_serving
 
 REPO = Path(__file__).resolve().parents[1]
 SCREENSHOTS = REPO / "screenshots"
-# the benchmark's app section starts the same server in the same Chromium
-benchmark = load_script(REPO / "scripts" / "benchmark.py")
-CHROMIUM, CHROMIUM_FLAGS = benchmark.CHROMIUM, benchmark.CHROMIUM_FLAGS
 
 
 def chromium_or_skip() -> None:
@@ -32,18 +28,11 @@ def chromium_or_skip() -> None:
 
 @contextmanager
 def serving() -> Iterator[str]:
-    """A fresh `streamlit run app.py` server as the benchmark starts it; yields its URL."""
-    port = benchmark.free_port()
-    process = benchmark.start_app(port, subprocess.PIPE)
+    """A fresh `streamlit run app.py` server, started as the benchmark starts it; yields its URL."""
+    port = free_port()
+    process = start_app(port, subprocess.PIPE)
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        try:
-            if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).read() == b"ok":
-                break
-        except OSError:
-            time.sleep(0.5)
-    else:
+    if not wait_until_serving(url, process, timeout_s=90):
         process.kill()
         pytest.fail(f"streamlit did not start: {process.stdout.read()[-2000:].decode(errors='replace')}")
     try:
@@ -153,7 +142,7 @@ def test_a_fresh_servers_first_page_lists_the_page_titles(page) -> None:
     with serving() as url:
         page.goto(f"{url}/generate")
         page.get_by_text("Interpolate").wait_for()
-        page.wait_for_function(benchmark.RUN_FINISHED)
+        page.wait_for_function(RUN_FINISHED)
         names = page.locator("[data-testid='stSidebarNavLink'] [data-testid='stMarkdownContainer']").all_inner_texts()
         assert names == ["Label", "Reconstruct", "Generate", "About"]
         assert page.title() == "FashionGen"

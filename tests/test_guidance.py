@@ -11,8 +11,7 @@ from pathlib import Path
 import keras
 import numpy as np
 import pytest
-from helpers import REPO, load_script, one_error_line
-from test_prior import N_SUB, synthetic_codes
+from helpers import N_SUB, REPO, load_script, one_error_line, synthetic_codes
 
 from fashiongen.errors import GeneratorError
 from fashiongen.generator.generator import DECODER_FILE, ENCODER_FILE, Generator

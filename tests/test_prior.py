@@ -13,37 +13,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from test_vae import REPO, SCHEMA
+from helpers import LATENT, N_SUB, REPO, SCHEMA, condition, synthetic_codes
 
 from fashiongen.errors import GeneratorError
 from fashiongen.generator.cvae import build_generator
 from fashiongen.generator.generator import DECODER_FILE, Generator
 from fashiongen.generator.prior import PRIOR_FILE, LatentPrior
 from fashiongen.model_folder import GENERATOR, SCHEMA_FILE
-
-N_SUB = len(SCHEMA.sub_categories)
-LATENT = 4
-
-
-def condition(sub_category: str, gender: str) -> np.ndarray:
-    return SCHEMA.encode(sub_category, gender)
-
-
-def synthetic_codes(rng: np.random.Generator):
-    """Three pairs around known centres with one shared covariance, plus rows outside the schema
-    (an all-zero sub-category part) far away, which the fit must leave out."""
-    centres = {("Topwear", "Men"): 5.0, ("Topwear", "Women"): -5.0, ("Bags", "Boys"): 20.0}
-    mixing = rng.normal(size=(LATENT, LATENT))
-    codes, conditions = [], []
-    for (sub_category, gender), centre in centres.items():
-        n = {"Bags": 50}.get(sub_category, 400)
-        codes.append(centre + rng.normal(size=(n, LATENT)) @ mixing.T)
-        conditions.append(np.repeat(condition(sub_category, gender)[None], n, axis=0))
-    outside = np.zeros((7, SCHEMA.size), np.float32)
-    outside[:, N_SUB] = 1.0  # gender only: a sub-category outside the schema
-    codes.append(np.full((7, LATENT), 1e6))
-    conditions.append(outside)
-    return np.concatenate(codes), np.concatenate(conditions), centres, mixing
 
 
 def test_fit_gives_each_pairs_mean_and_its_covariance_shrunk_towards_the_pooled_one() -> None:

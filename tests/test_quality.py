@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 from conftest import make_tiny_dataset
-from test_vae import SCHEMA, fixed_batch, force_mean_codes, fresh_test_step
+from helpers import SCHEMA, fixed_batch, force_mean_codes, fresh_test_step
 
 from fashiongen.dataset import FashionData, load_dataset
 from fashiongen.generator.cvae import CVAE, build_generator

@@ -14,8 +14,7 @@ import keras
 import numpy as np
 import pytest
 from conftest import assert_help_mentions, make_tiny_dataset
-from helpers import REPO, folder_bytes, keep_only, load_script, one_error_line, read_card, run_in_fresh_process
-from test_vae import SCHEMA
+from helpers import REPO, SCHEMA, folder_bytes, keep_only, load_script, one_error_line, read_card, run_in_fresh_process
 
 from fashiongen.dataset import load_dataset
 from fashiongen.generator.generator import CONFIG_FILE, DECODER_FILE, ENCODER_FILE, Generator

@@ -14,60 +14,33 @@ from pathlib import Path
 
 import keras
 import numpy as np
-import pandas as pd
 import pytest
-from conftest import TINY_ROWS
-from test_train_classifier import one_error_line
+from helpers import SCHEMA, fixed_batch, force_mean_codes, fresh_test_step, one_error_line, run_test_step
 
 from fashiongen.errors import GeneratorError
 from fashiongen.generator.architectures import PIXEL_VALUES
 from fashiongen.generator.cvae import CVAE, LOG_VAR_LIMIT, build_generator
-from fashiongen.generator.judge import LabelConsistency
 from fashiongen.generator.generator import CONFIG_FILE, DECODER_FILE, ENCODER_FILE, Generator, to_uint8
+from fashiongen.generator.judge import LabelConsistency
 from fashiongen.generator.prior import LatentPrior
 from fashiongen.model_folder import CARD_FILE, GENERATOR, SCHEMA_FILE
-from fashiongen.schema import LabelSchema
 
 REPO = Path(__file__).resolve().parents[1]
-# the tiny dataset's schema: 6 sub-categories, 5 genders (the real one has 20 + 5 = 25 labels)
-SCHEMA = LabelSchema.from_styles(pd.DataFrame(TINY_ROWS, columns=["id", "gender", "subCategory", "name"]))
 FULL_LABELS = 25
 
 
-def fixed_batch(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """n images in [0, 1] (float32) and their one-hot conditions."""
-    rng = np.random.default_rng(seed)
-    images = rng.integers(0, 256, (n, 80, 60, 3)).astype(np.float32) / 255.0
-    rows = [SCHEMA.encode(SCHEMA.sub_categories[i % 6], SCHEMA.genders[i % 5]) for i in range(n)]
-    return images, np.stack(rows)
 
 
 def uint8_batch(n: int, seed: int = 0) -> np.ndarray:
     return np.random.default_rng(seed).integers(0, 256, (n, 80, 60, 3), dtype=np.uint8)
 
 
-def numbers(logs: dict) -> dict[str, float]:
-    return {name: float(value) for name, value in logs.items()}
 
 
-def run_test_step(model: CVAE, *data: np.ndarray) -> dict[str, float]:
-    """One test_step on NumPy data (as tensors, the way fit/evaluate hand it over)."""
-    return numbers(model.test_step(tuple(keras.ops.convert_to_tensor(part) for part in data)))
 
 
-def fresh_test_step(model: CVAE, *data: np.ndarray) -> dict[str, float]:
-    for metric in model.metrics:
-        metric.reset_state()
-    return run_test_step(model, *data)
 
 
-def force_mean_codes(model: CVAE) -> CVAE:
-    """log_var = -40 for every input: the sampled code is mean + e^-20 * noise, i.e. the mean to
-    within float32 rounding, so loss terms no longer depend on which noise was drawn."""
-    log_var = model.encoder.get_layer("log_var")
-    kernel, bias = log_var.get_weights()
-    log_var.set_weights([np.zeros_like(kernel), np.full_like(bias, -40.0)])
-    return model
 
 
 @pytest.fixture(scope="module")
