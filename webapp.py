@@ -22,8 +22,9 @@ from fashiongen.generator.generator import Generator
 from fashiongen.imaging import IMAGE_SHAPE, MAX_FILE_BYTES, ImageError, image_grid, load_image
 from fashiongen.labeler.labeler import Labeler, Prediction
 from fashiongen.model_folder import GENERATOR, LABELER
+from fashiongen.paths import DEFAULT_DATA_DIR
 
-DATA_IMAGES = Path("data") / "fashion-small" / "images"
+DATA_IMAGES = DEFAULT_DATA_DIR / "images"
 # Environment variables naming other model folders; read on every call, and the folder is the cache key,
 # so another folder is really loaded.
 CLASSIFIER_DIR_VARIABLE = "FASHIONGEN_CLASSIFIER_DIR"

@@ -15,7 +15,8 @@ Sections (later work adds more):
               in one session and in 8 concurrent sessions, against the issue's targets (not
               against a naive contender).
 
-Each measurement runs in a fresh process, so its peak memory (max RSS) is its own.
+Each measurement runs in a fresh process, so its peak memory (max RSS) is its own; that is why the
+measured functions import what they use themselves (a child loads only its contender's libraries).
 The app section needs no styles.csv: it uploads photos from --data-dir's images/ when there are
 any, otherwise images the shipped generator draws.
 Example: python scripts/benchmark.py --data-dir ../shared/data/fashion-small --json benchmark.json
