@@ -42,6 +42,15 @@ def start_app(port: int, log) -> subprocess.Popen:
     )
 
 
+def stop_app(server: subprocess.Popen) -> None:
+    """Ask the server to stop; kill it if it has not within 20 s."""
+    server.terminate()
+    try:
+        server.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        server.kill()
+
+
 def wait_until_serving(url: str, server: subprocess.Popen, timeout_s: float) -> bool:
     """True once `url` answers Streamlit's health check; False if the server exits or time runs out."""
     deadline = time.monotonic() + timeout_s

@@ -41,7 +41,15 @@ from multiprocessing import get_context
 from pathlib import Path
 from typing import Callable
 
-from fashiongen.app_server import CHROMIUM, CHROMIUM_FLAGS, RUN_FINISHED, free_port, start_app, wait_until_serving
+from fashiongen.app_server import (
+    CHROMIUM,
+    CHROMIUM_FLAGS,
+    RUN_FINISHED,
+    free_port,
+    start_app,
+    stop_app,
+    wait_until_serving,
+)
 from fashiongen.paths import DEFAULT_DATA_DIR
 
 
@@ -466,11 +474,7 @@ async def _drive_app(photos: list[str], repeats: int, sessions: int, rounds: int
                 generate = await asyncio.gather(*(_generate_times(p, url, APP_SESSION_WARMUP, rounds) for p in pages))
                 charge("generate_concurrent", sessions * (APP_SESSION_WARMUP + rounds))
             finally:
-                server.terminate()
-                try:
-                    server.wait(timeout=20)
-                except subprocess.TimeoutExpired:
-                    server.kill()
+                stop_app(server)
                 await browser.close()
     together = {kind: [t for times in label for t in times[kind]] for kind in ("label_shown", "label")}
     together["generate"] = [t for times in generate for t in times]

@@ -13,7 +13,15 @@ from urllib.parse import urlsplit
 import pytest
 from helpers import product_photo
 
-from fashiongen.app_server import CHROMIUM, CHROMIUM_FLAGS, RUN_FINISHED, free_port, start_app, wait_until_serving
+from fashiongen.app_server import (
+    CHROMIUM,
+    CHROMIUM_FLAGS,
+    RUN_FINISHED,
+    free_port,
+    start_app,
+    stop_app,
+    wait_until_serving,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 SCREENSHOTS = REPO / "screenshots"
@@ -38,11 +46,7 @@ def serving() -> Iterator[str]:
     try:
         yield url
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
+        stop_app(process)
 
 
 @pytest.fixture(scope="module")
