@@ -347,7 +347,6 @@ IMAGES_CHANGED = """old => {
     return images.length === old.length
         && images.every((img, i) => img.src !== old[i] && img.complete && img.naturalWidth > 0);
 }"""
-# The server has finished the script run (or the fragment's) that the last interaction started.
 
 
 def _generated_photos(folder: str, count: int) -> list[str]:
