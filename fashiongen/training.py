@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import math
 import shlex
 import shutil
 import sys
@@ -20,7 +21,7 @@ from fashiongen.config import add_arguments, as_card, from_namespace, option
 from fashiongen.dataset import FashionData
 from fashiongen.distribute import ReplicaStatistics
 from fashiongen.errors import TrainingError
-from fashiongen.files import atomic_write_text
+from fashiongen.files import atomic_write_text, check_writable
 from fashiongen.paths import DEFAULT_DATA_DIR
 from fashiongen.schema import LabelSchema
 from fashiongen.splits import DEFAULT_SPLIT_SEED, Split
@@ -94,6 +95,16 @@ def command_line(argv: list[str] | None) -> list[str]:
 
 BEST_WEIGHTS = "best.weights.h5"
 BEST_RECORD = "best.json"  # the monitored value of the best weights, so that --resume keeps the bar
+
+
+def check_outputs(config: TrainingConfig) -> None:
+    """Raise TrainingError (one line) unless --out and --run-dir can be written as folders: checked
+    before the training, so that a bad path does not throw a finished run away."""
+    for flag, folder in (("--out", config.out), ("--run-dir", config.run_dir)):
+        try:
+            check_writable(folder, folder=True)
+        except ValueError as error:
+            raise TrainingError(f"{flag}: {error}") from None
 
 
 def prepare_run_dir(run_dir: Path, resume: bool) -> Path:
@@ -257,13 +268,14 @@ def keep_better(out: Path, run_dir: Path, new_loss: float | None, old_loss: floa
                 n_validation: int) -> Path:
     """Where a finished model goes: `out` unless the model there (`old_loss`, measured on the same
     validation images through the same code as `new_loss`) is at least as good and not `replace`,
-    then `run_dir`/model. Prints one line saying which model --out keeps and why. `old_loss` None:
-    nothing to compare with."""
+    then `run_dir`/model. A non-finite loss always loses. Prints one line saying which model --out
+    keeps and why. `old_loss` None: nothing to compare with."""
     if old_loss is None:
         return out
     numbers = (f"this run's validation loss {new_loss:.5f}, the model in {out} {old_loss:.5f}, "
                f"on the same {n_validation:,} validation images")
-    if new_loss < old_loss:
+    # a NaN loss compares False with anything: a broken old model is beaten, a broken new one loses
+    if math.isfinite(new_loss) and (not math.isfinite(old_loss) or new_loss < old_loss):
         print(f"replaced {out} with this run's model, which is better: {numbers}")
         return out
     if replace:

@@ -24,6 +24,7 @@ import_tensorflow_quietly()  # before Keras is imported below: its start-up chat
 
 from fashiongen.dataset import load_dataset  # noqa: E402
 from fashiongen.errors import ClassifierError, DatasetError, GeneratorError  # noqa: E402
+from fashiongen.files import check_writable  # noqa: E402
 from fashiongen.generator.generator import Generator  # noqa: E402
 from fashiongen.generator.quality import evaluate_generator, real_validation  # noqa: E402
 from fashiongen.labeler.labeler import Labeler  # noqa: E402
@@ -63,6 +64,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     try:
+        if args.json:  # before the evaluation, so a bad output path does not throw its result away
+            check_writable(args.json)
         labeler = Labeler.load(args.classifier)
         models = {name: Generator.load(folder) for name, folder in (("paper", args.paper), ("default", args.default))}
         dataset = load_dataset(args.data_dir, cache_dir=args.cache_dir)

@@ -35,7 +35,7 @@ from fashiongen.generator.refine import RefinementConfig, refine_prior  # noqa: 
 from fashiongen.labeler.labeler import Labeler  # noqa: E402
 from fashiongen.model_folder import CARD_FILE, GENERATOR  # noqa: E402
 from fashiongen.paths import DEFAULT_DATA_DIR  # noqa: E402
-from fashiongen.splits import make_split  # noqa: E402
+from fashiongen.splits import DEFAULT_SPLIT_SEED, make_split  # noqa: E402
 from fashiongen.training import SPLITS, command_line, script_command  # noqa: E402
 
 
@@ -65,6 +65,21 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
+def card_split(args: argparse.Namespace, card: dict) -> tuple[str, int]:
+    """The split to fit on: --split and --seed, else the model card's; a card value that is no split
+    is the folder's one-line error, not a traceback from the split code."""
+    split_card, folder = card.get("split", {}), GENERATOR.open(args.generator)
+    kind = args.split or split_card.get("kind", SPLITS[0])
+    if kind not in SPLITS:
+        raise folder.error(CARD_FILE, f"has split.kind = {kind!r}, not one of {', '.join(SPLITS)}",
+                           "Give --split and --seed instead")
+    seed = args.seed if args.seed is not None else split_card.get("seed", DEFAULT_SPLIT_SEED)
+    if isinstance(seed, bool) or not isinstance(seed, int):  # JSON true is a Python int
+        raise folder.error(CARD_FILE, f"has split.seed = {seed!r}, not a whole number",
+                           "Give --split and --seed instead")
+    return kind, seed
+
+
 def fit(args: argparse.Namespace) -> dict:
     generator = Generator.load(args.generator, with_prior=False)  # the old prior may be the broken part
     if generator.arch == "paper":
@@ -73,9 +88,7 @@ def fit(args: argparse.Namespace) -> dict:
     if args.judge is not None:  # loaded first: a wrong judge fails before the slow part
         judge = Labeler.load(args.judge)
         judge_model = judge.as_judge(generator.schema, str(args.judge))
-    split_card = generator.card.get("split", {})
-    kind, seed = args.split or split_card.get("kind", "random"), args.seed
-    seed = seed if seed is not None else int(split_card.get("seed", 42))
+    kind, seed = card_split(args, generator.card)
     dataset = load_dataset(args.data_dir, cache_dir=args.cache_dir)
     split = make_split(kind, dataset, seed)
     rows = split.train

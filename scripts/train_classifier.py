@@ -182,6 +182,7 @@ def train(config: ClassifierTrainingConfig, argv: list[str]) -> dict:
 def main(argv: list[str] | None = None) -> int:
     config = parse_args(argv)
     try:
+        training.check_outputs(config)  # before the work, not after it
         train(config, training.command_line(argv))
     except (DatasetError, ClassifierError, TrainingError) as error:
         print(f"error: {error}", file=sys.stderr)

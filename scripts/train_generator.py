@@ -243,6 +243,7 @@ def training_pairs(conditions, n_sub_categories: int):
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     try:
+        training.check_outputs(args)  # before the work, not after it
         train(args, training.command_line(argv))
     except (DatasetError, ClassifierError, GeneratorError, TrainingError) as error:
         print(f"error: {error}", file=sys.stderr)

@@ -162,6 +162,19 @@ def test_evaluate_with_a_missing_model_is_one_line(tiny, models, tmp_path: Path,
     assert str(missing / ENCODER_FILE) in line and "train_generator.py" in line
 
 
+def test_evaluate_refuses_an_unwritable_json_before_the_work(tmp_path: Path, capsys, monkeypatch) -> None:
+    def no_loading(*args, **kwargs):
+        raise AssertionError("the evaluation started although its report cannot be written")
+
+    monkeypatch.setattr(evaluate_cli.Labeler, "load", no_loading)
+    (tmp_path / "a-file").write_text("x")
+    out = tmp_path / "a-file" / "generators.json"  # as root, no chmod makes a place unwritable
+    argv = ["--data-dir", str(tmp_path), "--classifier", str(tmp_path), "--paper", str(tmp_path),
+            "--default", str(tmp_path), "--json", str(out)]
+    assert evaluate_cli.main(argv) == 2
+    assert str(out) in one_error_line(capsys.readouterr().err)
+
+
 # ----------------------------------------------------------------------------- fit_generator_prior.py
 
 
@@ -204,3 +217,18 @@ def test_the_refit_command_mends_a_corrupt_prior(models, tiny, tmp_path: Path) -
     assert fit_cli.main(["--data-dir", str(tiny.data_dir), "--cache-dir", str(tiny.cache),
                          "--generator", str(folder)]) == 0
     assert Generator.load(folder).prior is not None
+
+
+@pytest.mark.parametrize("field, value", [("kind", "x"), ("seed", []), ("seed", "7"), ("seed", True)])
+def test_a_card_split_that_is_no_split_is_one_line(models, tiny, tmp_path: Path, capsys, field: str,
+                                                   value) -> None:
+    folder = shutil.copytree(models.conv, tmp_path / "conv")
+    card = read_card(folder)
+    card["split"][field] = value
+    (folder / CARD_FILE).write_text(json.dumps(card))
+    prior_bytes = (folder / PRIOR_FILE).read_bytes()
+    argv = ["--data-dir", str(tiny.data_dir), "--cache-dir", str(tiny.cache), "--generator", str(folder)]
+    assert fit_cli.main(argv) == 2
+    line = one_error_line(capsys.readouterr().err)
+    assert str(folder / CARD_FILE) in line and f"split.{field}" in line
+    assert (folder / PRIOR_FILE).read_bytes() == prior_bytes

@@ -14,6 +14,7 @@ import pytest
 from conftest import assert_help_mentions, make_tiny_dataset
 from helpers import REPO, folder_bytes, keep_only, load_script, one_error_line, read_card, run_in_fresh_process
 
+from fashiongen import training
 from fashiongen.dataset import load_dataset
 from fashiongen.labeler.labeler import MODEL_FILE, Labeler
 from fashiongen.labeler.model import DEFAULT_ARCH
@@ -279,3 +280,32 @@ def test_mirrored_strategy_on_two_cpu_devices(tiny_dataset: Path, tmp_path: Path
     # the report scored each validation image once (not once per replica)
     assert card["metrics"]["validation"]["n_images"] == card["split"]["n_validation"]
     Labeler.load(tmp_path / "out")
+
+
+@pytest.mark.parametrize("flag", ["--out", "--run-dir"])
+def test_an_unwritable_output_is_one_line_before_the_training(tmp_path: Path, capsys, monkeypatch, flag: str) -> None:
+    def no_training(*args, **kwargs):
+        raise AssertionError("the training started although its output cannot be written")
+
+    monkeypatch.setattr(cli, "train", no_training)
+    (tmp_path / "a-file").write_text("x")
+    bad = tmp_path / "a-file" / "folder"  # as root, no chmod makes a place unwritable
+    argv = tiny_args(tmp_path / "data", tmp_path)
+    argv[argv.index(flag) + 1] = str(bad)
+    assert cli.main(argv) == 2
+    line = one_error_line(capsys.readouterr().err)
+    assert flag in line and str(bad) in line
+
+
+@pytest.mark.parametrize("new_loss, old_loss, kept", [
+    (0.5, float("nan"), False),  # a broken model in --out is beaten
+    (float("nan"), 0.5, True),  # a broken new model loses
+    (0.5, float("inf"), False),
+    (0.5, 0.4, True),
+    (0.4, 0.5, False),
+])
+def test_keep_better_treats_a_non_finite_loss_as_the_worse(tmp_path: Path, capsys, new_loss: float,
+                                                           old_loss: float, kept: bool) -> None:
+    destination = training.keep_better(tmp_path / "out", tmp_path / "run", new_loss, old_loss, False, 3)
+    assert destination == (tmp_path / "run" / "model" if kept else tmp_path / "out")
+    assert capsys.readouterr().out.startswith("kept" if kept else "replaced")

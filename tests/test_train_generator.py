@@ -269,3 +269,19 @@ def test_training_pairs_are_the_distinct_labelled_rows() -> None:
     outside[len(SCHEMA.sub_categories)] = 1.0  # gender only: a sub-category outside the schema
     pairs = cli.training_pairs(np.stack([shoes, bags, shoes, outside, bags]), len(SCHEMA.sub_categories))
     assert sorted(map(tuple, pairs)) == sorted([tuple(shoes), tuple(bags)])
+
+
+@pytest.mark.parametrize("flag", ["--out", "--run-dir"])
+def test_an_unwritable_output_is_one_line_before_the_training(tmp_path: Path, capsys, monkeypatch, flag: str) -> None:
+    def no_training(*args, **kwargs):
+        raise AssertionError("the training started although its output cannot be written")
+
+    monkeypatch.setattr(cli, "train", no_training)
+    (tmp_path / "a-file").write_text("x")
+    bad = tmp_path / "a-file" / "folder"  # as root, no chmod makes a place unwritable
+    nowhere = SimpleNamespace(data_dir=tmp_path / "data", cache=tmp_path / "cache", classifier=tmp_path / "labeler")
+    argv = tiny_args(nowhere, tmp_path)
+    argv[argv.index(flag) + 1] = str(bad)
+    assert cli.main(argv) == 2
+    line = one_error_line(capsys.readouterr().err)
+    assert flag in line and str(bad) in line
