@@ -95,7 +95,21 @@ def test_validation_split_matches_training(tiny_dataset: Path, cache_dir: Path) 
     for kind in ("random", "grouped"):
         split = make_split(kind, loaded, seed=3)
         expected = set(loaded.styles["id"].to_numpy()[split.validation].tolist())
-        assert validation_ids(tiny_dataset / "images", tiny_dataset / "styles.csv", kind, 3) == expected
+        assert validation_ids(tiny_dataset / "images", tiny_dataset / "styles.csv", kind, 3, cache_dir) == expected
+
+
+@pytest.mark.parametrize("kind", ["random", "grouped"])
+def test_validation_split_drops_an_unreadable_image_as_training_does(tiny_dataset: Path, cache_dir: Path,
+                                                                     kind: str) -> None:
+    intact = load_dataset(tiny_dataset, cache_dir=cache_dir)
+    held_out = intact.styles["id"].to_numpy()[make_split(kind, intact, seed=3).validation]
+    corrupt = int(held_out[0])  # a held-out image: counting it would move the split
+    (tiny_dataset / "images" / f"{corrupt}.jpg").write_bytes(b"not a jpeg at all")
+    loaded = load_dataset(tiny_dataset, cache_dir=cache_dir)
+    assert corrupt in loaded.unreadable
+    expected = set(loaded.styles["id"].to_numpy()[make_split(kind, loaded, seed=3).validation].tolist())
+    ids = validation_ids(tiny_dataset / "images", tiny_dataset / "styles.csv", kind, 3, cache_dir)
+    assert ids == expected and corrupt not in ids
 
 
 @pytest.mark.parametrize(

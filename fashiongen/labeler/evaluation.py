@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from fashiongen.dataset import file_digest
+from fashiongen.dataset import load_images
 from fashiongen.imaging import ImageError, load_image
 from fashiongen.labeler.labeler import Labeler
 from fashiongen.labeler.report import classification_report
@@ -55,13 +55,22 @@ def index_images(images_dir: str | os.PathLike) -> dict[int, Path]:
     return found
 
 
-def validation_ids(images_dir: str | os.PathLike, labels_csv: str | os.PathLike, kind: str, seed: int) -> set[int]:
+def validation_ids(images_dir: str | os.PathLike, labels_csv: str | os.PathLike, kind: str, seed: int,
+                   cache_dir: str | os.PathLike | None = None) -> set[int]:
     """Ids of the validation part of the training split `kind` ("random" or "grouped") of a dataset
-    given as its image folder and styles.csv: the same rows `scripts/train_classifier.py` held out."""
+    given as its image folder and styles.csv: the same rows `scripts/train_classifier.py` held out.
+    `cache_dir` is load_dataset's decoded-image cache (None: its default), which the training filled."""
     table = read_styles(labels_csv, required=LABEL_COLUMNS)
     on_disk = index_images(images_dir)
     ids = np.array(sorted(i for i in table["id"] if i in on_disk), dtype=np.int64)
-    split = split_ids(kind, ids, lambda: np.array([file_digest(on_disk[i].read_bytes()) for i in ids]), seed)
+    # load_dataset's decode of the same paths (so its cache answers): training drops the files that
+    # cannot be decoded before it splits, so must this, or every later held-out id shifts
+    loaded = load_images([on_disk[i] for i in ids], cache_dir=cache_dir)
+    readable = np.ones(len(ids), dtype=bool)
+    readable[list(loaded.unreadable)] = False
+    ids, digests = ids[readable], loaded.digests
+    del loaded  # the images themselves are not needed (the whole dataset's are ~600 MB)
+    split = split_ids(kind, ids, lambda: digests, seed)
     return set(ids[split.validation].tolist())
 
 
