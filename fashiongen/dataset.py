@@ -21,7 +21,7 @@ import pandas as pd
 
 from fashiongen.errors import DatasetError
 from fashiongen.files import atomic_write_text
-from fashiongen.imaging import IMAGE_SHAPE, MAX_FILE_BYTES, PREPROCESSING_VERSION, ImageError, load_image
+from fashiongen.imaging import IMAGE_SHAPE, PREPROCESSING_VERSION, ImageError, load_image, read_image_file
 from fashiongen.paths import DEFAULT_DATA_DIR, default_cache_dir
 from fashiongen.schema import LabelSchema
 from fashiongen.styles import read_styles
@@ -167,15 +167,11 @@ def decode_images(
         for i in range(start, min(start + chunk_size, len(paths))):
             path = Path(paths[i])
             try:
-                if path.stat().st_size > MAX_FILE_BYTES:
-                    load_image(path)  # raises "too large" without reading the file into memory
-                data = path.read_bytes()
+                data = read_image_file(path)  # bounded: a pipe or /dev/zero is refused, not read forever
                 images[i] = load_image(data, name=str(path))
                 digests[i] = file_digest(data)
-            except ImageError as error:
+            except ImageError as error:  # read_image_file turns a failed read into one too
                 unreadable[i] = str(error)
-            except OSError as error:
-                unreadable[i] = f"{paths[i]} cannot be read ({error.strerror or error})."
         return min(chunk_size, len(paths) - start)
 
     workers = workers or min(8, os.cpu_count() or 1)

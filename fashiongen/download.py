@@ -28,8 +28,10 @@ from pathlib import Path, PurePosixPath
 
 from tqdm import tqdm
 
+from fashiongen.errors import DatasetError
 from fashiongen.paths import DATASET_DIRNAME
-from fashiongen.styles import STYLES_HEADER
+# cheap to import: pandas, slow to import, is imported only when read_styles runs
+from fashiongen.styles import STYLES_HEADER, read_styles
 
 log = logging.getLogger(__name__)
 
@@ -120,14 +122,10 @@ def count_images(images_dir: Path) -> int:
 
 
 def count_styles_rows(styles_csv: Path) -> int:
-    """Data rows in styles.csv, read by the library's own reader (``fashiongen.data.read_styles``),
+    """Data rows in styles.csv, read by the library's own reader (``fashiongen.styles.read_styles``),
     so that a file it would reject (a short row, a non-integer or repeated id) fails here, at
     install time, rather than in training. Raises InvalidDatasetError with its one-line reason.
     """
-    # Imported here: pandas is slow to import and most uses of this module never verify.
-    from fashiongen.errors import DatasetError
-    from fashiongen.styles import read_styles
-
     try:
         return len(read_styles(styles_csv))
     except DatasetError as exc:

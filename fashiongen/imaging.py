@@ -12,7 +12,6 @@ import io
 import math
 import os
 import re
-import stat
 import warnings
 from pathlib import Path
 from typing import BinaryIO, Union
@@ -20,6 +19,8 @@ from typing import BinaryIO, Union
 import numpy as np
 import simplejpeg
 from PIL import Image, ImageOps, UnidentifiedImageError
+
+from fashiongen.files import FileReadError, FileTooLargeError, read_bounded
 
 IMAGE_HEIGHT = 80
 IMAGE_WIDTH = 60
@@ -77,7 +78,7 @@ def _read_bytes(source: ImageSource, name: str | None) -> tuple[bytes, str]:
     elif isinstance(source, (str, os.PathLike)):
         path = Path(source)
         label = name or str(path)
-        data = _read_file(path, label)
+        data = read_image_file(path, label)
     else:  # a binary file object, e.g. Streamlit's UploadedFile
         label = name or getattr(source, "name", None) or "the upload"
         data = source.read(MAX_FILE_BYTES + 1)
@@ -87,20 +88,18 @@ def _read_bytes(source: ImageSource, name: str | None) -> tuple[bytes, str]:
     return data, label
 
 
-def _read_file(path: Path, label: str) -> bytes:
-    """A regular file's bytes, at most MAX_FILE_BYTES + 1 of them whatever its size claims."""
+def read_image_file(path: str | os.PathLike, label: str | None = None) -> bytes:
+    """A regular file's bytes for `load_image`, at most MAX_FILE_BYTES + 1 read whatever its size claims;
+    raises `ImageError` for a folder, a device or pipe, a file over the limit or one that cannot be read."""
+    label = label or str(path)
     try:
-        info = path.stat()
-        if stat.S_ISDIR(info.st_mode):
-            raise ImageDecodeError(f"{label} is a folder, not an image file.")
-        # Devices and pipes report size 0 and may never end (/dev/zero) or block forever (a FIFO).
-        if not stat.S_ISREG(info.st_mode):
-            raise ImageDecodeError(f"{label} is not a regular file (a device, pipe or socket), not an image.")
-        _check_file_size(info.st_size, label)
-        with path.open("rb") as file:
-            return file.read(MAX_FILE_BYTES + 1)  # the file may grow after stat
-    except OSError as error:
-        raise ImageDecodeError(f"{label} cannot be read: {error.strerror or error}.") from error
+        return read_bounded(path, MAX_FILE_BYTES, label)
+    except FileTooLargeError as error:
+        _check_file_size(error.size, label)
+        raise  # unreachable: the size is over MAX_FILE_BYTES
+    except FileReadError as error:
+        not_a_file = not isinstance(error.__cause__, OSError)  # a folder or a device, not a failed read
+        raise ImageDecodeError(f"{error}{', not an image' if not_a_file else ''}.") from error
 
 
 def _check_file_size(size: int, label: str) -> None:

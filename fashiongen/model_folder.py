@@ -23,7 +23,7 @@ from typing import Any, Iterator, Mapping
 import numpy as np
 
 from fashiongen.errors import ClassifierError, DatasetError, GeneratorError, ModelFolderError
-from fashiongen.files import JSON_NAMES, atomic_write_text, json_type
+from fashiongen.files import JSON_NAMES, FileReadError, FileTooLargeError, atomic_write_text, json_type, read_bounded
 from fashiongen.paths import DEFAULT_DATA_DIR, PRETRAINED_ROOT
 from fashiongen.schema import LabelSchema
 
@@ -83,15 +83,17 @@ class ModelFolder:
 
     def json(self, name: str) -> Any:
         """The parsed JSON in `name`, of any shape."""
-        path = self.path / name
         try:
-            size = path.stat().st_size
-            if size > MAX_JSON_BYTES:
-                raise self.error(name, f"is {size / 2**20:.0f} MB, too large for a model's JSON file "
-                                       f"(limit {MAX_JSON_BYTES // 2**20} MB)")
-            return json.loads(path.read_text(encoding="utf-8"))
+            data = read_bounded(self.path / name, MAX_JSON_BYTES, label="it")
+        except FileTooLargeError as error:
+            raise self.error(name, f"is {error.size / 2**20:.0f} MB, too large for a model's JSON file "
+                                   f"(limit {MAX_JSON_BYTES // 2**20} MB)") from None
+        except FileReadError as error:  # a folder, a device or pipe, or a failed read
+            raise self.error(name, f"is unreadable ({error})") from None
+        try:
+            return json.loads(data.decode("utf-8"))
         # ValueError: bad JSON or bad UTF-8; RecursionError: JSON nested thousands of levels deep
-        except (OSError, ValueError, RecursionError) as error:
+        except (ValueError, RecursionError) as error:
             raise self.error(name, f"is unreadable ({type(error).__name__}: {error})") from None
 
     def json_object(self, name: str, fields: Mapping[str, type | tuple[type, ...]] | None = None) -> dict:
@@ -117,7 +119,7 @@ class ModelFolder:
     def card(self) -> dict:
         """The folder's model card ({} when it has none)."""
         if not (self.path / CARD_FILE).exists():
-            return {}
+            return {}  # a pipe or device by that name exists, and `json` refuses it
         card = self.json_object(CARD_FILE)
         for keys in CARD_OBJECTS:
             value = card

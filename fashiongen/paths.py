@@ -9,7 +9,8 @@ import os
 from pathlib import Path
 
 DATASET_DIRNAME = "fashion-small"
-# relative to the folder a command runs in: `python scripts/download_data.py` puts the dataset there
+# relative to the folder a command runs in; `scripts/download_data.py` puts the dataset under the repository's
+# data/ folder, so the two agree when commands run from the repository root (as the README's do)
 DEFAULT_DATA_DIR = Path("data") / DATASET_DIRNAME
 PRETRAINED_ROOT = Path(__file__).resolve().parent / "pretrained"
 

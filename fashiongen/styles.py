@@ -1,6 +1,7 @@
 """Read styles.csv exactly: every row, whole product names, the literal text NA kept.
 
-Nothing here imports TensorFlow.
+Nothing here imports TensorFlow, and importing it does not import pandas (slow): `fashiongen.download`
+needs only the header constants.
 """
 
 from __future__ import annotations
@@ -9,12 +10,12 @@ import csv
 import io
 import os
 from pathlib import Path
-from typing import Iterator, Sequence
-
-import numpy as np
-import pandas as pd
+from typing import TYPE_CHECKING, Iterator, Sequence
 
 from fashiongen.errors import DatasetError
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 STYLES_COLUMNS = (
     "id", "gender", "masterCategory", "subCategory", "articleType",
@@ -31,8 +32,10 @@ def read_styles(path: str | os.PathLike, required: Sequence[str] = STYLES_COLUMN
     columns and joins the rest back into the last column (the same as splitting on the first
     9 commas). Quoted fields are honoured too. Every value stays a string except `id` (int).
     Raises `DatasetError` naming the line for a short row, a duplicate or non-integer id,
-    or a header without the `required` columns.
+    or a header without the `required` columns, or a quote left open (csv's field limit).
     """
+    import pandas as pd  # here, not at the top: see the module docstring
+
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8-sig")
@@ -41,7 +44,7 @@ def read_styles(path: str | os.PathLike, required: Sequence[str] = STYLES_COLUMN
     except UnicodeDecodeError as error:
         raise DatasetError(f"{path} is not a UTF-8 text file ({error}).") from None
     rows = csv.reader(io.StringIO(text))
-    header = next(rows, None)
+    header = next(_parsed(rows, path), None)
     if not header:
         raise DatasetError(f"{path} is empty: expected a header line with {', '.join(required)}.")
     header = [name.strip() for name in header]
@@ -54,10 +57,30 @@ def read_styles(path: str | os.PathLike, required: Sequence[str] = STYLES_COLUMN
     return frame
 
 
+def _csv_error(path: Path, line: int, error: csv.Error) -> DatasetError:
+    """csv's error as a DatasetError naming the line; an unbalanced quote is the usual cause (the
+    quoted field then runs on to the end of the file, past csv's 128 KB field limit)."""
+    return DatasetError(f"{path} line {line} cannot be parsed ({error}): "
+                        "is a double quote (\") left unclosed on or before it?")
+
+
+def _parsed(rows: Iterator[list[str]], path: Path) -> Iterator[list[str]]:
+    """`rows` (a csv.reader), its csv.Error raised as a DatasetError naming the line the bad row starts on."""
+    while True:
+        start = rows.line_num + 1
+        try:
+            row = next(rows)
+        except StopIteration:
+            return
+        except csv.Error as error:
+            raise _csv_error(path, start, error) from None
+        yield row
+
+
 def _records(rows: Iterator[list[str]], width: int, path: Path) -> list[list[str]]:
     """The data rows, each `width` fields: extra fields join the last column (unquoted commas)."""
     records = []
-    for line_number, row in enumerate(rows, start=2):
+    for line_number, row in enumerate(_parsed(rows, path), start=2):
         if not row:
             continue  # a blank line, e.g. at the end of the file
         if len(row) > width:
@@ -70,11 +93,13 @@ def _records(rows: Iterator[list[str]], width: int, path: Path) -> list[list[str
 
 def _integer_ids(column: pd.Series, path: Path) -> pd.Series:
     """The id column as int64; a non-integer or repeated id raises, naming its line."""
+    import pandas as pd
+
     ids = pd.to_numeric(column, errors="coerce")
     bad = column.index[ids.isna() | (ids != ids.round())]
     if len(bad):
         raise DatasetError(f"{path} line {bad[0] + 2} has id {column[bad[0]]!r}, not an integer.")
-    ids = ids.astype(np.int64)
+    ids = ids.astype("int64")
     dup = ids[ids.duplicated()]
     if len(dup):
         raise DatasetError(f"{path} lists id {dup.iloc[0]} more than once.")

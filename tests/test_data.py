@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import os
+import subprocess
+import sys
 import time
 from collections import Counter
 from pathlib import Path
@@ -332,3 +335,47 @@ def test_split_ids_reads_the_digests_only_for_the_grouped_split() -> None:
     np.testing.assert_array_equal(grouped.validation, grouped_split(digests, 3).validation)
     with pytest.raises(ValueError, match="unknown split 'halves'; valid: random, grouped"):
         split_ids("halves", ids, no_digests)
+
+
+def test_read_styles_unbalanced_quote_names_the_line(tmp_path: Path) -> None:
+    # The open quote swallows the rest of the file into one field, past csv's 128 KB field limit.
+    rows = [f"{i},Men,Apparel,Topwear,Tshirts,Blue,Summer,2012,Casual,Shirt {i}" for i in range(1, 3000)]
+    rows[5] = rows[5].replace("Shirt", '"Shirt')
+    path = tmp_path / "styles.csv"
+    path.write_text(STYLES_HEADER + "\n" + "\n".join(rows) + "\n")
+    with pytest.raises(DatasetError, match=r"styles.csv line 7 cannot be parsed \(field larger than field limit"):
+        read_styles(path)
+
+
+# decode_images on the paths given on the command line under an address-space cap of 256 MB above what the
+# interpreter already uses; prints the skipped files' reasons as JSON.
+_CAPPED_DECODE = """
+import json, resource, sys
+from fashiongen.dataset import decode_images
+
+with open("/proc/self/status") as status:
+    used = next(int(line.split()[1]) * 1024 for line in status if line.startswith("VmSize:"))
+resource.setrlimit(resource.RLIMIT_AS, (used + 256 * 2**20, resource.getrlimit(resource.RLIMIT_AS)[1]))
+loaded = decode_images(sys.argv[1:], workers=1)
+print(json.dumps({"decoded": len(loaded.images), "unreadable": loaded.unreadable}))
+"""
+
+
+def test_a_pipe_or_device_image_is_skipped_not_read(tiny_dataset: Path, tmp_path: Path) -> None:
+    # A FIFO without a writer blocks its reader forever; /dev/zero claims 0 bytes and never ends.
+    if not hasattr(os, "mkfifo") or not Path("/dev/zero").exists() or not Path("/proc/self/status").exists():
+        pytest.skip("needs named pipes, /dev/zero and /proc (Linux)")
+    good = sorted((tiny_dataset / "images").glob("*.jpg"))[0]
+    fifo, zero = tmp_path / "1.jpg", tmp_path / "2.jpg"
+    os.mkfifo(fifo)
+    zero.symlink_to("/dev/zero")
+    try:
+        done = subprocess.run([sys.executable, "-c", _CAPPED_DECODE, str(fifo), str(zero), str(good)],
+                              cwd=Path(__file__).resolve().parents[1], capture_output=True, text=True, timeout=60)
+    except subprocess.TimeoutExpired:
+        pytest.fail("decode_images did not return within 60 s (a read that never ends?)")
+    assert done.returncode == 0, done.stderr[-2000:]
+    result = json.loads(done.stdout)
+    assert result["decoded"] == 1 and sorted(result["unreadable"]) == ["0", "1"], result
+    for index, path in ((0, fifo), (1, zero)):
+        assert result["unreadable"][str(index)] == f"{path} is not a regular file but a device, pipe or socket, not an image."

@@ -502,3 +502,10 @@ def test_leftover_work_folder_after_a_real_kill(tmp_path):
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
     assert sorted(p.name for p in dest.iterdir()) == ["fashion-small", "fashion-small.complete.json"]
+
+
+def test_importing_download_does_not_import_pandas() -> None:
+    # pandas takes about a second to import, and only verification (read_styles) needs it.
+    code = "import sys, fashiongen.download; print('pandas' in sys.modules)"
+    done = subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0 and done.stdout.strip() == "False", done.stderr[-2000:]

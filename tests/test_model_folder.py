@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -193,3 +195,42 @@ def test_atomic_folder_swaps_in_a_whole_folder_or_nothing(tmp_path: Path) -> Non
             raise RuntimeError("interrupted")
     assert (folder / "a").read_text() == "first"
     assert [p.name for p in tmp_path.iterdir()] == ["model"]
+
+
+# Runs each ModelFolder method named on the command line on the folder given first, under an address-space
+# cap of 256 MB above what the interpreter already uses, and prints one line each: "loaded" or the error.
+_CAPPED_LOAD = """
+import resource, sys
+from fashiongen.errors import ModelFolderError
+from fashiongen.model_folder import LABELER
+
+with open("/proc/self/status") as status:
+    used = next(int(line.split()[1]) * 1024 for line in status if line.startswith("VmSize:"))
+resource.setrlimit(resource.RLIMIT_AS, (used + 256 * 2**20, resource.getrlimit(resource.RLIMIT_AS)[1]))
+folder = LABELER.open(sys.argv[1])
+for method in sys.argv[2:]:
+    try:
+        getattr(folder, method)()
+        print("loaded")
+    except ModelFolderError as error:
+        print(error)
+"""
+
+
+def test_a_pipe_or_device_as_json_is_refused_without_reading(tmp_path: Path) -> None:
+    # A FIFO without a writer blocks its reader forever; /dev/zero claims 0 bytes and never ends.
+    if not hasattr(os, "mkfifo") or not Path("/dev/zero").exists() or not Path("/proc/self/status").exists():
+        pytest.skip("needs named pipes, /dev/zero and /proc (Linux)")
+    folder = tmp_path / "model"
+    folder.mkdir()
+    os.mkfifo(folder / CARD_FILE)
+    (folder / SCHEMA_FILE).symlink_to("/dev/zero")
+    try:
+        done = subprocess.run([sys.executable, "-c", _CAPPED_LOAD, str(folder), "card", "schema"],
+                              cwd=Path(__file__).resolve().parents[1], capture_output=True, text=True, timeout=60)
+    except subprocess.TimeoutExpired:
+        pytest.fail("loading a model folder did not return within 60 s (a read that never ends?)")
+    assert done.returncode == 0, done.stderr[-2000:]
+    lines = done.stdout.splitlines()
+    assert [line.split(" is ")[0] for line in lines] == [str(folder / CARD_FILE), str(folder / SCHEMA_FILE)], lines
+    assert all("is unreadable (it is not a regular file but a device, pipe or socket)" in line for line in lines), lines
