@@ -4,7 +4,6 @@ import numpy as np
 import streamlit as st
 
 import webapp
-from fashiongen.imaging import load_image
 
 st.title("Reconstruct")
 labeler = webapp.labeler_or_stop()
@@ -20,7 +19,7 @@ else:
     examples = webapp.dataset_examples()
     if examples:
         choice = st.selectbox("Photo from the local dataset (data/fashion-small)", examples, format_func=lambda p: p.name)
-        image = load_image(choice)
+        image = webapp.read_example(choice)
     else:
         st.caption("No local dataset in data/fashion-small: the examples are images the generator draws itself.")
         sub_category = st.selectbox("Sub-category", generator.schema.sub_categories)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import os
 import re
 from pathlib import Path
 from types import SimpleNamespace
@@ -165,6 +166,43 @@ def test_bad_upload_on_reconstruct_page(app: AppTest) -> None:
     app.file_uploader[0].set_value(("broken.png", b"\x89PNG\r\n\x1a\nbroken", "image/png")).run()
     assert not app.exception
     assert any("broken.png" in error.value for error in app.error)
+
+
+def test_a_corrupt_dataset_example_is_an_error_not_a_traceback(app: AppTest, tmp_path: Path, monkeypatch) -> None:
+    images = tmp_path / "images"
+    images.mkdir()
+    (images / "1.jpg").write_bytes(b"not a jpeg at all")
+    monkeypatch.setattr(webapp, "DATA_IMAGES", images)
+    app.run()
+    app.switch_page("app_pages/reconstruct.py").run()
+    app.radio[0].set_value("Example").run()
+    assert not app.exception
+    assert any("1.jpg" in error.value for error in app.error)
+    assert len(app.get("image")) == 0
+
+
+def test_dataset_examples_are_listed_once_per_version_of_the_folder(tmp_path: Path, monkeypatch) -> None:
+    images = tmp_path / "images"
+    images.mkdir()
+    for name in ("3.jpg", "1.jpg", "2.jpg"):
+        (images / name).write_bytes(b"x")
+    monkeypatch.setattr(webapp, "DATA_IMAGES", images)
+    listings = []
+    real_glob = Path.glob
+
+    def counted_glob(self, pattern):
+        listings.append(self)
+        return real_glob(self, pattern)
+
+    monkeypatch.setattr(Path, "glob", counted_glob)
+    assert [p.name for p in webapp.dataset_examples(limit=2)] == ["1.jpg", "2.jpg"]
+    assert [p.name for p in webapp.dataset_examples(limit=2)] == ["1.jpg", "2.jpg"]
+    assert len(listings) == 1
+    (images / "0.jpg").write_bytes(b"x")  # a new download shows up
+    later = images.stat().st_mtime_ns + 10**9  # explicit: some file systems keep coarse times
+    os.utime(images, ns=(later, later))
+    assert [p.name for p in webapp.dataset_examples(limit=2)] == ["0.jpg", "1.jpg"]
+    assert len(listings) == 2
 
 
 def test_loaded_models_are_out_of_the_collectors_reach() -> None:
