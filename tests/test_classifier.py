@@ -1,4 +1,4 @@
-"""fashiongen.classifier: architectures, backbone weights, the feature split, HeadAccuracy and the Labeler."""
+"""fashiongen.labeler (model and labeler): architectures, backbone weights, the feature split, HeadAccuracy and the Labeler."""
 
 from __future__ import annotations
 
