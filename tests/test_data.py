@@ -1,4 +1,5 @@
-"""fashiongen.styles, schema, dataset and splits: styles.csv, label schema, image cache and splits, on made-up and real data."""
+"""fashiongen.styles, schema, dataset and splits: styles.csv, label schema, image cache and splits,
+on made-up and real data."""
 
 from __future__ import annotations
 
