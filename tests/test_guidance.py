@@ -1,4 +1,4 @@
-"""The judge-guided latent prior (fashiongen/guidance.py and LatentPrior.refined): its arithmetic,
+"""The judge-guided latent prior (fashiongen/generator/refine.py and LatentPrior.refined): its arithmetic,
 that refining moves codes to where the judge agrees with the requested labels and that the KL
 weight holds it back, the script's --judge flags, and the shipped generator's refined prior."""
 
