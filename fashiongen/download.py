@@ -30,6 +30,7 @@ from tqdm import tqdm
 
 from fashiongen.errors import DatasetError
 from fashiongen.paths import DATASET_DIRNAME
+
 # cheap to import: pandas, slow to import, is imported only when read_styles runs
 from fashiongen.styles import STYLES_HEADER, read_styles
 
