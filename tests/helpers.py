@@ -62,6 +62,22 @@ def keep_only(data_dir: Path, ids: tuple[int, ...]) -> None:
             path.unlink()
 
 
+def assert_unwritable_output_stops_training(cli: ModuleType, argv: list[str], flag: str, tmp_path: Path, capsys,
+                                            monkeypatch) -> None:
+    """A training script's `main(argv)` with `flag` pointed under a regular file exits 2 with one line
+    naming the flag and the path, before its `train` runs."""
+    def no_training(*args, **kwargs):
+        raise AssertionError("the training started although its output cannot be written")
+
+    monkeypatch.setattr(cli, "train", no_training)
+    (tmp_path / "a-file").write_text("x")
+    bad = tmp_path / "a-file" / "folder"  # as root, no chmod makes a place unwritable
+    argv[argv.index(flag) + 1] = str(bad)
+    assert cli.main(argv) == 2
+    line = one_error_line(capsys.readouterr().err)
+    assert flag in line and str(bad) in line
+
+
 def read_card(out: Path) -> dict:
     return json.loads((out / CARD_FILE).read_text())
 

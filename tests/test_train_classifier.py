@@ -12,7 +12,16 @@ import keras
 import numpy as np
 import pytest
 from conftest import assert_help_mentions, make_tiny_dataset
-from helpers import REPO, folder_bytes, keep_only, load_script, one_error_line, read_card, run_in_fresh_process
+from helpers import (
+    REPO,
+    assert_unwritable_output_stops_training,
+    folder_bytes,
+    keep_only,
+    load_script,
+    one_error_line,
+    read_card,
+    run_in_fresh_process,
+)
 
 from fashiongen import training
 from fashiongen.dataset import load_dataset
@@ -284,17 +293,8 @@ def test_mirrored_strategy_on_two_cpu_devices(tiny_dataset: Path, tmp_path: Path
 
 @pytest.mark.parametrize("flag", ["--out", "--run-dir"])
 def test_an_unwritable_output_is_one_line_before_the_training(tmp_path: Path, capsys, monkeypatch, flag: str) -> None:
-    def no_training(*args, **kwargs):
-        raise AssertionError("the training started although its output cannot be written")
-
-    monkeypatch.setattr(cli, "train", no_training)
-    (tmp_path / "a-file").write_text("x")
-    bad = tmp_path / "a-file" / "folder"  # as root, no chmod makes a place unwritable
-    argv = tiny_args(tmp_path / "data", tmp_path)
-    argv[argv.index(flag) + 1] = str(bad)
-    assert cli.main(argv) == 2
-    line = one_error_line(capsys.readouterr().err)
-    assert flag in line and str(bad) in line
+    assert_unwritable_output_stops_training(cli, tiny_args(tmp_path / "data", tmp_path), flag, tmp_path, capsys,
+                                            monkeypatch)
 
 
 @pytest.mark.parametrize("new_loss, old_loss, kept", [
