@@ -124,20 +124,21 @@ def load_generator() -> tuple[Generator | None, str | None]:
     return _load_generator(model_folder(GENERATOR_DIR_VARIABLE, GENERATOR.shipped))
 
 
-def labeler_or_stop() -> Labeler:
-    labeler, problem = load_labeler()
-    if labeler is None:
-        st.error(f"The labeler cannot be loaded: {problem}")
+def _loaded_or_stop(loaded: tuple, what: str):
+    """The model of a (model, problem) pair, or the page stops after showing the problem."""
+    model, problem = loaded
+    if model is None:
+        st.error(f"The {what} cannot be loaded: {problem}")
         st.stop()
-    return labeler
+    return model
+
+
+def labeler_or_stop() -> Labeler:
+    return _loaded_or_stop(load_labeler(), "labeler")
 
 
 def generator_or_stop() -> Generator:
-    generator, problem = load_generator()
-    if generator is None:
-        st.error(f"The generator cannot be loaded: {problem}")
-        st.stop()
-    return generator
+    return _loaded_or_stop(load_generator(), "generator")
 
 
 def within_upload_limits(uploads: Sequence) -> tuple[list, str | None]:
