@@ -184,7 +184,7 @@ def _train_frozen_phase(data_dir: str, n_images: int, epochs: int, cached: bool)
     schema = LabelSchema.from_styles(loaded.styles)
     labels = loaded.labels(schema)
     rows = make_split("random", loaded).train[:n_images]
-    model = build_classifier(len(schema.sub_categories), len(schema.genders), "paper")
+    model = build_classifier(schema, "paper")
     start = time.perf_counter()
     if cached:
         extractor, head = split_at_features(model)
@@ -213,8 +213,8 @@ def _label_latency(data_dir: str, repeats: int) -> dict:
         labeler = Labeler.load()
         source = "shipped model"
     except ClassifierError:
-        labeler = Labeler(build_classifier(20, 5), LabelSchema(
-            tuple(f"sub{i}" for i in range(20)), ("Men", "Women", "Unisex", "Boys", "Girls")))
+        schema = LabelSchema(tuple(f"sub{i}" for i in range(20)), ("Men", "Women", "Unisex", "Boys", "Girls"))
+        labeler = Labeler(build_classifier(schema), schema)
         source = "untrained compact model (no shipped model found)"
     photos = sorted((Path(data_dir) / "images").glob("*.jpg"))[:50]
     uploads = [p.read_bytes() for p in photos]

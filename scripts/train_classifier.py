@@ -1,5 +1,8 @@
 #!/usr/bin/env python
-"""Train the sub-category + gender classifier on the dataset and save it with its model card.
+"""Train the labeler on the dataset and save it with its model card.
+
+Archs compact and mobilenet learn every head of the catalog (masterCategory, subCategory,
+articleType, baseColour, gender, season, usage); arch paper the paper's sub-category and gender.
 
 Examples:
   python scripts/train_classifier.py --data-dir ../shared/data/fashion-small --out runs/my-classifier
@@ -46,7 +49,7 @@ from fashiongen.labeler.report import (  # noqa: E402
     format_report_table,
     save_confusion_figures,
 )
-from fashiongen.schema import LabelSchema  # noqa: E402
+from fashiongen.schema import EXTRA_HEADS, LabelSchema  # noqa: E402
 from fashiongen.splits import make_split  # noqa: E402
 
 
@@ -79,9 +82,11 @@ def load_data(config: ClassifierTrainingConfig) -> SimpleNamespace:
     """The dataset, its label schema and labels, the split and the training rows used; checked
     to be enough before any model is built."""
     dataset = load_dataset(config.data_dir, cache_dir=config.cache_dir, progress=not config.quiet)
-    schema = LabelSchema.from_styles(dataset.styles)
     split = make_split(config.split, dataset, config.seed)
     train_rows = split.train[: config.limit]
+    # the paper's arch names its two heads; the others every head, over the classes training can learn
+    schema = LabelSchema.from_styles(dataset.styles, extra_heads=() if config.arch == "paper" else EXTRA_HEADS,
+                                     training_rows=dataset.styles.iloc[train_rows])
     print(training.data_report(dataset, split, train_rows))
     training.check_enough_data(config.data_dir, dataset, schema, split, train_rows)
     return SimpleNamespace(dataset=dataset, schema=schema, labels=dataset.labels(schema), split=split,
@@ -92,8 +97,7 @@ def build_model(config: ClassifierTrainingConfig, strategy, data: SimpleNamespac
     """The classifier, and the part that trains: all of it, or with cached backbone features
     (arch paper without --paper-loop) only the head after the frozen backbone's `extractor`."""
     with strategy.scope():
-        model = build_classifier(len(data.schema.sub_categories), len(data.schema.genders), config.arch,
-                                 config.backbone_weights)
+        model = build_classifier(data.schema, config.arch, config.backbone_weights)
         cached_features = config.arch == "paper" and not config.paper_loop
         extractor, head = split_at_features(model) if cached_features else (None, model)
         # the paper: Adam at its default rate; ours: a cosine decay from --learning-rate

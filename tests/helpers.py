@@ -86,7 +86,7 @@ def make_classifier(data_dir: Path, folder: Path) -> Labeler:
     """An untrained compact classifier with the tiny dataset's schema: the generator takes its schema
     (and, for --arch paper, its scores) from there."""
     schema = LabelSchema.from_styles(read_styles(data_dir / "styles.csv"))
-    labeler = Labeler(build_classifier(len(schema.sub_categories), len(schema.genders)), schema)
+    labeler = Labeler(build_classifier(schema), schema)
     labeler.save(folder)
     return labeler
 
@@ -161,17 +161,18 @@ def product_photo() -> bytes:
 
 
 def assert_probability_chart(app: AppTest, labels: dict[str, str]) -> None:
-    """One plotly figure: a bar per sub-category and per gender, the shown labels the longest bars."""
+    """One plotly figure: a panel per head of `labels` (metric title -> shown label, in the page's order),
+    titled like its metric, with the head's 3 most probable classes, highest on top: the shown label."""
     (chart,) = app.get("plotly_chart")
     spec = json.loads(chart.proto.spec)
-    sub_bars, gender_bars = spec["data"]
-    # side by side, each on its own axes, titled
-    assert (sub_bars.get("xaxis", "x"), gender_bars["xaxis"]) == ("x", "x2")
+    panels = spec["data"]
+    # each head on its own axes, titled, the first two side by side
+    assert [bars.get("xaxis", "x") for bars in panels] == ["x", *(f"x{i}" for i in range(2, len(panels) + 1))]
     assert spec["layout"]["xaxis"]["domain"][1] < spec["layout"]["xaxis2"]["domain"][0]
-    assert [note["text"] for note in spec["layout"]["annotations"]] == ["Sub-category", "Gender"]
-    assert len(sub_bars["y"]) == 20 and set(gender_bars["y"]) == {"Men", "Women", "Unisex", "Boys", "Girls"}
-    for bars, label in ((sub_bars, labels["Sub-category"]), (gender_bars, labels["Gender"])):
-        assert bars["y"][max(range(len(bars["x"])), key=bars["x"].__getitem__)] == label
+    assert [note["text"] for note in spec["layout"]["annotations"]] == list(labels)
+    for bars, label in zip(panels, labels.values(), strict=True):
+        assert len(bars["y"]) == 3 and bars["x"] == sorted(bars["x"])
+        assert bars["customdata"][-1] == label  # the full name (the axis may cut a long one)
 
 
 def numbers(logs: dict) -> dict[str, float]:

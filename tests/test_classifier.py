@@ -43,7 +43,7 @@ def uint8_images(n: int, seed: int = 0) -> np.ndarray:
 
 
 def build(arch: str, **kwargs) -> keras.Model:
-    return build_classifier(N_SUB, N_GENDER, arch, **kwargs)
+    return build_classifier(SCHEMA, arch, **kwargs)
 
 
 def nested_backbone(model: keras.Model) -> keras.Model:

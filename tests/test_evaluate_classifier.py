@@ -30,7 +30,7 @@ def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """An (untrained) compact model with a 5+5 schema; evaluation must be exact, not good."""
     schema = LabelSchema(("Topwear", "Bags", "Shoes", "Watches", "Dress"), ("Men", "Women", "Boys", "Girls", "Unisex"))
     folder = tmp_path_factory.mktemp("model") / "classifier"
-    model = build_classifier(5, 5, "compact")
+    model = build_classifier(schema, "compact")
     Labeler(model, schema).save(folder, card={"arch": "compact"})
     return folder
 

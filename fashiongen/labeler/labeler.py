@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import io
+import json
 import os
-from dataclasses import dataclass
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
 
 import keras
 import numpy as np
@@ -11,43 +15,98 @@ import numpy as np
 from fashiongen.batches import to_unit_float
 from fashiongen.errors import ClassifierError
 from fashiongen.imaging import IMAGE_SHAPE, ImageSource, load_image
-from fashiongen.labeler.model import HeadAccuracy
-from fashiongen.model_folder import CARD_FILE, LABELER, SCHEMA_FILE, atomic_folder, card_json, shapes
+from fashiongen.labeler.calibration import apply_temperature
+from fashiongen.labeler.model import HeadAccuracy, has_softmax_heads
+from fashiongen.labeler.outliers import METHODS, OUTLIER_FILE, ImageSignals, MahalanobisStatistics, NotAProduct
+from fashiongen.files import FileReadError, FileTooLargeError, atomic_write_bytes, atomic_write_text, json_type, read_bounded
+from fashiongen.model_folder import (
+    CARD_FILE,
+    LABELER,
+    SCHEMA_FILE,
+    ModelFolder,
+    atomic_folder,
+    card_json,
+    folder_argument,
+    shapes,
+)
 from fashiongen.schema import LabelSchema
 
 MODEL_FILE = "classifier.keras"  # beside model_folder.SCHEMA_FILE and CARD_FILE
+# temperatures and the not-a-product detector, fitted after training by scripts/calibrate_classifier.py
+CALIBRATION_FILE = "labeler.json"
+CALIBRATE_COMMAND = "python scripts/calibrate_classifier.py --model {folder}"
+MAX_OUTLIER_BYTES = 64 * 2**20
 
 
+@dataclass
+class Calibration:
+    """What is fitted on validation photos after training: a temperature per softmax head, and the
+    not-a-product detector (None: the folder has none, and nothing is ever flagged)."""
 
-
+    temperatures: dict[str, float] = field(default_factory=dict)
+    not_a_product: NotAProduct | None = None
 
 
 @dataclass
 class Prediction:
-    """One image's labels: each head ranked by probability, and the raw 25 scores."""
+    """One image's labels: each head's classes ranked by probability (by styles.csv column, in the
+    schema's order), the raw scores, and whether the image looks like no product photo at all."""
 
-    sub_category: list[tuple[str, float]]
-    gender: list[tuple[str, float]]
+    heads: dict[str, list[tuple[str, float]]]
     scores: np.ndarray
+    not_a_product: bool = False
+    outlier_score: float | None = None  # None: the model has no not-a-product detector
+
+    @property
+    def sub_category(self) -> list[tuple[str, float]]:
+        return self.heads["subCategory"]
+
+    @property
+    def gender(self) -> list[tuple[str, float]]:
+        return self.heads["gender"]
+
+    def top(self, column: str) -> tuple[str, float]:
+        """The most probable class of one head and its probability."""
+        return self.heads[column][0]
 
     @property
     def top_sub_category(self) -> tuple[str, float]:
-        return self.sub_category[0]
+        return self.top("subCategory")
 
     @property
     def top_gender(self) -> tuple[str, float]:
-        return self.gender[0]
+        return self.top("gender")
+
+
+@dataclass
+class Analysis:
+    """N images through the labeler: calibrated scores (N, schema.size), outlier scores and flags
+    (N,; None without a detector), and the signals they were computed from."""
+
+    scores: np.ndarray
+    outlier_scores: np.ndarray | None
+    not_a_product: np.ndarray
+    signals: ImageSignals | None
 
 
 class Labeler:
     """A trained classifier with its label schema: uint8 images in, ranked names out."""
 
-    def __init__(self, model: keras.Model, schema: LabelSchema, card: dict | None = None) -> None:
+    def __init__(self, model: keras.Model, schema: LabelSchema, card: dict | None = None,
+                 calibration: Calibration | None = None) -> None:
         if model.output_shape[-1] != schema.size:
             raise ClassifierError(f"model has {model.output_shape[-1]} outputs, the schema {schema.size}")
         self.model = model
         self.schema = schema
         self.card = card or {}
+        self.calibration = calibration or Calibration()
+        self.softmax_heads = has_softmax_heads(model)
+        names = {layer.name for layer in model.layers}
+        # one call gives the scores and what the not-a-product scores read: pooled features, logits
+        self._view = (keras.Model(model.input, [model.get_layer("features").output, model.output])
+                      if "features" in names else None)
+        self._head_weights = {column: model.get_layer(f"head_{column}").get_weights()
+                              for column in schema.heads if f"head_{column}" in names}
 
     @classmethod
     def load(cls, folder: str | os.PathLike = LABELER.shipped) -> "Labeler":
@@ -66,38 +125,68 @@ class Labeler:
         if outputs[0][0] != schema.size:
             raise folder.error(SCHEMA_FILE, f"names {schema.size} labels, but {folder.path / MODEL_FILE} gives "
                                             f"{outputs[0][0]} scores")
-        return cls(model, schema, card)
+        n_features = model.get_layer("features").output.shape[-1] if any(
+            layer.name == "features" for layer in model.layers) else None
+        return cls(model, schema, card, load_calibration(folder, schema, n_features))
 
     def as_judge(self, schema: LabelSchema, source: str = "classifier") -> keras.Model:
         """This classifier as the judge of a generator's images for `schema` (train_generator.py,
         fit_generator_prior.py): the scoring model, [0, 1] images in and sigmoid scores out, named
         "judge". A classifier of another schema raises, naming `source` (where it was loaded from)."""
-        if self.schema != schema:
+        if self.schema.paper != schema or (self.schema.extra_heads and schema.extra_heads):
             raise ClassifierError(f"the judge {source} uses another label schema than the generator")
-        return keras.Model(self.model.input, self.model.output, name="judge")
+        if self.schema == schema:
+            return keras.Model(self.model.input, self.model.output, name="judge")
+        # a catalog labeler judges the generator's heads: its first columns are the paper's
+        paper = keras.layers.Lambda(lambda scores: scores[:, : schema.size], name="paper_scores")(self.model.output)
+        return keras.Model(self.model.input, paper, name="judge")
 
     def scores(self, images: np.ndarray, batch_size: int = 256) -> np.ndarray:
-        """uint8 (N, 80, 60, 3) -> float32 (N, 25) sigmoid scores."""
+        """uint8 (N, 80, 60, 3) -> float32 (N, schema.size) probabilities, calibrated when the model
+        folder has temperatures."""
+        return self.analyse(images, batch_size).scores
+
+    def analyse(self, images: np.ndarray, batch_size: int = 256) -> Analysis:
+        """uint8 (N, 80, 60, 3) -> calibrated scores, and the not-a-product scores and flags."""
         images = np.asarray(images)
         if images.ndim == 3:
             images = images[None]
         if images.dtype != np.uint8 or images.shape[1:] != IMAGE_SHAPE:
             raise ValueError(f"expected uint8 images of shape (N, 80, 60, 3), got {images.dtype} {images.shape}")
-        chunks = [
+        features, scores = [], []
+        for i in range(0, len(images), batch_size):
+            batch = to_unit_float(images[i : i + batch_size])
             # predict_on_batch: the compiled graph without predict()'s per-call setup nor eager
             # layer-by-layer execution, much faster for a few images (docs/labeler.md)
-            np.asarray(self.model.predict_on_batch(to_unit_float(images[i : i + batch_size])))
-            for i in range(0, len(images), batch_size)
-        ]
-        return np.concatenate(chunks) if chunks else np.zeros((0, self.schema.size), np.float32)
+            if self._view is None:
+                scores.append(np.asarray(self.model.predict_on_batch(batch)))
+            else:
+                pooled, scored = self._view.predict_on_batch(batch)
+                features.append(np.asarray(pooled))
+                scores.append(np.asarray(scored))
+        n = len(images)
+        scores = np.concatenate(scores) if scores else np.zeros((0, self.schema.size), np.float32)
+        for column, temperature in self.calibration.temperatures.items():
+            part = self.schema.slices[column]
+            scores[:, part] = apply_temperature(scores[:, part], temperature)
+        signals = None
+        if self._view is not None:
+            pooled = np.concatenate(features) if features else np.zeros((0, self._view.outputs[0].shape[-1]))
+            signals = ImageSignals(pooled, {column: pooled @ kernel + bias
+                                            for column, (kernel, bias) in self._head_weights.items()},
+                                   scores[:, self.schema.slices["subCategory"]])
+        detector = self.calibration.not_a_product
+        if detector is None or signals is None:
+            return Analysis(scores, None, np.zeros(n, bool), signals)
+        outlier_scores, flags = detector.flags(signals)
+        return Analysis(scores, outlier_scores, flags, signals)
 
     def predict(self, images: np.ndarray) -> list[Prediction]:
-        """Ranked sub-categories and genders with probabilities for each image."""
-        results = []
-        for row in self.scores(images):
-            ranked = self.schema.decode(row)
-            results.append(Prediction(ranked["subCategory"], ranked["gender"], row))
-        return results
+        """Every head's classes ranked with probabilities, and the not-a-product flag, per image."""
+        analysis = self.analyse(images)
+        return [Prediction(self.schema.decode(row), row, bool(analysis.not_a_product[i]),
+                           None if analysis.outlier_scores is None else float(analysis.outlier_scores[i]))
+                for i, row in enumerate(analysis.scores)]
 
     def label(self, source: ImageSource, name: str | None = None) -> Prediction:
         """One upload (path, bytes or file object), preprocessed exactly like the training data."""
@@ -106,10 +195,11 @@ class Labeler:
     def save(self, folder: str | os.PathLike, card: dict | None = None) -> None:
         """Write model, schema and card into a fresh sibling folder, then swap it in: a reader
         (or a crash) never sees half a model."""
-        save_bundle(folder, self.model, self.schema, card if card is not None else self.card)
+        save_bundle(folder, self.model, self.schema, card if card is not None else self.card, self.calibration)
 
 
-def save_bundle(folder: str | os.PathLike, model: keras.Model, schema: LabelSchema, card: dict) -> None:
+def save_bundle(folder: str | os.PathLike, model: keras.Model, schema: LabelSchema, card: dict,
+                calibration: Calibration | None = None) -> None:
     with atomic_folder(folder) as staging:
         # an uncompiled view of the same layers: the optimizer's state would triple the file and is
         # not needed to label. (Not clone_model: Keras 3 recompiles a clone of a compiled model,
@@ -118,3 +208,71 @@ def save_bundle(folder: str | os.PathLike, model: keras.Model, schema: LabelSche
         export.save(staging / MODEL_FILE)
         schema.save(staging / SCHEMA_FILE)
         (staging / CARD_FILE).write_text(card_json(card))
+        if calibration is not None and (calibration.temperatures or calibration.not_a_product):
+            save_calibration(staging, calibration)
+
+
+def save_calibration(folder: str | os.PathLike, calibration: Calibration) -> None:
+    """Write `labeler.json` (and `outliers.npz` when the detector has statistics) into `folder`."""
+    folder = Path(folder)
+    detector = calibration.not_a_product
+    config = {"temperatures": calibration.temperatures,
+              "not_a_product": None if detector is None else detector.to_config()}
+    if detector is not None and detector.statistics is not None:
+        atomic_write_bytes(folder / OUTLIER_FILE, _npz_bytes(means=detector.statistics.means,
+                                                             whitening=detector.statistics.whitening))
+    atomic_write_text(folder / CALIBRATION_FILE, json.dumps(config, indent=2) + "\n")
+
+
+def _npz_bytes(**arrays: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    return buffer.getvalue()
+
+
+def load_calibration(folder: ModelFolder, schema: LabelSchema, n_features: int | None) -> Calibration:
+    """The folder's `labeler.json` (and `outliers.npz`), each value checked; no file: nothing fitted."""
+    if not (folder.path / CALIBRATION_FILE).exists():
+        return Calibration()
+    fix = "Refit it with: " + CALIBRATE_COMMAND.format(folder=folder_argument(folder.path, LABELER.shipped))
+    config = folder.json_object(CALIBRATION_FILE, {"temperatures": dict})
+    temperatures = {}
+    for column, value in config["temperatures"].items():
+        if column not in schema.heads:
+            raise folder.error(CALIBRATION_FILE, f"has a temperature for {str(column)[:40]!r}, which is no head", fix)
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < 1e3:
+            raise folder.error(CALIBRATION_FILE, f"has temperature {json_type(value)} for {column}, not a positive "
+                                                 "number", fix)
+        temperatures[column] = float(value)
+    detector = config.get("not_a_product")
+    if detector is None:
+        return Calibration(temperatures)
+    if not isinstance(detector, dict) or detector.get("method") not in METHODS:
+        raise folder.error(CALIBRATION_FILE, f"has not_a_product = {json_type(detector)[:60]}, not an object with "
+                                             f"a method of {', '.join(METHODS)}", fix)
+    for key in ("threshold", "false_flag_rate"):
+        value = detector.get(key)
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not np.isfinite(value):
+            raise folder.error(CALIBRATION_FILE, f"has not_a_product.{key} = {json_type(value)}, not a number", fix)
+    statistics = None
+    if detector["method"] == "mahalanobis":
+        statistics = _load_statistics(folder, n_features, fix)
+    return Calibration(temperatures, NotAProduct(detector["method"], float(detector["threshold"]),
+                                                 float(detector["false_flag_rate"]), statistics))
+
+
+def _load_statistics(folder: ModelFolder, n_features: int | None, fix: str) -> MahalanobisStatistics:
+    folder.require(OUTLIER_FILE)
+    try:
+        data = read_bounded(folder.path / OUTLIER_FILE, MAX_OUTLIER_BYTES, label="it")
+        with np.load(io.BytesIO(data), allow_pickle=False) as saved:
+            means, whitening = np.asarray(saved["means"], np.float32), np.asarray(saved["whitening"], np.float32)
+    except (FileTooLargeError, FileReadError, OSError, ValueError, KeyError, zipfile.BadZipFile) as error:
+        raise folder.error(OUTLIER_FILE, f"is unreadable or not the detector's statistics ({error})", fix) from None
+    width = n_features if n_features is not None else whitening.shape[-1]
+    if means.ndim != 2 or means.shape[1] != width or whitening.shape != (width, width):
+        raise folder.error(OUTLIER_FILE, f"holds means {means.shape} and whitening {whitening.shape}, not (K, {width}) "
+                                         f"and ({width}, {width}) for the model's {width} features", fix)
+    if not (np.isfinite(means).all() and np.isfinite(whitening).all()):
+        raise folder.error(OUTLIER_FILE, "holds values that are not finite", fix)
+    return MahalanobisStatistics(means, whitening)

@@ -1,4 +1,9 @@
-"""The labeler's networks, their loss and their per-head accuracy metric."""
+"""The labeler's networks, their loss and their per-head accuracy metric.
+
+`compact` and `mobilenet` end in one softmax per head of the label schema, trained with each head's
+categorical cross-entropy (a photo whose class is outside a head has zeros there and adds nothing);
+`paper` ends in the paper's sigmoids over every column, trained with binary cross-entropy.
+"""
 
 from __future__ import annotations
 
@@ -23,18 +28,17 @@ DOWNLOAD_TIMEOUT = 30.0
 
 
 def build_classifier(
-    n_sub_categories: int,
-    n_genders: int,
+    schema: LabelSchema,
     arch: str = DEFAULT_ARCH,
     backbone_weights: str | None = None,
     alpha: float = 1.0,
 ) -> keras.Model:
-    """A compiled-ready (not compiled) functional model: image in [0, 1] -> 25 scores.
+    """A compiled-ready (not compiled) functional model: image in [0, 1] -> `schema.size` scores,
+    named "scores": each head's softmax side by side, or (arch paper) a sigmoid per column.
 
     `backbone_weights` (MobileNetV2 archs only): None, "imagenet" (downloaded by Keras) or a
     path to a local .h5 of MobileNetV2 weights without the top.
     """
-    n_outputs = n_sub_categories + n_genders
     inputs = keras.Input(IMAGE_SHAPE, name="image")
     if arch == "paper":
         backbone = _mobilenet_backbone(backbone_weights, alpha)
@@ -54,13 +58,42 @@ def build_classifier(
         x = _compact_features(inputs)
     else:
         raise ValueError(f"unknown architecture {arch!r}; valid: {', '.join(ARCHITECTURES)}")
-    outputs = layers.Dense(n_outputs, activation="sigmoid", name="scores")(x)
+    if arch == "paper":
+        outputs = layers.Dense(schema.size, activation="sigmoid", name="scores")(x)
+    else:
+        heads = [layers.Dense(len(names), activation="softmax", name=f"head_{column}")(x)
+                 for column, names in schema.heads.items()]
+        outputs = layers.Concatenate(name="scores")(heads)
     return keras.Model(inputs, outputs, name=f"classifier_{arch}")
 
 
+def has_softmax_heads(model: keras.Model) -> bool:
+    """Whether `model` ends in one softmax per head (else: the paper's sigmoid per column)."""
+    return any(layer.name.startswith("head_") for layer in model.layers)
+
+
+class HeadsCrossentropy(keras.losses.Loss):
+    """The sum over heads of each head's categorical cross-entropy. A row whose label part for a
+    head is all zeros (its class is not in the head) adds nothing to that head."""
+
+    def __init__(self, slices: dict[str, slice], name: str = "heads_crossentropy", **kwargs) -> None:
+        super().__init__(name=name, **kwargs)
+        self.bounds = [(part.start, part.stop) for part in slices.values()]
+
+    def call(self, y_true, y_pred):
+        y_pred = ops.clip(y_pred, 1e-7, 1.0)
+        return sum(-ops.sum(y_true[:, a:b] * ops.log(y_pred[:, a:b]), axis=1) for a, b in self.bounds)
+
+    def get_config(self):
+        return {**super().get_config(), "slices": {str(i): [a, b] for i, (a, b) in enumerate(self.bounds)}}
+
+
 def _compact_features(inputs):
-    """The `compact` arch below its scores: 4 stages of two 3x3 convolutions, pooled features, dropout."""
-    x = layers.RandomFlip("horizontal", name="augment_flip")(inputs)  # only active in training
+    """The `compact` arch below its scores: flips and small shifts (training only), 4 stages of two
+    3x3 convolutions, pooled features, dropout."""
+    # only active in training; shifted-in pixels are white, like the photos' backgrounds
+    x = layers.RandomFlip("horizontal", name="augment_flip")(inputs)
+    x = layers.RandomTranslation(0.05, 0.05, fill_mode="constant", fill_value=1.0, name="augment_shift")(x)
     for stage, filters in enumerate((32, 64, 128, 256), start=1):
         for conv in (1, 2):
             # a stride-2 first convolution: 4x less compute than full resolution, ~same accuracy
@@ -110,12 +143,8 @@ def split_at_features(model: keras.Model) -> tuple[keras.Model, keras.Model]:
     """(image -> features, features -> scores): train a frozen backbone's head on cached features."""
     features = model.get_layer("features")
     extractor = keras.Model(model.input, features.output, name="feature_extractor")
-    head_input = keras.Input(features.output.shape[1:], name="features_in")
-    x = head_input
-    after = model.layers[model.layers.index(features) + 1 :]
-    for layer in after:
-        x = layer(x)
-    return extractor, keras.Model(head_input, x, name="head")
+    # Keras 3 builds a model between two tensors of a graph: the layers after "features", shared
+    return extractor, keras.Model(features.output, model.output, name="head")
 
 
 class HeadAccuracy(keras.metrics.Metric):
@@ -148,12 +177,15 @@ class HeadAccuracy(keras.metrics.Metric):
         return {**super().get_config(), "start": self.start, "stop": self.stop}
 
 
+# the paper's heads keep their first names, so older model cards and logs read the same
+METRIC_NAMES = {"subCategory": "sub_category_accuracy", "gender": "gender_accuracy"}
+
+
 def training_metrics(schema: LabelSchema) -> list[keras.metrics.Metric]:
-    n_sub = len(schema.sub_categories)
     return [
-        keras.metrics.AUC(name="auc"),  # micro AUC over the 25 outputs, the paper's metric
-        HeadAccuracy(0, n_sub, name="sub_category_accuracy"),
-        HeadAccuracy(n_sub, schema.size, name="gender_accuracy"),
+        keras.metrics.AUC(name="auc"),  # micro AUC over every output, the paper's metric
+        *(HeadAccuracy(part.start, part.stop, name=METRIC_NAMES.get(column, f"{column}_accuracy"))
+          for column, part in schema.slices.items()),
     ]
 
 
@@ -163,14 +195,16 @@ def compile_classifier(
     learning_rate: float | keras.optimizers.schedules.LearningRateSchedule = 1e-3,
     steps_per_execution: int = 1,
 ) -> None:
-    """Adam + binary cross-entropy, as in the paper, with AUC and per-head accuracy.
+    """Adam with AUC and per-head accuracy: each head's cross-entropy for softmax heads, binary
+    cross-entropy (the paper's) for sigmoid outputs.
 
     `steps_per_execution` > 1 runs that many steps per compiled call: for a head trained on
     cached features each step is tiny, and the per-call overhead would dominate.
     """
+    softmax = has_softmax_heads(model)
     model.compile(
         optimizer=keras.optimizers.Adam(learning_rate),
-        loss=keras.losses.BinaryCrossentropy(),
+        loss=HeadsCrossentropy(schema.slices) if softmax else keras.losses.BinaryCrossentropy(),
         metrics=training_metrics(schema),
         steps_per_execution=steps_per_execution,
     )

@@ -2,7 +2,7 @@
 
 The numbers come from scikit-learn, imported on first use by `classification_report` (its import
 takes over a second); plotly is imported only by the plotting functions. No TensorFlow.
-The two heads are named as in `LabelSchema.decode`: "subCategory" and "gender".
+Heads are named by their styles.csv column, as in `LabelSchema.heads`.
 """
 
 from __future__ import annotations
@@ -15,7 +15,6 @@ import numpy as np
 
 from fashiongen.schema import LabelSchema
 
-HEADS = ("subCategory", "gender")
 LOSS_EPSILON = 1e-7  # Keras's clipping of probabilities in binary cross-entropy
 
 
@@ -23,14 +22,15 @@ LOSS_EPSILON = 1e-7  # Keras's clipping of probabilities in binary cross-entropy
 
 
 def classification_report(y_true: np.ndarray, scores: np.ndarray, schema: LabelSchema) -> dict[str, Any]:
-    """Metrics of sigmoid `scores` (N, schema.size) against 0/1 labels `y_true` (N, schema.size).
+    """Metrics of `scores` (N, schema.size) against 0/1 labels `y_true` (N, schema.size).
 
-    Keys: `n_images`, `n_with_subCategory`, `subCategory_accuracy`, `gender_accuracy`,
-    `macro_f1_subCategory`, `macro_f1_gender`, `micro_auc`, `macro_auc`, `loss`, `per_class`,
-    `confusion`. Every value is a plain int, float, None, list or dict, so `json.dumps` takes it.
+    Keys: `n_images`, `subCategory_accuracy`, `gender_accuracy`, `macro_f1_subCategory`,
+    `macro_f1_gender`, `micro_auc`, `macro_auc`, `loss`, `per_class`, `confusion`, and for every
+    head `<column>_accuracy`, `<column>_macro_f1` and `n_with_<column>` (the rows whose class is in
+    the head). Every value is a plain int, float, None, list or dict, so `json.dumps` takes it.
 
-    - Each head predicts the argmax of its scores. The sub-category head is scored only on rows
-      that have a sub-category bit (the others belong to no class of the schema).
+    - Each head predicts the argmax of its scores, and is scored only on rows that have a bit in
+      it (the others belong to no class of the head).
     - Macro-F1 averages over the classes present in the truth or the predictions of the scored
       rows, with 0 for a 0/0 precision, recall or F1: scikit-learn's
       `f1_score(y, y_hat, average="macro", zero_division=0)` without `labels`. Classes absent from
@@ -42,27 +42,19 @@ def classification_report(y_true: np.ndarray, scores: np.ndarray, schema: LabelS
     A value that cannot be computed (e.g. accuracy on no rows) is None.
     """
     y_true, scores = _checked_inputs(y_true, scores, schema)
-    n_sub = len(schema.sub_categories)
-    sub_true, gender_true = schema.split_scores(y_true)
-    sub_scores, gender_scores = schema.split_scores(scores)
-    has_sub = sub_true.any(axis=1)
     output_aucs = [_auc_or_none(y_true[:, j], scores[:, j]) for j in range(schema.size)]
     defined_aucs = [auc for auc in output_aucs if auc is not None]
-
-    heads = {
-        "subCategory": _head_metrics(
-            schema.sub_categories, sub_true[has_sub].argmax(axis=1), sub_scores[has_sub].argmax(axis=1),
-            output_aucs[:n_sub],
-        ),
-        "gender": _head_metrics(
-            schema.genders, gender_true.argmax(axis=1), gender_scores.argmax(axis=1), output_aucs[n_sub:],
-        ),
-    }
+    heads, covered = {}, {}
+    for column, part in schema.slices.items():
+        labelled = y_true[:, part].any(axis=1)
+        covered[column] = int(labelled.sum())
+        heads[column] = _head_metrics(schema.heads[column], y_true[labelled, part].argmax(axis=1),
+                                      scores[labelled, part].argmax(axis=1), output_aucs[part])
     clipped = np.clip(scores, LOSS_EPSILON, 1 - LOSS_EPSILON)
     loss = -np.mean(y_true * np.log(clipped) + (1 - y_true) * np.log(1 - clipped))
-    return {
+    report: dict[str, Any] = {
         "n_images": int(len(y_true)),
-        "n_with_subCategory": int(has_sub.sum()),
+        "n_with_subCategory": covered["subCategory"],
         "subCategory_accuracy": heads["subCategory"]["accuracy"],
         "gender_accuracy": heads["gender"]["accuracy"],
         "macro_f1_subCategory": heads["subCategory"]["macro_f1"],
@@ -70,9 +62,19 @@ def classification_report(y_true: np.ndarray, scores: np.ndarray, schema: LabelS
         "micro_auc": _auc_or_none(y_true.ravel(), scores.ravel()),
         "macro_auc": float(np.mean(defined_aucs)) if defined_aucs else None,
         "loss": float(loss),
-        "per_class": {head: heads[head]["per_class"] for head in HEADS},
-        "confusion": {head: heads[head]["confusion"] for head in HEADS},
     }
+    for column in schema.heads:
+        report[f"{column}_accuracy"] = heads[column]["accuracy"]
+        report[f"{column}_macro_f1"] = heads[column]["macro_f1"]
+        report[f"n_with_{column}"] = covered[column]
+    report["per_class"] = {column: heads[column]["per_class"] for column in schema.heads}
+    report["confusion"] = {column: heads[column]["confusion"] for column in schema.heads}
+    return report
+
+
+def report_heads(report: dict[str, Any]) -> list[str]:
+    """The heads a report scores, in the label vector's order."""
+    return list(report["confusion"])
 
 
 def _auc_or_none(y_true: np.ndarray, scores: np.ndarray) -> float | None:
@@ -88,7 +90,7 @@ def _auc_or_none(y_true: np.ndarray, scores: np.ndarray) -> float | None:
 def _checked_inputs(y_true: np.ndarray, scores: np.ndarray, schema: LabelSchema) -> tuple[np.ndarray, np.ndarray]:
     y_true = np.asarray(y_true, np.float64)
     scores = np.asarray(scores, np.float64)
-    expected = f"(N, {schema.size}) for {len(schema.sub_categories)} sub-categories + {len(schema.genders)} genders"
+    expected = f"(N, {schema.size}) for " + " + ".join(f"{len(names)} {column}" for column, names in schema.heads.items())
     for name, array in (("y_true", y_true), ("scores", scores)):
         if array.ndim != 2 or array.shape[1] != schema.size:
             raise ValueError(f"{name} has shape {array.shape}; expected {expected}.")
@@ -100,15 +102,13 @@ def _checked_inputs(y_true: np.ndarray, scores: np.ndarray, schema: LabelSchema)
         raise ValueError("y_true must hold only 0 and 1.")
     if not (np.isfinite(scores).all() and (scores >= 0).all() and (scores <= 1).all()):
         raise ValueError("scores must be probabilities in [0, 1] (sigmoid outputs, not logits).")
-    sub_true, gender_true = schema.split_scores(y_true)
-    bad_gender = np.flatnonzero(gender_true.sum(axis=1) != 1)
-    if len(bad_gender):
-        row = bad_gender[0]
-        raise ValueError(f"y_true row {row} has {int(gender_true[row].sum())} gender bits; expected 1.")
-    bad_sub = np.flatnonzero(sub_true.sum(axis=1) > 1)
-    if len(bad_sub):
-        row = bad_sub[0]
-        raise ValueError(f"y_true row {row} has {int(sub_true[row].sum())} sub-category bits; expected 0 or 1.")
+    for column, part in schema.slices.items():
+        bits = y_true[:, part].sum(axis=1)
+        bad = np.flatnonzero(bits != 1) if column == "gender" else np.flatnonzero(bits > 1)
+        if len(bad):
+            row = bad[0]
+            expected_bits = "1" if column == "gender" else "0 or 1"
+            raise ValueError(f"y_true row {row} has {int(bits[row])} {column} bits; expected {expected_bits}.")
     return y_true, scores
 
 
@@ -152,17 +152,18 @@ def _head_metrics(
 
 def format_report_table(report: dict[str, Any]) -> str:
     """A short plain-text table of the headline numbers, for scripts to print."""
-    rows = [
-        ("subCategory accuracy", report["subCategory_accuracy"], report["n_with_subCategory"]),
-        ("subCategory macro-F1", report["macro_f1_subCategory"], report["n_with_subCategory"]),
-        ("gender accuracy", report["gender_accuracy"], report["n_images"]),
-        ("gender macro-F1", report["macro_f1_gender"], report["n_images"]),
+    rows = []
+    for column in report_heads(report):
+        n = report.get(f"n_with_{column}", report["n_images"])
+        rows += [(f"{column} accuracy", report[f"{column}_accuracy"], n),
+                 (f"{column} macro-F1", report[f"{column}_macro_f1"], n)]
+    rows += [
         ("micro AUC", report["micro_auc"], report["n_images"]),
         ("macro AUC", report["macro_auc"], report["n_images"]),
         ("loss (BCE)", report["loss"], report["n_images"]),
     ]
-    lines = [f"{'metric':<22}{'value':>8}{'n':>9}"]
-    lines += [f"{name:<22}{_format_value(value):>8}{n:>9,}" for name, value, n in rows]
+    lines = [f"{'metric':<26}{'value':>8}{'n':>9}"]
+    lines += [f"{name:<26}{_format_value(value):>8}{n:>9,}" for name, value, n in rows]
     return "\n".join(lines)
 
 
@@ -174,8 +175,8 @@ def confusion_figure(report: dict[str, Any], head: str):
     """Heatmap of one head's confusion matrix: colour = share of the true class's row, text = count."""
     import plotly.graph_objects as go
 
-    if head not in HEADS:
-        raise ValueError(f"unknown head {head!r}; valid: {', '.join(HEADS)}")
+    if head not in report["confusion"]:
+        raise ValueError(f"unknown head {head!r}; valid: {', '.join(report_heads(report))}")
     names = report["confusion"][head]["names"]
     counts = np.asarray(report["confusion"][head]["matrix"], np.int64).reshape(len(names), len(names))
     row_totals = counts.sum(axis=1, keepdims=True)
@@ -198,7 +199,7 @@ def confusion_figure(report: dict[str, Any], head: str):
 
 
 def save_confusion_figures(report: dict[str, Any], out_dir: Path, prefix: str = "confusion") -> list[Path]:
-    """Write `<prefix>_<head>.html` for both heads, and `<prefix>_<head>.png` when Kaleido can.
+    """Write `<prefix>_<head>.html` for every head, and `<prefix>_<head>.png` when Kaleido can.
 
     The HTML files embed plotly.js, so they open without a network. PNG export needs Kaleido and
     a Chrome or Chromium (found on PATH, at /usr/bin/chromium, or by `$BROWSER_PATH`); when it
@@ -206,14 +207,15 @@ def save_confusion_figures(report: dict[str, Any], out_dir: Path, prefix: str = 
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    figures = {head: confusion_figure(report, head) for head in HEADS}
+    heads = report_heads(report)
+    figures = {head: confusion_figure(report, head) for head in heads}
     html_paths = []
     for head, figure in figures.items():
         path = out_dir / f"{prefix}_{head}.html"
         figure.write_html(path, include_plotlyjs=True)
         html_paths.append(path)
-    png_paths = [out_dir / f"{prefix}_{head}.png" for head in HEADS]
-    sizes = [_image_size(len(report["confusion"][head]["names"])) for head in HEADS]
+    png_paths = [out_dir / f"{prefix}_{head}.png" for head in heads]
+    sizes = [_image_size(len(report["confusion"][head]["names"])) for head in heads]
     try:
         _write_pngs(list(figures.values()), png_paths, sizes)
     # Kaleido fails in many ways (no browser, a crash, a timeout): each only means "no PNG"
