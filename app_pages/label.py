@@ -1,38 +1,45 @@
-"""Label page: upload product photos, see their sub-category and gender with probabilities."""
+"""Label page: upload product photos, see every label the model gives with its probability."""
 
-import pandas as pd
+import numpy as np
 import streamlit as st
 
 import webapp
 
 st.title("Label a product photo")
 labeler = webapp.labeler_or_stop()
+heads = webapp.shown_heads(labeler.schema)
 uploads = st.file_uploader(f"Product photos (JPEG, PNG or WebP, any size): {webapp.upload_limits()}",
                            type=webapp.IMAGE_TYPES, accept_multiple_files=True)
 accepted, left_out = webapp.within_upload_limits(uploads or [])
 if left_out:
     st.warning(left_out)
-results = []
+names, images = [], []
 for upload in accepted:  # one at a time: only the 60x80 image of each is kept
     image = webapp.read_upload(upload)
     if image is not None:
-        results.append((upload.name, image, labeler.predict(image)[0]))
+        names.append(upload.name)
+        images.append(image)
+predictions = labeler.predict(np.stack(images)) if images else []  # one model call for the batch
 
-if len(results) == 1:
-    name, image, prediction = results[0]
+if len(predictions) == 1:
+    (name,), (image,), (prediction,) = names, images, predictions
     left, right = st.columns([1, 3])
     left.image(webapp.enlarge(image), caption=f"{webapp.literal(name)} as the model sees it (60x80)")
-    (sub_name, sub_p), (gender_name, gender_p) = prediction.top_sub_category, prediction.top_gender
-    right.metric("Sub-category", sub_name, help=f"{sub_p:.1%} probability")
-    right.caption(f"{sub_p:.1%} probability")
-    right.metric("Gender", gender_name, help=f"{gender_p:.1%} probability")
-    right.caption(f"{gender_p:.1%} probability")
-    st.plotly_chart(webapp.probability_chart(prediction), width="stretch")
-elif results:
-    table = pd.DataFrame([{"file": name, "subCategory": p.top_sub_category[0],
-                           "subCategory probability": round(p.top_sub_category[1], 4),
-                           "gender": p.top_gender[0], "gender probability": round(p.top_gender[1], 4)}
-                          for name, _, p in results])
+    with right:
+        if prediction.not_a_product:
+            st.warning(webapp.NOT_A_PRODUCT_WARNING)
+            shown = st.expander("Show the labels anyway", expanded=False)
+        else:
+            shown = st.container()
+        with shown:
+            webapp.show_top_labels(prediction, heads)
+            st.plotly_chart(webapp.probability_chart(prediction, heads), width="stretch")
+elif predictions:
+    table = webapp.labels_table(names, predictions, heads)
+    flagged = int(table[webapp.NOT_A_PRODUCT_COLUMN].sum())
+    if flagged:
+        st.warning(f"{flagged} of {len(table)} photos do not look like product photos (`not a product` is True "
+                   "in the table): their labels are guesses.")
     st.dataframe(table, hide_index=True, width="stretch")
     st.download_button("Download as CSV", table.to_csv(index=False), "labels.csv", "text/csv")
 elif not uploads:

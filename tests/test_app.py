@@ -9,6 +9,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
+import pandas as pd
 import pytest
 import streamlit as st
 from helpers import assert_probability_chart, new_app, product_photo
@@ -17,6 +18,7 @@ from streamlit.testing.v1 import AppTest
 
 import webapp
 from fashiongen.generator.generator import Generator
+from fashiongen.schema import LabelSchema
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -107,6 +109,10 @@ def test_several_uploads_give_a_table_and_csv(app: AppTest) -> None:
     assert not app.exception
     table = app.dataframe[0].value
     assert list(table["file"]) == ["a.jpg", "b.png"]
+    # the shipped model: two heads, no detector, so nothing is flagged
+    assert list(table.columns) == ["file", "subCategory", "subCategory probability", "gender", "gender probability",
+                                   "not a product"]
+    assert list(table["not a product"]) == [False, False] and len(app.warning) == 0
     assert len(app.error) == 1 and "bad.jpg" in app.error[0].value
     assert len(app.get("download_button")) == 1
 
@@ -346,10 +352,118 @@ def test_the_labeler_is_traced_when_it_loads(app: AppTest) -> None:
     0.5 s of CPU): loading does it, behind the loading spinner."""
     webapp._load_labeler.clear()
     labeler, _ = webapp.load_labeler()
-    traced = labeler.model.predict_function.experimental_get_tracing_count()
+    # the Keras model the labeler calls: a view giving the features and the scores when its model has features
+    called = labeler._view or labeler.model
+    traced = called.predict_function.experimental_get_tracing_count()
     assert traced >= 1
     app.run()
     app.file_uploader[0].set_value(("photo.jpg", product_photo(), "image/jpeg")).run()
     assert not app.exception and len(app.metric) == 2
     assert webapp.load_labeler()[0] is labeler
-    assert labeler.model.predict_function.experimental_get_tracing_count() == traced
+    assert called.predict_function.experimental_get_tracing_count() == traced
+
+
+# A catalog labeler: the paper's two heads and every extra head, with a not-a-product detector
+CATALOG_SCHEMA = LabelSchema(("Topwear", "Shoes", "Bags", "Watches"), ("Men", "Women", "Unisex", "Boys", "Girls"), (
+    ("masterCategory", ("Apparel", "Accessories", "Footwear")),
+    ("articleType", ("Tshirts", "Shirts", "Casual Shoes", "Watches")),
+    ("baseColour", ("Black", "White", "Blue", "Navy Blue")),
+    ("season", ("Summer", "Fall", "Winter", "Spring")),
+    ("usage", ("Casual", "Sports", "Formal"))))
+CATALOG_TITLES = ["Category", "Sub-category", "Article type", "Colour", "Gender", "Season", "Usage"]
+CATALOG_COLUMNS = ["masterCategory", "subCategory", "articleType", "baseColour", "gender", "season", "usage"]
+
+
+@pytest.fixture(scope="module")
+def catalog_folders(tmp_path_factory) -> dict[str, Path]:
+    """One untrained catalog model in two folders: its detector flags every image in "flagged" (the score
+    is minus the top sub-category probability, always above -2) and none in "products" (never above 0)."""
+    from fashiongen.labeler.labeler import Calibration, Labeler
+    from fashiongen.labeler.model import build_classifier
+    from fashiongen.labeler.outliers import NotAProduct
+
+    model = build_classifier(CATALOG_SCHEMA)
+    root = tmp_path_factory.mktemp("catalog")
+    for kind, threshold in (("flagged", -2.0), ("products", 0.0)):
+        calibration = Calibration(not_a_product=NotAProduct("max_probability", threshold=threshold))
+        Labeler(model, CATALOG_SCHEMA, calibration=calibration).save(root / kind)
+    return {kind: root / kind for kind in ("flagged", "products")}
+
+
+def catalog_app(monkeypatch, folder: Path, files) -> AppTest:
+    """The Label page served by the model in `folder`, after uploading `files`."""
+    monkeypatch.setenv(webapp.CLASSIFIER_DIR_VARIABLE, str(folder))
+    app = new_app(monkeypatch)
+    app.run()
+    app.file_uploader[0].set_value(files).run()
+    assert not app.exception and not app.error
+    return app
+
+
+def test_heads_are_shown_in_reading_order() -> None:
+    assert list(CATALOG_SCHEMA.heads)[:3] == ["subCategory", "gender", "masterCategory"]  # the vector's order
+    assert webapp.shown_heads(CATALOG_SCHEMA) == CATALOG_COLUMNS
+    assert [webapp.head_title(column) for column in CATALOG_COLUMNS] == CATALOG_TITLES
+    assert webapp.shown_heads(CATALOG_SCHEMA.paper) == ["subCategory", "gender"]
+
+
+def test_one_photo_shows_every_head_of_a_catalog_model(monkeypatch, catalog_folders) -> None:
+    app = catalog_app(monkeypatch, catalog_folders["products"], ("photo.jpg", product_photo(), "image/jpeg"))
+    labels = {metric.label: metric.value for metric in app.metric}
+    assert list(labels) == CATALOG_TITLES
+    for title, column in zip(CATALOG_TITLES, CATALOG_COLUMNS):
+        assert labels[title] in dict(CATALOG_SCHEMA.heads)[column]
+    assert len(app.caption) == 7 and all(caption.value.endswith("% probability") for caption in app.caption)
+    assert len(app.warning) == 0 and len(app.expander) == 0
+    assert_probability_chart(app, labels)
+
+
+def test_a_photo_that_is_no_product_gets_a_warning_not_labels(monkeypatch, catalog_folders) -> None:
+    """Flagged: a warning, and the labels and chart only inside a collapsed expander."""
+    app = catalog_app(monkeypatch, catalog_folders["flagged"], ("photo.jpg", product_photo(), "image/jpeg"))
+    (warning,) = app.warning
+    assert "does not look like a product photo" in warning.value and "guesses" in warning.value
+    (expander,) = app.expander
+    assert expander.label == "Show the labels anyway" and not expander.proto.expanded
+    assert [metric.label for metric in expander.metric] == CATALOG_TITLES
+    assert len(app.metric) == len(expander.metric)  # none outside it
+    assert len(expander.get("plotly_chart")) == len(app.get("plotly_chart")) == 1
+    assert len(app.get("image")) == 1  # the photo as the model sees it still shows
+
+
+def uploaded_csv(monkeypatch, app: AppTest, files) -> pd.DataFrame:
+    """Upload `files` and read back the CSV the download button serves."""
+    from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
+
+    served = {}
+    original = MemoryMediaFileStorage.load_and_get_id
+
+    def record(self, data, mimetype, kind, filename=None):
+        served[filename] = data
+        return original(self, data, mimetype, kind, filename)
+
+    monkeypatch.setattr(MemoryMediaFileStorage, "load_and_get_id", record)
+    app.file_uploader[0].set_value(files).run()
+    assert not app.exception and len(app.get("download_button")) == 1
+    return pd.read_csv(io.BytesIO(served["labels.csv"]), keep_default_na=False)
+
+
+@pytest.mark.parametrize("kind", ["products", "flagged"])
+def test_several_photos_give_every_head_in_the_table_and_csv(monkeypatch, catalog_folders, kind: str) -> None:
+    files = [("a.jpg", product_photo(), "image/jpeg"), ("b.png", GOOD_UPLOADS["grey.png"][0], "image/png")]
+    monkeypatch.setenv(webapp.CLASSIFIER_DIR_VARIABLE, str(catalog_folders[kind]))
+    app = new_app(monkeypatch)
+    app.run()
+    csv = uploaded_csv(monkeypatch, app, files)
+    table = app.dataframe[0].value
+    columns = ["file", *(f"{c}{part}" for c in CATALOG_COLUMNS for part in ("", " probability")), "not a product"]
+    assert list(table.columns) == list(csv.columns) == columns
+    assert list(table["file"]) == list(csv["file"]) == ["a.jpg", "b.png"]
+    assert list(table["not a product"]) == list(csv["not a product"]) == [kind == "flagged"] * 2
+    for column in CATALOG_COLUMNS:
+        assert set(table[column]) <= set(dict(CATALOG_SCHEMA.heads)[column])
+        assert list(csv[column]) == list(table[column])
+        assert ((table[f"{column} probability"] > 0) & (table[f"{column} probability"] <= 1)).all()
+    notes = [warning.value for warning in app.warning]
+    assert notes == (["2 of 2 photos do not look like product photos (`not a product` is True in the table): "
+                      "their labels are guesses."] if kind == "flagged" else [])
