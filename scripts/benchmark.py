@@ -9,6 +9,9 @@ Sections (later work adds more):
               the paper's loop (every image through the backbone every epoch); latency of labeling
               one upload through the app's code path vs model.predict, p50/p95 after warm-up.
   generator   generating 16 images through the app's code path vs decoder.predict, p50/p95.
+  label_folder  labelling a folder of dataset photos into a CSV: scripts/label_images.py's batched
+              path (a batch decoded, one Labeler.analyse call, rows appended) vs the naive loop
+              (Labeler.label per image, a row each), images/s after a warm-up.
   app         the app end to end: a real `streamlit run app.py` server driven by Playwright in
               Debian's Chromium. Cold start (process spawn to the Label page's first render),
               then p50/p95 of labeling an upload and of changing the seed on the Generate page,
@@ -318,6 +321,95 @@ def bench_generator(args: argparse.Namespace) -> dict:
     return {"generate_16": result}
 
 
+# ----------------------------------------------------------------------------- label_folder section
+
+LABEL_FOLDER_WARMUP = 32  # images each contender labels untimed first (graph tracing, allocator)
+
+
+def _label_folder(data_dir: str, n_images: int, batched: bool) -> dict:
+    """Label the first `n_images` photos (by id) into a CSV with the shipped labeler: through
+    label_images.py's code path (`label_into_csv`, batches of its default size) or the naive loop
+    (`Labeler.label` per file, one CSV row each), after an untimed warm-up on other photos."""
+    import csv
+
+    from fashiongen.errors import ClassifierError
+    from fashiongen.labeler.labeler import Labeler
+    from fashiongen.labeler.model import build_classifier
+    from fashiongen.schema import LabelSchema
+
+    spec = importlib.util.spec_from_file_location("label_images", Path(__file__).with_name("label_images.py"))
+    script = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = script  # its dataclass looks its module up there
+    spec.loader.exec_module(script)
+    try:
+        labeler = Labeler.load()
+        source = "shipped model"
+    except ClassifierError:
+        schema = LabelSchema(tuple(f"sub{i}" for i in range(20)), ("Men", "Women", "Unisex", "Boys", "Girls"))
+        labeler = Labeler(build_classifier(schema), schema)
+        source = "untrained compact model (no shipped model found)"
+    paths = _dataset_paths(data_dir, n_images + LABEL_FOLDER_WARMUP)
+    folder = paths[0].parent
+    warmup, timed = [p.name for p in paths[n_images:]], [p.name for p in paths[:n_images]]
+    columns = script.head_columns(labeler.schema)
+
+    def naive(names: list[str], out: Path) -> None:
+        with open(out, "w", newline="") as handle:
+            writer = csv.writer(handle, lineterminator="\n")
+            writer.writerow(script.csv_header(labeler.schema))
+            for name in names:
+                prediction = labeler.label(folder / name)
+                cells = [cell for column in columns for cell in (prediction.top(column)[0],
+                                                                 f"{prediction.top(column)[1]:.4f}")]
+                writer.writerow([name, *cells, "true" if prediction.not_a_product else "false"])
+
+    def ours(names: list[str], out: Path) -> None:
+        script.label_into_csv(labeler, folder, names, out, script.DEFAULT_BATCH_SIZE)
+
+    contender = ours if batched else naive
+    with tempfile.TemporaryDirectory(prefix="fashiongen-bench-label-") as scratch:
+        contender(warmup, Path(scratch) / "warmup.csv")
+        start = time.perf_counter()
+        contender(timed, Path(scratch) / "labels.csv")
+        seconds = time.perf_counter() - start
+        with open(Path(scratch) / "labels.csv", newline="") as handle:
+            rows = list(csv.reader(handle))[1:]
+    # the class names only: the two paths must label alike (probabilities differ in the last float bits)
+    labels = [[cell for i, cell in enumerate(row) if i % 2 == 1] for row in rows]
+    return {"model": source, "images": len(timed), "rows": len(rows), "seconds": seconds, "labels": labels,
+            "batch_size": script.DEFAULT_BATCH_SIZE if batched else 1, "peak_rss_mb": _peak_rss_mb()}
+
+
+def bench_label_folder(args: argparse.Namespace) -> dict:
+    data_dir, n = str(args.data_dir), args.label_folder_images
+    for path in _dataset_paths(data_dir, n + LABEL_FOLDER_WARMUP):  # warm the page cache for both contenders
+        path.read_bytes()
+    naive = _in_fresh_process(_label_folder, data_dir, n, False)
+    ours = _in_fresh_process(_label_folder, data_dir, n, True)
+    n = ours["images"]
+    agree = sum(a == b for a, b in zip(naive["labels"], ours["labels"]))
+    result = {
+        "model": ours["model"], "images": n, "batch_size": ours["batch_size"], "warmup_images": LABEL_FOLDER_WARMUP,
+        "naive_images_per_s": n / naive["seconds"], "naive_s": naive["seconds"],
+        "naive_peak_rss_mb": naive["peak_rss_mb"],
+        "batched_images_per_s": n / ours["seconds"], "batched_s": ours["seconds"],
+        "batched_peak_rss_mb": ours["peak_rss_mb"],
+        "speedup": naive["seconds"] / ours["seconds"],
+        "rows": {"naive": naive["rows"], "batched": ours["rows"]},
+        "same_labels": agree / max(n, 1),
+    }
+    rows = [
+        (f"label {n:,} photos into a CSV", f"{n / naive['seconds']:,.0f} img/s ({naive['seconds']:.1f} s)",
+         f"{n / ours['seconds']:,.0f} img/s ({ours['seconds']:.1f} s)", f"{result['speedup']:.1f}x faster"),
+        ("peak memory (max RSS)", f"{naive['peak_rss_mb']:,.0f} MB", f"{ours['peak_rss_mb']:,.0f} MB",
+         f"{ours['peak_rss_mb'] / naive['peak_rss_mb']:.2f}x"),
+        ("same top class on every head", "", f"{agree:,} of {n:,} images", ""),
+    ]
+    _print_table(f"label_folder ({ours['model']}, batches of {ours['batch_size']})",
+                 ("measure", "naive (Labeler.label per image)", "label_images.py", "ratio"), rows)
+    return result
+
+
 # ----------------------------------------------------------------------------- app section
 # A real server and a real browser: `streamlit run app.py` in a subprocess, Playwright's async API
 # in Debian's Chromium (never `playwright install`). Every time is measured in this process, from the
@@ -540,6 +632,7 @@ def bench_app(args: argparse.Namespace) -> dict:
 
 SECTIONS: dict[str, Callable[[argparse.Namespace], dict]] = {
     "data": bench_data, "classifier": bench_classifier, "generator": bench_generator, "app": bench_app,
+    "label_folder": bench_label_folder,
 }
 
 
@@ -581,6 +674,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="classifier section: epochs for both contenders (default: 10, as in the paper)")
     parser.add_argument("--latency-repeats", type=int, default=200,
                         help="classifier and generator sections: timed calls after the warm-up (default: 200)")
+    parser.add_argument("--label-folder-images", type=int, default=4096,
+                        help=f"label_folder section: photos each contender labels into a CSV after "
+                             f"{LABEL_FOLDER_WARMUP} untimed ones (default: 4096)")
     parser.add_argument("--app-repeats", type=int, default=20,
                         help=f"app section: timed label and generate interactions in one session after {APP_WARMUP} "
                              f"untimed ones; with concurrent sessions each does ceil(N / sessions) after "
@@ -599,6 +695,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if args.limit is not None and args.limit < 1:
         print("error: --limit must be at least 1", file=sys.stderr)
+        return 2
+    if args.label_folder_images < 1:
+        print("error: --label-folder-images must be at least 1", file=sys.stderr)
         return 2
     if "app" in args.sections:
         problem = _app_prerequisites(args)
