@@ -81,32 +81,33 @@ class ModelFolder:
         except Exception as error:  # Keras raises many types for a torn or foreign file
             raise self.error(name, f"is corrupt or not a Keras model ({type(error).__name__})") from error
 
-    def json(self, name: str) -> Any:
-        """The parsed JSON in `name`, of any shape."""
+    def json(self, name: str, fix: str | None = None) -> Any:
+        """The parsed JSON in `name`, of any shape; an error suggests `fix` (default: retraining)."""
         try:
             data = read_bounded(self.path / name, MAX_JSON_BYTES, label="it")
         except FileTooLargeError as error:
             raise self.error(name, f"is {error.size / 2**20:.0f} MB, too large for a model's JSON file "
-                                   f"(limit {MAX_JSON_BYTES // 2**20} MB)") from None
+                                   f"(limit {MAX_JSON_BYTES // 2**20} MB)", fix) from None
         except FileReadError as error:  # a folder, a device or pipe, or a failed read
-            raise self.error(name, f"is unreadable ({error})") from None
+            raise self.error(name, f"is unreadable ({error})", fix) from None
         try:
             return json.loads(data.decode("utf-8"))
         # ValueError: bad JSON or bad UTF-8; RecursionError: JSON nested thousands of levels deep
         except (ValueError, RecursionError) as error:
-            raise self.error(name, f"is unreadable ({type(error).__name__}: {error})") from None
+            raise self.error(name, f"is unreadable ({type(error).__name__}: {error})", fix) from None
 
-    def json_object(self, name: str, fields: Mapping[str, type | tuple[type, ...]] | None = None) -> dict:
+    def json_object(self, name: str, fields: Mapping[str, type | tuple[type, ...]] | None = None,
+                    fix: str | None = None) -> dict:
         """The JSON object in `name`, with each of `fields` present and of its type (a bool is no int)."""
-        value = self.json(name)
+        value = self.json(name, fix)
         if not isinstance(value, dict):
-            raise self.error(name, f"holds {json_type(value)}, not a JSON object")
+            raise self.error(name, f"holds {json_type(value)}, not a JSON object", fix)
         for field, kinds in (fields or {}).items():
             if field not in value:
-                raise self.error(name, f"has no {field!r}")
+                raise self.error(name, f"has no {field!r}", fix)
             if not isinstance(value[field], kinds) or (isinstance(value[field], bool) and bool not in _tuple(kinds)):
                 expected = " or ".join(JSON_NAMES[kind] for kind in _tuple(kinds))
-                raise self.error(name, f"has {field!r} = {json_type(value[field])}, not {expected}")
+                raise self.error(name, f"has {field!r} = {json_type(value[field])}, not {expected}", fix)
         return value
 
     def schema(self) -> LabelSchema:

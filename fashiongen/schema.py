@@ -100,9 +100,9 @@ class LabelSchema:
         return row
 
     def encode_frame(self, styles: pd.DataFrame) -> np.ndarray:
-        """Y for a whole styles table: float32 (N, size). Every row needs a gender of the schema; a
-        value outside another head's classes (or a missing column) leaves that head's part zero."""
-        unknown = sorted(set(styles["gender"]) - set(self.genders))
+        """Y for a whole styles table: float32 (N, size). A gender column must hold genders of the
+        schema; a value outside another head's classes (or a missing column) leaves that head's part zero."""
+        unknown = sorted(set(styles["gender"]) - set(self.genders)) if "gender" in styles else []
         if unknown:
             raise DatasetError(f"gender {unknown[0]!r} is not one of {', '.join(self.genders)}.")
         labels = np.zeros((len(styles), self.size), np.float32)

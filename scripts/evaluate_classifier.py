@@ -2,8 +2,9 @@
 """Evaluate a trained classifier on a folder of labelled images of any size.
 
 Images are named <id>.<ext> (JPEG, PNG, WebP, ...) and go through the same preprocessing as the
-app's uploads. The labels CSV needs the columns id, gender and subCategory; styles.csv qualifies.
-Example:
+app's uploads. The labels CSV needs an id column; every head of the model whose column it has
+(masterCategory, subCategory, articleType, baseColour, gender, season, usage) is scored, so
+styles.csv scores them all. Example:
   python scripts/evaluate_classifier.py --images ../shared/data/fashion-small/images \\
       --labels ../shared/data/fashion-small/styles.csv --json eval.json
 """
@@ -26,7 +27,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--images", type=Path, required=True, help="folder of images named <id>.<ext>")
     parser.add_argument("--labels", type=Path, required=True,
-                        help="CSV with at least the columns id, gender, subCategory (extra columns are ignored)")
+                        help="CSV with an id column and any of the model's attribute columns (others are ignored)")
     parser.add_argument("--model", type=Path, default=None,
                         help="model folder (classifier.keras + labels.json); default: the shipped model "
                              "in fashiongen/pretrained/classifier")

@@ -36,7 +36,8 @@ from fashiongen.config import option  # noqa: E402
 from fashiongen.dataset import load_dataset  # noqa: E402
 from fashiongen.distribute import make_strategy, report_worker, use_worker_folders  # noqa: E402
 from fashiongen.errors import ClassifierError, DatasetError, TrainingError  # noqa: E402
-from fashiongen.labeler.labeler import Labeler, save_bundle  # noqa: E402
+from fashiongen.labeler.fitting import calibration_summary, card_entries, fit_calibration  # noqa: E402
+from fashiongen.labeler.labeler import Calibration, Labeler, save_bundle  # noqa: E402
 from fashiongen.labeler.model import (  # noqa: E402
     ARCHITECTURES,
     DEFAULT_ARCH,
@@ -44,6 +45,8 @@ from fashiongen.labeler.model import (  # noqa: E402
     compile_classifier,
     split_at_features,
 )
+from fashiongen.labeler.non_products import non_product_images  # noqa: E402
+from fashiongen.labeler.outliers import DEFAULT_METHOD, METHODS  # noqa: E402
 from fashiongen.labeler.report import (  # noqa: E402
     classification_report,
     format_report_table,
@@ -68,6 +71,11 @@ class ClassifierTrainingConfig(training.TrainingConfig):
     learning_rate: float = option(2e-3, "Adam's initial learning rate, decayed along a cosine")
     paper_loop: bool = option(False, "arch paper: push every image through the frozen backbone every epoch, as "
                                      "the paper does, instead of computing the backbone features once")
+    calibrate: bool = option(True, "after training, fit each head's temperature and the not-a-product detector "
+                                   "on the validation photos (as scripts/calibrate_classifier.py does)", negatable=True)
+    outlier_method: str = option(DEFAULT_METHOD, "the not-a-product score shipped (each one is measured; auto keeps "
+                                                 "the one flagging most non-product images)",
+                                 choices=("auto", *METHODS))
 
 
 def parse_args(argv: list[str] | None) -> ClassifierTrainingConfig:
@@ -131,9 +139,11 @@ def fit(config: ClassifierTrainingConfig, strategy, net: SimpleNamespace, data: 
 
 
 def validation_report(scored: Labeler, data: SimpleNamespace) -> dict:
-    """The new model and the one in --out are measured alike: this run's validation images."""
+    """The new model and the one in --out are measured alike: this run's validation images, and the
+    networks' own scores (a calibrated model in --out would otherwise be judged on other terms)."""
     validation = data.split.validation
-    return classification_report(data.labels[validation], scored.scores(data.dataset.images[validation]),
+    bare = Labeler(scored.model, scored.schema)
+    return classification_report(data.labels[validation], bare.scores(data.dataset.images[validation]),
                                  data.schema)
 
 
@@ -150,6 +160,19 @@ def model_card(config: ClassifierTrainingConfig, argv: list[str], data: SimpleNa
         },
         "metrics": {"validation": {k: v for k, v in report.items() if k not in ("per_class", "confusion")}},
     }
+
+
+def calibrate(config: ClassifierTrainingConfig, labeler: Labeler, data: SimpleNamespace, card: dict) -> Calibration:
+    """Temperatures and the not-a-product detector, fitted on this run's split; their report goes
+    into the card."""
+    non_products = non_product_images()
+    calibration, report = fit_calibration(labeler, data.dataset.images, data.labels, data.train_rows,
+                                          data.split.validation, non_products.images, config.outlier_method,
+                                          non_products.kinds)
+    report["not_a_product"]["non_product_set"] = non_products.counts()
+    card["metrics"].update(card_entries(report))
+    print(calibration_summary(report))
+    return calibration
 
 
 def train(config: ClassifierTrainingConfig, argv: list[str]) -> dict:
@@ -174,7 +197,11 @@ def train(config: ClassifierTrainingConfig, argv: list[str]) -> dict:
     destination = training.keep_better(config.out, config.run_dir, report["loss"],
                                        None if previous is None else validation_report(previous, data)["loss"],
                                        config.replace, len(data.split.validation))
-    save_bundle(destination, model, data.schema, card)
+    calibration = None
+    if config.calibrate:
+        calibration = calibrate(config, Labeler(keras.Model(model.input, model.output, name=model.name), data.schema),
+                                data, card)
+    save_bundle(destination, model, data.schema, card, calibration)
     (config.run_dir / "validation_report.json").write_text(json.dumps(report, indent=2) + "\n")
     save_confusion_figures(report, config.run_dir)
     print(format_report_table(report))

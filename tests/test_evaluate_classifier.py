@@ -114,7 +114,7 @@ def test_validation_split_drops_an_unreadable_image_as_training_does(tiny_datase
 
 @pytest.mark.parametrize(
     "csv_text, message",
-    [("id,gender\n1,Men\n", "has no column subCategory"), ("", "is empty")],
+    [("gender,subCategory\nMen,Topwear\n", "has no column id"), ("", "is empty")],
 )
 def test_bad_labels_file_is_one_line(model_dir: Path, tiny_dataset: Path, tmp_path: Path, csv_text: str, message: str) -> None:
     csv = tmp_path / "labels.csv"
@@ -170,3 +170,53 @@ def test_help_mentions_every_flag() -> None:
     text = run("--help").stdout
     for flag in ("--images", "--labels", "--model", "--json", "--validation-split", "--seed", "--figures", "--quiet"):
         assert flag in text
+
+
+@pytest.fixture(scope="module")
+def catalog_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An (untrained) catalog model: the paper's heads plus masterCategory, articleType and baseColour."""
+    schema = LabelSchema(("Topwear", "Bags", "Shoes", "Watches", "Dress"), ("Men", "Women", "Boys", "Girls", "Unisex"),
+                         (("masterCategory", ("Apparel", "Footwear")), ("articleType", ("Thing", "Shirts")),
+                          ("baseColour", ("Blue", "Red", "Black"))))
+    folder = tmp_path_factory.mktemp("catalog") / "classifier"
+    Labeler(build_classifier(schema), schema).save(folder, card={"arch": "compact"})
+    return folder
+
+
+def test_every_head_whose_column_the_csv_has_is_scored(catalog_model_dir: Path, tiny_dataset: Path,
+                                                       tmp_path: Path) -> None:
+    """styles.csv scores every head; a CSV of id and baseColour only scores colour, keeps today's keys
+    (None where not scored) and skips no row for its missing gender."""
+    out = tmp_path / "all.json"
+    images = tiny_dataset / "images"
+    result = run("--images", str(images), "--labels", str(tiny_dataset / "styles.csv"), "--model",
+                 str(catalog_model_dir), "--json", str(out), "--quiet")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(out.read_text())
+    for column in ("masterCategory", "articleType", "baseColour", "subCategory", "gender"):
+        assert report[f"{column}_accuracy"] is not None and f"{column}_macro_f1" in report
+    assert report["n_with_baseColour"] == report["n_images"]  # every tiny photo is Blue
+    assert "baseColour accuracy" in result.stdout
+
+    colours = tmp_path / "colours.csv"
+    styles = read_styles(tiny_dataset / "styles.csv")
+    styles[["id", "baseColour"]].assign(baseColour=["Red"] * 3 + ["Black"] * (len(styles) - 3)).to_csv(
+        colours, index=False)
+    only = tmp_path / "colour.json"
+    result = run("--images", str(images), "--labels", str(colours), "--model", str(catalog_model_dir),
+                 "--json", str(only), "--quiet")
+    assert result.returncode == 0, result.stderr
+    colour_report = json.loads(only.read_text())
+    assert colour_report["gender_accuracy"] is None and colour_report["subCategory_accuracy"] is None
+    assert colour_report["baseColour_accuracy"] is not None and "articleType_accuracy" not in colour_report
+    assert colour_report["n_images"] == report["n_images"]
+    assert set(colour_report["confusion"]) == {"baseColour"}
+
+
+def test_a_csv_without_any_model_column_is_one_line(catalog_model_dir: Path, tiny_dataset: Path,
+                                                   tmp_path: Path) -> None:
+    labels = tmp_path / "ids.csv"
+    labels.write_text("id,price\n1,10\n2,20\n")
+    result = run("--images", str(tiny_dataset / "images"), "--labels", str(labels), "--model", str(catalog_model_dir))
+    assert result.returncode == 2
+    assert "has none of the model's columns" in result.stderr and len(result.stderr.strip().splitlines()) == 1

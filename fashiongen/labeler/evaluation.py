@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 
 from fashiongen.dataset import load_images
+from fashiongen.errors import DatasetError
 from fashiongen.imaging import ImageError, load_image
 from fashiongen.labeler.labeler import Labeler
 from fashiongen.labeler.report import classification_report
@@ -18,7 +19,7 @@ from fashiongen.splits import split_ids
 from fashiongen.styles import read_styles
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff"}
-LABEL_COLUMNS = ("id", "gender", "subCategory")
+LABEL_COLUMNS = ("id", "gender", "subCategory")  # what validation_ids reads (styles.csv)
 
 
 @dataclass
@@ -83,16 +84,21 @@ def evaluate_folder(
 ) -> tuple[dict, Skipped]:
     """Label every image of `images_dir` that has a row in `labels_csv` and score the result.
 
-    The CSV needs the columns id, gender and subCategory (styles.csv qualifies; extra columns
-    are ignored). Rows without an image, with a gender outside the model's schema or with an
-    unreadable image are skipped and counted; a sub-category outside the schema counts for the
-    gender head only. `only_ids` restricts the evaluation to those ids (e.g. `validation_ids`).
-    Raises `DatasetError` for an unusable CSV, `ValueError` when nothing is left.
+    The CSV needs an id column and scores every head of the model whose column it has (styles.csv
+    has them all; other columns are ignored). Rows without an image, with a gender outside the
+    model's schema or with an unreadable image are skipped and counted; a value outside a head's
+    classes (e.g. a rare colour) counts for the other heads only. `only_ids` restricts the
+    evaluation to those ids (e.g. `validation_ids`). Raises `DatasetError` for an unusable CSV or
+    one without any of the model's columns, `ValueError` when nothing is left.
     """
     images_dir = Path(images_dir)
     if not images_dir.is_dir():
         raise ValueError(f"{images_dir} is not a folder of images.")
-    table = read_styles(labels_csv, required=LABEL_COLUMNS)
+    table = read_styles(labels_csv, required=("id",))
+    heads = [column for column in labeler.schema.heads if column in table.columns]
+    if not heads:
+        raise DatasetError(f"{labels_csv} has none of the model's columns ({', '.join(labeler.schema.heads)}); "
+                           f"its header: {', '.join(table.columns)}")
     if only_ids is not None:
         table = table[table["id"].isin(only_ids)]
     rows, images, skipped = _load_rows(table, index_images(images_dir), labeler.schema, progress)
@@ -101,7 +107,7 @@ def evaluate_folder(
     kept = pd.DataFrame(rows, columns=table.columns)
     truth = labeler.schema.encode_frame(kept)
     scores = labeler.scores(np.stack(images))
-    report = classification_report(truth, scores, labeler.schema)
+    report = classification_report(truth, scores, labeler.schema, heads)
     report["skipped"] = skipped.counts()
     return report, skipped
 
@@ -120,7 +126,7 @@ def _load_rows(table: pd.DataFrame, on_disk: dict[int, Path], schema: LabelSchem
         row_id = int(row.id)
         if row_id not in on_disk:
             skipped.no_image.append(row_id)
-        elif row.gender not in schema.genders:
+        elif "gender" in table.columns and row.gender not in schema.genders:
             skipped.unknown_gender.append(row_id)
         else:
             try:

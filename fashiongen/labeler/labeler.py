@@ -17,7 +17,15 @@ from fashiongen.errors import ClassifierError
 from fashiongen.imaging import IMAGE_SHAPE, ImageSource, load_image
 from fashiongen.labeler.calibration import apply_temperature
 from fashiongen.labeler.model import HeadAccuracy, has_softmax_heads
-from fashiongen.labeler.outliers import METHODS, OUTLIER_FILE, ImageSignals, MahalanobisStatistics, NotAProduct
+from fashiongen.labeler.outliers import (
+    METHODS,
+    OUTLIER_FILE,
+    TEXTURE_LAYER,
+    ImageSignals,
+    MahalanobisStatistics,
+    NeighbourBank,
+    NotAProduct,
+)
 from fashiongen.files import FileReadError, FileTooLargeError, atomic_write_bytes, atomic_write_text, json_type, read_bounded
 from fashiongen.model_folder import (
     CARD_FILE,
@@ -103,8 +111,15 @@ class Labeler:
         self.softmax_heads = has_softmax_heads(model)
         names = {layer.name for layer in model.layers}
         # one call gives the scores and what the not-a-product scores read: pooled features, logits
-        self._view = (keras.Model(model.input, [model.get_layer("features").output, model.output])
-                      if "features" in names else None)
+        # and the texture statistics of a middle layer
+        self._view = None
+        if "features" in names:
+            outputs = [model.get_layer("features").output, model.output]
+            if TEXTURE_LAYER in names:
+                middle = model.get_layer(TEXTURE_LAYER).output
+                outputs.append(keras.ops.concatenate([keras.ops.mean(middle, axis=(1, 2)),
+                                                      keras.ops.std(middle, axis=(1, 2))], axis=-1))
+            self._view = keras.Model(model.input, outputs)
         self._head_weights = {column: model.get_layer(f"head_{column}").get_weights()
                               for column in schema.heads if f"head_{column}" in names}
 
@@ -125,9 +140,10 @@ class Labeler:
         if outputs[0][0] != schema.size:
             raise folder.error(SCHEMA_FILE, f"names {schema.size} labels, but {folder.path / MODEL_FILE} gives "
                                             f"{outputs[0][0]} scores")
-        n_features = model.get_layer("features").output.shape[-1] if any(
-            layer.name == "features" for layer in model.layers) else None
-        return cls(model, schema, card, load_calibration(folder, schema, n_features))
+        names = {layer.name for layer in model.layers}
+        n_features = model.get_layer("features").output.shape[-1] if "features" in names else None
+        n_texture = 2 * model.get_layer(TEXTURE_LAYER).output.shape[-1] if TEXTURE_LAYER in names else None
+        return cls(model, schema, card, load_calibration(folder, schema, n_features, n_texture))
 
     def as_judge(self, schema: LabelSchema, source: str = "classifier") -> keras.Model:
         """This classifier as the judge of a generator's images for `schema` (train_generator.py,
@@ -153,7 +169,7 @@ class Labeler:
             images = images[None]
         if images.dtype != np.uint8 or images.shape[1:] != IMAGE_SHAPE:
             raise ValueError(f"expected uint8 images of shape (N, 80, 60, 3), got {images.dtype} {images.shape}")
-        features, scores = [], []
+        features, scores, texture = [], [], []
         for i in range(0, len(images), batch_size):
             batch = to_unit_float(images[i : i + batch_size])
             # predict_on_batch: the compiled graph without predict()'s per-call setup nor eager
@@ -161,9 +177,10 @@ class Labeler:
             if self._view is None:
                 scores.append(np.asarray(self.model.predict_on_batch(batch)))
             else:
-                pooled, scored = self._view.predict_on_batch(batch)
-                features.append(np.asarray(pooled))
-                scores.append(np.asarray(scored))
+                outputs = [np.asarray(output) for output in self._view.predict_on_batch(batch)]
+                features.append(outputs[0])
+                scores.append(outputs[1])
+                texture.append(outputs[2] if len(outputs) > 2 else None)
         n = len(images)
         scores = np.concatenate(scores) if scores else np.zeros((0, self.schema.size), np.float32)
         for column, temperature in self.calibration.temperatures.items():
@@ -172,9 +189,12 @@ class Labeler:
         signals = None
         if self._view is not None:
             pooled = np.concatenate(features) if features else np.zeros((0, self._view.outputs[0].shape[-1]))
+            has_texture = len(self._view.outputs) > 2
             signals = ImageSignals(pooled, {column: pooled @ kernel + bias
                                             for column, (kernel, bias) in self._head_weights.items()},
-                                   scores[:, self.schema.slices["subCategory"]])
+                                   scores[:, self.schema.slices["subCategory"]],
+                                   (np.concatenate(texture) if texture else np.zeros((0, self._view.outputs[2].shape[-1])))
+                                   if has_texture else None)
         detector = self.calibration.not_a_product
         if detector is None or signals is None:
             return Analysis(scores, None, np.zeros(n, bool), signals)
@@ -218,9 +238,11 @@ def save_calibration(folder: str | os.PathLike, calibration: Calibration) -> Non
     detector = calibration.not_a_product
     config = {"temperatures": calibration.temperatures,
               "not_a_product": None if detector is None else detector.to_config()}
-    if detector is not None and detector.statistics is not None:
+    if detector is not None and isinstance(detector.statistics, MahalanobisStatistics):
         atomic_write_bytes(folder / OUTLIER_FILE, _npz_bytes(means=detector.statistics.means,
                                                              whitening=detector.statistics.whitening))
+    elif detector is not None and isinstance(detector.statistics, NeighbourBank):
+        atomic_write_bytes(folder / OUTLIER_FILE, _npz_bytes(bank=detector.statistics.bank))
     atomic_write_text(folder / CALIBRATION_FILE, json.dumps(config, indent=2) + "\n")
 
 
@@ -230,12 +252,13 @@ def _npz_bytes(**arrays: np.ndarray) -> bytes:
     return buffer.getvalue()
 
 
-def load_calibration(folder: ModelFolder, schema: LabelSchema, n_features: int | None) -> Calibration:
+def load_calibration(folder: ModelFolder, schema: LabelSchema, n_features: int | None,
+                     n_texture: int | None) -> Calibration:
     """The folder's `labeler.json` (and `outliers.npz`), each value checked; no file: nothing fitted."""
     if not (folder.path / CALIBRATION_FILE).exists():
         return Calibration()
     fix = "Refit it with: " + CALIBRATE_COMMAND.format(folder=folder_argument(folder.path, LABELER.shipped))
-    config = folder.json_object(CALIBRATION_FILE, {"temperatures": dict})
+    config = folder.json_object(CALIBRATION_FILE, {"temperatures": dict}, fix)
     temperatures = {}
     for column, value in config["temperatures"].items():
         if column not in schema.heads:
@@ -257,18 +280,35 @@ def load_calibration(folder: ModelFolder, schema: LabelSchema, n_features: int |
     statistics = None
     if detector["method"] == "mahalanobis":
         statistics = _load_statistics(folder, n_features, fix)
+    elif detector["method"] == "nearest_neighbour":
+        statistics = _load_bank(folder, n_texture, fix)
     return Calibration(temperatures, NotAProduct(detector["method"], float(detector["threshold"]),
                                                  float(detector["false_flag_rate"]), statistics))
 
 
-def _load_statistics(folder: ModelFolder, n_features: int | None, fix: str) -> MahalanobisStatistics:
+def _outlier_arrays(folder: ModelFolder, names: tuple[str, ...], fix: str) -> list[np.ndarray]:
     folder.require(OUTLIER_FILE)
     try:
         data = read_bounded(folder.path / OUTLIER_FILE, MAX_OUTLIER_BYTES, label="it")
         with np.load(io.BytesIO(data), allow_pickle=False) as saved:
-            means, whitening = np.asarray(saved["means"], np.float32), np.asarray(saved["whitening"], np.float32)
+            return [np.asarray(saved[name], np.float32) for name in names]
     except (FileTooLargeError, FileReadError, OSError, ValueError, KeyError, zipfile.BadZipFile) as error:
         raise folder.error(OUTLIER_FILE, f"is unreadable or not the detector's statistics ({error})", fix) from None
+
+
+def _load_bank(folder: ModelFolder, n_texture: int | None, fix: str) -> NeighbourBank:
+    if n_texture is None:
+        raise folder.error(CALIBRATION_FILE, f"names the nearest_neighbour detector, but the model has no "
+                                             f"{TEXTURE_LAYER} layer", fix)
+    (bank,) = _outlier_arrays(folder, ("bank",), fix)
+    if bank.ndim != 2 or bank.shape[1] != n_texture or len(bank) == 0 or not np.isfinite(bank).all():
+        raise folder.error(OUTLIER_FILE, f"holds a bank of shape {bank.shape}, not finite (M, {n_texture}) rows for "
+                                         f"the model's {TEXTURE_LAYER} statistics", fix)
+    return NeighbourBank(bank.astype(np.float16))
+
+
+def _load_statistics(folder: ModelFolder, n_features: int | None, fix: str) -> MahalanobisStatistics:
+    means, whitening = _outlier_arrays(folder, ("means", "whitening"), fix)
     width = n_features if n_features is not None else whitening.shape[-1]
     if means.ndim != 2 or means.shape[1] != width or whitening.shape != (width, width):
         raise folder.error(OUTLIER_FILE, f"holds means {means.shape} and whitening {whitening.shape}, not (K, {width}) "

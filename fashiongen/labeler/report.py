@@ -21,8 +21,10 @@ LOSS_EPSILON = 1e-7  # Keras's clipping of probabilities in binary cross-entropy
 # --------------------------------------------------------------------------- the report
 
 
-def classification_report(y_true: np.ndarray, scores: np.ndarray, schema: LabelSchema) -> dict[str, Any]:
-    """Metrics of `scores` (N, schema.size) against 0/1 labels `y_true` (N, schema.size).
+def classification_report(y_true: np.ndarray, scores: np.ndarray, schema: LabelSchema,
+                          heads: Sequence[str] | None = None) -> dict[str, Any]:
+    """Metrics of `scores` (N, schema.size) against 0/1 labels `y_true` (N, schema.size), for the
+    `heads` named (default: all of the schema's; e.g. only the columns a labels file has).
 
     Keys: `n_images`, `subCategory_accuracy`, `gender_accuracy`, `macro_f1_subCategory`,
     `macro_f1_gender`, `micro_auc`, `macro_auc`, `loss`, `per_class`, `confusion`, and for every
@@ -39,36 +41,44 @@ def classification_report(y_true: np.ndarray, scores: np.ndarray, schema: LabelS
       `micro_auc` over all outputs flattened, `macro_auc` the mean over outputs that have both a
       positive and a negative row (the per-output AUCs are in `per_class`, None where skipped).
     - `loss`: mean binary cross-entropy over all outputs, scores clipped to [1e-7, 1 - 1e-7].
-    A value that cannot be computed (e.g. accuracy on no rows) is None.
+    A value that cannot be computed (e.g. accuracy on no rows, or a head not scored) is None; AUC
+    and loss cover the scored heads' outputs.
     """
-    y_true, scores = _checked_inputs(y_true, scores, schema)
-    output_aucs = [_auc_or_none(y_true[:, j], scores[:, j]) for j in range(schema.size)]
+    heads_scored = list(schema.heads) if heads is None else [column for column in schema.heads if column in heads]
+    if not heads_scored:
+        raise ValueError(f"no head to score: the schema's heads are {', '.join(schema.heads)}")
+    y_true, scores = _checked_inputs(y_true, scores, schema, heads_scored)
+    columns = np.concatenate([np.arange(schema.size)[schema.slices[column]] for column in heads_scored])
+    output_aucs = [_auc_or_none(y_true[:, j], scores[:, j]) if j in columns else None for j in range(schema.size)]
     defined_aucs = [auc for auc in output_aucs if auc is not None]
     heads, covered = {}, {}
-    for column, part in schema.slices.items():
+    for column in heads_scored:
+        part = schema.slices[column]
         labelled = y_true[:, part].any(axis=1)
         covered[column] = int(labelled.sum())
         heads[column] = _head_metrics(schema.heads[column], y_true[labelled, part].argmax(axis=1),
                                       scores[labelled, part].argmax(axis=1), output_aucs[part])
-    clipped = np.clip(scores, LOSS_EPSILON, 1 - LOSS_EPSILON)
-    loss = -np.mean(y_true * np.log(clipped) + (1 - y_true) * np.log(1 - clipped))
+    clipped = np.clip(scores[:, columns], LOSS_EPSILON, 1 - LOSS_EPSILON)
+    truth = y_true[:, columns]
+    loss = -np.mean(truth * np.log(clipped) + (1 - truth) * np.log(1 - clipped))
+    scored = lambda column, key: heads[column][key] if column in heads else None  # noqa: E731
     report: dict[str, Any] = {
         "n_images": int(len(y_true)),
-        "n_with_subCategory": covered["subCategory"],
-        "subCategory_accuracy": heads["subCategory"]["accuracy"],
-        "gender_accuracy": heads["gender"]["accuracy"],
-        "macro_f1_subCategory": heads["subCategory"]["macro_f1"],
-        "macro_f1_gender": heads["gender"]["macro_f1"],
-        "micro_auc": _auc_or_none(y_true.ravel(), scores.ravel()),
+        "n_with_subCategory": covered.get("subCategory", 0),
+        "subCategory_accuracy": scored("subCategory", "accuracy"),
+        "gender_accuracy": scored("gender", "accuracy"),
+        "macro_f1_subCategory": scored("subCategory", "macro_f1"),
+        "macro_f1_gender": scored("gender", "macro_f1"),
+        "micro_auc": _auc_or_none(truth.ravel(), scores[:, columns].ravel()),
         "macro_auc": float(np.mean(defined_aucs)) if defined_aucs else None,
         "loss": float(loss),
     }
-    for column in schema.heads:
+    for column in heads_scored:
         report[f"{column}_accuracy"] = heads[column]["accuracy"]
         report[f"{column}_macro_f1"] = heads[column]["macro_f1"]
         report[f"n_with_{column}"] = covered[column]
-    report["per_class"] = {column: heads[column]["per_class"] for column in schema.heads}
-    report["confusion"] = {column: heads[column]["confusion"] for column in schema.heads}
+    report["per_class"] = {column: heads[column]["per_class"] for column in heads_scored}
+    report["confusion"] = {column: heads[column]["confusion"] for column in heads_scored}
     return report
 
 
@@ -87,7 +97,8 @@ def _auc_or_none(y_true: np.ndarray, scores: np.ndarray) -> float | None:
     return float(roc_auc_score(y_true, scores))
 
 
-def _checked_inputs(y_true: np.ndarray, scores: np.ndarray, schema: LabelSchema) -> tuple[np.ndarray, np.ndarray]:
+def _checked_inputs(y_true: np.ndarray, scores: np.ndarray, schema: LabelSchema,
+                    heads: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
     y_true = np.asarray(y_true, np.float64)
     scores = np.asarray(scores, np.float64)
     expected = f"(N, {schema.size}) for " + " + ".join(f"{len(names)} {column}" for column, names in schema.heads.items())
@@ -102,8 +113,8 @@ def _checked_inputs(y_true: np.ndarray, scores: np.ndarray, schema: LabelSchema)
         raise ValueError("y_true must hold only 0 and 1.")
     if not (np.isfinite(scores).all() and (scores >= 0).all() and (scores <= 1).all()):
         raise ValueError("scores must be probabilities in [0, 1] (sigmoid outputs, not logits).")
-    for column, part in schema.slices.items():
-        bits = y_true[:, part].sum(axis=1)
+    for column in heads:
+        bits = y_true[:, schema.slices[column]].sum(axis=1)
         bad = np.flatnonzero(bits != 1) if column == "gender" else np.flatnonzero(bits > 1)
         if len(bad):
             row = bad[0]
