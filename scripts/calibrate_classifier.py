@@ -30,7 +30,6 @@ from fashiongen.runtime import import_tensorflow_quietly
 from fashiongen.splits import DEFAULT_SPLIT_SEED
 
 
-
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], epilog=__doc__.split("\n\n", 1)[1],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)

@@ -36,7 +36,8 @@ def fit_temperatures(scores: np.ndarray, labels: np.ndarray, schema: LabelSchema
         probabilities, truth = scores[covered, part], labels[covered, part].argmax(axis=1)
         temperature = fit_temperature(probabilities, truth)
         temperatures[column] = round(temperature, 4)
-        before, after = reliability(probabilities, truth), reliability(apply_temperature(probabilities, temperature), truth)
+        before = reliability(probabilities, truth)
+        after = reliability(apply_temperature(probabilities, temperature), truth)
         halves = np.arange(len(truth)) % 2 == 0
         crossed = [reliability(apply_temperature(probabilities[~fit_half], fit_temperature(probabilities[fit_half],
                                                                                            truth[fit_half])),
@@ -86,9 +87,9 @@ def fit_not_a_product(labeler: Labeler, train_images: np.ndarray, train_labels: 
             other_scores = outlier_scores(candidate, other, statistics.get(candidate))
             entry.update(detection_summary(real_scores, other_scores, threshold))
             if kinds is not None:
-                entry["flagged_by_kind"] = {
-                    kind: float(np.mean(other_scores[np.asarray(kinds) == kind] > threshold)) for kind in sorted(set(kinds))
-                }
+                kind_of = np.asarray(kinds)
+                entry["flagged_by_kind"] = {kind: float(np.mean(other_scores[kind_of == kind] > threshold))
+                                            for kind in sorted(set(kinds))}
         report["methods"][candidate] = entry
     if method == "auto":
         method = max(usable, key=lambda m: (report["methods"][m]["flagged_rate"], report["methods"][m]["auroc"]))

@@ -14,6 +14,14 @@ import numpy as np
 
 from fashiongen.batches import to_unit_float
 from fashiongen.errors import ClassifierError
+from fashiongen.files import (
+    FileReadError,
+    FileTooLargeError,
+    atomic_write_bytes,
+    atomic_write_text,
+    json_type,
+    read_bounded,
+)
 from fashiongen.imaging import IMAGE_SHAPE, ImageSource, load_image
 from fashiongen.labeler.calibration import apply_temperature
 from fashiongen.labeler.model import HeadAccuracy, has_softmax_heads
@@ -26,7 +34,6 @@ from fashiongen.labeler.outliers import (
     NeighbourBank,
     NotAProduct,
 )
-from fashiongen.files import FileReadError, FileTooLargeError, atomic_write_bytes, atomic_write_text, json_type, read_bounded
 from fashiongen.model_folder import (
     CARD_FILE,
     LABELER,
@@ -189,12 +196,11 @@ class Labeler:
         signals = None
         if self._view is not None:
             pooled = np.concatenate(features) if features else np.zeros((0, self._view.outputs[0].shape[-1]))
-            has_texture = len(self._view.outputs) > 2
-            signals = ImageSignals(pooled, {column: pooled @ kernel + bias
-                                            for column, (kernel, bias) in self._head_weights.items()},
-                                   scores[:, self.schema.slices["subCategory"]],
-                                   (np.concatenate(texture) if texture else np.zeros((0, self._view.outputs[2].shape[-1])))
-                                   if has_texture else None)
+            textures = None
+            if len(self._view.outputs) > 2:
+                textures = np.concatenate(texture) if texture else np.zeros((0, self._view.outputs[2].shape[-1]))
+            logits = {column: pooled @ kernel + bias for column, (kernel, bias) in self._head_weights.items()}
+            signals = ImageSignals(pooled, logits, scores[:, self.schema.slices["subCategory"]], textures)
         detector = self.calibration.not_a_product
         if detector is None or signals is None:
             return Analysis(scores, None, np.zeros(n, bool), signals)

@@ -101,7 +101,8 @@ def _checked_inputs(y_true: np.ndarray, scores: np.ndarray, schema: LabelSchema,
                     heads: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
     y_true = np.asarray(y_true, np.float64)
     scores = np.asarray(scores, np.float64)
-    expected = f"(N, {schema.size}) for " + " + ".join(f"{len(names)} {column}" for column, names in schema.heads.items())
+    heads_text = " + ".join(f"{len(names)} {column}" for column, names in schema.heads.items())
+    expected = f"(N, {schema.size}) for {heads_text}"
     for name, array in (("y_true", y_true), ("scores", scores)):
         if array.ndim != 2 or array.shape[1] != schema.size:
             raise ValueError(f"{name} has shape {array.shape}; expected {expected}.")
