@@ -261,6 +261,22 @@ def labels_table(names: Sequence[str], predictions: Sequence[Prediction], column
                                        NOT_A_PRODUCT_COLUMN])
 
 
+def head_metrics_table(card: dict) -> pd.DataFrame | None:
+    """A labeler card's validation metrics as one row per head (accuracy, macro-F1, photos covered,
+    calibration error after temperature scaling); None for a card without per-head metrics."""
+    metrics = card.get("metrics", {})
+    validation, calibration = metrics.get("validation", {}), metrics.get("calibration", {})
+    rows = []
+    for column in DISPLAY_ORDER:
+        if f"{column}_accuracy" not in validation:
+            continue
+        ece = calibration.get(column, {}).get("ece_after") if isinstance(calibration.get(column), dict) else None
+        rows.append({"head": head_title(column), "accuracy": validation.get(f"{column}_accuracy"),
+                     "macro-F1": validation.get(f"{column}_macro_f1"),
+                     "photos": validation.get(f"n_with_{column}"), "calibration error": ece})
+    return pd.DataFrame(rows).round(4) if rows else None
+
+
 def enlarge(image: np.ndarray, scale: int = 4) -> np.ndarray:
     """Nearest-neighbour enlargement so a 60x80 image is visible on screen."""
     return np.repeat(np.repeat(image, scale, axis=0), scale, axis=1)

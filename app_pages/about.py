@@ -6,7 +6,7 @@ import webapp
 from fashiongen.runtime import device_summary
 
 st.title("About FashionGen")
-st.write("FashionGen labels product photos (sub-category and gender), reconstructs them with a conditional "
+st.write("FashionGen labels product photos (every attribute of the catalog), reconstructs them with a conditional "
          "variational autoencoder, and generates new ones from chosen labels.")
 st.metric("TensorFlow runs on", device_summary())
 
@@ -18,7 +18,16 @@ for title, (model, problem) in (("Labeler", webapp.load_labeler()), ("Generator"
     card = model.card
     st.write(f"Architecture **{card.get('arch', '?')}**, trained with `{card.get('command', '?')}`")
     validation = card.get("metrics", {}).get("validation", {})
-    if validation:
+    heads = webapp.head_metrics_table(card) if title == "Labeler" else None
+    if heads is not None:
+        st.dataframe(heads, hide_index=True)
+        detector = card["metrics"].get("not_a_product", {})
+        if isinstance(detector, dict) and detector.get("method") in detector.get("methods", {}):
+            chosen = detector["methods"][detector["method"]]
+            st.caption(f"Not a product photo: {detector['method']} score, flags "
+                       f"{chosen.get('false_flag_rate', 0):.1%} of real validation photos and "
+                       f"{chosen.get('flagged_rate', 0):.1%} of the non-product set.")
+    elif validation:
         st.table({k: [round(v, 4) if isinstance(v, float) else v] for k, v in validation.items()})
     with st.expander("Model card"):
         st.json(card)

@@ -151,7 +151,30 @@ def test_about_page_shows_device_and_metrics(app: AppTest) -> None:
     app.switch_page("app_pages/about.py").run()
     assert not app.exception
     assert app.metric[0].value in ("CPU only",) or app.metric[0].value.startswith("GPU")
-    assert len(app.table) >= 1  # the labeler's validation metrics from its model card
+    assert len(app.table) + len(app.dataframe) >= 1  # the labeler's validation metrics from its model card
+
+
+def test_about_page_shows_a_catalog_labelers_metrics_per_head(monkeypatch, tmp_path) -> None:
+    """A card with per-head metrics: one row per head, in reading order, with its calibration error."""
+    from fashiongen.labeler.labeler import Labeler
+    from fashiongen.labeler.model import build_classifier
+
+    validation = {f"{column}_accuracy": 0.9 for column in CATALOG_SCHEMA.heads}
+    validation.update({f"{column}_macro_f1": 0.8 for column in CATALOG_SCHEMA.heads})
+    card = {"arch": "compact", "metrics": {"validation": validation,
+                                           "calibration": {"baseColour": {"ece_after": 0.012}},
+                                           "not_a_product": {"method": "energy", "methods": {
+                                               "energy": {"false_flag_rate": 0.02, "flagged_rate": 0.95}}}}}
+    Labeler(build_classifier(CATALOG_SCHEMA), CATALOG_SCHEMA, card).save(tmp_path / "model")
+    monkeypatch.setenv(webapp.CLASSIFIER_DIR_VARIABLE, str(tmp_path / "model"))
+    app = new_app(monkeypatch)
+    app.run()
+    app.switch_page("app_pages/about.py").run()
+    assert not app.exception
+    table = app.dataframe[0].value
+    assert list(table["head"]) == CATALOG_TITLES
+    assert table.set_index("head").loc["Colour", "calibration error"] == 0.012
+    assert any("95.0% of the non-product set" in caption.value for caption in app.caption)
 
 
 def test_reconstruct_an_upload_and_an_example(app: AppTest) -> None:
