@@ -266,15 +266,38 @@ def head_metrics_table(card: dict) -> pd.DataFrame | None:
     calibration error after temperature scaling); None for a card without per-head metrics."""
     metrics = card.get("metrics", {})
     validation, calibration = metrics.get("validation", {}), metrics.get("calibration", {})
+    if not isinstance(calibration, dict):
+        calibration = {}
     rows = []
     for column in DISPLAY_ORDER:
         if f"{column}_accuracy" not in validation:
             continue
         ece = calibration.get(column, {}).get("ece_after") if isinstance(calibration.get(column), dict) else None
+        # cards written before the catalog heads: macro_f1_<column>, and gender covers every photo
+        photos = validation.get(f"n_with_{column}", validation.get("n_images") if column == "gender" else None)
         rows.append({"head": head_title(column), "accuracy": validation.get(f"{column}_accuracy"),
-                     "macro-F1": validation.get(f"{column}_macro_f1"),
-                     "photos": validation.get(f"n_with_{column}"), "calibration error": ece})
-    return pd.DataFrame(rows).round(4) if rows else None
+                     "macro-F1": validation.get(f"{column}_macro_f1", validation.get(f"macro_f1_{column}")),
+                     "photos": photos, "calibration error": ece})
+    if not rows:
+        return None
+    table = pd.DataFrame(rows)
+    numbers = ["accuracy", "macro-F1", "calibration error"]
+    table[numbers] = table[numbers].apply(pd.to_numeric, errors="coerce").round(4)  # a hand-edited card
+    return table
+
+
+def detector_caption(card: dict) -> str | None:
+    """One line on a labeler card's not-a-product detector, None when it has none (or a malformed one)."""
+    detector = card.get("metrics", {}).get("not_a_product")
+    methods = detector.get("methods") if isinstance(detector, dict) else None
+    chosen = methods.get(detector.get("method")) if isinstance(methods, dict) else None
+    if not isinstance(chosen, dict):
+        return None
+    rates = [chosen.get(key) for key in ("false_flag_rate", "flagged_rate")]
+    if not all(isinstance(rate, (int, float)) for rate in rates):
+        return None
+    return (f"Not a product photo: the {detector['method']} score flags {rates[0]:.1%} of real validation photos "
+            f"and {rates[1]:.1%} of the non-product set.")
 
 
 def enlarge(image: np.ndarray, scale: int = 4) -> np.ndarray:

@@ -21,12 +21,11 @@ for title, (model, problem) in (("Labeler", webapp.load_labeler()), ("Generator"
     heads = webapp.head_metrics_table(card) if title == "Labeler" else None
     if heads is not None:
         st.dataframe(heads, hide_index=True)
-        detector = card["metrics"].get("not_a_product", {})
-        if isinstance(detector, dict) and detector.get("method") in detector.get("methods", {}):
-            chosen = detector["methods"][detector["method"]]
-            st.caption(f"Not a product photo: {detector['method']} score, flags "
-                       f"{chosen.get('false_flag_rate', 0):.1%} of real validation photos and "
-                       f"{chosen.get('flagged_rate', 0):.1%} of the non-product set.")
+        if isinstance(validation.get("micro_auc"), float):
+            st.caption(f"Micro AUC {validation['micro_auc']:.4f} over every output.")
+        caption = webapp.detector_caption(card)
+        if caption:
+            st.caption(caption)
     elif validation:
         st.table({k: [round(v, 4) if isinstance(v, float) else v] for k, v in validation.items()})
     with st.expander("Model card"):

@@ -115,3 +115,28 @@ def split_ids(kind: str, ids: Sequence[int], digests: Callable[[], np.ndarray],
 def make_split(kind: str, data: FashionData, seed: int = DEFAULT_SPLIT_SEED) -> Split:
     """The split `kind` ("random" or "grouped", see `split_ids`) of a loaded dataset."""
     return split_ids(kind, data.styles["id"].to_numpy(), lambda: data.digests, seed)
+
+
+def validation_digest(ids: np.ndarray) -> str:
+    """A model card's fingerprint of its validation photos: sha256 of their sorted ids."""
+    return hashlib.sha256(",".join(map(str, sorted(np.asarray(ids).tolist()))).encode()).hexdigest()
+
+
+def split_of_card(card_split: object, data: FashionData, model: str) -> Split:
+    """The split a model card says its model was trained with, made again on `data`; `ValueError`
+    (one line) when the card's values are not a split's, or `data` does not give the same
+    validation photos (another dataset or version: a threshold fitted there would see training photos)."""
+    if not isinstance(card_split, dict):
+        card_split = {}
+    kind, seed = card_split.get("kind", "random"), card_split.get("seed", DEFAULT_SPLIT_SEED)
+    if kind not in ("random", "grouped") or isinstance(seed, bool) or not isinstance(seed, int):
+        raise ValueError(f"the model card of {model} names split {kind!r} with seed {seed!r}, not a split")
+    split = make_split(kind, data, seed)
+    expected = card_split.get("validation_ids_sha256")
+    if expected and validation_digest(data.styles["id"].to_numpy()[split.validation]) != expected:
+        raise ValueError(f"this dataset does not give the validation photos {model} was trained with "
+                         "(another dataset or version)")
+    used = card_split.get("n_train_used")
+    if isinstance(used, int) and not isinstance(used, bool) and 0 < used < len(split.train):
+        split = Split(split.train[:used], split.validation, split.kind, split.seed)
+    return split

@@ -24,7 +24,7 @@ from fashiongen.errors import TrainingError
 from fashiongen.files import atomic_write_text, check_writable
 from fashiongen.paths import DEFAULT_DATA_DIR
 from fashiongen.schema import LabelSchema
-from fashiongen.splits import DEFAULT_SPLIT_SEED, Split
+from fashiongen.splits import DEFAULT_SPLIT_SEED, Split, validation_digest
 
 SPLITS = ("random", "grouped")  # splits.split_ids' kinds
 STRATEGIES = ("default", "mirrored", "multiworker")
@@ -193,7 +193,7 @@ def card_basics(config: TrainingConfig, argv: list[str], dataset: FashionData, s
         },
         "split": {
             **split.report(dataset.digests), "n_train_used": int(len(train_rows)),
-            "validation_ids_sha256": hashlib.sha256(",".join(map(str, sorted(val_ids))).encode()).hexdigest(),
+            "validation_ids_sha256": validation_digest(val_ids),
         },
         "versions": {"keras": keras.__version__, "numpy": np.__version__},
     }
@@ -260,8 +260,8 @@ def schema_difference(old: LabelSchema, new: LabelSchema) -> str | None:
     """Why a model with label schema `old` cannot be compared with one of `new` (None: it can)."""
     if old == new:
         return None
-    return (f"its label schema ({len(old.sub_categories)} sub-categories, {len(old.genders)} genders) is not "
-            f"this run's ({len(new.sub_categories)}, {len(new.genders)})")
+    heads = lambda schema: ", ".join(f"{len(names)} {column}" for column, names in schema.heads.items())  # noqa: E731
+    return f"its label schema ({heads(old)}) is not this run's ({heads(new)})"
 
 
 def keep_better(out: Path, run_dir: Path, new_loss: float | None, old_loss: float | None, replace: bool,

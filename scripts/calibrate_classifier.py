@@ -16,7 +16,6 @@ Example:
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import sys
 from pathlib import Path
@@ -27,7 +26,6 @@ from fashiongen.labeler.outliers import DEFAULT_METHOD, METHODS
 from fashiongen.model_folder import LABELER
 from fashiongen.paths import DEFAULT_DATA_DIR
 from fashiongen.runtime import import_tensorflow_quietly
-from fashiongen.splits import DEFAULT_SPLIT_SEED
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -80,18 +78,12 @@ def calibrate(labeler, args: argparse.Namespace, argv: list[str]) -> dict:
     from fashiongen.labeler.labeler import save_calibration
     from fashiongen.labeler.non_products import non_product_images
     from fashiongen.model_folder import write_card
-    from fashiongen.splits import make_split
+    from fashiongen.splits import split_of_card
     from fashiongen.training import script_command
 
-    split_card = labeler.card.get("split", {})
     dataset = load_dataset(args.data_dir, cache_dir=args.cache_dir, progress=not args.quiet)
-    split = make_split(split_card.get("kind", "random"), dataset, split_card.get("seed", DEFAULT_SPLIT_SEED))
-    expected = split_card.get("validation_ids_sha256")
-    val_ids = dataset.styles["id"].to_numpy()[split.validation]
-    if expected and hashlib.sha256(",".join(map(str, sorted(val_ids))).encode()).hexdigest() != expected:
-        raise DatasetError(f"{args.data_dir} does not give the validation photos {args.model} was trained with "
-                           "(another dataset or version): its threshold would be fitted on training photos")
-    train_rows = split.train[: labeler.card.get("split", {}).get("n_train_used")]
+    split = split_of_card(labeler.card.get("split"), dataset, str(args.model))
+    train_rows = split.train
     non_products = non_product_images()
     calibration, report = fit_calibration(labeler, dataset.images, dataset.labels(labeler.schema), train_rows,
                                           split.validation, non_products.images, args.method, non_products.kinds)

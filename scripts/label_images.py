@@ -5,7 +5,8 @@ image looks like no product photo at all.
 One row per image: `file` (its name; with --recursive its path relative to FOLDER), then for each head
 of the model in reading order (masterCategory, subCategory, articleType, baseColour, gender, season,
 usage; only those the model has) `<head>` and `<head>_probability` (4 decimals), then `not_a_product`
-(true/false). Images of any size and format go through the same preprocessing as the app's uploads.
+(true/false; empty when the model has no not-a-product detector). Images of any size and format go
+through the same preprocessing as the app's uploads.
 
 Rows are appended and flushed a batch at a time, so a stopped run loses at most one batch: run the same
 command again and it skips the files already in --out (a last line cut short by a killed run is dropped
@@ -198,7 +199,8 @@ def label_chunk(labeler: Labeler, folder: Path, names: Sequence[str],
         for row, index, probability in zip(rows, best, part[np.arange(len(part)), best]):
             row += [schema.heads[column][index], f"{probability:.{PROBABILITY_DECIMALS}f}"]
     for row, flag in zip(rows, analysis.not_a_product):
-        row.append("true" if flag else "false")
+        # empty: the model has no detector, so "false" would claim a check that was not made
+        row.append("" if analysis.outlier_scores is None else "true" if flag else "false")
     return rows, unreadable
 
 
@@ -257,6 +259,8 @@ def main(argv: list[str] | None = None) -> int:
         return _error(str(error))
     except UnicodeDecodeError:
         return _error(f"{args.out} is not a UTF-8 CSV; give another --out or delete it")
+    except csv.Error as error:  # e.g. a field over csv's 128 KB limit: not a file this script wrote
+        return _error(f"{args.out} is not a CSV this script wrote ({error}); give another --out or delete it")
     if repaired:
         print(f"dropped the incomplete last line of {args.out} (a stopped run); that image is labelled again",
               file=sys.stderr)

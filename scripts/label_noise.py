@@ -62,7 +62,7 @@ def measure(args: argparse.Namespace) -> dict:
     from fashiongen.dataset import load_dataset
     from fashiongen.labeler.label_noise import colour_error_sources, duplicate_disagreement
     from fashiongen.labeler.labeler import Labeler
-    from fashiongen.splits import DEFAULT_SPLIT_SEED, make_split
+    from fashiongen.splits import split_of_card
 
     dataset = load_dataset(args.data_dir, cache_dir=args.cache_dir, progress=not args.quiet)
     duplicates = duplicate_disagreement(dataset.styles, dataset.digests, DISPLAY_ORDER)
@@ -77,8 +77,7 @@ def measure(args: argparse.Namespace) -> dict:
     if "baseColour" not in labeler.schema.heads:
         raise ValueError(f"{args.model} has no baseColour head")
     colours = labeler.schema.heads["baseColour"]
-    split_card = labeler.card.get("split", {})
-    split = make_split(split_card.get("kind", "random"), dataset, split_card.get("seed", DEFAULT_SPLIT_SEED))
+    split = split_of_card(labeler.card.get("split"), dataset, str(args.model))
     styles = dataset.styles.iloc[split.validation]
     in_head = styles["baseColour"].isin(colours).to_numpy()
     rows = split.validation[in_head]

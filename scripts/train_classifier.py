@@ -37,10 +37,11 @@ from fashiongen.dataset import load_dataset  # noqa: E402
 from fashiongen.distribute import make_strategy, report_worker, use_worker_folders  # noqa: E402
 from fashiongen.errors import ClassifierError, DatasetError, TrainingError  # noqa: E402
 from fashiongen.labeler.fitting import calibration_summary, card_entries, fit_calibration  # noqa: E402
-from fashiongen.labeler.labeler import Calibration, Labeler, save_bundle  # noqa: E402
+from fashiongen.labeler.labeler import Calibration, Labeler, save_bundle, save_calibration  # noqa: E402
 from fashiongen.labeler.model import (  # noqa: E402
     ARCHITECTURES,
     DEFAULT_ARCH,
+    DEFAULT_WIDTH,
     build_classifier,
     compile_classifier,
     split_at_features,
@@ -52,6 +53,7 @@ from fashiongen.labeler.report import (  # noqa: E402
     format_report_table,
     save_confusion_figures,
 )
+from fashiongen.model_folder import CARD_FILE, write_card  # noqa: E402
 from fashiongen.schema import EXTRA_HEADS, LabelSchema  # noqa: E402
 from fashiongen.splits import make_split  # noqa: E402
 
@@ -66,6 +68,8 @@ class ClassifierTrainingConfig(training.TrainingConfig):
     batch_size: int = option(128, "images per step")
     arch: str = option(DEFAULT_ARCH, "model: compact CNN from scratch, paper = frozen MobileNetV2 + Dense(1024) "
                                      "head, mobilenet = MobileNetV2 alpha 0.35 from scratch", choices=ARCHITECTURES)
+    width: int = option(DEFAULT_WIDTH, "arch compact: filters of the first stage, doubled at each of the three "
+                                       "later stages")
     backbone_weights: str | None = option("none", "MobileNetV2 archs: 'imagenet' (download), a local .h5 path, "
                                                   "or 'none'")
     learning_rate: float = option(2e-3, "Adam's initial learning rate, decayed along a cosine")
@@ -83,6 +87,8 @@ def parse_args(argv: list[str] | None) -> ClassifierTrainingConfig:
     config = training.parse_training_config(parser, argv, ClassifierTrainingConfig)
     if config.backbone_weights.lower() == "none":
         config.backbone_weights = None
+    if config.arch == "paper" and config.outlier_method == "energy":
+        parser.error("--outlier-method energy needs softmax heads; arch paper has sigmoids")
     return config
 
 
@@ -105,7 +111,7 @@ def build_model(config: ClassifierTrainingConfig, strategy, data: SimpleNamespac
     """The classifier, and the part that trains: all of it, or with cached backbone features
     (arch paper without --paper-loop) only the head after the frozen backbone's `extractor`."""
     with strategy.scope():
-        model = build_classifier(data.schema, config.arch, config.backbone_weights)
+        model = build_classifier(data.schema, config.arch, config.backbone_weights, width=config.width)
         cached_features = config.arch == "paper" and not config.paper_loop
         extractor, head = split_at_features(model) if cached_features else (None, model)
         # the paper: Adam at its default rate; ours: a cosine decay from --learning-rate
@@ -197,11 +203,12 @@ def train(config: ClassifierTrainingConfig, argv: list[str]) -> dict:
     destination = training.keep_better(config.out, config.run_dir, report["loss"],
                                        None if previous is None else validation_report(previous, data)["loss"],
                                        config.replace, len(data.split.validation))
-    calibration = None
-    if config.calibrate:
+    save_bundle(destination, model, data.schema, card)
+    if config.calibrate:  # after the model is safe: a failure here loses no training
         calibration = calibrate(config, Labeler(keras.Model(model.input, model.output, name=model.name), data.schema),
                                 data, card)
-    save_bundle(destination, model, data.schema, card, calibration)
+        save_calibration(destination, calibration)
+        write_card(destination / CARD_FILE, card)
     (config.run_dir / "validation_report.json").write_text(json.dumps(report, indent=2) + "\n")
     save_confusion_figures(report, config.run_dir)
     print(format_report_table(report))
@@ -215,7 +222,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         training.check_outputs(config)  # before the work, not after it
         train(config, training.command_line(argv))
-    except (DatasetError, ClassifierError, TrainingError) as error:
+    except (DatasetError, ClassifierError, TrainingError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -146,8 +146,8 @@ def copy_of(folder: Path, tmp_path: Path) -> Path:
 @pytest.mark.parametrize("config, message", [
     ([1, 2], "not a JSON object"),
     ({"temperatures": {"colour": 1.0}, "not_a_product": None}, "which is no head"),
-    ({"temperatures": {"subCategory": -1}, "not_a_product": None}, "not a positive number"),
-    ({"temperatures": {"subCategory": True}, "not_a_product": None}, "not a positive number"),
+    ({"temperatures": {"subCategory": -1}, "not_a_product": None}, "not a number from"),
+    ({"temperatures": {"subCategory": True}, "not_a_product": None}, "not a number from"),
     ({"temperatures": {}, "not_a_product": {"method": "vibes", "threshold": 1, "false_flag_rate": 0.02}},
      "not an object with a method"),
     ({"temperatures": {}, "not_a_product": {"method": "energy", "threshold": "high", "false_flag_rate": 0.02}},
@@ -164,7 +164,8 @@ def test_a_bad_labeler_json_names_the_file_and_the_fix(calibrated: Path, tmp_pat
 @pytest.mark.parametrize("content, message", [
     (None, "is missing"),
     (b"not a zip", "unreadable"),
-    ("wrong width", "not finite"),
+    ("wrong width", r"holds a bank of shape \(5, 3\)"),
+    ("bomb", "unpack to"),
 ])
 def test_a_bad_neighbour_bank_names_the_file(calibrated: Path, tmp_path: Path, content, message) -> None:
     folder = copy_of(calibrated, tmp_path)
@@ -172,6 +173,8 @@ def test_a_bad_neighbour_bank_names_the_file(calibrated: Path, tmp_path: Path, c
         (folder / OUTLIER_FILE).unlink()
     elif content == "wrong width":
         np.savez(folder / OUTLIER_FILE, bank=np.ones((5, 3), np.float16))
+    elif content == "bomb":  # 2 KB on disk, 128 MB once unpacked
+        np.savez_compressed(folder / OUTLIER_FILE, bank=np.zeros((2**15, 2**10), np.float32))
     else:
         (folder / OUTLIER_FILE).write_bytes(content)
     with pytest.raises(ClassifierError, match=message) as caught:
@@ -212,3 +215,23 @@ def test_fit_calibration_threshold_flags_two_percent_of_validation_and_the_unlik
     assert set(report["not_a_product"]["methods"]) == {"nearest_neighbour", "mahalanobis", "energy", "max_probability"}
     flagged = Labeler(labeler.model, SCHEMA, calibration=calibration).analyse(noise).not_a_product
     assert flagged.all()
+
+
+def test_temperatures_for_a_sigmoid_model_and_empty_class_means_are_refused(tmp_path: Path) -> None:
+    """A paper-arch model (sigmoids; its "head_dense" is no softmax head) takes no temperatures, and
+    mahalanobis statistics without a class mean would fail at every prediction."""
+    from fashiongen.labeler.model import has_softmax_heads
+
+    paper = build_classifier(SCHEMA.paper, "paper")
+    assert not has_softmax_heads(paper) and has_softmax_heads(build_classifier(SCHEMA))
+    Labeler(paper, SCHEMA.paper).save(tmp_path / "paper")
+    (tmp_path / "paper" / CALIBRATION_FILE).write_text(json.dumps({"temperatures": {"gender": 1.5}}))
+    with pytest.raises(ClassifierError, match="sigmoids"):
+        Labeler.load(tmp_path / "paper")
+    model = build_classifier(SCHEMA)
+    width = model.get_layer("features").output.shape[-1]
+    empty = MahalanobisStatistics(np.zeros((0, width), np.float32), np.eye(width, dtype=np.float32))
+    Labeler(model, SCHEMA, calibration=Calibration(not_a_product=NotAProduct("mahalanobis", 1.0, 0.02, empty))).save(
+        tmp_path / "empty")
+    with pytest.raises(ClassifierError, match="holds means"):
+        Labeler.load(tmp_path / "empty")

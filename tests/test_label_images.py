@@ -200,6 +200,7 @@ def test_each_batch_is_on_disk_before_the_next_is_read(model_dir: Path, folder: 
     ("file,subCategory,subCategory_probability,gender,gender_probability,not_a_product\n10000.jpg,Topw",
      "other columns"),  # another model's (and its cut last line is not "repaired" either)
     (",".join(HEADER) + "\n10000.jpg,Topwear,0.5\n", "line 2 has 3 fields"),
+    (",".join(HEADER) + '\n"' + "x" * 200_000 + '"\n', "not a CSV this script wrote"),  # over csv's field limit
 ])
 def test_an_out_it_cannot_resume_is_refused_untouched(content: str, problem: str, model_dir: Path, folder: Path,
                                                       tmp_path: Path, capsys, monkeypatch) -> None:
@@ -281,3 +282,12 @@ def test_nothing_readable_exits_1_with_the_list(model_dir: Path, tmp_path: Path,
     captured = capsys.readouterr()
     assert "  empty.png " in captured.err and "  notes.jpg " in captured.err
     assert "0 labelled, 0 skipped" in captured.out and read_csv(out) == (HEADER, [])
+
+
+def test_without_a_detector_not_a_product_stays_empty(folder: Path, tmp_path: Path) -> None:
+    """A model folder without a detector checked nothing: "false" would claim it had."""
+    Labeler(build_classifier(SCHEMA, "compact"), SCHEMA).save(tmp_path / "bare")
+    out = tmp_path / "labels.csv"
+    assert cli.main([str(folder), "--out", str(out), "--model", str(tmp_path / "bare"), "--quiet"]) == 0
+    header, rows = read_csv(out)
+    assert header == HEADER and rows and {row[-1] for row in rows} == {""}

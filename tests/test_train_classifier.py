@@ -169,7 +169,7 @@ def test_a_model_in_out_that_cannot_be_compared_needs_replace(full_run, tmp_path
         schema = json.loads((out / SCHEMA_FILE).read_text())
         schema["sub_categories"][0] = "Something else"
         (out / SCHEMA_FILE).write_text(json.dumps(schema))
-        reason = "its label schema (6 sub-categories, 5 genders) is not this run's (6, 5)"
+        reason = "its label schema (6 subCategory, 5 gender) is not this run's (6 subCategory, 5 gender)"
     before = folder_bytes(out)
     argv = tiny_args(full_run.data_dir, tmp_path, "--epochs", "1")
     assert cli.main(argv) == 2  # before training: the run would be thrown away

@@ -1,5 +1,6 @@
-"""What is fitted on a trained labeler before it ships: each softmax head's temperature, and the
-not-a-product detector's statistics and threshold, all from the training split of the dataset."""
+"""What is fitted on a trained labeler before it ships: each softmax head's temperature and the
+not-a-product threshold on the validation photos of its split, the detector's neighbour bank or
+class statistics on its training photos."""
 
 from __future__ import annotations
 

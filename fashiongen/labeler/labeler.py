@@ -23,7 +23,7 @@ from fashiongen.files import (
     read_bounded,
 )
 from fashiongen.imaging import IMAGE_SHAPE, ImageSource, load_image
-from fashiongen.labeler.calibration import apply_temperature
+from fashiongen.labeler.calibration import TEMPERATURE_RANGE, apply_temperature
 from fashiongen.labeler.model import HeadAccuracy, has_softmax_heads
 from fashiongen.labeler.outliers import (
     METHODS,
@@ -150,7 +150,8 @@ class Labeler:
         names = {layer.name for layer in model.layers}
         n_features = model.get_layer("features").output.shape[-1] if "features" in names else None
         n_texture = 2 * model.get_layer(TEXTURE_LAYER).output.shape[-1] if TEXTURE_LAYER in names else None
-        return cls(model, schema, card, load_calibration(folder, schema, n_features, n_texture))
+        calibration = load_calibration(folder, schema, n_features, n_texture, has_softmax_heads(model))
+        return cls(model, schema, card, calibration)
 
     def as_judge(self, schema: LabelSchema, source: str = "classifier") -> keras.Model:
         """This classifier as the judge of a generator's images for `schema` (train_generator.py,
@@ -244,6 +245,9 @@ def save_calibration(folder: str | os.PathLike, calibration: Calibration) -> Non
     detector = calibration.not_a_product
     config = {"temperatures": calibration.temperatures,
               "not_a_product": None if detector is None else detector.to_config()}
+    stale = folder / OUTLIER_FILE
+    if (detector is None or detector.statistics is None) and stale.exists():
+        stale.unlink()  # another detector's statistics would no longer match labeler.json
     if detector is not None and isinstance(detector.statistics, MahalanobisStatistics):
         atomic_write_bytes(folder / OUTLIER_FILE, _npz_bytes(means=detector.statistics.means,
                                                              whitening=detector.statistics.whitening))
@@ -259,7 +263,7 @@ def _npz_bytes(**arrays: np.ndarray) -> bytes:
 
 
 def load_calibration(folder: ModelFolder, schema: LabelSchema, n_features: int | None,
-                     n_texture: int | None) -> Calibration:
+                     n_texture: int | None, softmax_heads: bool = True) -> Calibration:
     """The folder's `labeler.json` (and `outliers.npz`), each value checked; no file: nothing fitted."""
     if not (folder.path / CALIBRATION_FILE).exists():
         return Calibration()
@@ -269,9 +273,13 @@ def load_calibration(folder: ModelFolder, schema: LabelSchema, n_features: int |
     for column, value in config["temperatures"].items():
         if column not in schema.heads:
             raise folder.error(CALIBRATION_FILE, f"has a temperature for {str(column)[:40]!r}, which is no head", fix)
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < 1e3:
-            raise folder.error(CALIBRATION_FILE, f"has temperature {json_type(value)} for {column}, not a positive "
-                                                 "number", fix)
+        low, high = TEMPERATURE_RANGE
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not low <= value <= high:
+            raise folder.error(CALIBRATION_FILE, f"has temperature {json_type(value)} for {column}, not a number "
+                                                 f"from {low} to {high}", fix)
+        if not softmax_heads:
+            raise folder.error(CALIBRATION_FILE, "has temperatures, but the model's scores are sigmoids, not "
+                                                 "softmax heads", fix)
         temperatures[column] = float(value)
     detector = config.get("not_a_product")
     if detector is None:
@@ -296,6 +304,10 @@ def _outlier_arrays(folder: ModelFolder, names: tuple[str, ...], fix: str) -> li
     folder.require(OUTLIER_FILE)
     try:
         data = read_bounded(folder.path / OUTLIER_FILE, MAX_OUTLIER_BYTES, label="it")
+        # a compressed member could unpack to far more than the file: refuse before reading it
+        unpacked = sum(member.file_size for member in zipfile.ZipFile(io.BytesIO(data)).infolist())
+        if unpacked > MAX_OUTLIER_BYTES:
+            raise ValueError(f"its arrays unpack to {unpacked / 2**20:.0f} MB, over {MAX_OUTLIER_BYTES // 2**20} MB")
         with np.load(io.BytesIO(data), allow_pickle=False) as saved:
             return [np.asarray(saved[name], np.float32) for name in names]
     except (FileTooLargeError, FileReadError, OSError, ValueError, KeyError, zipfile.BadZipFile) as error:
@@ -315,8 +327,10 @@ def _load_bank(folder: ModelFolder, n_texture: int | None, fix: str) -> Neighbou
 
 def _load_statistics(folder: ModelFolder, n_features: int | None, fix: str) -> MahalanobisStatistics:
     means, whitening = _outlier_arrays(folder, ("means", "whitening"), fix)
-    width = n_features if n_features is not None else whitening.shape[-1]
-    if means.ndim != 2 or means.shape[1] != width or whitening.shape != (width, width):
+    if n_features is None:
+        raise folder.error(CALIBRATION_FILE, "names the mahalanobis detector, but the model has no features layer", fix)
+    width = n_features
+    if means.ndim != 2 or len(means) == 0 or means.shape[1] != width or whitening.shape != (width, width):
         raise folder.error(OUTLIER_FILE, f"holds means {means.shape} and whitening {whitening.shape}, not (K, {width}) "
                                          f"and ({width}, {width}) for the model's {width} features", fix)
     if not (np.isfinite(means).all() and np.isfinite(whitening).all()):

@@ -21,6 +21,7 @@ ARCHITECTURES = ("compact", "paper", "mobilenet")
 
 
 DEFAULT_ARCH = "compact"
+DEFAULT_WIDTH = 32  # the compact arch's first-stage filters
 
 
 # seconds a stalled connection may block the ImageNet download (Keras' urlretrieve has no timeout)
@@ -32,12 +33,14 @@ def build_classifier(
     arch: str = DEFAULT_ARCH,
     backbone_weights: str | None = None,
     alpha: float = 1.0,
+    width: int = DEFAULT_WIDTH,
 ) -> keras.Model:
     """A compiled-ready (not compiled) functional model: image in [0, 1] -> `schema.size` scores,
     named "scores": each head's softmax side by side, or (arch paper) a sigmoid per column.
 
     `backbone_weights` (MobileNetV2 archs only): None, "imagenet" (downloaded by Keras) or a
-    path to a local .h5 of MobileNetV2 weights without the top.
+    path to a local .h5 of MobileNetV2 weights without the top. `width` (arch compact): the first
+    stage's filters, doubled at each later stage.
     """
     inputs = keras.Input(IMAGE_SHAPE, name="image")
     if arch == "paper":
@@ -55,7 +58,7 @@ def build_classifier(
         x = layers.GlobalAveragePooling2D(name="features")(x)
         x = layers.Dropout(0.2, name="dropout")(x)
     elif arch == "compact":
-        x = _compact_features(inputs)
+        x = _compact_features(inputs, width)
     else:
         raise ValueError(f"unknown architecture {arch!r}; valid: {', '.join(ARCHITECTURES)}")
     if arch == "paper":
@@ -69,7 +72,8 @@ def build_classifier(
 
 def has_softmax_heads(model: keras.Model) -> bool:
     """Whether `model` ends in one softmax per head (else: the paper's sigmoid per column)."""
-    return any(layer.name.startswith("head_") for layer in model.layers)
+    # every schema has a sub-category head (the paper arch's "head_dense" is no head)
+    return any(layer.name == "head_subCategory" for layer in model.layers)
 
 
 class HeadsCrossentropy(keras.losses.Loss):
@@ -88,13 +92,13 @@ class HeadsCrossentropy(keras.losses.Loss):
         return {**super().get_config(), "slices": {str(i): [a, b] for i, (a, b) in enumerate(self.bounds)}}
 
 
-def _compact_features(inputs):
+def _compact_features(inputs, width: int):
     """The `compact` arch below its scores: flips and small shifts (training only), 4 stages of two
     3x3 convolutions, pooled features, dropout."""
     # only active in training; shifted-in pixels are white, like the photos' backgrounds
     x = layers.RandomFlip("horizontal", name="augment_flip")(inputs)
     x = layers.RandomTranslation(0.05, 0.05, fill_mode="constant", fill_value=1.0, name="augment_shift")(x)
-    for stage, filters in enumerate((32, 64, 128, 256), start=1):
+    for stage, filters in enumerate((width, 2 * width, 4 * width, 8 * width), start=1):
         for conv in (1, 2):
             # a stride-2 first convolution: 4x less compute than full resolution, ~same accuracy
             stride = 2 if (stage, conv) == (1, 1) else 1

@@ -2,7 +2,7 @@
 from the labeler's own pooled features and logits, and the threshold that flags a chosen share of
 real product photos.
 
-Four scores, higher = less like a product photo (docs/labeler.md compares them):
+Four scores, higher = less like a product photo (docs/labeler.md#not-a-product-photo compares them):
 - `nearest_neighbour`: the distance from the image's texture statistics (each channel's mean and
   standard deviation over the image, after the third convolution stage, scaled to unit length) to
   the nearest of a bank of training photos' (Sun et al. 2022, "Out-of-distribution detection with
