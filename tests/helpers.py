@@ -150,11 +150,13 @@ def new_app(monkeypatch) -> AppTest:
     return AppTest.from_file(str(REPO / "app.py"), default_timeout=180)
 
 
+SHARED_PHOTO = REPO.parent / "shared" / "data" / "fashion-small" / "images" / "15970.jpg"
+
+
 def product_photo() -> bytes:
     """A real dataset photo when ../shared is there, else a made-up product-like picture."""
-    shared = REPO.parent / "shared" / "data" / "fashion-small" / "images" / "15970.jpg"
-    if shared.is_file():
-        return shared.read_bytes()
+    if SHARED_PHOTO.is_file():
+        return SHARED_PHOTO.read_bytes()
     pixels = np.full((80, 60, 3), 255, np.uint8)
     pixels[15:65, 10:50] = (40, 60, 120)
     return jpeg_bytes(pixels)
