@@ -235,3 +235,20 @@ def test_temperatures_for_a_sigmoid_model_and_empty_class_means_are_refused(tmp_
         tmp_path / "empty")
     with pytest.raises(ClassifierError, match="holds means"):
         Labeler.load(tmp_path / "empty")
+
+
+def test_split_of_card_remakes_the_split_and_refuses_another_dataset(tiny_dataset: Path, tmp_path: Path) -> None:
+    from fashiongen.dataset import load_dataset
+    from fashiongen.splits import make_split, split_of_card, validation_digest
+
+    data = load_dataset(tiny_dataset, cache_dir=tmp_path / "cache")
+    split = make_split("random", data, 42)
+    digest = validation_digest(data.styles["id"].to_numpy()[split.validation])
+    again = split_of_card({"kind": "random", "seed": 42, "validation_ids_sha256": digest, "n_train_used": 3}, data, "m")
+    np.testing.assert_array_equal(again.validation, split.validation)
+    np.testing.assert_array_equal(again.train, split.train[:3])
+    with pytest.raises(ValueError, match="does not give the validation photos m was trained with"):
+        split_of_card({"kind": "random", "seed": 42, "validation_ids_sha256": "0" * 64}, data, "m")
+    for bad in ({"kind": "sideways"}, {"seed": "42"}, {"seed": True}):
+        with pytest.raises(ValueError, match="not a split"):
+            split_of_card(bad, data, "m")
