@@ -203,24 +203,28 @@ def _train_frozen_phase(data_dir: str, n_images: int, epochs: int, cached: bool)
     return {"seconds": time.perf_counter() - start, "final_loss": float(np.asarray(history.history["loss"])[-1])}
 
 
-def _label_latency(data_dir: str, repeats: int) -> dict:
-    """Label one uploaded photo (JPEG bytes) through the app's code path (decode, preprocess,
-    predict, rank names), and through the naive way (`model.predict` on one image), after a
-    warm-up; milliseconds per image."""
-    from fashiongen.batches import to_unit_float
+def _labeler_or_untrained():
+    """(the shipped labeler, "shipped model"), or an untrained compact one where none is shipped."""
     from fashiongen.errors import ClassifierError
-    from fashiongen.imaging import load_image
     from fashiongen.labeler.labeler import Labeler
     from fashiongen.labeler.model import build_classifier
     from fashiongen.schema import LabelSchema
 
     try:
-        labeler = Labeler.load()
-        source = "shipped model"
+        return Labeler.load(), "shipped model"
     except ClassifierError:
         schema = LabelSchema(tuple(f"sub{i}" for i in range(20)), ("Men", "Women", "Unisex", "Boys", "Girls"))
-        labeler = Labeler(build_classifier(schema), schema)
-        source = "untrained compact model (no shipped model found)"
+        return Labeler(build_classifier(schema), schema), "untrained compact model (no shipped model found)"
+
+
+def _label_latency(data_dir: str, repeats: int) -> dict:
+    """Label one uploaded photo (JPEG bytes) through the app's code path (decode, preprocess,
+    predict, rank names), and through the naive way (`model.predict` on one image), after a
+    warm-up; milliseconds per image."""
+    from fashiongen.batches import to_unit_float
+    from fashiongen.imaging import load_image
+
+    labeler, source = _labeler_or_untrained()
     photos = sorted((Path(data_dir) / "images").glob("*.jpg"))[:50]
     uploads = [p.read_bytes() for p in photos]
 
@@ -334,22 +338,12 @@ def _label_folder(data_dir: str, n_images: int, batched: bool) -> dict:
     (`Labeler.label` per file, one CSV row each), after an untimed warm-up on other photos."""
     import csv
 
-    from fashiongen.errors import ClassifierError
-    from fashiongen.labeler.labeler import Labeler
-    from fashiongen.labeler.model import build_classifier
-    from fashiongen.schema import LabelSchema
 
     spec = importlib.util.spec_from_file_location("label_images", Path(__file__).with_name("label_images.py"))
     script = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = script  # its dataclass looks its module up there
     spec.loader.exec_module(script)
-    try:
-        labeler = Labeler.load()
-        source = "shipped model"
-    except ClassifierError:
-        schema = LabelSchema(tuple(f"sub{i}" for i in range(20)), ("Men", "Women", "Unisex", "Boys", "Girls"))
-        labeler = Labeler(build_classifier(schema), schema)
-        source = "untrained compact model (no shipped model found)"
+    labeler, source = _labeler_or_untrained()
     paths = _dataset_paths(data_dir, n_images + LABEL_FOLDER_WARMUP)
     folder = paths[0].parent
     warmup, timed = [p.name for p in paths[n_images:]], [p.name for p in paths[:n_images]]

@@ -166,37 +166,38 @@ def test_about_page_shows_device_and_metrics(app: AppTest) -> None:
         assert shown.loc["Sub-category", "macro-F1"] is not None and shown.loc["Gender", "photos"] > 0
 
 
-def test_about_page_survives_a_hand_edited_card(monkeypatch, tmp_path) -> None:
+def about_page_with_card(monkeypatch, tmp_path, card: dict) -> AppTest:
+    """The About page of an app whose labeler (an untrained catalog model) carries `card`."""
     from fashiongen.labeler.labeler import Labeler
     from fashiongen.labeler.model import build_classifier
 
-    card = {"metrics": {"validation": {"subCategory_accuracy": "high", "gender_accuracy": 0.9},
-                        "calibration": [1, 2], "not_a_product": {"method": "energy", "methods": [3]}}}
     Labeler(build_classifier(CATALOG_SCHEMA), CATALOG_SCHEMA, card).save(tmp_path / "model")
     monkeypatch.setenv(webapp.CLASSIFIER_DIR_VARIABLE, str(tmp_path / "model"))
     app = new_app(monkeypatch)
     app.run()
     app.switch_page("app_pages/about.py").run()
     assert not app.exception
+    return app
+
+
+def test_about_page_survives_a_hand_edited_card(monkeypatch, tmp_path) -> None:
+    card = {"metrics": {"validation": {"subCategory_accuracy": "high", "gender_accuracy": 0.9},
+                        "calibration": [1, 2], "not_a_product": {"method": "energy", "methods": [3]}}}
+    app = about_page_with_card(monkeypatch, tmp_path, card)
+    table = app.dataframe[0].value.set_index("head")
+    assert np.isnan(table.loc["Sub-category", "accuracy"]) and table.loc["Gender", "accuracy"] == 0.9
+    assert not any("Not a product" in caption.value for caption in app.caption)
 
 
 def test_about_page_shows_a_catalog_labelers_metrics_per_head(monkeypatch, tmp_path) -> None:
     """A card with per-head metrics: one row per head, in reading order, with its calibration error."""
-    from fashiongen.labeler.labeler import Labeler
-    from fashiongen.labeler.model import build_classifier
-
     validation = {f"{column}_accuracy": 0.9 for column in CATALOG_SCHEMA.heads}
     validation.update({f"{column}_macro_f1": 0.8 for column in CATALOG_SCHEMA.heads})
     card = {"arch": "compact", "metrics": {"validation": validation,
                                            "calibration": {"baseColour": {"ece_after": 0.012}},
                                            "not_a_product": {"method": "energy", "methods": {
                                                "energy": {"false_flag_rate": 0.02, "flagged_rate": 0.95}}}}}
-    Labeler(build_classifier(CATALOG_SCHEMA), CATALOG_SCHEMA, card).save(tmp_path / "model")
-    monkeypatch.setenv(webapp.CLASSIFIER_DIR_VARIABLE, str(tmp_path / "model"))
-    app = new_app(monkeypatch)
-    app.run()
-    app.switch_page("app_pages/about.py").run()
-    assert not app.exception
+    app = about_page_with_card(monkeypatch, tmp_path, card)
     table = app.dataframe[0].value
     assert list(table["head"]) == CATALOG_TITLES
     assert table.set_index("head").loc["Colour", "calibration error"] == 0.012
