@@ -397,3 +397,14 @@ def test_a_model_that_takes_other_images_is_refused(bundle_copy: Path) -> None:
         Labeler.load(bundle_copy)
     assert_names_and_retrains(raised, bundle_copy / MODEL_FILE)
     assert "takes inputs of shape [(64, 64, 3)], not one 80x60x3 image" in str(raised.value)
+
+
+def test_heads_crossentropy_sums_each_heads_loss_and_skips_rows_outside_a_head() -> None:
+    """Two heads (3 + 2 columns): row 0 is in both, row 1 has no class in the first head."""
+    from fashiongen.labeler.model import HeadsCrossentropy
+
+    loss = HeadsCrossentropy({"a": slice(0, 3), "b": slice(3, 5)})
+    y_true = np.array([[0, 1, 0, 1, 0], [0, 0, 0, 0, 1]], np.float32)
+    y_pred = np.array([[0.2, 0.5, 0.3, 0.9, 0.1], [0.6, 0.2, 0.2, 0.25, 0.75]], np.float32)
+    per_row = np.asarray(loss.call(y_true, y_pred))
+    np.testing.assert_allclose(per_row, [-np.log(0.5) - np.log(0.9), -np.log(0.75)], rtol=1e-5)
