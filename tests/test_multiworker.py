@@ -22,7 +22,8 @@ from fashiongen import training
 from fashiongen.distribute import weights_digest
 from fashiongen.generator.generator import CONFIG_FILE, DECODER_FILE, ENCODER_FILE, Generator
 from fashiongen.generator.prior import PRIOR_FILE
-from fashiongen.labeler.labeler import MODEL_FILE, Labeler
+from fashiongen.labeler.labeler import CALIBRATION_FILE, MODEL_FILE, Labeler
+from fashiongen.labeler.outliers import OUTLIER_FILE
 from fashiongen.model_folder import CARD_FILE, SCHEMA_FILE
 
 WORKERS = 2
@@ -131,7 +132,8 @@ def test_classifier_on_two_workers(clusters) -> None:
     assert other == chief
     assert weights_digest(Labeler.load(out).model) == chief
     assert "--strategy multiworker" in json.loads((out / CARD_FILE).read_text())["command"]
-    assert_only_the_chief_kept_files(cluster, {MODEL_FILE, SCHEMA_FILE, CARD_FILE})
+    # with the calibration fitted after training (temperatures, the not-a-product detector)
+    assert_only_the_chief_kept_files(cluster, {MODEL_FILE, SCHEMA_FILE, CARD_FILE, CALIBRATION_FILE, OUTLIER_FILE})
 
 
 def test_generator_on_two_workers(clusters) -> None:
