@@ -41,7 +41,9 @@ from fashiongen.labeler.labeler import Calibration, Labeler, save_bundle, save_c
 from fashiongen.labeler.model import (  # noqa: E402
     ARCHITECTURES,
     DEFAULT_ARCH,
+    DEFAULT_SHIFT,
     DEFAULT_WIDTH,
+    HEAD_SETS,
     build_classifier,
     compile_classifier,
     split_at_features,
@@ -68,6 +70,10 @@ class ClassifierTrainingConfig(training.TrainingConfig):
     batch_size: int = option(128, "images per step")
     arch: str = option(DEFAULT_ARCH, "model: compact CNN from scratch, paper = frozen MobileNetV2 + Dense(1024) "
                                      "head, mobilenet = MobileNetV2 alpha 0.35 from scratch", choices=ARCHITECTURES)
+    heads: str = option("catalog", "catalog: a softmax head for every attribute of styles.csv; paper: the "
+                                   "paper's sub-category and gender sigmoids (arch paper always)", choices=HEAD_SETS)
+    shift: float = option(DEFAULT_SHIFT, "arch compact: the largest random shift in training, as a share of the "
+                                         "image (0: flips only)")
     width: int = option(DEFAULT_WIDTH, "arch compact: filters of the first stage, doubled at each of the three "
                                        "later stages")
     backbone_weights: str | None = option("none", "MobileNetV2 archs: 'imagenet' (download), a local .h5 path, "
@@ -98,8 +104,9 @@ def load_data(config: ClassifierTrainingConfig) -> SimpleNamespace:
     dataset = load_dataset(config.data_dir, cache_dir=config.cache_dir, progress=not config.quiet)
     split = make_split(config.split, dataset, config.seed)
     train_rows = split.train[: config.limit]
-    # the paper's arch names its two heads; the others every head, over the classes training can learn
-    schema = LabelSchema.from_styles(dataset.styles, extra_heads=() if config.arch == "paper" else EXTRA_HEADS,
+    # the paper's two heads, or every head over the classes training can learn
+    paper = config.arch == "paper" or config.heads == "paper"
+    schema = LabelSchema.from_styles(dataset.styles, extra_heads=() if paper else EXTRA_HEADS,
                                      training_rows=dataset.styles.iloc[train_rows])
     print(training.data_report(dataset, split, train_rows))
     training.check_enough_data(config.data_dir, dataset, schema, split, train_rows)
@@ -111,7 +118,8 @@ def build_model(config: ClassifierTrainingConfig, strategy, data: SimpleNamespac
     """The classifier, and the part that trains: all of it, or with cached backbone features
     (arch paper without --paper-loop) only the head after the frozen backbone's `extractor`."""
     with strategy.scope():
-        model = build_classifier(data.schema, config.arch, config.backbone_weights, width=config.width)
+        model = build_classifier(data.schema, config.arch, config.backbone_weights, width=config.width,
+                                 shift=config.shift, sigmoids=config.heads == "paper")
         cached_features = config.arch == "paper" and not config.paper_loop
         extractor, head = split_at_features(model) if cached_features else (None, model)
         # the paper: Adam at its default rate; ours: a cosine decay from --learning-rate

@@ -408,3 +408,16 @@ def test_heads_crossentropy_sums_each_heads_loss_and_skips_rows_outside_a_head()
     y_pred = np.array([[0.2, 0.5, 0.3, 0.9, 0.1], [0.6, 0.2, 0.2, 0.25, 0.75]], np.float32)
     per_row = np.asarray(loss.call(y_true, y_pred))
     np.testing.assert_allclose(per_row, [-np.log(0.5) - np.log(0.9), -np.log(0.75)], rtol=1e-5)
+
+
+def test_shift_zero_and_width_32_rebuild_the_november_compact_network() -> None:
+    """The shipped two-head labeler was trained with flips only and the paper's sigmoids: --shift 0
+    --heads paper must give its exact layers and weight shapes, so its recipe can still be re-run."""
+    shipped = Labeler.load(LABELER.shipped).model
+    rebuilt = build_classifier(SCHEMA_OF_SHIPPED, "compact", shift=0.0, sigmoids=True)
+    assert [layer.name for layer in rebuilt.layers] == [layer.name for layer in shipped.layers]
+    assert [w.shape for w in rebuilt.weights] == [w.shape for w in shipped.weights]
+    assert "augment_shift" in [layer.name for layer in build_classifier(SCHEMA_OF_SHIPPED, "compact").layers]
+
+
+SCHEMA_OF_SHIPPED = LabelSchema.load(LABELER.shipped / SCHEMA_FILE)

@@ -36,7 +36,8 @@ SCRIPT = REPO / "scripts" / "train_classifier.py"
 FLAGS = (
     "--data-dir", "--out", "--run-dir", "--arch", "--backbone-weights", "--epochs", "--batch-size",
     "--learning-rate", "--split", "--seed", "--limit", "--paper-loop", "--resume", "--strategy",
-    "--cpu-devices", "--cache-dir", "--quiet", "--replace",
+    "--cpu-devices", "--cache-dir", "--quiet", "--replace", "--heads", "--shift", "--width", "--calibrate",
+    "--outlier-method",
 )
 cli = load_script(SCRIPT)
 

@@ -22,6 +22,8 @@ ARCHITECTURES = ("compact", "paper", "mobilenet")
 
 DEFAULT_ARCH = "compact"
 DEFAULT_WIDTH = 32  # the compact arch's first-stage filters
+DEFAULT_SHIFT = 0.05  # the compact arch's largest training shift, as a share of the image
+HEAD_SETS = ("catalog", "paper")  # every head of styles.csv, or the paper's sub-category and gender
 
 
 # seconds a stalled connection may block the ImageNet download (Keras' urlretrieve has no timeout)
@@ -34,13 +36,18 @@ def build_classifier(
     backbone_weights: str | None = None,
     alpha: float = 1.0,
     width: int = DEFAULT_WIDTH,
+    shift: float = DEFAULT_SHIFT,
+    sigmoids: bool = False,
 ) -> keras.Model:
     """A compiled-ready (not compiled) functional model: image in [0, 1] -> `schema.size` scores,
     named "scores": each head's softmax side by side, or (arch paper) a sigmoid per column.
 
     `backbone_weights` (MobileNetV2 archs only): None, "imagenet" (downloaded by Keras) or a
     path to a local .h5 of MobileNetV2 weights without the top. `width` (arch compact): the first
-    stage's filters, doubled at each later stage.
+    stage's filters, doubled at each later stage; `shift` (arch compact): the largest random shift
+    in training, as a share of the image (0: flips only, the recipe of the labeler shipped in November).
+    `sigmoids`: end in a sigmoid per column, as the paper (and arch paper always) does, instead of a
+    softmax per head.
     """
     inputs = keras.Input(IMAGE_SHAPE, name="image")
     if arch == "paper":
@@ -58,10 +65,10 @@ def build_classifier(
         x = layers.GlobalAveragePooling2D(name="features")(x)
         x = layers.Dropout(0.2, name="dropout")(x)
     elif arch == "compact":
-        x = _compact_features(inputs, width)
+        x = _compact_features(inputs, width, shift)
     else:
         raise ValueError(f"unknown architecture {arch!r}; valid: {', '.join(ARCHITECTURES)}")
-    if arch == "paper":
+    if arch == "paper" or sigmoids:
         outputs = layers.Dense(schema.size, activation="sigmoid", name="scores")(x)
     else:
         heads = [layers.Dense(len(names), activation="softmax", name=f"head_{column}")(x)
@@ -92,12 +99,13 @@ class HeadsCrossentropy(keras.losses.Loss):
         return {**super().get_config(), "slices": {str(i): [a, b] for i, (a, b) in enumerate(self.bounds)}}
 
 
-def _compact_features(inputs, width: int):
+def _compact_features(inputs, width: int, shift: float):
     """The `compact` arch below its scores: flips and small shifts (training only), 4 stages of two
     3x3 convolutions, pooled features, dropout."""
     # only active in training; shifted-in pixels are white, like the photos' backgrounds
     x = layers.RandomFlip("horizontal", name="augment_flip")(inputs)
-    x = layers.RandomTranslation(0.05, 0.05, fill_mode="constant", fill_value=1.0, name="augment_shift")(x)
+    if shift > 0:
+        x = layers.RandomTranslation(shift, shift, fill_mode="constant", fill_value=1.0, name="augment_shift")(x)
     for stage, filters in enumerate((width, 2 * width, 4 * width, 8 * width), start=1):
         for conv in (1, 2):
             # a stride-2 first convolution: 4x less compute than full resolution, ~same accuracy
