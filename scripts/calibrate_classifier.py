@@ -74,9 +74,8 @@ def calibrate(labeler, args: argparse.Namespace, argv: list[str]) -> dict:
     """Fit, write labeler.json/outliers.npz and the card's entries, draw the figures; the report."""
     from fashiongen.dataset import load_dataset
     from fashiongen.labeler.calibration import reliability_figure
-    from fashiongen.labeler.fitting import card_entries, fit_calibration
+    from fashiongen.labeler.fitting import card_entries, fit_shipped_calibration
     from fashiongen.labeler.labeler import save_calibration
-    from fashiongen.labeler.non_products import non_product_images
     from fashiongen.model_folder import write_card
     from fashiongen.splits import split_of_card
     from fashiongen.training import script_command
@@ -84,10 +83,8 @@ def calibrate(labeler, args: argparse.Namespace, argv: list[str]) -> dict:
     dataset = load_dataset(args.data_dir, cache_dir=args.cache_dir, progress=not args.quiet)
     split = split_of_card(labeler.card.get("split"), dataset, str(args.model))
     train_rows = split.train
-    non_products = non_product_images()
-    calibration, report = fit_calibration(labeler, dataset.images, dataset.labels(labeler.schema), train_rows,
-                                          split.validation, non_products.images, args.method, non_products.kinds)
-    report["not_a_product"]["non_product_set"] = non_products.counts()
+    calibration, report = fit_shipped_calibration(labeler, dataset.images, dataset.labels(labeler.schema), train_rows,
+                                                  split.validation, args.method)
     save_calibration(args.model, calibration)
     card = dict(labeler.card)
     card.setdefault("metrics", {}).update(card_entries(report))

@@ -36,7 +36,7 @@ from fashiongen.config import option  # noqa: E402
 from fashiongen.dataset import load_dataset  # noqa: E402
 from fashiongen.distribute import make_strategy, report_worker, use_worker_folders  # noqa: E402
 from fashiongen.errors import ClassifierError, DatasetError, TrainingError  # noqa: E402
-from fashiongen.labeler.fitting import calibration_summary, card_entries, fit_calibration  # noqa: E402
+from fashiongen.labeler.fitting import calibration_summary, card_entries, fit_shipped_calibration  # noqa: E402
 from fashiongen.labeler.labeler import Calibration, Labeler, save_bundle, save_calibration  # noqa: E402
 from fashiongen.labeler.model import (  # noqa: E402
     ARCHITECTURES,
@@ -48,7 +48,6 @@ from fashiongen.labeler.model import (  # noqa: E402
     compile_classifier,
     split_at_features,
 )
-from fashiongen.labeler.non_products import non_product_images  # noqa: E402
 from fashiongen.labeler.outliers import DEFAULT_METHOD, METHODS  # noqa: E402
 from fashiongen.labeler.report import (  # noqa: E402
     classification_report,
@@ -179,11 +178,8 @@ def model_card(config: ClassifierTrainingConfig, argv: list[str], data: SimpleNa
 def calibrate(config: ClassifierTrainingConfig, labeler: Labeler, data: SimpleNamespace, card: dict) -> Calibration:
     """Temperatures and the not-a-product detector, fitted on this run's split; their report goes
     into the card."""
-    non_products = non_product_images()
-    calibration, report = fit_calibration(labeler, data.dataset.images, data.labels, data.train_rows,
-                                          data.split.validation, non_products.images, config.outlier_method,
-                                          non_products.kinds)
-    report["not_a_product"]["non_product_set"] = non_products.counts()
+    calibration, report = fit_shipped_calibration(labeler, data.dataset.images, data.labels, data.train_rows,
+                                                  data.split.validation, config.outlier_method)
     card["metrics"].update(card_entries(report))
     print(calibration_summary(report))
     return calibration

@@ -122,6 +122,19 @@ def fit_calibration(labeler: Labeler, images: np.ndarray, labels: np.ndarray, tr
     return Calibration(temperatures, detector), {"calibration": calibration_report, "not_a_product": detector_report}
 
 
+def fit_shipped_calibration(labeler: Labeler, images: np.ndarray, labels: np.ndarray, train_rows: np.ndarray,
+                            validation_rows: np.ndarray, method: str = DEFAULT_METHOD) -> tuple[Calibration, dict]:
+    """`fit_calibration` with the detector measured on the non-product set (whose counts join the
+    report): what training and `calibrate_classifier.py` fit before a model ships."""
+    from fashiongen.labeler.non_products import non_product_images
+
+    non_products = non_product_images()
+    calibration, report = fit_calibration(labeler, images, labels, train_rows, validation_rows, non_products.images,
+                                          method, non_products.kinds)
+    report["not_a_product"]["non_product_set"] = non_products.counts()
+    return calibration, report
+
+
 def card_entries(report: dict[str, Any]) -> dict[str, Any]:
     """A `fit_calibration` report as the model card's `metrics` entries (without the diagram bins)."""
     return {"calibration": {column: {k: v for k, v in entry.items() if not k.startswith("bins")}
