@@ -27,7 +27,7 @@ else:
         image = generator.generate(sub_category, gender, seed=0, n=1)[0]
 
 if image is not None:
-    conditions = generator.conditions_from_scores(labeler.scores(image))
+    conditions = generator.conditions_from_scores(labeler.scores(image), labeler.schema)
     reconstruction = generator.reconstruct(image, conditions)[0]
     error = float(np.mean((image.astype(np.float32) - reconstruction.astype(np.float32)) ** 2) / 255**2)
     left, right = st.columns(2)

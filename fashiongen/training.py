@@ -128,14 +128,17 @@ def load_best_weights(model: keras.Model, best_weights: Path, out: Path) -> None
     model.load_weights(best_weights)
 
 
-def standard_callbacks(run_dir: Path, best_weights: Path, monitor: str = "val_loss",
+def standard_callbacks(run_dir: Path, best_weights: Path, monitor: str | None = "val_loss",
                        strategy=None) -> list[keras.callbacks.Callback]:
-    """Resume backup after every epoch, best weights by `monitor` (lower is better), TensorBoard logs;
-    under a `strategy` of several replicas, first their BatchNormalization statistics averaged."""
+    """Resume backup after every epoch, best weights by `monitor` (lower is better; None: the last
+    epoch's), TensorBoard logs; under a `strategy` of several replicas, first their
+    BatchNormalization statistics averaged."""
     synced = [ReplicaStatistics(strategy)] if strategy is not None and strategy.num_replicas_in_sync > 1 else []
+    checkpoint = (RecordedCheckpoint(best_weights, run_dir / BEST_RECORD, monitor) if monitor is not None
+                  else keras.callbacks.ModelCheckpoint(str(best_weights), save_weights_only=True))
     return synced + [
         keras.callbacks.BackupAndRestore(str(run_dir / "backup")),
-        RecordedCheckpoint(best_weights, run_dir / BEST_RECORD, monitor),
+        checkpoint,
         keras.callbacks.TensorBoard(str(run_dir / "tensorboard")),
     ]
 

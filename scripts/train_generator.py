@@ -5,10 +5,14 @@ Examples:
   python scripts/train_generator.py --data-dir ../shared/data/fashion-small --out runs/my-generator
   python scripts/train_generator.py --arch paper --epochs 10     # the paper's CVAE
   python scripts/train_generator.py --resume                     # continue an interrupted run
+  python scripts/train_generator.py --arch vaegan --classifier runs/catalog/random --out runs/sharp
+      # the adversarially trained decoder, conditioned on colour too (a catalog labeler's colours)
 
 The model lands in --out only when training finished and was evaluated, and only when it has a
 lower validation loss than the model already there, both measured on this run's validation
-images, unless --replace (otherwise it goes to --run-dir/model).
+images, unless --replace (otherwise it goes to --run-dir/model). A vaegan is not better for a lower
+validation loss (its adversarial term trades some of it for sharpness): it needs an empty --out or
+--replace, and scripts/evaluate_generator.py to compare.
 """
 
 from __future__ import annotations
@@ -34,16 +38,21 @@ from fashiongen.dataset import load_dataset  # noqa: E402
 from fashiongen.distribute import make_strategy, report_worker, use_worker_folders  # noqa: E402
 from fashiongen.errors import ClassifierError, DatasetError, GeneratorError, TrainingError  # noqa: E402
 from fashiongen.generator.cvae import build_generator  # noqa: E402
-from fashiongen.generator.generator import Generator  # noqa: E402
+from fashiongen.generator.generator import (
+    COLOUR,  # noqa: E402
+    Generator,  # noqa: E402
+)
 from fashiongen.generator.judge import LabelConsistency  # noqa: E402
 from fashiongen.generator.quality import reconstruction_metrics  # noqa: E402
+from fashiongen.generator.vaegan import AdversarialConfig  # noqa: E402
 from fashiongen.labeler.labeler import Labeler  # noqa: E402
 from fashiongen.model_folder import LABELER  # noqa: E402
+from fashiongen.schema import LabelSchema  # noqa: E402
 from fashiongen.splits import make_split  # noqa: E402
 
 
 @dataclass
-class GeneratorTrainingConfig(training.TrainingConfig):
+class GeneratorTrainingConfig(training.TrainingConfig, AdversarialConfig):
     kind = "generator"
     out: Path = option(Path("runs") / "generator" / "model",
                        "folder that receives encoder.keras, decoder.keras, labels.json and model_card.json (the "
@@ -51,8 +60,12 @@ class GeneratorTrainingConfig(training.TrainingConfig):
     epochs: int = option(6, "training epochs")
     batch_size: int = option(64, "images per step")
     arch: str = option("conv", "conv = convolutional CVAE with labels in encoder and decoder and KL warm-up; "
-                               "paper = the paper's dense CVAE conditioned on the classifier's scores",
-                       choices=("conv", "paper"))
+                               "paper = the paper's dense CVAE conditioned on the classifier's scores; "
+                               "vaegan = conv's encoder, an upsampling decoder and a conditional patch "
+                               "discriminator (fashiongen/generator/vaegan.py)",
+                       choices=("conv", "paper", "vaegan"))
+    colour: bool = option(True, "conv and vaegan: also condition on baseColour, over the colours of the "
+                                "--classifier's colour head (when it has one)", negatable=True)
     classifier: Path | None = option(None, "classifier folder whose label schema (and, for --arch paper, scores) "
                                            "the generator uses", default_text="the shipped fashiongen/pretrained/"
                                                                               "classifier")
@@ -89,7 +102,7 @@ def load_data(args: GeneratorTrainingConfig, labeler: Labeler) -> SimpleNamespac
     """The dataset, each image's conditions, the split and the training rows used; checked to be
     enough before any model is built."""
     dataset = load_dataset(args.data_dir, cache_dir=args.cache_dir, progress=not args.quiet)
-    schema = labeler.schema
+    schema = generator_schema(args, labeler.schema)
     if args.arch == "paper":
         conditions = labeler.scores(dataset.images)  # the paper conditions on the classifier's predictions
     else:
@@ -99,6 +112,17 @@ def load_data(args: GeneratorTrainingConfig, labeler: Labeler) -> SimpleNamespac
     print(training.data_report(dataset, split, train_rows))
     training.check_enough_data(args.data_dir, dataset, schema, split, train_rows)
     return SimpleNamespace(dataset=dataset, schema=schema, conditions=conditions, split=split, train_rows=train_rows)
+
+
+def generator_schema(args: GeneratorTrainingConfig, labeler_schema: LabelSchema) -> LabelSchema:
+    """The heads the generator is conditioned on: the paper's two, and the labeler's colour head
+    when asked for and it has one (the paper's model takes the labeler's 25 scores, nothing else)."""
+    colours = labeler_schema.heads.get(COLOUR)
+    if args.arch == "paper" or not args.colour or colours is None:
+        if args.colour and args.arch != "paper" and colours is None:
+            print(f"note: {args.classifier or LABELER.shipped} has no {COLOUR} head: no colour control")
+        return labeler_schema.paper
+    return LabelSchema(labeler_schema.sub_categories, labeler_schema.genders, ((COLOUR, colours),))
 
 
 def build_model(args: GeneratorTrainingConfig, strategy, labeler: Labeler, data: SimpleNamespace) -> SimpleNamespace:
@@ -120,12 +144,15 @@ def build_model(args: GeneratorTrainingConfig, strategy, labeler: Labeler, data:
             judge_prior = start.prior if start is not None else None
             if judge_prior is None:
                 judge_pairs = training_pairs(conditions[train_rows], len(schema.sub_categories))
+        adversarial = dict(adversarial=args, adversarial_start=int(args.adversarial_start_epochs * steps_per_epoch)
+                           ) if args.arch == "vaegan" else {}
         model = build_generator(args.arch, schema.size, args.latent_dim, seed=args.seed,
-                                    # a warm start already has its codes near N(0, I): no warm-up
-                                    kl_warmup_steps=0 if args.init_from else int(args.kl_warmup_epochs * steps_per_epoch),
-                                    judge=None if judge is None else LabelConsistency(
-                                        judge, args.judge_weight, judge_pairs, judge_prior,
-                                        len(schema.sub_categories) if args.judge_loss == "heads" else None))
+                                # a warm start already has its codes near N(0, I): no warm-up
+                                kl_warmup_steps=0 if args.init_from else int(args.kl_warmup_epochs * steps_per_epoch),
+                                judge=None if judge is None else LabelConsistency(
+                                    judge, args.judge_weight, judge_pairs, judge_prior,
+                                    len(schema.sub_categories) if args.judge_loss == "heads" else None),
+                                **adversarial)
         if start is not None:
             model.encoder.set_weights(start.encoder.get_weights())
             model.decoder.set_weights(start.decoder.get_weights())
@@ -135,7 +162,12 @@ def build_model(args: GeneratorTrainingConfig, strategy, labeler: Labeler, data:
         else:
             schedule = keras.optimizers.schedules.CosineDecay(args.learning_rate, steps_per_epoch * args.epochs)
             optimizer = keras.optimizers.Adam(schedule)
-        model.compile(optimizer=optimizer)
+        if args.arch == "vaegan":
+            # beta_1 = 0.5: the usual choice for GANs' two-player steps (and latent diffusion's)
+            model.compile(optimizer=optimizer, discriminator_optimizer=keras.optimizers.Adam(
+                args.discriminator_learning_rate, beta_1=0.5, beta_2=0.9))
+        else:
+            model.compile(optimizer=optimizer)
     return SimpleNamespace(model=model, start=start, judge_command=judge_command)
 
 
@@ -148,7 +180,9 @@ def fit(args: GeneratorTrainingConfig, strategy, model: keras.Model, data: Simpl
                      seed=args.seed, replicas=replicas),
         validation_data=ImageBatches(data.dataset.images, data.conditions, 256, indices=data.split.validation,
                                      replicas=replicas),
-        epochs=args.epochs, callbacks=training.standard_callbacks(args.run_dir, best_weights, strategy=strategy),
+        # a vaegan keeps its last epoch: its validation loss rises as the adversarial term sharpens it
+        epochs=args.epochs, callbacks=training.standard_callbacks(
+            args.run_dir, best_weights, monitor=None if args.arch == "vaegan" else "val_loss", strategy=strategy),
         verbose=0 if args.quiet else 1,
         # ImageBatches shuffles by --seed; Keras' batch-order shuffle is unseeded (workers would disagree)
         shuffle=False,
@@ -207,6 +241,12 @@ def train(args: GeneratorTrainingConfig, argv: list[str]) -> dict:
     schema = data.schema
     previous = training.previous_model(args.out, Generator.load,
                                        lambda old: training.schema_difference(old.schema, schema), args.replace)
+    if args.arch == "vaegan" and previous is not None:
+        if not args.replace:
+            raise TrainingError(f"--out {args.out} holds a generator, and a vaegan cannot be judged better by its "
+                                "validation loss; compare them with scripts/evaluate_generator.py, then pass "
+                                "--replace to overwrite it, or choose another --out")
+        previous = None  # --replace: nothing to compare with
     best_weights = training.prepare_run_dir(args.run_dir, args.resume)
     net = build_model(args, strategy, labeler, data)
     model = net.model

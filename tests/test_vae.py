@@ -24,6 +24,7 @@ from fashiongen.generator.generator import CONFIG_FILE, DECODER_FILE, ENCODER_FI
 from fashiongen.generator.judge import LabelConsistency
 from fashiongen.generator.prior import LatentPrior
 from fashiongen.model_folder import CARD_FILE, GENERATOR, SCHEMA_FILE
+from fashiongen.schema import LabelSchema
 
 REPO = Path(__file__).resolve().parents[1]
 FULL_LABELS = 25
@@ -282,6 +283,25 @@ def test_conditions_from_scores(saved) -> None:
     np.testing.assert_array_equal(paper.conditions_from_scores(scores), scores)
 
 
+def test_conditions_from_a_catalog_labelers_scores_take_each_head_by_name(saved) -> None:
+    """A catalog labeler's scores have more heads after the paper's two; the argmax over "all
+    columns after the sub-categories" took a colour for the gender (and a 29-wide row for a 11-wide
+    generator) before conditions were mapped head by head."""
+    conv = saved[2]
+    catalog = LabelSchema(SCHEMA.sub_categories, SCHEMA.genders, (("baseColour", ("Black", "White")),))
+    scores = np.array([[0.1, 0.7, 0.2, 0, 0, 0, 0.3, 0.6, 0, 0, 0.1, 0.05, 0.95]], np.float32)
+    np.testing.assert_array_equal(conv.conditions_from_scores(scores, catalog), [[0, 1, 0, 0, 0, 0, 0, 1, 0, 0, 0]])
+    coloured = Generator(conv.encoder, conv.decoder, catalog, "conv")
+    np.testing.assert_array_equal(coloured.conditions_from_scores(scores, catalog),
+                                  [[0, 1, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1]])
+    # the labeler without a colour head: the colour stays unknown (zeros)
+    np.testing.assert_array_equal(coloured.conditions_from_scores(scores[:, :11], SCHEMA),
+                                  [[0, 1, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0]])
+    other = LabelSchema(SCHEMA.sub_categories, SCHEMA.genders, (("baseColour", ("White", "Black")),))
+    with pytest.raises(GeneratorError, match="baseColour classes are not the generator's"):
+        coloured.conditions_from_scores(scores, other)
+
+
 @pytest.mark.parametrize("name", [ENCODER_FILE, DECODER_FILE, CONFIG_FILE, SCHEMA_FILE])
 def test_missing_file_names_it_and_the_training_script(saved, tmp_path: Path, name: str) -> None:
     folder = shutil.copytree(saved[1], tmp_path / "model")
@@ -308,7 +328,8 @@ def test_missing_folder_is_a_generator_error(tmp_path: Path) -> None:
 @pytest.mark.parametrize(("config", "problem"), [
     ("[1]", "generator.json holds a list, not a JSON object"),
     ('{"latent_dim": 16}', "generator.json has no 'arch'"),
-    ('{"arch": "gan", "latent_dim": 16}', "generator.json names the architecture 'gan'; valid: conv, paper"),
+    ('{"arch": "gan", "latent_dim": 16}',
+     "generator.json names the architecture 'gan'; valid: conv, paper, vaegan"),
     ('{"arch": "conv", "latent_dim": 0}', "generator.json has latent_dim 0, not a positive size"),
     ('{"arch": "conv", "latent_dim": 8}', "generator.json says latent_dim 8, but {folder}/decoder.keras takes codes of 16"),
     ('{"arch": "paper", "latent_dim": 16}',

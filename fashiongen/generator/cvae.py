@@ -29,6 +29,7 @@ from fashiongen.generator.architectures import (
     build_conv_encoder,
     build_paper_decoder,
     build_paper_encoder,
+    build_upsample_decoder,
 )
 from fashiongen.generator.judge import LabelConsistency
 from fashiongen.imaging import IMAGE_SHAPE
@@ -37,8 +38,15 @@ LOG_VAR_LIMIT = 10.0  # conv arch: log-variances are capped at 10 in training
 
 
 def build_generator(arch: str, n_labels: int, latent_dim: int | None = None, **options) -> "CVAE":
-    """A built (not compiled) CVAE; `options` go to `CVAE` (kl_weight, kl_warmup_steps, seed, judge)."""
-    if arch == "paper":
+    """A built (not compiled) CVAE; `options` go to `CVAE` (kl_weight, kl_warmup_steps, seed, judge),
+    and for `vaegan` to `VAEGAN` (adversarial, adversarial_start)."""
+    if arch == "vaegan":
+        from fashiongen.generator.vaegan import VAEGAN, build_discriminator  # it builds on CVAE
+
+        latent_dim = latent_dim or 128
+        model = VAEGAN(build_conv_encoder(latent_dim, n_labels), build_upsample_decoder(latent_dim, n_labels),
+                       build_discriminator(n_labels), **options)
+    elif arch == "paper":
         latent_dim = latent_dim or 100
         model = CVAE(build_paper_encoder(latent_dim), build_paper_decoder(latent_dim, n_labels), arch, **options)
     elif arch == "conv":
@@ -47,6 +55,8 @@ def build_generator(arch: str, n_labels: int, latent_dim: int | None = None, **o
                      **options)
     else:
         raise ValueError(f"unknown architecture {arch!r}; valid: {', '.join(ARCHITECTURES)}")
+    if arch == "vaegan":
+        model.discriminator((np.zeros((1,) + IMAGE_SHAPE, np.float32), np.zeros((1, n_labels), np.float32)))
     model((np.zeros((1,) + IMAGE_SHAPE, np.float32), np.zeros((1, n_labels), np.float32)))  # build weights
     return model
 
@@ -130,7 +140,8 @@ class CVAE(keras.Model):
         self.reconstruction_tracker.update_state(reconstruction_loss, sample_weight=rows)
         self.latent_tracker.update_state(latent_loss, sample_weight=rows)
         self.rounded_accuracy_tracker.update_state(rounded, sample_weight=rows)
-        return {m.name: m.result() for m in self.metrics if m is not self.consistency_tracker}
+        own = (self.loss_tracker, self.reconstruction_tracker, self.latent_tracker, self.rounded_accuracy_tracker)
+        return {m.name: m.result() for m in own}
 
     def train_step(self, data):
         import tensorflow as tf  # the gradient tape is the TensorFlow backend's (as in keras-io's vae.py)

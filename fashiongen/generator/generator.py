@@ -11,7 +11,6 @@ import numpy as np
 from fashiongen.batches import to_unit_float
 from fashiongen.errors import GeneratorError
 from fashiongen.generator.architectures import ARCHITECTURES
-from fashiongen.generator.judge import one_hot_heads
 from fashiongen.generator.prior import PRIOR_FILE, LatentPrior
 from fashiongen.imaging import IMAGE_SHAPE
 from fashiongen.model_folder import (
@@ -29,12 +28,7 @@ from fashiongen.schema import LabelSchema
 
 # beside model_folder.SCHEMA_FILE and CARD_FILE
 ENCODER_FILE, DECODER_FILE, CONFIG_FILE = "encoder.keras", "decoder.keras", "generator.json"
-
-
-
-
-
-
+COLOUR = "baseColour"  # the schema head a colour-controlled generator is conditioned on
 
 
 class Generator:
@@ -79,20 +73,46 @@ class Generator:
             if self.prior is not None:
                 self.prior.save(staging / PRIOR_FILE)
 
-    def condition(self, sub_category: str, gender: str) -> np.ndarray:
-        """The one-hot 25-wide condition for a label pair; unknown names raise listing the valid ones."""
+    @property
+    def colours(self) -> tuple[str, ...]:
+        """The colours generate() takes (its schema's baseColour head); () without colour control."""
+        return self.schema.heads.get(COLOUR, ())
+
+    def condition(self, sub_category: str, gender: str, colour: str | None = None) -> np.ndarray:
+        """The one-hot condition for a label pair (and colour; None leaves the colour part zero);
+        unknown names raise listing the valid ones."""
         try:
             self.schema.check(sub_category, gender)
         except ValueError as error:
             raise GeneratorError(str(error)) from None
-        return self.schema.encode(sub_category, gender)
+        row = self.schema.encode(sub_category, gender)
+        if colour is not None:
+            if not self.colours:
+                raise GeneratorError(f"this generator ({self.arch}) has no colour control; leave the colour out")
+            if colour not in self.colours:
+                raise GeneratorError(f"Unknown colour {colour!r}; valid: {', '.join(self.colours)}.")
+            row[self.schema.slices[COLOUR].start + self.colours.index(colour)] = 1.0
+        return row
+
+    def conditions(self, sub_category: str, gender: str, seed: int, n: int = 1,
+                   colour: str | None = None) -> np.ndarray:
+        """The n condition rows generate() decodes. With colour control and no colour asked for
+        ("any"), each row's colour is drawn by the seed from the colours seen with the pair in training."""
+        _check_count(n)
+        row = self.condition(sub_category, gender, colour)
+        rows = np.repeat(row[None], n, axis=0)
+        if colour is None and self.colours:
+            weights = self.prior.colour_weights(row) if self.prior is not None else None
+            # a stream of its own: the codes stay those of the same seed without colour control
+            drawn = _rng(seed, stream=1).choice(len(self.colours), size=n, p=weights)
+            rows[np.arange(n), self.schema.slices[COLOUR].start + drawn] = 1.0
+        return rows
 
     def codes(self, seed: int, n: int) -> np.ndarray:
         """n latent codes drawn from N(0, I) by NumPy's PCG64: the same for the same seed on every
         call, run and machine. Any integer works (negative ones too)."""
         _check_count(n)
-        entropy = [abs(int(seed)), 1 if int(seed) < 0 else 0]
-        return np.random.default_rng(np.random.SeedSequence(entropy)).standard_normal((n, self.latent_dim)).astype(np.float32)
+        return _rng(seed).standard_normal((n, self.latent_dim)).astype(np.float32)
 
     def latents(self, conditions: np.ndarray, seed: int) -> np.ndarray:
         """The codes generate() decodes for these condition rows and seed: the seed's N(0, I) draws,
@@ -110,7 +130,8 @@ class Generator:
             # a plain call: predict_on_batch under a tf.distribute strategy returns one copy per replica
             mean, _ = self.encoder(x if self.arch == "paper" else [x, condition], training=False)
             codes.append(np.asarray(mean))
-        self.prior = LatentPrior.fit(np.concatenate(codes), conditions, len(self.schema.sub_categories))
+        self.prior = LatentPrior.fit(np.concatenate(codes), conditions, len(self.schema.sub_categories),
+                                     key_width=self.schema.paper.size)
         return self.prior
 
     def decode(self, codes: np.ndarray, conditions: np.ndarray) -> np.ndarray:
@@ -118,20 +139,20 @@ class Generator:
         images = self.decoder.predict_on_batch([np.asarray(codes, np.float32), np.asarray(conditions, np.float32)])
         return to_uint8(np.asarray(images))
 
-    def generate(self, sub_category: str, gender: str, seed: int, n: int = 1) -> np.ndarray:
-        """n new images of a sub-category and gender: uint8 (n, 80, 60, 3), the same pixels for the
-        same (labels, seed, n)."""
-        _check_count(n)
-        conditions = np.repeat(self.condition(sub_category, gender)[None], n, axis=0)
+    def generate(self, sub_category: str, gender: str, seed: int, n: int = 1, colour: str | None = None) -> np.ndarray:
+        """n new images of a sub-category and gender (and colour, with colour control; None: any
+        colour seen with the pair): uint8 (n, 80, 60, 3), the same pixels for the same (labels,
+        colour, seed, n), and the first k of them those of n = k."""
+        conditions = self.conditions(sub_category, gender, seed, n, colour)
         return self.decode(self.latents(conditions, seed), conditions)
 
-    def interpolate(self, start: tuple[str, str, int], end: tuple[str, str, int], steps: int) -> np.ndarray:
-        """Images along a straight line from (sub-category, gender, seed) `start` to `end`, in code
-        and condition space: uint8 (steps, 80, 60, 3), the first and last equal to generate()'s."""
+    def interpolate(self, start: tuple, end: tuple, steps: int) -> np.ndarray:
+        """Images along a straight line from (sub-category, gender, seed[, colour]) `start` to `end`,
+        in code and condition space: uint8 (steps, 80, 60, 3), the first and last equal to generate()'s."""
         if steps < 2:
             raise GeneratorError(f"steps must be at least 2, got {steps}")
         weights = np.linspace(0.0, 1.0, steps, dtype=np.float32)[:, None]
-        first, last = self.condition(*start[:2]), self.condition(*end[:2])
+        first, last = (self.conditions(*ends[:2], ends[2], 1, *ends[3:])[0] for ends in (start, end))
         codes = (1 - weights) * self.latents(first, start[2]) + weights * self.latents(last, end[2])
         conditions = (1 - weights) * first + weights * last
         return self.decode(codes, conditions)
@@ -147,13 +168,27 @@ class Generator:
         mean, _ = self.encoder.predict_on_batch(x if self.arch == "paper" else [x, conditions])
         return self.decode(np.asarray(mean), conditions)
 
-    def conditions_from_scores(self, scores: np.ndarray) -> np.ndarray:
-        """What the decoder is conditioned on for an image the classifier has scored: the scores
-        themselves for the paper's model, their per-head one-hot argmax for ours."""
-        scores = np.asarray(scores, np.float32)
-        if self.arch == "paper":
-            return scores
-        return one_hot_heads(scores, len(self.schema.sub_categories))
+    def conditions_from_scores(self, scores: np.ndarray, schema: LabelSchema | None = None) -> np.ndarray:
+        """What the decoder is conditioned on for images a labeler has scored, `scores` in the
+        columns of the labeler's `schema` (default: the generator's): per head of the generator,
+        the labeler's scores themselves for the paper's model, their one-hot argmax for ours. A head
+        the labeler lacks stays zero (unknown); one whose classes differ raises `GeneratorError`."""
+        schema = schema or self.schema
+        scores = np.atleast_2d(np.asarray(scores, np.float32))
+        out = np.zeros((len(scores), self.schema.size), np.float32)
+        rows = np.arange(len(scores))
+        for column, part in self.schema.slices.items():
+            if column not in schema.heads:
+                continue
+            if schema.heads[column] != self.schema.heads[column]:
+                raise GeneratorError(f"the labeler's {column} classes are not the generator's; use the labeler "
+                                     "the generator was trained with")
+            head = scores[:, schema.slices[column]]
+            if self.arch == "paper":
+                out[:, part] = head
+            else:
+                out[rows, part.start + head.argmax(axis=1)] = 1.0
+        return out
 
 
 def _check_widths(folder: ModelFolder, arch: str, latent_dim: int, schema: LabelSchema, encoder: keras.Model,
@@ -170,8 +205,9 @@ def _check_widths(folder: ModelFolder, arch: str, latent_dim: int, schema: Label
     if code_width != latent_dim:
         raise folder.error(CONFIG_FILE, f"says latent_dim {latent_dim}, but {folder.path / DECODER_FILE} takes codes "
                                         f"of {code_width}")
-    inputs = {"paper": [IMAGE_SHAPE], "conv": [IMAGE_SHAPE, (schema.size,)]}  # the paper's encoder sees no labels
-    other = [name for name in ARCHITECTURES if name != arch and shapes(encoder.inputs) == inputs[name]]
+    # the paper's encoder sees no labels
+    inputs = {"paper": [IMAGE_SHAPE], "conv": [IMAGE_SHAPE, (schema.size,)], "vaegan": [IMAGE_SHAPE, (schema.size,)]}
+    other = [name for name in ARCHITECTURES if inputs[name] != inputs[arch] and shapes(encoder.inputs) == inputs[name]]
     if other:
         raise folder.error(CONFIG_FILE, f"says arch {arch!r}, but {folder.path / ENCODER_FILE} takes the inputs of "
                                         f"a {other[0]} encoder")
@@ -202,6 +238,13 @@ def fit_prior_command(folder: str | os.PathLike = GENERATOR.shipped) -> str:
     """The command that refits the latent prior of the generator in `folder`."""
     return (f"python scripts/fit_generator_prior.py --data-dir {DEFAULT_DATA_DIR.as_posix()} "
             f"--generator {folder_argument(folder, GENERATOR.shipped)}")
+
+
+def _rng(seed: int, stream: int = 0) -> np.random.Generator:
+    """NumPy's PCG64 for a seed: the same draws on every call, run and machine; any integer works
+    (negative ones too). `stream` > 0 gives independent draws for the same seed."""
+    entropy = [abs(int(seed)), 1 if int(seed) < 0 else 0] + ([stream] if stream else [])
+    return np.random.default_rng(np.random.SeedSequence(entropy))
 
 
 def _check_count(n: int) -> None:

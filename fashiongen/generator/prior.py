@@ -25,13 +25,19 @@ class LatentPrior:
     labels. A code drawn from N(0, I) may sit where shirts live, and the decoder then draws a
     shirt whatever the labels say. Drawing from the pair's own part of the code space fixes that
     without retraining ("ex-post density estimation", Ghosh et al. 2020, per label pair).
+
+    A generator conditioned on colour too (its schema has a baseColour head after the paper's two)
+    keeps one Gaussian per (sub-category, gender) pair: its encoder sees the colour, so the codes
+    need not hold it. Each pair also counts its training photos' colours (`colour_counts`), from
+    which "any colour" is drawn.
     """
 
     SHRINKAGE = 5.0  # pseudo-images; other values measured about the same (docs/generator.md)
 
     def __init__(self, conditions: np.ndarray, means: np.ndarray, counts: np.ndarray, scales: np.ndarray,
-                 pooled_scale: np.ndarray, n_sub_categories: int, shrinkage: float = SHRINKAGE) -> None:
-        self.conditions = np.asarray(conditions, np.float32)  # (pairs, 25) one-hot rows
+                 pooled_scale: np.ndarray, n_sub_categories: int, shrinkage: float = SHRINKAGE,
+                 colour_counts: np.ndarray | None = None) -> None:
+        self.conditions = np.asarray(conditions, np.float32)  # (pairs, 25) one-hot rows of the paper's heads
         self.means = np.asarray(means, np.float32)  # (pairs, latent)
         self.counts = np.asarray(counts, np.int64)  # training images per pair
         # lower-triangular factors, covariance = scale @ scale.T: (pairs, latent, latent) and, for
@@ -40,19 +46,33 @@ class LatentPrior:
         self.pooled_scale = np.asarray(pooled_scale, np.float32)
         self.n_sub_categories = int(n_sub_categories)
         self.shrinkage = float(shrinkage)
+        # (pairs, colours): each pair's training photos per colour; (pairs, 0) without a colour head
+        self.colour_counts = (np.zeros((len(self.conditions), 0), np.int64) if colour_counts is None
+                              else np.asarray(colour_counts, np.int64))
+
+    @property
+    def key_width(self) -> int:
+        """The condition columns that name a pair: the paper's sub-category and gender."""
+        return self.conditions.shape[1] if self.conditions.ndim == 2 else 0
 
     @classmethod
     def fit(cls, codes: np.ndarray, conditions: np.ndarray, n_sub_categories: int,
-            shrinkage: float = SHRINKAGE) -> "LatentPrior":
+            shrinkage: float = SHRINKAGE, key_width: int | None = None) -> "LatentPrior":
         """Fit on the encoder's mean codes of training images and their one-hot conditions; rows
-        whose sub-category is outside the schema (an all-zero sub-category part) are left out."""
+        whose sub-category is outside the schema (an all-zero sub-category part) are left out.
+        `key_width`: the columns naming a pair (the paper's two heads); the columns after them are
+        a colour one-hot, counted per pair. Default: every column names the pair."""
         codes, conditions = np.asarray(codes, np.float64), np.asarray(conditions, np.float32)
         known = conditions[:, :n_sub_categories].sum(axis=1) > 0
         codes, conditions = codes[known], conditions[known]
         if len(codes) < 2:
             raise GeneratorError(f"fitting the latent prior needs at least 2 labelled images, got {len(codes)}")
-        pairs, pair_of_row, counts = np.unique(conditions, axis=0, return_inverse=True, return_counts=True)
+        key_width = conditions.shape[1] if key_width is None else key_width
+        pairs, pair_of_row, counts = np.unique(conditions[:, :key_width], axis=0, return_inverse=True,
+                                               return_counts=True)
         pair_of_row = pair_of_row.reshape(-1)
+        colour_counts = np.zeros((len(pairs), conditions.shape[1] - key_width), np.int64)
+        np.add.at(colour_counts, pair_of_row, conditions[:, key_width:].astype(np.int64))
         means = np.zeros((len(pairs), codes.shape[1]))
         np.add.at(means, pair_of_row, codes)
         means /= counts[:, None]
@@ -64,11 +84,12 @@ class LatentPrior:
             own = residuals[pair_of_row == pair]
             scales.append(np.linalg.cholesky((own.T @ own + shrinkage * pooled) / (count + shrinkage) + ridge))
         return cls(pairs, means, counts, np.stack(scales), np.linalg.cholesky(pooled + ridge), n_sub_categories,
-                   shrinkage)
+                   shrinkage, colour_counts)
 
     def _pairs_of(self, conditions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(condition rows, index of each row's pair or -1 for a pair never seen in training)."""
-        conditions = np.asarray(conditions, np.float32).reshape(-1, self.conditions.shape[1])
+        """(the rows' pair columns, index of each row's pair or -1 for a pair never seen in training);
+        `conditions` may carry colour columns after the pair's."""
+        conditions = np.atleast_2d(np.asarray(conditions, np.float32))[:, : self.key_width]
         matches = (conditions[:, None, :] == self.conditions[None]).all(axis=2)
         return conditions, np.where(matches.any(axis=1), matches.argmax(axis=1), -1)
 
@@ -108,7 +129,26 @@ class LatentPrior:
         means = self.means + np.einsum("pij,pj->pi", self.scales, shift)
         scales = self.scales * np.exp(log_stretch)[:, None, :]  # scaling columns keeps them lower-triangular
         return LatentPrior(self.conditions, means, self.counts, scales, self.pooled_scale, self.n_sub_categories,
-                           self.shrinkage)
+                           self.shrinkage, self.colour_counts)
+
+    def colour_weights(self, condition: np.ndarray) -> np.ndarray | None:
+        """How often each colour was seen with this condition's pair in training, as shares (the
+        pair's sub-category's colours for a pair never seen; every colour alike without either);
+        None when the prior counts no colours."""
+        if not self.colour_counts.shape[1]:
+            return None
+        (condition,), (pair,) = self._pairs_of(condition)
+        sub_category = condition[: self.n_sub_categories]
+        if pair >= 0:
+            counts = self.colour_counts[pair].astype(np.float64)
+        elif sub_category.max() > 0:
+            siblings = self.conditions[:, : self.n_sub_categories].argmax(axis=1) == sub_category.argmax()
+            counts = self.colour_counts[siblings].sum(axis=0).astype(np.float64)
+        else:
+            counts = np.zeros(self.colour_counts.shape[1])
+        if counts.sum() <= 0:
+            counts = np.ones(self.colour_counts.shape[1])
+        return counts / counts.sum()
 
     def describe(self) -> dict:
         """For the model card."""
@@ -121,26 +161,29 @@ class LatentPrior:
         buffer = io.BytesIO()
         np.savez(buffer, conditions=self.conditions, means=self.means, counts=self.counts, scales=self.scales,
                  pooled_scale=self.pooled_scale, n_sub_categories=np.int64(self.n_sub_categories),
-                 shrinkage=np.float64(self.shrinkage))
+                 shrinkage=np.float64(self.shrinkage), colour_counts=self.colour_counts)
         atomic_write_bytes(path, buffer.getvalue())
 
     @classmethod
     def load(cls, path: Path) -> "LatentPrior":
         """The prior saved in `path`, as saved: `misfit` says whether it serves a given generator."""
         with np.load(path, allow_pickle=False) as saved:
+            colours = saved["colour_counts"] if "colour_counts" in saved.files else None  # older priors: none
             return cls(saved["conditions"], saved["means"], saved["counts"], saved["scales"], saved["pooled_scale"],
-                       int(saved["n_sub_categories"]), float(saved["shrinkage"]))
+                       int(saved["n_sub_categories"]), float(saved["shrinkage"]), colours)
 
     def misfit(self, latent_dim: int, schema: LabelSchema) -> str | None:
         """Why this prior cannot serve a generator with codes of `latent_dim` and labels of `schema`
         (its arrays disagree with them or with each other), or None when it can."""
         pairs = self.conditions.shape[0] if self.conditions.ndim else 0
-        expected = {"conditions": (pairs, schema.size), "means": (pairs, latent_dim), "counts": (pairs,),
-                    "scales": (pairs, latent_dim, latent_dim), "pooled_scale": (latent_dim, latent_dim)}
+        expected = {"conditions": (pairs, schema.paper.size), "means": (pairs, latent_dim), "counts": (pairs,),
+                    "scales": (pairs, latent_dim, latent_dim), "pooled_scale": (latent_dim, latent_dim),
+                    "colour_counts": (pairs, schema.size - schema.paper.size)}
         for name, shape in expected.items():
             if getattr(self, name).shape != shape:
                 return (f"its {name} are {getattr(self, name).shape}, not {shape} for codes of {latent_dim} and "
-                        f"{schema.size} labels")
+                        f"{schema.size} labels ({schema.paper.size} naming a pair)")
         if self.n_sub_categories != len(schema.sub_categories):
-            return f"it splits the labels after {self.n_sub_categories} sub-categories, not {len(schema.sub_categories)}"
+            return (f"it splits the labels after {self.n_sub_categories} sub-categories, not "
+                    f"{len(schema.sub_categories)}")
         return None

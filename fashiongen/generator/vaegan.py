@@ -1,0 +1,184 @@
+"""VAE-GAN: the CVAE's decoder also trained against a conditional patch discriminator, so it draws sharp images.
+
+The per-pixel likelihood alone averages every plausible image into a blur. A discriminator that
+tells real photos from decoded ones (reconstructions, and images drawn from N(0, I) codes), each
+with its labels, rewards what the blur lacks: edges, prints, texture (Larsen et al. 2016). The loss
+is latent diffusion's KL-autoencoder loss (Rombach et al. 2022) without LPIPS, whose weights cannot
+be downloaded here; feature matching on the discriminator's own features stands in for it.
+
+- discriminator: three spectrally normalised stride-2 convolutions give a 10x8 map of patch
+  logits, plus a projection of the labels onto each patch's features (Miyato & Koyama 2018), so a
+  photo must look real *for its labels*;
+- hinge loss; the decoder's adversarial term is weighted adaptively, ||grad nll|| / ||grad adv||
+  at the decoder's last layer, so neither loss drowns the other;
+- the adversarial terms and feature matching start after `adversarial_start` steps: first a plain
+  CVAE learns to reconstruct, then the discriminator sharpens it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import keras
+from keras import layers, ops
+
+from fashiongen.config import option
+from fashiongen.generator.architectures import PIXEL_VALUES
+from fashiongen.generator.cvae import CVAE, LOG_VAR_LIMIT, _replica_share, _unpack
+from fashiongen.imaging import IMAGE_SHAPE
+
+
+@dataclass
+class AdversarialConfig:
+    """The VAE-GAN's own hyperparameters; train_generator.py offers each as a flag."""
+
+    adversarial_weight: float = option(0.5, "vaegan: weight of the decoder's adversarial term, on top of the "
+                                            "adaptive weight that matches its gradient to the reconstruction's")
+    feature_matching_weight: float = option(1.0, "vaegan: weight of the L1 distance between the discriminator's "
+                                                 "features of photos and of their reconstructions")
+    adversarial_start_epochs: float = option(2.0, "vaegan: epochs of plain CVAE training before the "
+                                                  "discriminator joins")
+    discriminator_learning_rate: float = option(2e-4, "vaegan: the discriminator's Adam learning rate")
+
+
+class LabelProjection(layers.Layer):
+    """Per patch, the inner product of its features with the labels' embedding: the conditional
+    part of a projection discriminator's logit."""
+
+    def call(self, features, embedded):
+        return ops.sum(features * embedded[:, None, None, :], axis=-1, keepdims=True)
+
+
+def build_discriminator(n_labels: int, filters: tuple[int, ...] = (64, 128, 256)) -> keras.Model:
+    """(image, labels) -> [patch logits (10x8x1 for 80x60), features of each block]."""
+    image = keras.Input(IMAGE_SHAPE, name="image")
+    labels = keras.Input((n_labels,), name="labels")
+    x = layers.Rescaling(2.0, offset=-1.0, name="centre")(image)
+    features = []
+    for block, n in enumerate(filters, start=1):
+        x = layers.SpectralNormalization(layers.Conv2D(n, 4, strides=2, padding="same"), name=f"conv{block}")(x)
+        x = layers.LeakyReLU(0.2, name=f"act{block}")(x)
+        features.append(x)
+    patches = layers.SpectralNormalization(layers.Conv2D(1, 3, padding="same"), name="patch_logits")(x)
+    embedded = layers.SpectralNormalization(layers.Dense(filters[-1], use_bias=False), name="label_embedding")(labels)
+    projection = LabelProjection(name="label_projection")(x, embedded)
+    logits = layers.Add(name="logits")([patches, projection])
+    return keras.Model([image, labels], [logits, *features], name="discriminator")
+
+
+class VAEGAN(CVAE):
+    """A CVAE (encoder, decoder, KL warm-up) whose decoder a discriminator trains too; only the
+    encoder and decoder are saved, as for every generator."""
+
+    def __init__(self, encoder: keras.Model, decoder: keras.Model, discriminator: keras.Model,
+                 adversarial: AdversarialConfig, adversarial_start: int = 0, **kwargs) -> None:
+        super().__init__(encoder, decoder, "vaegan", **kwargs)
+        self.discriminator, self.adversarial, self.adversarial_start = discriminator, adversarial, adversarial_start
+        self.discriminator_tracker = keras.metrics.Mean(name="discriminator_loss")
+        self.adversarial_tracker = keras.metrics.Mean(name="adversarial_loss")
+        self.feature_matching_tracker = keras.metrics.Mean(name="feature_matching")
+        self.adaptive_weight_tracker = keras.metrics.Mean(name="adaptive_weight")
+
+    @property
+    def metrics(self):
+        return super().metrics + [self.discriminator_tracker, self.adversarial_tracker,
+                                  self.feature_matching_tracker, self.adaptive_weight_tracker]
+
+    def compile(self, optimizer, discriminator_optimizer: keras.optimizers.Optimizer, **kwargs) -> None:
+        super().compile(optimizer=optimizer, **kwargs)
+        self.discriminator_optimizer = discriminator_optimizer
+        # built now, so that a resumed run's backup restores its state too
+        discriminator_optimizer.build(self.discriminator.trainable_variables)
+
+    def train_step(self, data):
+        import tensorflow as tf  # the gradient tape is the TensorFlow backend's (as in keras-io's vae.py)
+
+        images, conditions, weights = _unpack(data)
+        weights = ops.ones((ops.shape(images)[0],)) if weights is None else weights
+        share = _replica_share(ops.sum(weights))
+        on = ops.cast(self.steps_seen >= self.adversarial_start, "float32")  # the delayed start
+        with tf.GradientTape(persistent=True) as tape:
+            terms = self._decoded_terms(images, conditions, weights)
+            nll = terms["reconstruction"] + on * self.adversarial.feature_matching_weight * terms["feature_matching"]
+            vae_objective = nll + self._kl_weight_now() * terms["latent"]
+        last = self.decoder.get_layer("pixels").kernel
+        adaptive = on * self.adversarial.adversarial_weight * _gradient_ratio(
+            tape.gradient(nll, last), tape.gradient(terms["adversarial"], last))
+        variables = self.encoder.trainable_weights + self.decoder.trainable_weights
+        gradients = tape.gradient([vae_objective, terms["adversarial"]], variables,
+                                  output_gradients=[share * ops.ones(()), share * adaptive])
+        del tape
+        self.optimizer.apply_gradients(zip(gradients, variables))
+
+        discriminator_loss = self._train_discriminator(images, conditions, ops.stop_gradient(terms["decoded"]),
+                                                       weights, on * share)
+        self.steps_seen.assign_add(1.0)
+        rows = ops.sum(weights)
+        results = self._update_trackers(terms["reconstruction"], terms["latent"], terms["rounded"], rows)
+        for tracker, value in ((self.discriminator_tracker, discriminator_loss),
+                               (self.adversarial_tracker, terms["adversarial"]),
+                               (self.feature_matching_tracker, terms["feature_matching"]),
+                               (self.adaptive_weight_tracker, adaptive)):
+            tracker.update_state(value)
+            results[tracker.name] = tracker.result()
+        return results
+
+    def _decoded_terms(self, images, conditions, weights) -> dict:
+        """Encode, decode the batch's codes and as many N(0, I) codes with the same labels in one
+        decoder call (one batch's BatchNormalization statistics), and every loss term of the
+        encoder and decoder, each a mean over the batch's rows weighted by `weights`."""
+        n = ops.shape(images)[0]
+        mean, log_var = self.encode(images, conditions, training=True)
+        log_var = ops.minimum(log_var, LOG_VAR_LIMIT)
+        codes = mean + ops.exp(0.5 * log_var) * keras.random.normal(ops.shape(mean), seed=self.seed_generator)
+        drawn_codes = keras.random.normal(ops.shape(mean), seed=self.seed_generator)
+        both_conditions = ops.concatenate([conditions, conditions])
+        decoded = self.decoder([ops.concatenate([codes, drawn_codes]), both_conditions], training=True)
+        reconstructions = decoded[:n]
+        fake_logits, *fake_features = self.discriminator([decoded, both_conditions], training=False)
+        _, *real_features = self.discriminator([images, conditions], training=False)
+        matching = sum(ops.mean(ops.abs(ops.stop_gradient(real) - fake[:n]), axis=(1, 2, 3))
+                       for real, fake in zip(real_features, fake_features)) / len(real_features)
+        per_value = keras.losses.binary_crossentropy(ops.reshape(images, (-1, PIXEL_VALUES, 1)),
+                                                     ops.reshape(reconstructions, (-1, PIXEL_VALUES, 1)))
+        kl = -0.5 * ops.sum(1.0 + log_var - ops.exp(log_var) - ops.square(mean), axis=1)
+        agreement = ops.cast(ops.equal(ops.round(images), ops.round(reconstructions)), "float32")
+        both_weights = ops.concatenate([weights, weights])
+        return {
+            "decoded": decoded,
+            "reconstruction": _weighted_mean(ops.mean(per_value, axis=1), weights),
+            "latent": _weighted_mean(kl, weights) / PIXEL_VALUES,
+            "rounded": _weighted_mean(ops.mean(ops.reshape(agreement, (n, -1)), axis=1), weights),
+            "feature_matching": _weighted_mean(matching, weights),
+            "adversarial": -_weighted_mean(ops.mean(fake_logits, axis=(1, 2, 3)), both_weights),  # hinge, G side
+        }
+
+    def _train_discriminator(self, images, conditions, decoded, weights, scale):
+        """One hinge-loss step of the discriminator: real photos above +1, decoded images below -1."""
+        import tensorflow as tf
+
+        n = ops.shape(images)[0]
+        with tf.GradientTape() as tape:
+            logits = self.discriminator([ops.concatenate([images, decoded]),
+                                         ops.concatenate([conditions, conditions, conditions])], training=True)[0]
+            real_loss = _weighted_mean(ops.mean(ops.relu(1.0 - logits[:n]), axis=(1, 2, 3)), weights)
+            fake_loss = _weighted_mean(ops.mean(ops.relu(1.0 + logits[n:]), axis=(1, 2, 3)),
+                                       ops.concatenate([weights, weights]))
+            loss = real_loss + fake_loss
+            scaled = loss * scale  # inside the tape: a product taken after it would have no gradient
+        variables = self.discriminator.trainable_weights
+        gradients = tape.gradient(scaled, variables)
+        self.discriminator_optimizer.apply_gradients(zip(gradients, variables))
+        return loss
+
+
+def _weighted_mean(values, weights):
+    return ops.sum(values * weights) / ops.maximum(ops.sum(weights), 1.0)
+
+
+def _gradient_ratio(reconstruction_gradient, adversarial_gradient):
+    """||grad nll|| / ||grad adv||, clipped to [0, 1e4] and held constant (latent diffusion's
+    calculate_adaptive_weight)."""
+    ratio = ops.norm(ops.reshape(reconstruction_gradient, (-1,))) / (
+        ops.norm(ops.reshape(adversarial_gradient, (-1,))) + 1e-4)
+    return ops.stop_gradient(ops.clip(ratio, 0.0, 1e4))
