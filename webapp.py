@@ -23,7 +23,7 @@ from fashiongen.errors import ClassifierError, GeneratorError
 from fashiongen.generator.generator import Generator
 from fashiongen.imaging import IMAGE_SHAPE, MAX_FILE_BYTES, ImageError, image_grid, load_image
 from fashiongen.labeler.labeler import Labeler, Prediction
-from fashiongen.model_folder import GENERATOR, LABELER
+from fashiongen.model_folder import GENERATOR_VARIANTS, LABELER
 from fashiongen.paths import DEFAULT_DATA_DIR
 from fashiongen.schema import DISPLAY_ORDER, LabelSchema
 
@@ -32,6 +32,11 @@ DATA_IMAGES = DEFAULT_DATA_DIR / "images"
 # so another folder is really loaded.
 CLASSIFIER_DIR_VARIABLE = "FASHIONGEN_CLASSIFIER_DIR"
 GENERATOR_DIR_VARIABLE = "FASHIONGEN_GENERATOR_DIR"
+DEFAULT_GENERATOR = GENERATOR_VARIANTS[0].name
+# Session state: the sidebar's generator, so Generate and Reconstruct show the same one
+CHOSEN_GENERATOR = "chosen generator"
+GENERATOR_BOX_KEY = "generator"  # the sidebar selectbox's widget key (tests find it by this)
+ANY_COLOUR = "any"  # the Colour box's first option: a colour seen with the pair, drawn by the seed
 
 IMAGE_TYPES = ["jpg", "jpeg", "png", "webp"]
 # One upload on the Label page takes at most this many files and bytes in all. Streamlit keeps every
@@ -132,9 +137,38 @@ def load_labeler() -> tuple[Labeler | None, str | None]:
     return _load_labeler(model_folder(CLASSIFIER_DIR_VARIABLE, LABELER.shipped))
 
 
-def load_generator() -> tuple[Generator | None, str | None]:
-    """(generator, None), or (None, why not and how to retrain); FASHIONGEN_GENERATOR_DIR, else the shipped one."""
-    return _load_generator(model_folder(GENERATOR_DIR_VARIABLE, GENERATOR.shipped))
+def generator_folder(name: str = DEFAULT_GENERATOR) -> str:
+    """The folder of the shipped generator variant `name`; FASHIONGEN_GENERATOR_DIR replaces the default's."""
+    folder = {variant.name: variant.folder for variant in GENERATOR_VARIANTS}[name]
+    return model_folder(GENERATOR_DIR_VARIABLE, folder) if name == DEFAULT_GENERATOR else str(folder)
+
+
+def generator_choices() -> list[str]:
+    """The generator variants the app offers, the default first: those whose folder exists, and the
+    default always (a broken or missing one says why on the page, and the others stay a click away)."""
+    return [variant.name for variant in GENERATOR_VARIANTS
+            if variant.name == DEFAULT_GENERATOR or Path(generator_folder(variant.name)).is_dir()]
+
+
+def choose_generator() -> str:
+    """The sidebar's Generator box: the chosen variant's name, remembered from page to page."""
+    names = generator_choices()
+    descriptions = {variant.name: variant.description for variant in GENERATOR_VARIANTS}
+    remembered = st.session_state.get(CHOSEN_GENERATOR)
+    # a widget key is per page, so the index carries the choice made on the other page
+    name = st.sidebar.selectbox("Generator", names, index=names.index(remembered) if remembered in names else 0,
+                                key=GENERATOR_BOX_KEY)
+    st.session_state[CHOSEN_GENERATOR] = name
+    overridden = name == DEFAULT_GENERATOR and os.environ.get(GENERATOR_DIR_VARIABLE)
+    description = f"the generator in {GENERATOR_DIR_VARIABLE}" if overridden else descriptions[name]
+    st.sidebar.caption(description[:1].upper() + description[1:] + ".")
+    return name
+
+
+def load_generator(name: str = DEFAULT_GENERATOR) -> tuple[Generator | None, str | None]:
+    """(generator, None), or (None, why not and how to retrain): the variant `name` (default:
+    FASHIONGEN_GENERATOR_DIR, else the shipped default), loaded once per process and folder."""
+    return _load_generator(generator_folder(name))
 
 
 def _loaded_or_stop(loaded: tuple, what: str):
@@ -150,8 +184,8 @@ def labeler_or_stop() -> Labeler:
     return _loaded_or_stop(load_labeler(), "labeler")
 
 
-def generator_or_stop() -> Generator:
-    return _loaded_or_stop(load_generator(), "generator")
+def generator_or_stop(name: str = DEFAULT_GENERATOR) -> Generator:
+    return _loaded_or_stop(load_generator(name), "generator")
 
 
 def within_upload_limits(uploads: Sequence) -> tuple[list, str | None]:
@@ -317,26 +351,36 @@ def png_bytes(picture) -> bytes:
 # computed once for every session; a page shows the cached PNG bytes as they are (Streamlit would
 # otherwise encode the picture again on every run).
 @st.cache_data(max_entries=CACHED_PICTURES, show_spinner=False)
-def _grid_png(folder: str, sub_category: str, gender: str, seed: int, count: int) -> bytes:
+def _grid_png(folder: str, sub_category: str, gender: str, seed: int, count: int, colour: str | None) -> bytes:
     generator, _ = _load_generator(folder)
-    images = generator.generate(sub_category, gender, seed, count)
+    images = generator.generate(sub_category, gender, seed, count, colour)
     return png_bytes(image_grid(images, columns=min(count, 8), scale=2))
 
 
 @st.cache_data(max_entries=CACHED_PICTURES, show_spinner=False)
-def _strip_png(folder: str, start: tuple[str, str, int], end: tuple[str, str, int], steps: int) -> bytes:
+def _strip_png(folder: str, start: tuple, end: tuple, steps: int) -> bytes:
     generator, _ = _load_generator(folder)
     return png_bytes(image_grid(generator.interpolate(start, end, steps), columns=steps, scale=2))
 
 
-def generated_png(sub_category: str, gender: str, seed: int, count: int) -> bytes:
-    """`count` images of the loaded generator for these choices, as a PNG grid of up to 8 columns."""
-    return _grid_png(model_folder(GENERATOR_DIR_VARIABLE, GENERATOR.shipped), sub_category, gender, seed, count)
+def generated_png(sub_category: str, gender: str, seed: int, count: int, colour: str | None = None,
+                  generator: str = DEFAULT_GENERATOR) -> bytes:
+    """`count` images of the generator variant `generator` for these choices (colour None: any),
+    as a PNG grid of up to 8 columns."""
+    return _grid_png(generator_folder(generator), sub_category, gender, seed, count, colour)
 
 
-def interpolation_png(start: tuple[str, str, int], end: tuple[str, str, int], steps: int) -> bytes:
-    """The walk from (sub-category, gender, seed) `start` to `end` in `steps` images, as a PNG strip."""
-    return _strip_png(model_folder(GENERATOR_DIR_VARIABLE, GENERATOR.shipped), start, end, steps)
+def interpolation_png(start: tuple, end: tuple, steps: int, generator: str = DEFAULT_GENERATOR) -> bytes:
+    """The walk from (sub-category, gender, seed[, colour]) `start` to `end` in `steps` images, as a PNG strip."""
+    return _strip_png(generator_folder(generator), start, end, steps)
+
+
+def colour_choice(place, label: str, colours: Sequence[str]) -> str | None:
+    """A Colour box in `place` (ANY_COLOUR first, then `colours`): the chosen colour, None for any."""
+    chosen = place.selectbox(label, (ANY_COLOUR, *colours),
+                             help="Any: each image gets a colour seen with the sub-category and gender, drawn by "
+                                  "the seed.")
+    return None if chosen == ANY_COLOUR else chosen
 
 
 def dataset_examples(limit: int = 12) -> list[Path]:

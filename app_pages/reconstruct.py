@@ -1,13 +1,14 @@
-"""Reconstruct page: encode an image with the generator and decode it back."""
+"""Reconstruct page: encode an image with the generator chosen in the sidebar and decode it back."""
 
 import numpy as np
 import streamlit as st
 
 import webapp
+from fashiongen.errors import GeneratorError
 
 st.title("Reconstruct")
 labeler = webapp.labeler_or_stop()
-generator = webapp.generator_or_stop()
+generator = webapp.generator_or_stop(webapp.choose_generator())
 
 source = st.radio("Image", ["Upload", "Example"], horizontal=True)
 image = None
@@ -27,7 +28,11 @@ else:
         image = generator.generate(sub_category, gender, seed=0, n=1)[0]
 
 if image is not None:
-    conditions = generator.conditions_from_scores(labeler.scores(image), labeler.schema)
+    try:
+        conditions = generator.conditions_from_scores(labeler.scores(image), labeler.schema)
+    except GeneratorError as problem:  # a generator of other classes (FASHIONGEN_GENERATOR_DIR) than the labeler
+        st.error(f"This generator cannot reconstruct with the labeler's labels: {problem}")
+        st.stop()
     reconstruction = generator.reconstruct(image, conditions)[0]
     error = float(np.mean((image.astype(np.float32) - reconstruction.astype(np.float32)) ** 2) / 255**2)
     left, right = st.columns(2)

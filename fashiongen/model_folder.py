@@ -195,3 +195,22 @@ def atomic_folder(folder: str | os.PathLike) -> Iterator[Path]:
 # The two kinds of model folder FashionGen ships.
 LABELER = ModelKind("train_classifier.py", PRETRAINED_ROOT / "classifier", ClassifierError)
 GENERATOR = ModelKind("train_generator.py", PRETRAINED_ROOT / "generator", GeneratorError)
+
+
+@dataclass(frozen=True)
+class Variant:
+    """A shipped model of one kind under a name people pick it by (the app's Generator box, --generator)."""
+
+    name: str
+    folder: Path
+    description: str
+
+
+# The generators FashionGen ships, the default first. The app offers those whose folder exists;
+# `smooth` appears once a new default replaces today's (which moves there).
+GENERATOR_VARIANTS = (
+    Variant("default", GENERATOR.shipped, "the recommended generator, best measured against real photos"),
+    Variant("smooth", PRETRAINED_ROOT / "generator-smooth",
+            "the earlier default, a CVAE without adversarial training, with smoother, softer images"),
+    Variant("paper", PRETRAINED_ROOT / "generator-paper", "the paper's CVAE, reproduced as the baseline"),
+)

@@ -126,6 +126,63 @@ def test_generate_largest_allowed_grid_and_help(models, tmp_path: Path, capsys) 
     assert "at most 1024" in help_text and "at most 16" in help_text and "at most 50 megapixels" in help_text
 
 
+@pytest.fixture(scope="module")
+def colour_model(tmp_path_factory) -> Path:
+    """An untrained colour-controlled conv generator: random weights, so the colour columns change the pixels."""
+    from fashiongen.generator.cvae import build_generator
+    from fashiongen.generator.generator import COLOUR
+    from fashiongen.schema import LabelSchema
+
+    schema = LabelSchema(("Shoes", "Topwear"), ("Men", "Women"), ((COLOUR, ("Black", "White")),))
+    model = build_generator("conv", schema.size, latent_dim=16)
+    folder = tmp_path_factory.mktemp("colour") / "generator"
+    Generator(model.encoder, model.decoder, schema, "conv").save(folder)
+    return folder
+
+
+def test_generate_a_colour(colour_model, tmp_path: Path, capsys) -> None:
+    grids = {}
+    for name, colour in (("black", "Black"), ("white", "White"), ("black-again", "Black"), ("any", "any")):
+        out = tmp_path / f"{name}.png"
+        assert generate_cli.main(generate_args(colour_model, out, "--colour", colour, "--n", "3")) == 0
+        grids[name] = np.asarray(Image.open(out).convert("RGB"))
+    assert "3 x Shoes / Women / Black, seed 0" in capsys.readouterr().out
+    np.testing.assert_array_equal(grids["black"], grids["black-again"])
+    assert not np.array_equal(grids["black"], grids["white"])
+    expected = Generator.load(colour_model).generate("Shoes", "Women", 0, 3, "White")
+    np.testing.assert_array_equal(grids["white"][:80, :60], expected[0].repeat(2, 0).repeat(2, 1)[:80, :60])
+
+
+@pytest.mark.parametrize("which, colour, message", [
+    ("colour", "Purple", "--colour Purple: unknown colour; valid: any, Black, White"),
+    ("conv", "Black", "--colour Black: this generator has no colour control; leave --colour out"),
+])
+def test_generate_a_colour_the_generator_lacks_is_one_line(models, colour_model, tmp_path: Path, capsys,
+                                                           which: str, colour: str, message: str) -> None:
+    model = colour_model if which == "colour" else models.conv
+    assert generate_cli.main(generate_args(model, tmp_path / "x.png", "--colour", colour)) == 2
+    assert one_error_line(capsys.readouterr().err) == f"error: {message}"
+    assert not (tmp_path / "x.png").exists()
+
+
+def test_generate_picks_a_shipped_generator_by_name(models, tmp_path: Path, capsys, monkeypatch) -> None:
+    from fashiongen.model_folder import Variant
+
+    monkeypatch.setitem(generate_cli.VARIANTS, "paper", Variant("paper", models.paper, "stand-in"))
+    monkeypatch.setitem(generate_cli.VARIANTS, "smooth", Variant("smooth", tmp_path / "nowhere", "not installed"))
+    named = ["--generator", "paper", "--out", str(tmp_path / "named.png"), "--sub-category", "Shoes", "--gender", "Men"]
+    assert generate_cli.main(named) == 0
+    assert generate_cli.main(generate_args(models.paper, tmp_path / "folder.png")[:-2] + ["--gender", "Men"]) == 0
+    assert (tmp_path / "named.png").read_bytes() == (tmp_path / "folder.png").read_bytes()
+    named[1] = "smooth"
+    assert generate_cli.main(named) == 2
+    line = one_error_line(capsys.readouterr().err)
+    assert line.startswith("error: --generator smooth: this checkout has no such generator") and "nowhere" in line
+    with pytest.raises(SystemExit) as exited:  # a name and a folder at once
+        generate_cli.main(named + ["--model", str(models.paper)])
+    assert exited.value.code == 2
+
+
 # ----------------------------------------------------------------------------- evaluate_generator.py
 
 
