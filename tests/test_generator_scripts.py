@@ -192,7 +192,16 @@ def evaluate_args(tiny, models, **folders: Path) -> list[str]:
             "--paper", str(folders["paper"]), "--default", str(folders["default"]), "--seeds-per-pair", "2"]
 
 
-def test_evaluate_writes_both_reports(tiny, models, tmp_path: Path, capsys) -> None:
+@pytest.fixture
+def tiny_shipped(models, tmp_path: Path, monkeypatch) -> tuple:
+    """The tiny generators in place of the shipped ones (whose schema the tiny classifier does not
+    share), with the smooth one's folder absent."""
+    shipped = (("default", models.conv), ("smooth", tmp_path / "no-smooth"), ("paper", models.paper))
+    monkeypatch.setattr(evaluate_cli, "SHIPPED", shipped)
+    return shipped
+
+
+def test_evaluate_writes_both_reports(tiny, models, tiny_shipped, tmp_path: Path, capsys) -> None:
     out = tmp_path / "reports" / "generators.json"
     assert evaluate_cli.main([*evaluate_args(tiny, models), "--json", str(out)]) == 0
     reports = json.loads(out.read_text())
@@ -211,8 +220,58 @@ def test_evaluate_writes_both_reports(tiny, models, tmp_path: Path, capsys) -> N
     assert "n/a" in printed and f"wrote {out}" in printed
 
 
+def test_evaluate_compares_named_generators_with_the_floor(tiny, models, tiny_shipped, tmp_path: Path,
+                                                           capsys) -> None:
+    out = tmp_path / "generators.json"
+    argv = [*evaluate_args(tiny, models)[:6], "--seeds-per-pair", "2", "--generator", f"mine={models.conv}",
+            "--generator", f"theirs={models.paper}", "--json", str(out)]
+    assert evaluate_cli.main(argv) == 0
+    reports = json.loads(out.read_text())
+    assert list(reports) == ["mine", "theirs", "real_floor", "notes", "split"]  # the shipped ones left out
+    floor = reports["real_floor"]
+    assert floor["n"] == 1 and sum(floor["matched_by"].values()) == 1
+    assert floor["frechet_distance"] is None and floor["sharpness_ratio"] > 0 and floor["lattice_ratio"] > 0
+    assert set(floor["real_validation_conditional_accuracy"]) >= {"subCategory_accuracy", "baseColour_accuracy"}
+    for report in (reports["mine"], reports["theirs"]):
+        assert {"density", "coverage", "sharpness_ratio", "lattice_ratio", "conditional_baseColour_accuracy",
+                "real_floor_frechet_distance", "real_floor_knn_precision", "real_floor_knn_recall"} <= set(report)
+        assert report["conditional_baseColour_accuracy"] is None  # no colour control
+    header, *rows = capsys.readouterr().out.splitlines()
+    assert header.split() == ["mine", "theirs", "real", "photos", "(floor)"]
+    sharpness = next(row for row in rows if row.startswith("sharpness"))
+    assert sharpness.split()[-3:] == [f"{reports[name]['sharpness_ratio']:.2f}" for name in ("mine", "theirs")] + [
+        f"{floor['sharpness_ratio']:.2f}"]
+
+
+def test_evaluate_defaults_to_the_shipped_generators_that_exist(tiny, models, tiny_shipped, tmp_path: Path,
+                                                                capsys) -> None:
+    out = tmp_path / "generators.json"
+    argv = [*evaluate_args(tiny, models)[:6], "--seeds-per-pair", "2", "--json", str(out)]
+    assert evaluate_cli.main(argv) == 0
+    assert list(json.loads(out.read_text()))[:2] == ["default", "paper"]  # no smooth folder: no smooth column
+    # --default replaces the shipped default's folder, the others stay
+    assert evaluate_cli.main([*argv, "--default", str(models.paper)]) == 0
+    reports = json.loads(out.read_text())
+    assert list(reports)[:2] == ["default", "paper"] and reports["default"]["mse"] == reports["paper"]["mse"]
+
+
+@pytest.mark.parametrize("generators, message", [
+    (["--generator", "no-folder"], "NAME=FOLDER"),
+    (["--generator", "=x"], "NAME=FOLDER"),
+    (["--generator", "a=x", "--generator", "a=y"], "twice"),
+    (["--generator", "real_floor=x"], "taken by the report"),
+    (["--generator", "default=x", "--default", "y"], "keep one"),
+])
+def test_evaluate_refuses_bad_generator_names_in_one_line(tmp_path: Path, capsys, monkeypatch, generators,
+                                                          message: str) -> None:
+    monkeypatch.setattr(evaluate_cli.Labeler, "load", lambda *args: pytest.fail("loaded despite a bad name"))
+    assert evaluate_cli.main(["--data-dir", str(tmp_path), *generators]) == 2
+    assert message in one_error_line(capsys.readouterr().err)
+
+
 @pytest.mark.parametrize("which", ["paper", "default"])
-def test_evaluate_with_a_missing_model_is_one_line(tiny, models, tmp_path: Path, capsys, which: str) -> None:
+def test_evaluate_with_a_missing_model_is_one_line(tiny, models, tiny_shipped, tmp_path: Path, capsys,
+                                                   which: str) -> None:
     missing = tmp_path / "no-model"
     assert evaluate_cli.main(evaluate_args(tiny, models, **{which: missing})) == 2
     line = one_error_line(capsys.readouterr().err)
