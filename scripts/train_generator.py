@@ -213,7 +213,7 @@ def model_card(args: GeneratorTrainingConfig, argv: list[str], data: SimpleNames
         "initialised_from_command": start.card.get("command") if start is not None else None,
         "encoder_frozen": args.freeze_encoder,
         "training": {"epochs": args.epochs, "batch_size": args.batch_size, "learning_rate": args.learning_rate,
-                     "kl_warmup_epochs": args.kl_warmup_epochs if args.arch == "conv" else 0,
+                     "kl_warmup_epochs": args.kl_warmup_epochs if args.arch != "paper" else 0,
                      "seconds": round(seconds, 1), "history": training.rounded_history(history)},
         "metrics": {"validation": {"val_loss": validation["loss"],
                                    "reconstruction_loss": validation["reconstruction_loss"],
@@ -255,7 +255,7 @@ def train(args: GeneratorTrainingConfig, argv: list[str]) -> dict:
     seconds = time.perf_counter() - started
     card = model_card(args, argv, data, net, history, validation, seconds)
     generator = Generator(model.encoder, model.decoder, schema, args.arch, card)
-    if args.arch == "conv":  # the paper draws codes from N(0, I); ours from each label pair's own region
+    if args.arch != "paper":  # the paper draws codes from N(0, I); ours from each label pair's own region
         prior = generator.fit_prior(data.dataset.images[data.train_rows], data.conditions[data.train_rows])
         card["latent_prior"] = {**prior.describe(), "fitted_on": "the training rows above"}
     new_loss = old_loss = None

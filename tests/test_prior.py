@@ -20,6 +20,7 @@ from fashiongen.generator.cvae import build_generator
 from fashiongen.generator.generator import DECODER_FILE, Generator
 from fashiongen.generator.prior import PRIOR_FILE, LatentPrior
 from fashiongen.model_folder import GENERATOR, SCHEMA_FILE
+from fashiongen.schema import LabelSchema
 
 
 def test_fit_gives_each_pairs_mean_and_its_covariance_shrunk_towards_the_pooled_one() -> None:
@@ -188,3 +189,84 @@ def test_shipped_prior_makes_generated_images_show_their_labels(shared_data: Pat
             predictions = labeler.predict(generator.decode(codes, rows))
             hits[name] += sum(p.top_sub_category[0] == sub_category for p in predictions)
     assert hits["prior"] >= hits["standard normal"] + 8, hits
+
+
+# ----------------------------------------------------------------------------- colour control
+
+COLOURED = LabelSchema(SCHEMA.sub_categories, SCHEMA.genders, (("baseColour", ("Black", "White", "Red")),))
+
+
+def coloured(sub_category: str, gender: str, colour: str) -> np.ndarray:
+    return np.concatenate([condition(sub_category, gender), np.eye(3, dtype=np.float32)[
+        COLOURED.heads["baseColour"].index(colour)]])
+
+
+@pytest.fixture(scope="module")
+def colour_generator(tmp_path_factory: pytest.TempPathFactory):
+    """An untrained conv generator conditioned on three colours, its prior fitted on random images:
+    Shoes/Women seen 9 times black and once white; Bags/Men only red."""
+    model = build_generator("conv", COLOURED.size, latent_dim=16)
+    generator = Generator(model.encoder, model.decoder, COLOURED, "conv", {"model": "generator", "arch": "conv"})
+    rows = [coloured("Shoes", "Women", "Black")] * 9 + [coloured("Shoes", "Women", "White")] + \
+        [coloured("Bags", "Men", "Red")] * 4
+    images = np.random.default_rng(5).integers(0, 256, (len(rows), 80, 60, 3), dtype=np.uint8)
+    generator.fit_prior(images, np.stack(rows), batch_size=8)
+    folder = tmp_path_factory.mktemp("coloured") / "model"
+    generator.save(folder)
+    return generator, folder
+
+
+def test_the_prior_keys_pairs_by_the_paper_heads_and_counts_their_colours(colour_generator) -> None:
+    prior = colour_generator[0].prior
+    assert prior.conditions.shape == (2, SCHEMA.size)  # one Gaussian per pair, not per (pair, colour)
+    np.testing.assert_allclose(prior.colour_weights(coloured("Shoes", "Women", "Red")), [0.9, 0.1, 0.0])
+    np.testing.assert_allclose(prior.colour_weights(condition("Bags", "Men")), [0, 0, 1])
+    # a pair never seen: its sub-category's colours; nothing known: every colour alike
+    np.testing.assert_allclose(prior.colour_weights(condition("Shoes", "Men")), [0.9, 0.1, 0.0])
+    np.testing.assert_allclose(prior.colour_weights(condition("Topwear", "Men")), [1 / 3] * 3)
+
+
+def test_any_colour_is_drawn_from_the_pairs_colours_by_the_seed(colour_generator) -> None:
+    generator = colour_generator[0]
+    rows = generator.conditions("Bags", "Men", seed=3, n=6)
+    np.testing.assert_array_equal(rows, np.repeat(coloured("Bags", "Men", "Red")[None], 6, axis=0))
+    drawn = generator.conditions("Shoes", "Women", seed=11, n=400)[:, SCHEMA.size:]
+    assert drawn.sum(axis=1).tolist() == [1.0] * 400 and drawn[:, 2].sum() == 0
+    assert 0.85 < drawn[:, 0].mean() < 0.95  # 9 of 10 training photos are black
+    np.testing.assert_array_equal(generator.conditions("Shoes", "Women", 11, 5),
+                                  generator.conditions("Shoes", "Women", 11, 400)[:5])  # n = 5 is n = 400's start
+    # the codes are those of the same seed: the colour has a random stream of its own
+    np.testing.assert_array_equal(generator.latents(rows, 3), generator.prior.sample(rows, generator.codes(3, 6)))
+
+
+def test_a_chosen_colour_is_in_every_row_and_changes_the_pixels(colour_generator) -> None:
+    generator, folder = colour_generator
+    white = generator.generate("Shoes", "Women", 4, 3, colour="White")
+    black = generator.generate("Shoes", "Women", 4, 3, colour="Black")
+    assert not np.array_equal(white, black)
+    np.testing.assert_array_equal(Generator.load(folder).generate("Shoes", "Women", 4, 3, colour="White"), white)
+    np.testing.assert_array_equal(generator.conditions("Shoes", "Women", 4, 2, "White"),
+                                  np.repeat(coloured("Shoes", "Women", "White")[None], 2, axis=0))
+    frames = generator.interpolate(("Shoes", "Women", 4, "White"), ("Bags", "Men", 2), 3).astype(int)
+    # other batch-mates may move float32 rounding across a .5 boundary: at most 1 level
+    assert np.abs(frames[0] - white[0]).max() <= 1
+    assert np.abs(frames[-1] - generator.generate("Bags", "Men", 2, 1)[0]).max() <= 1
+
+
+def test_colour_mistakes_name_the_valid_colours(colour_generator, with_prior) -> None:
+    with pytest.raises(GeneratorError, match="Unknown colour 'Teal'; valid: Black, White, Red"):
+        colour_generator[0].generate("Shoes", "Women", 0, colour="Teal")
+    with pytest.raises(GeneratorError, match="no colour control"):
+        with_prior[0].generate("Shoes", "Women", 0, colour="Black")
+    assert with_prior[0].colours == () and colour_generator[0].colours == ("Black", "White", "Red")
+
+
+def test_a_prior_saved_before_colour_counts_loads_with_none(with_prior, tmp_path: Path) -> None:
+    folder = shutil.copytree(with_prior[1], tmp_path / "model")
+    with np.load(folder / PRIOR_FILE) as saved:
+        arrays = {name: saved[name] for name in saved.files if name != "colour_counts"}
+    np.savez(folder / PRIOR_FILE, **arrays)
+    loaded = Generator.load(folder)
+    assert loaded.prior.colour_counts.shape == (3, 0)
+    np.testing.assert_array_equal(loaded.generate("Shoes", "Women", 2, 2),
+                                  with_prior[0].generate("Shoes", "Women", 2, 2))

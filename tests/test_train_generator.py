@@ -39,7 +39,8 @@ FLAGS = (
     "--data-dir", "--out", "--run-dir", "--arch", "--classifier", "--epochs", "--batch-size", "--learning-rate",
     "--latent-dim", "--kl-warmup-epochs", "--split", "--seed", "--limit", "--resume", "--replace", "--strategy",
     "--cpu-devices", "--cache-dir", "--quiet", "--judge-weight", "--judge", "--judge-loss", "--init-from",
-    "--freeze-encoder",
+    "--freeze-encoder", "--colour", "--adversarial-weight", "--feature-matching-weight", "--adversarial-start-epochs",
+    "--discriminator-learning-rate",
 )
 MODEL_FILES = sorted([ENCODER_FILE, DECODER_FILE, CONFIG_FILE, SCHEMA_FILE, CARD_FILE])
 

@@ -87,7 +87,9 @@ class VAEGAN(CVAE):
     def compile(self, optimizer, discriminator_optimizer: keras.optimizers.Optimizer, **kwargs) -> None:
         super().compile(optimizer=optimizer, **kwargs)
         self.discriminator_optimizer = discriminator_optimizer
-        # built now, so that a resumed run's backup restores its state too
+        # Both built now, each over its own variables: left to fit(), the first would be built over
+        # the discriminator's too, and a resumed run's backup (saved from the other) skipped.
+        optimizer.build(self.encoder.trainable_variables + self.decoder.trainable_variables)
         discriminator_optimizer.build(self.discriminator.trainable_variables)
 
     def train_step(self, data):

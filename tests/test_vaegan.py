@@ -1,0 +1,154 @@
+"""The VAE-GAN (fashiongen/generator/vaegan.py): its decoder and discriminator, the delayed start of
+the adversarial terms, and scripts/train_generator.py --arch vaegan on the tiny dataset (colour
+conditioning, keeping the last epoch, an occupied --out, interrupt and resume)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from types import SimpleNamespace
+
+import keras
+import numpy as np
+import pytest
+from helpers import REPO, SCHEMA, fixed_batch, load_script, one_error_line, read_card
+
+from fashiongen.generator.architectures import build_upsample_decoder
+from fashiongen.generator.cvae import build_generator
+from fashiongen.generator.generator import Generator
+from fashiongen.generator.vaegan import AdversarialConfig, build_discriminator
+from fashiongen.imaging import IMAGE_SHAPE
+from fashiongen.labeler.labeler import Labeler
+from fashiongen.labeler.model import build_classifier
+from fashiongen.schema import LabelSchema
+
+cli = load_script(REPO / "scripts" / "train_generator.py")
+COLOURS = ("Blue", "Black")  # the tiny dataset's photos are all Blue
+
+
+def test_the_decoder_upsamples_without_transposed_convolutions() -> None:
+    decoder = build_upsample_decoder(16, SCHEMA.size)
+    assert not [layer for layer in decoder.layers if isinstance(layer, keras.layers.Conv2DTranspose)]
+    assert tuple(decoder.output.shape[1:]) == IMAGE_SHAPE
+    images = np.asarray(decoder([np.zeros((2, 16), np.float32), fixed_batch(2)[1]]))
+    assert images.min() >= 0 and images.max() <= 1
+
+
+def test_the_discriminator_scores_patches_for_their_labels() -> None:
+    discriminator = build_discriminator(SCHEMA.size)
+    images, labels = fixed_batch(4)
+    logits, *features = discriminator([images, labels])
+    assert logits.shape == (4, 10, 8, 1) and [f.shape[-1] for f in features] == [64, 128, 256]
+    other = discriminator([images, labels[::-1]])[0]
+    assert not np.allclose(logits, other)  # the label projection: the same photo, other labels, another verdict
+
+
+def discriminator_biases(model) -> list[np.ndarray]:
+    """The discriminator's biases: only its optimizer moves them (spectral normalisation rescales
+    the kernels at every training call, whatever the loss)."""
+    return [np.array(v) for v in model.discriminator.trainable_weights if v.path.endswith("bias")]
+
+
+def test_the_adversarial_terms_start_after_the_delay() -> None:
+    model = build_generator("vaegan", SCHEMA.size, latent_dim=16, adversarial=AdversarialConfig(),
+                            adversarial_start=2)
+    model.compile(optimizer=keras.optimizers.Adam(1e-3), discriminator_optimizer=keras.optimizers.Adam(1e-3))
+    images, labels = fixed_batch(8)
+    moved, weights = [], []
+    for _ in range(3):
+        before = discriminator_biases(model)
+        model.reset_metrics()
+        logs = model.train_on_batch(images, labels, return_dict=True)
+        moved.append(any(not np.array_equal(a, b) for a, b in zip(before, discriminator_biases(model))))
+        weights.append(logs["adaptive_weight"])
+    assert moved == [False, False, True]
+    assert weights[:2] == [0.0, 0.0] and weights[2] > 0
+    assert np.isfinite(logs["discriminator_loss"]) and np.isfinite(logs["feature_matching"])
+
+
+# ----------------------------------------------------------------------------- train_generator.py --arch vaegan
+
+
+@pytest.fixture(scope="module")
+def colour_classifier(tiny, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An untrained catalog labeler with a colour head: the generator takes its colours."""
+    schema = LabelSchema(SCHEMA.sub_categories, SCHEMA.genders, (("baseColour", COLOURS),))
+    folder = tmp_path_factory.mktemp("colour-classifier") / "classifier"
+    Labeler(build_classifier(schema), schema).save(folder)
+    return folder
+
+
+def run(tiny, classifier: Path, root: Path, *extra: str) -> SimpleNamespace:
+    argv = ["--data-dir", str(tiny.data_dir), "--cache-dir", str(tiny.cache), "--classifier", str(classifier),
+            "--run-dir", str(root / "run"), "--out", str(root / "out"), "--batch-size", "4", "--quiet",
+            "--arch", "vaegan", "--latent-dim", "16", "--adversarial-start-epochs", "1", *extra]
+    return SimpleNamespace(code=cli.main(argv), out=root / "out", run=root / "run")
+
+
+@pytest.fixture(scope="module")
+def trained(tiny, colour_classifier, tmp_path_factory: pytest.TempPathFactory) -> SimpleNamespace:
+    return run(tiny, colour_classifier, tmp_path_factory.mktemp("vaegan"), "--epochs", "2")
+
+
+def test_a_vaegan_run_saves_a_colour_controlled_generator(trained) -> None:
+    assert trained.code == 0
+    generator = Generator.load(trained.out)
+    assert generator.arch == "vaegan" and generator.colours == COLOURS
+    assert generator.prior.colour_counts[:, 0].sum() == generator.prior.counts.sum()  # every photo is Blue
+    assert not generator.prior.colour_counts[:, 1].any()
+    blue, black = (generator.generate("Shoes", "Men", 3, 2, colour=c) for c in COLOURS)
+    assert blue.shape == (2, 80, 60, 3) and not np.array_equal(blue, black)
+    card = read_card(trained.out)
+    assert card["config"]["adversarial_weight"] == AdversarialConfig().adversarial_weight
+    assert {"discriminator_loss", "adversarial_loss", "adaptive_weight"} <= card["training"]["history"].keys()
+    assert card["training"]["history"]["adaptive_weight"][0] == 0.0  # the first epoch is a plain CVAE's
+
+
+def test_no_colour_gives_the_paper_heads_only(tiny, colour_classifier, tmp_path: Path) -> None:
+    assert run(tiny, colour_classifier, tmp_path, "--epochs", "1", "--no-colour").code == 0
+    assert Generator.load(tmp_path / "out").schema == SCHEMA
+
+
+def test_a_vaegan_never_overwrites_a_generator_without_replace(tiny, colour_classifier, trained, tmp_path: Path,
+                                                                 capsys) -> None:
+    out = tmp_path / "out"
+    out.mkdir()
+    for file in trained.out.iterdir():
+        (out / file.name).write_bytes(file.read_bytes())
+    before = {file.name: file.read_bytes() for file in out.iterdir()}
+    assert run(tiny, colour_classifier, tmp_path, "--epochs", "1").code == 2
+    assert "evaluate_generator.py" in one_error_line(capsys.readouterr().err)
+    assert {file.name: file.read_bytes() for file in out.iterdir()} == before
+    assert run(tiny, colour_classifier, tmp_path, "--epochs", "1", "--replace").code == 0
+    assert read_card(out)["command"].endswith("--replace")
+
+
+def test_resume_restores_the_discriminator_and_its_optimizer(tiny, colour_classifier, tmp_path: Path,
+                                                             monkeypatch) -> None:
+    seen: dict[str, tuple] = {}
+
+    def interrupt_second_epoch(self, epoch, logs=None):
+        if epoch == 1:
+            seen["interrupted"] = state(self.model)
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(keras.callbacks.TensorBoard, "on_epoch_begin", interrupt_second_epoch)
+    assert run(tiny, colour_classifier, tmp_path, "--epochs", "2").code == 130
+    assert json.loads((tmp_path / "run" / "backup" / "training_metadata.json").read_text())["epoch"] == 1
+
+    def record(self, epoch, logs=None):
+        seen["resumed"] = state(self.model)
+
+    monkeypatch.setattr(keras.callbacks.TensorBoard, "on_epoch_begin", record)
+    assert run(tiny, colour_classifier, tmp_path, "--epochs", "2", "--resume").code == 0
+    assert int(seen["interrupted"][-1][0]) > 0  # the discriminator's optimizer had taken steps
+    for restored, saved in zip(seen["resumed"], seen["interrupted"], strict=True):
+        assert len(restored) == len(saved)
+        for a, b in zip(restored, saved):
+            np.testing.assert_array_equal(a, b)
+
+
+def state(model) -> tuple[list[np.ndarray], ...]:
+    """Weights (the discriminator's among them) and both optimizers' variables (Adam's moments)."""
+    return (model.get_weights(), [np.array(v) for v in model.optimizer.variables],
+            [np.array(v) for v in model.discriminator_optimizer.variables])
