@@ -38,7 +38,7 @@ def test_the_discriminator_scores_patches_for_their_labels() -> None:
     discriminator = build_discriminator(SCHEMA.size)
     images, labels = fixed_batch(4)
     logits, *features = discriminator([images, labels])
-    assert logits.shape == (4, 10, 8, 1) and [f.shape[-1] for f in features] == [64, 128, 256]
+    assert logits.shape == (4, 10, 8, 1) and [f.shape[-1] for f in features] == [32, 64, 128]
     other = discriminator([images, labels[::-1]])[0]
     assert not np.allclose(logits, other)  # the label projection: the same photo, other labels, another verdict
 

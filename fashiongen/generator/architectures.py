@@ -73,24 +73,24 @@ def build_conv_decoder(latent_dim: int, n_labels: int) -> keras.Model:
     return keras.Model([code, labels], image, name="conv_decoder")
 
 
-def build_upsample_decoder(latent_dim: int, n_labels: int) -> keras.Model:
+def build_upsample_decoder(latent_dim: int, n_labels: int, filters: tuple[int, ...] = (128, 96, 48, 24)
+                           ) -> keras.Model:
     """(code, labels) -> image: 5x4x256 grown by four nearest-neighbour upsamplings, each followed by
     a 3x3 convolution, to 80x64, then cropped to 80x60. A stride-2 transposed convolution paints
     a 2x2 lattice as soon as an adversarial loss rewards high frequencies (Odena et al. 2016,
-    "Deconvolution and checkerboard artifacts"); upsampling then convolving cannot."""
+    "Deconvolution and checkerboard artifacts"); upsampling then convolving cannot. The widths cost
+    about 4x the transposed-convolution decoder's multiply-adds on the CPU (docs/generator.md)."""
     code = keras.Input((latent_dim,), name="code")
     labels = keras.Input((n_labels,), name="labels")
     x = layers.Concatenate(name="code_and_labels")([code, labels])
     x = layers.Dense(5 * 4 * 256, name="dense")(x)
     x = layers.LeakyReLU(0.2, name="dense_act")(x)
     x = layers.Reshape((5, 4, 256), name="grid")(x)
-    for block, filters in enumerate((192, 128, 64, 32), start=1):
+    for block, n in enumerate(filters, start=1):
         x = layers.UpSampling2D(2, interpolation="nearest", name=f"up{block}")(x)
-        x = layers.Conv2D(filters, 3, padding="same", name=f"conv{block}")(x)
+        x = layers.Conv2D(n, 3, padding="same", name=f"conv{block}")(x)
         x = layers.BatchNormalization(name=f"bn{block}")(x)
         x = layers.LeakyReLU(0.2, name=f"act{block}")(x)
-    x = layers.Conv2D(32, 3, padding="same", name="detail")(x)  # one more look at full size, for fine detail
-    x = layers.LeakyReLU(0.2, name="detail_act")(x)
     x = layers.Conv2D(3, 3, padding="same", activation="sigmoid", name="pixels")(x)  # 80 x 64
     image = layers.Cropping2D(((0, 0), (2, 2)), name="image")(x)
     return keras.Model([code, labels], image, name="upsample_decoder")

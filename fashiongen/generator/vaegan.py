@@ -6,7 +6,8 @@ with its labels, rewards what the blur lacks: edges, prints, texture (Larsen et 
 is latent diffusion's KL-autoencoder loss (Rombach et al. 2022) without LPIPS, whose weights cannot
 be downloaded here; feature matching on the discriminator's own features stands in for it.
 
-- discriminator: three spectrally normalised stride-2 convolutions give a 10x8 map of patch
+- discriminator: three spectrally normalised stride-2 convolutions (32, 64, 128 filters: a
+  quarter of pix2pix's widths, for the CPU) give a 10x8 map of patch
   logits, plus a projection of the labels onto each patch's features (Miyato & Koyama 2018), so a
   photo must look real *for its labels*;
 - hinge loss; the decoder's adversarial term is weighted adaptively, ||grad nll|| / ||grad adv||
@@ -49,7 +50,7 @@ class LabelProjection(layers.Layer):
         return ops.sum(features * embedded[:, None, None, :], axis=-1, keepdims=True)
 
 
-def build_discriminator(n_labels: int, filters: tuple[int, ...] = (64, 128, 256)) -> keras.Model:
+def build_discriminator(n_labels: int, filters: tuple[int, ...] = (32, 64, 128)) -> keras.Model:
     """(image, labels) -> [patch logits (10x8x1 for 80x60), features of each block]."""
     image = keras.Input(IMAGE_SHAPE, name="image")
     labels = keras.Input((n_labels,), name="labels")
