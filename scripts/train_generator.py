@@ -104,7 +104,8 @@ def load_data(args: GeneratorTrainingConfig, labeler: Labeler) -> SimpleNamespac
     dataset = load_dataset(args.data_dir, cache_dir=args.cache_dir, progress=not args.quiet)
     schema = generator_schema(args, labeler.schema)
     if args.arch == "paper":
-        conditions = labeler.scores(dataset.images)  # the paper conditions on the classifier's predictions
+        # the paper conditions on the classifier's 25 predictions (a catalog labeler's first columns)
+        conditions = paper_scores(labeler, dataset.images)
     else:
         conditions = schema.encode_frame(dataset.styles)  # one-hot, as at generation time
     split = make_split(args.split, dataset, args.seed)
@@ -227,7 +228,7 @@ def comparison_loss(args: GeneratorTrainingConfig, scored: Generator, labeler: L
     """The new model and the one in --out are measured alike: this run's validation images,
     conditioned as each one's arch wants, codes sampled with the same seed."""
     validation_images = data.dataset.images[data.split.validation]
-    scored_conditions = (labeler.scores(validation_images) if scored.arch == "paper"
+    scored_conditions = (paper_scores(labeler, validation_images) if scored.arch == "paper"
                          else data.schema.encode_frame(data.dataset.styles.iloc[data.split.validation]))
     return reconstruction_metrics(scored, validation_images, scored_conditions, seed=args.seed)["val_loss"]
 
@@ -272,6 +273,11 @@ def train(args: GeneratorTrainingConfig, argv: list[str]) -> dict:
     print(f"validation: loss {validation['loss']:.4f} (paper's definition), rounded accuracy "
           f"{validation['rounded_accuracy']:.4f}; saved {destination} ({seconds:.0f} s of training)")
     return card
+
+
+def paper_scores(labeler: Labeler, images) -> np.ndarray:
+    """The labeler's scores for the paper's two heads: its first columns, whatever heads follow."""
+    return labeler.scores(images)[:, : labeler.schema.paper.size]
 
 
 def training_pairs(conditions, n_sub_categories: int):

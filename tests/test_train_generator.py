@@ -286,3 +286,18 @@ def test_training_pairs_are_the_distinct_labelled_rows() -> None:
 def test_an_unwritable_output_is_one_line_before_the_training(tmp_path: Path, capsys, monkeypatch, flag: str) -> None:
     nowhere = SimpleNamespace(data_dir=tmp_path / "data", cache=tmp_path / "cache", classifier=tmp_path / "labeler")
     assert_unwritable_output_stops_training(cli, tiny_args(nowhere, tmp_path), flag, tmp_path, capsys, monkeypatch)
+
+
+def test_the_paper_arch_takes_a_catalog_labelers_first_25_scores(tiny, tmp_path: Path) -> None:
+    """A catalog labeler scores more heads than the paper's two: the paper's CVAE is conditioned on
+    the 25 scores of those two (all of them made a condition wider than its label schema)."""
+    from fashiongen.labeler.model import build_classifier
+    from fashiongen.schema import LabelSchema
+
+    schema = LabelSchema(SCHEMA.sub_categories, SCHEMA.genders, (("baseColour", ("Blue", "Black")),))
+    Labeler(build_classifier(schema), schema).save(tmp_path / "catalog")
+    argv = tiny_args(tiny, tmp_path, "--arch", "paper", "--epochs", "1")
+    argv[argv.index("--classifier") + 1] = str(tmp_path / "catalog")
+    assert cli.main(argv) == 0
+    generator = Generator.load(tmp_path / "out")
+    assert generator.schema == SCHEMA and generator.decoder.inputs[1].shape[-1] == SCHEMA.size
