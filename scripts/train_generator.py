@@ -44,6 +44,7 @@ from fashiongen.generator.generator import (
 )
 from fashiongen.generator.judge import LabelConsistency  # noqa: E402
 from fashiongen.generator.quality import reconstruction_metrics  # noqa: E402
+from fashiongen.generator.snapshots import EpochGrids  # noqa: E402
 from fashiongen.generator.vaegan import AdversarialConfig  # noqa: E402
 from fashiongen.labeler.labeler import Labeler  # noqa: E402
 from fashiongen.model_folder import LABELER  # noqa: E402
@@ -183,7 +184,8 @@ def fit(args: GeneratorTrainingConfig, strategy, model: keras.Model, data: Simpl
                                      replicas=replicas),
         # a vaegan keeps its last epoch: its validation loss rises as the adversarial term sharpens it
         epochs=args.epochs, callbacks=training.standard_callbacks(
-            args.run_dir, best_weights, monitor=None if args.arch == "vaegan" else "val_loss", strategy=strategy),
+            args.run_dir, best_weights, monitor=None if args.arch == "vaegan" else "val_loss", strategy=strategy)
+        + [snapshot_grids(args, data)],
         verbose=0 if args.quiet else 1,
         # ImageBatches shuffles by --seed; Keras' batch-order shuffle is unseeded (workers would disagree)
         shuffle=False,
@@ -194,6 +196,15 @@ def fit(args: GeneratorTrainingConfig, strategy, model: keras.Model, data: Simpl
     validation = model.evaluate(ImageBatches(data.dataset.images, data.conditions, 256, indices=data.split.validation,
                                              replicas=replicas), verbose=0, return_dict=True)
     return history, validation
+
+
+def snapshot_grids(args: GeneratorTrainingConfig, data: SimpleNamespace) -> EpochGrids:
+    """A grid per epoch in --run-dir/grids: the 8 commonest training label rows, and 8 validation
+    photos with their reconstructions."""
+    rows, counts = np.unique(data.conditions[data.train_rows], axis=0, return_counts=True)
+    common = rows[np.argsort(-counts, kind="stable")[:8]]
+    photos = data.split.validation[:8]
+    return EpochGrids(args.run_dir, common, data.dataset.images[photos], data.conditions[photos], seed=args.seed)
 
 
 def model_card(args: GeneratorTrainingConfig, argv: list[str], data: SimpleNamespace, net: SimpleNamespace,

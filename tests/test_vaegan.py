@@ -152,3 +152,14 @@ def state(model) -> tuple[list[np.ndarray], ...]:
     """Weights (the discriminator's among them) and both optimizers' variables (Adam's moments)."""
     return (model.get_weights(), [np.array(v) for v in model.optimizer.variables],
             [np.array(v) for v in model.discriminator_optimizer.variables])
+
+
+def test_every_epoch_leaves_a_grid_to_look_at(trained) -> None:
+    from PIL import Image
+
+    grids = sorted((trained.run / "grids").glob("epoch-*.png"))
+    assert [g.name for g in grids] == ["epoch-001.png", "epoch-002.png"]
+    with Image.open(grids[-1]) as picture:
+        width, height = picture.size
+    # 8 columns of 60-pixel images at scale 2; the tiny data has fewer than 8 label rows and photos
+    assert width == 8 * 120 + 7 * 2 and height > 2 * 160
