@@ -38,10 +38,7 @@ from fashiongen.dataset import load_dataset  # noqa: E402
 from fashiongen.distribute import make_strategy, report_worker, use_worker_folders  # noqa: E402
 from fashiongen.errors import ClassifierError, DatasetError, GeneratorError, TrainingError  # noqa: E402
 from fashiongen.generator.cvae import build_generator  # noqa: E402
-from fashiongen.generator.generator import (
-    COLOUR,  # noqa: E402
-    Generator,  # noqa: E402
-)
+from fashiongen.generator.generator import COLOUR, Generator  # noqa: E402
 from fashiongen.generator.judge import LabelConsistency  # noqa: E402
 from fashiongen.generator.quality import reconstruction_metrics  # noqa: E402
 from fashiongen.generator.snapshots import EpochGrids  # noqa: E402

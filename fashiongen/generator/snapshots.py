@@ -38,4 +38,5 @@ class EpochGrids(keras.callbacks.Callback):
         rebuilt = model.decoder([np.asarray(mean), self.photo_conditions], training=False)
         pictures = [to_uint8(np.asarray(images)) for images in drawn] + [self.photos, to_uint8(np.asarray(rebuilt))]
         self.folder.mkdir(parents=True, exist_ok=True)
-        image_grid(np.concatenate(pictures), columns=self.columns, scale=2).save(self.folder / f"epoch-{epoch + 1:03d}.png")
+        grid = image_grid(np.concatenate(pictures), columns=self.columns, scale=2)
+        grid.save(self.folder / f"epoch-{epoch + 1:03d}.png")
