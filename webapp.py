@@ -20,7 +20,7 @@ import pandas as pd
 import streamlit as st
 
 from fashiongen.errors import ClassifierError, GeneratorError
-from fashiongen.generator.generator import Generator
+from fashiongen.generator.generator import ANY_COLOUR, Generator
 from fashiongen.imaging import IMAGE_SHAPE, MAX_FILE_BYTES, ImageError, image_grid, load_image
 from fashiongen.labeler.labeler import Labeler, Prediction
 from fashiongen.model_folder import GENERATOR_VARIANTS, LABELER
@@ -36,7 +36,6 @@ DEFAULT_GENERATOR = GENERATOR_VARIANTS[0].name
 # Session state: the sidebar's generator, so Generate and Reconstruct show the same one
 CHOSEN_GENERATOR = "chosen generator"
 GENERATOR_BOX_KEY = "generator"  # the sidebar selectbox's widget key (tests find it by this)
-ANY_COLOUR = "any"  # the Colour box's first option: a colour seen with the pair, drawn by the seed
 
 IMAGE_TYPES = ["jpg", "jpeg", "png", "webp"]
 # One upload on the Label page takes at most this many files and bytes in all. Streamlit keeps every

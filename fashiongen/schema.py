@@ -28,6 +28,8 @@ EXTRA_HEADS = ("masterCategory", "articleType", "baseColour", "season", "usage")
 DISPLAY_ORDER = ("masterCategory", "subCategory", "articleType", "baseColour", "gender", "season", "usage")
 MIN_CLASS_PHOTOS = 50  # an extra head's class needs this many training photos
 MISSING_VALUES = ("", "NA")  # styles.csv's "no value": never a class
+COLOUR = "baseColour"  # the head a colour-controlled generator is conditioned on
+ANY_COLOUR = "any"  # what users pick (app, generate.py) for no colour: one seen with the pair, drawn by the seed
 
 
 @dataclass(frozen=True)

@@ -31,7 +31,7 @@ import_tensorflow_quietly()  # before Keras is imported below: its start-up chat
 from fashiongen.dataset import load_dataset  # noqa: E402
 from fashiongen.errors import ClassifierError, DatasetError, GeneratorError  # noqa: E402
 from fashiongen.files import check_writable  # noqa: E402
-from fashiongen.generator.generator import Generator  # noqa: E402
+from fashiongen.generator.generator import COLOUR, Generator  # noqa: E402
 from fashiongen.generator.quality import (  # noqa: E402
     evaluate_generator,
     real_conditional_reference,
@@ -61,8 +61,7 @@ ROWS = [("val_loss", "validation loss (paper's)", "{:.4f}"), ("rounded_accuracy"
         ("sharpness_ratio", "sharpness (high-freq. energy) / real", "{:.2f}"),
         ("lattice_ratio", "lattice (period-2 peak) / real", "{:.2f}")]
 # the floor column's conditional accuracies: the same measure on real validation photos
-FLOOR_CONDITIONAL = {f"conditional_{head}_accuracy": f"{head}_accuracy" for head in ("subCategory", "gender",
-                                                                                     "baseColour")}
+FLOOR_CONDITIONAL = {f"conditional_{head}_accuracy": f"{head}_accuracy" for head in ("subCategory", "gender", COLOUR)}
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:

@@ -17,13 +17,13 @@ from fashiongen.files import check_writable
 from fashiongen.imaging import IMAGE_HEIGHT, IMAGE_WIDTH, image_grid
 from fashiongen.model_folder import GENERATOR_VARIANTS
 from fashiongen.runtime import import_tensorflow_quietly
+from fashiongen.schema import ANY_COLOUR
 
 MAX_N = 1024
 MAX_SCALE = 16
 # Bounds the grid picture (about 150 MB in memory as RGB) whatever --n, --columns and --scale say.
 MAX_GRID_PIXELS = 50_000_000
 OUT_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")
-ANY_COLOUR = "any"
 VARIANTS = {variant.name: variant for variant in GENERATOR_VARIANTS}
 
 

@@ -18,6 +18,7 @@ validation loss (its adversarial term trades some of it for sharpness): it needs
 from __future__ import annotations
 
 import json
+import math
 import sys
 import time
 from dataclasses import dataclass
@@ -42,7 +43,7 @@ from fashiongen.generator.generator import COLOUR, Generator  # noqa: E402
 from fashiongen.generator.judge import LabelConsistency  # noqa: E402
 from fashiongen.generator.quality import reconstruction_metrics  # noqa: E402
 from fashiongen.generator.snapshots import EpochGrids  # noqa: E402
-from fashiongen.generator.vaegan import AdversarialConfig  # noqa: E402
+from fashiongen.generator.vaegan import AdversarialConfig, AdversarialStart  # noqa: E402
 from fashiongen.labeler.labeler import Labeler  # noqa: E402
 from fashiongen.model_folder import LABELER  # noqa: E402
 from fashiongen.schema import LabelSchema  # noqa: E402
@@ -93,6 +94,8 @@ def parse_args(argv: list[str] | None) -> GeneratorTrainingConfig:
     config = training.parse_training_config(parser, argv, GeneratorTrainingConfig)
     if config.freeze_encoder and not config.init_from:
         parser.error("--freeze-encoder needs --init-from (a trained encoder to keep)")
+    if config.arch == "vaegan" and config.judge_weight > 0:
+        parser.error("--judge-weight works with --arch conv only: the vaegan's discriminator sees the labels itself")
     return config
 
 
@@ -182,7 +185,8 @@ def fit(args: GeneratorTrainingConfig, strategy, model: keras.Model, data: Simpl
         # a vaegan keeps its last epoch: its validation loss rises as the adversarial term sharpens it
         epochs=args.epochs, callbacks=training.standard_callbacks(
             args.run_dir, best_weights, monitor=None if args.arch == "vaegan" else "val_loss", strategy=strategy)
-        + [snapshot_grids(args, data)],
+        + [snapshot_grids(args, data)] + ([AdversarialStart(), keras.callbacks.TerminateOnNaN()]
+                                          if args.arch == "vaegan" else []),
         verbose=0 if args.quiet else 1,
         # ImageBatches shuffles by --seed; Keras' batch-order shuffle is unseeded (workers would disagree)
         shuffle=False,
@@ -192,6 +196,9 @@ def fit(args: GeneratorTrainingConfig, strategy, model: keras.Model, data: Simpl
     keras.utils.set_random_seed(args.seed)  # the validation numbers sample codes: make them repeatable
     validation = model.evaluate(ImageBatches(data.dataset.images, data.conditions, 256, indices=data.split.validation,
                                              replicas=replicas), verbose=0, return_dict=True)
+    if not math.isfinite(validation["loss"]):  # a vaegan keeps its last epoch, finite or not
+        raise TrainingError(f"training diverged (validation loss {validation['loss']}), so {args.out} is unchanged; "
+                            "try a lower --learning-rate or --adversarial-weight")
     return history, validation
 
 

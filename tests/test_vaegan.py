@@ -13,10 +13,11 @@ import numpy as np
 import pytest
 from helpers import REPO, SCHEMA, fixed_batch, load_script, one_error_line, read_card
 
+from fashiongen.errors import ClassifierError
 from fashiongen.generator.architectures import build_upsample_decoder
 from fashiongen.generator.cvae import build_generator
 from fashiongen.generator.generator import Generator
-from fashiongen.generator.vaegan import AdversarialConfig, build_discriminator
+from fashiongen.generator.vaegan import AdversarialConfig, AdversarialStart, build_discriminator
 from fashiongen.imaging import IMAGE_SHAPE
 from fashiongen.labeler.labeler import Labeler
 from fashiongen.labeler.model import build_classifier
@@ -50,20 +51,27 @@ def discriminator_biases(model) -> list[np.ndarray]:
 
 
 def test_the_adversarial_terms_start_after_the_delay() -> None:
+    """Two plain CVAE steps, then AdversarialStart switches: only then does the discriminator (or
+    its optimizer) move, and the adaptive weight become positive."""
     model = build_generator("vaegan", SCHEMA.size, latent_dim=16, adversarial=AdversarialConfig(),
                             adversarial_start=2)
     model.compile(optimizer=keras.optimizers.Adam(1e-3), discriminator_optimizer=keras.optimizers.Adam(1e-3))
-    images, labels = fixed_batch(8)
-    moved, weights = [], []
-    for _ in range(3):
-        before = discriminator_biases(model)
-        model.reset_metrics()
-        logs = model.train_on_batch(images, labels, return_dict=True)
-        moved.append(any(not np.array_equal(a, b) for a, b in zip(before, discriminator_biases(model))))
-        weights.append(logs["adaptive_weight"])
-    assert moved == [False, False, True]
-    assert weights[:2] == [0.0, 0.0] and weights[2] > 0
-    assert np.isfinite(logs["discriminator_loss"]) and np.isfinite(logs["feature_matching"])
+    images, labels = fixed_batch(12)
+    seen = []
+
+    class Record(keras.callbacks.Callback):
+        def on_train_batch_begin(self, batch, logs=None):
+            self.before = discriminator_biases(model)
+
+        def on_train_batch_end(self, batch, logs=None):
+            moved = any(not np.array_equal(a, b) for a, b in zip(self.before, discriminator_biases(model)))
+            seen.append((moved, int(model.discriminator_optimizer.iterations), float(logs["adaptive_weight"])))
+
+    model.fit(images, labels, batch_size=4, epochs=1, shuffle=False, verbose=0,
+              callbacks=[AdversarialStart(), Record()])
+    assert [(moved, steps) for moved, steps, _ in seen] == [(False, 0), (False, 0), (True, 1)]
+    assert seen[0][2] == seen[1][2] == 0.0 and seen[2][2] > 0  # the epoch's mean so far, 0 until the start
+    assert model.adversarial_phase
 
 
 # ----------------------------------------------------------------------------- train_generator.py --arch vaegan
@@ -102,6 +110,7 @@ def test_a_vaegan_run_saves_a_colour_controlled_generator(trained) -> None:
     assert card["config"]["adversarial_weight"] == AdversarialConfig().adversarial_weight
     assert {"discriminator_loss", "adversarial_loss", "adaptive_weight"} <= card["training"]["history"].keys()
     assert card["training"]["history"]["adaptive_weight"][0] == 0.0  # the first epoch is a plain CVAE's
+    assert card["training"]["history"]["adaptive_weight"][1] > 0
 
 
 def test_no_colour_gives_the_paper_heads_only(tiny, colour_classifier, tmp_path: Path) -> None:
@@ -139,9 +148,14 @@ def test_resume_restores_the_discriminator_and_its_optimizer(tiny, colour_classi
     def record(self, epoch, logs=None):
         seen["resumed"] = state(self.model)
 
+    def record_end(self, epoch, logs=None):
+        seen["resumed_end"] = int(self.model.discriminator_optimizer.iterations)
+
     monkeypatch.setattr(keras.callbacks.TensorBoard, "on_epoch_begin", record)
+    monkeypatch.setattr(keras.callbacks.TensorBoard, "on_epoch_end", record_end)
     assert run(tiny, colour_classifier, tmp_path, "--epochs", "2", "--resume").code == 0
-    assert int(seen["interrupted"][-1][0]) > 0  # the discriminator's optimizer had taken steps
+    assert int(seen["interrupted"][-1][0]) == 0  # no discriminator step in the plain first epoch
+    assert int(seen["resumed_end"]) > 0  # the resumed run switched to the adversarial step
     for restored, saved in zip(seen["resumed"], seen["interrupted"], strict=True):
         assert len(restored) == len(saved)
         for a, b in zip(restored, saved):
@@ -163,3 +177,27 @@ def test_every_epoch_leaves_a_grid_to_look_at(trained) -> None:
         width, height = picture.size
     # 8 columns of 60-pixel images at scale 2; the tiny data has fewer than 8 label rows and photos
     assert width == 8 * 120 + 7 * 2 and height > 2 * 160
+
+
+def test_a_diverged_run_leaves_out_untouched(tiny, colour_classifier, tmp_path: Path, monkeypatch, capsys) -> None:
+    """A vaegan keeps its last epoch, so a NaN one must not reach --out (the best-epoch guard of
+    the other archs never applies to it)."""
+    real_evaluate = keras.Model.evaluate
+
+    def diverged(self, *args, **kwargs):
+        return {**real_evaluate(self, *args, **kwargs), "loss": float("nan")}
+
+    monkeypatch.setattr(keras.Model, "evaluate", diverged)
+    assert run(tiny, colour_classifier, tmp_path, "--epochs", "1").code == 2
+    assert "diverged" in one_error_line(capsys.readouterr().err)
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_judge_is_refused_for_a_vaegan_and_a_colour_generator(tiny, colour_classifier, tmp_path: Path,
+                                                                capsys) -> None:
+    with pytest.raises(SystemExit):
+        run(tiny, colour_classifier, tmp_path, "--judge-weight", "0.1")
+    assert "--judge-weight works with --arch conv only" in capsys.readouterr().err
+    coloured = LabelSchema(SCHEMA.sub_categories, SCHEMA.genders, (("baseColour", COLOURS),))
+    with pytest.raises(ClassifierError, match="train it with --no-colour"):
+        Labeler.load(colour_classifier).as_judge(coloured)

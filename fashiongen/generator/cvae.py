@@ -156,13 +156,18 @@ class CVAE(keras.Model):
                 objective = objective + self.judge.weight * consistency
                 self.consistency_tracker.update_state(consistency)
             objective = objective * _replica_share(rows)
-        gradients = tape.gradient(objective, self.trainable_weights)
-        self.optimizer.apply_gradients(zip(gradients, self.trainable_weights))
+        variables = self.generator_variables()
+        gradients = tape.gradient(objective, variables)
+        self.optimizer.apply_gradients(zip(gradients, variables))
         self.steps_seen.assign_add(1.0)
         results = self._update_trackers(reconstruction_loss, latent_loss, rounded, rows)
         if self.judge is not None:
             results["label_consistency"] = self.consistency_tracker.result()
         return results
+
+    def generator_variables(self) -> list:
+        """What the optimizer trains (a frozen judge's weights are not trainable)."""
+        return self.trainable_weights
 
     def _label_consistency(self, conditions):
         """The judge's loss on images decoded from labels and codes drawn for this batch."""

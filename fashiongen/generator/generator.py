@@ -24,11 +24,10 @@ from fashiongen.model_folder import (
     shapes,
 )
 from fashiongen.paths import DEFAULT_DATA_DIR
-from fashiongen.schema import LabelSchema
+from fashiongen.schema import ANY_COLOUR, COLOUR, LabelSchema  # noqa: F401  (ANY_COLOUR: for users of Generator)
 
 # beside model_folder.SCHEMA_FILE and CARD_FILE
 ENCODER_FILE, DECODER_FILE, CONFIG_FILE = "encoder.keras", "decoder.keras", "generator.json"
-COLOUR = "baseColour"  # the schema head a colour-controlled generator is conditioned on
 
 
 class Generator:
@@ -97,7 +96,8 @@ class Generator:
     def conditions(self, sub_category: str, gender: str, seed: int, n: int = 1,
                    colour: str | None = None) -> np.ndarray:
         """The n condition rows generate() decodes. With colour control and no colour asked for
-        ("any"), each row's colour is drawn by the seed from the colours seen with the pair in training."""
+        ("any"), each row's colour is drawn by the seed from the colours seen with the pair in
+        training (LatentPrior.colour_weights; every colour alike without a prior)."""
         _check_count(n)
         row = self.condition(sub_category, gender, colour)
         rows = np.repeat(row[None], n, axis=0)

@@ -133,19 +133,17 @@ class LatentPrior:
 
     def colour_weights(self, condition: np.ndarray) -> np.ndarray | None:
         """How often each colour was seen with this condition's pair in training, as shares (the
-        pair's sub-category's colours for a pair never seen; every colour alike without either);
+        pair's sub-category's colours for a pair never seen or seen only in colours outside the
+        head; every colour alike without either);
         None when the prior counts no colours."""
         if not self.colour_counts.shape[1]:
             return None
         (condition,), (pair,) = self._pairs_of(condition)
         sub_category = condition[: self.n_sub_categories]
-        if pair >= 0:
-            counts = self.colour_counts[pair].astype(np.float64)
-        elif sub_category.max() > 0:
+        counts = self.colour_counts[pair].astype(np.float64) if pair >= 0 else np.zeros(self.colour_counts.shape[1])
+        if counts.sum() <= 0 and sub_category.max() > 0:  # never seen, or only in colours outside the head
             siblings = self.conditions[:, : self.n_sub_categories].argmax(axis=1) == sub_category.argmax()
             counts = self.colour_counts[siblings].sum(axis=0).astype(np.float64)
-        else:
-            counts = np.zeros(self.colour_counts.shape[1])
         if counts.sum() <= 0:
             counts = np.ones(self.colour_counts.shape[1])
         return counts / counts.sum()

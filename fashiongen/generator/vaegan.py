@@ -6,14 +6,15 @@ with its labels, rewards what the blur lacks: edges, prints, texture (Larsen et 
 is latent diffusion's KL-autoencoder loss (Rombach et al. 2022) without LPIPS, whose weights cannot
 be downloaded here; feature matching on the discriminator's own features stands in for it.
 
-- discriminator: three spectrally normalised stride-2 convolutions (32, 64, 128 filters: a
-  quarter of pix2pix's widths, for the CPU) give a 10x8 map of patch
+- discriminator: three spectrally normalised stride-2 convolutions (32, 64, 128 filters: half
+  of pix2pix's widths, for the CPU) give a 10x8 map of patch
   logits, plus a projection of the labels onto each patch's features (Miyato & Koyama 2018), so a
   photo must look real *for its labels*;
 - hinge loss; the decoder's adversarial term is weighted adaptively, ||grad nll|| / ||grad adv||
   at the decoder's last layer, so neither loss drowns the other;
-- the adversarial terms and feature matching start after `adversarial_start` steps: first a plain
-  CVAE learns to reconstruct, then the discriminator sharpens it.
+- the adversarial terms and feature matching start after `adversarial_start` steps (the
+  `AdversarialStart` callback switches the step): first a plain CVAE learns to reconstruct, then
+  the discriminator sharpens it.
 """
 
 from __future__ import annotations
@@ -75,6 +76,9 @@ class VAEGAN(CVAE):
                  adversarial: AdversarialConfig, adversarial_start: int = 0, **kwargs) -> None:
         super().__init__(encoder, decoder, "vaegan", **kwargs)
         self.discriminator, self.adversarial, self.adversarial_start = discriminator, adversarial, adversarial_start
+        # A Python flag, so each phase is its own traced step: before the start no discriminator
+        # work is done at all (nor Adam steps of zero gradients, which would spend its bias correction)
+        self.adversarial_phase = adversarial_start <= 0
         self.discriminator_tracker = keras.metrics.Mean(name="discriminator_loss")
         self.adversarial_tracker = keras.metrics.Mean(name="adversarial_loss")
         self.feature_matching_tracker = keras.metrics.Mean(name="feature_matching")
@@ -90,31 +94,37 @@ class VAEGAN(CVAE):
         self.discriminator_optimizer = discriminator_optimizer
         # Both built now, each over its own variables: left to fit(), the first would be built over
         # the discriminator's too, and a resumed run's backup (saved from the other) skipped.
-        optimizer.build(self.encoder.trainable_variables + self.decoder.trainable_variables)
+        optimizer.build(self.generator_variables())
         discriminator_optimizer.build(self.discriminator.trainable_variables)
 
+    def generator_variables(self) -> list:
+        """The encoder's and decoder's: the discriminator has an optimizer of its own."""
+        return self.encoder.trainable_weights + self.decoder.trainable_weights
+
     def train_step(self, data):
+        if not self.adversarial_phase:  # a plain CVAE step until AdversarialStart switches
+            results = super().train_step(data)
+            return results | {tracker.name: tracker.result() for tracker in self.metrics[-4:]}
         import tensorflow as tf  # the gradient tape is the TensorFlow backend's (as in keras-io's vae.py)
 
         images, conditions, weights = _unpack(data)
         weights = ops.ones((ops.shape(images)[0],)) if weights is None else weights
         share = _replica_share(ops.sum(weights))
-        on = ops.cast(self.steps_seen >= self.adversarial_start, "float32")  # the delayed start
         with tf.GradientTape(persistent=True) as tape:
             terms = self._decoded_terms(images, conditions, weights)
-            nll = terms["reconstruction"] + on * self.adversarial.feature_matching_weight * terms["feature_matching"]
+            nll = terms["reconstruction"] + self.adversarial.feature_matching_weight * terms["feature_matching"]
             vae_objective = nll + self._kl_weight_now() * terms["latent"]
         last = self.decoder.get_layer("pixels").kernel
-        adaptive = on * self.adversarial.adversarial_weight * _gradient_ratio(
+        adaptive = self.adversarial.adversarial_weight * _gradient_ratio(
             tape.gradient(nll, last), tape.gradient(terms["adversarial"], last))
-        variables = self.encoder.trainable_weights + self.decoder.trainable_weights
+        variables = self.generator_variables()
         gradients = tape.gradient([vae_objective, terms["adversarial"]], variables,
                                   output_gradients=[share * ops.ones(()), share * adaptive])
         del tape
         self.optimizer.apply_gradients(zip(gradients, variables))
 
         discriminator_loss = self._train_discriminator(images, conditions, ops.stop_gradient(terms["decoded"]),
-                                                       weights, on * share)
+                                                       weights, share)
         self.steps_seen.assign_add(1.0)
         rows = ops.sum(weights)
         results = self._update_trackers(terms["reconstruction"], terms["latent"], terms["rounded"], rows)
@@ -173,6 +183,17 @@ class VAEGAN(CVAE):
         gradients = tape.gradient(scaled, variables)
         self.discriminator_optimizer.apply_gradients(zip(gradients, variables))
         return loss
+
+
+class AdversarialStart(keras.callbacks.Callback):
+    """Switches a VAEGAN to its adversarial step once it has taken `adversarial_start` steps (on a
+    resumed run, at its first batch): Keras' fit loop calls `train_function` anew at every step."""
+
+    def on_train_batch_begin(self, batch: int, logs: dict | None = None) -> None:
+        model = self.model
+        if not model.adversarial_phase and float(model.steps_seen.numpy()) >= model.adversarial_start:
+            model.adversarial_phase = True
+            model.make_train_function(force=True)
 
 
 def _weighted_mean(values, weights):

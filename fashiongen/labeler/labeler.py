@@ -157,7 +157,11 @@ class Labeler:
         """This classifier as the judge of a generator's images for `schema` (train_generator.py,
         fit_generator_prior.py): the scoring model, [0, 1] images in and sigmoid scores out, named
         "judge". A classifier of another schema raises, naming `source` (where it was loaded from)."""
-        if self.schema.paper != schema or (self.schema.extra_heads and schema.extra_heads):
+        if schema.extra_heads:
+            raise ClassifierError(f"a judge scores the paper's two heads only, and this generator is conditioned on "
+                                  f"{', '.join(column for column, _ in schema.extra_heads)} too; train it with "
+                                  "--no-colour to judge it")
+        if self.schema.paper != schema:
             raise ClassifierError(f"the judge {source} uses another label schema than the generator")
         if self.schema == schema:
             return keras.Model(self.model.input, self.model.output, name="judge")
