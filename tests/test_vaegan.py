@@ -113,9 +113,13 @@ def test_a_vaegan_run_saves_a_colour_controlled_generator(trained) -> None:
     assert card["training"]["history"]["adaptive_weight"][1] > 0
 
 
-def test_no_colour_gives_the_paper_heads_only(tiny, colour_classifier, tmp_path: Path) -> None:
-    assert run(tiny, colour_classifier, tmp_path, "--epochs", "1", "--no-colour").code == 0
-    assert Generator.load(tmp_path / "out").schema == SCHEMA
+def test_no_colour_or_no_colour_head_gives_the_paper_heads_only(capsys) -> None:
+    coloured = LabelSchema(SCHEMA.sub_categories, SCHEMA.genders, (("baseColour", COLOURS),))
+    assert cli.generator_schema(cli.parse_args(["--arch", "vaegan"]), coloured) == coloured
+    assert cli.generator_schema(cli.parse_args(["--arch", "vaegan", "--no-colour"]), coloured) == SCHEMA
+    assert cli.generator_schema(cli.parse_args(["--arch", "paper"]), coloured) == SCHEMA
+    assert cli.generator_schema(cli.parse_args(["--arch", "conv"]), SCHEMA) == SCHEMA
+    assert "no baseColour head: no colour control" in capsys.readouterr().out
 
 
 def test_a_vaegan_never_overwrites_a_generator_without_replace(tiny, colour_classifier, trained, tmp_path: Path,

@@ -61,12 +61,7 @@ def build_conv_encoder(latent_dim: int, n_labels: int) -> keras.Model:
 def build_conv_decoder(latent_dim: int, n_labels: int) -> keras.Model:
     """(code, labels) -> image: 5x4x256 grown by four stride-2 transposed convolutions to 80x64,
     then cropped to 80x60."""
-    code = keras.Input((latent_dim,), name="code")
-    labels = keras.Input((n_labels,), name="labels")
-    x = layers.Concatenate(name="code_and_labels")([code, labels])
-    x = layers.Dense(5 * 4 * 256, name="dense")(x)
-    x = layers.LeakyReLU(0.2, name="dense_act")(x)
-    x = layers.Reshape((5, 4, 256), name="grid")(x)
+    code, labels, x = _decoder_stem(latent_dim, n_labels)
     x = _strided_blocks(x, layers.Conv2DTranspose, (128, 64, 32, 16), "deconv")
     x = layers.Conv2D(3, 3, padding="same", activation="sigmoid", name="pixels")(x)  # 80 x 64
     image = layers.Cropping2D(((0, 0), (2, 2)), name="image")(x)
@@ -78,14 +73,9 @@ def build_upsample_decoder(latent_dim: int, n_labels: int, filters: tuple[int, .
     """(code, labels) -> image: 5x4x256 grown by four nearest-neighbour upsamplings, each followed by
     a 3x3 convolution, to 80x64, then cropped to 80x60. A stride-2 transposed convolution paints
     a 2x2 lattice as soon as an adversarial loss rewards high frequencies (Odena et al. 2016,
-    "Deconvolution and checkerboard artifacts"); upsampling then convolving cannot. The widths cost
-    about 4x the transposed-convolution decoder's multiply-adds on the CPU (docs/generator.md)."""
-    code = keras.Input((latent_dim,), name="code")
-    labels = keras.Input((n_labels,), name="labels")
-    x = layers.Concatenate(name="code_and_labels")([code, labels])
-    x = layers.Dense(5 * 4 * 256, name="dense")(x)
-    x = layers.LeakyReLU(0.2, name="dense_act")(x)
-    x = layers.Reshape((5, 4, 256), name="grid")(x)
+    "Deconvolution and checkerboard artifacts"); upsampling then convolving cannot. These widths
+    cost about 168 M multiply-adds per image, the transposed-convolution decoder about 45 M."""
+    code, labels, x = _decoder_stem(latent_dim, n_labels)
     for block, n in enumerate(filters, start=1):
         x = layers.UpSampling2D(2, interpolation="nearest", name=f"up{block}")(x)
         x = layers.Conv2D(n, 3, padding="same", name=f"conv{block}")(x)
@@ -94,6 +84,16 @@ def build_upsample_decoder(latent_dim: int, n_labels: int, filters: tuple[int, .
     x = layers.Conv2D(3, 3, padding="same", activation="sigmoid", name="pixels")(x)  # 80 x 64
     image = layers.Cropping2D(((0, 0), (2, 2)), name="image")(x)
     return keras.Model([code, labels], image, name="upsample_decoder")
+
+
+def _decoder_stem(latent_dim: int, n_labels: int):
+    """The decoders' inputs (code, labels) and their joint dense projection to a 5x4x256 grid."""
+    code = keras.Input((latent_dim,), name="code")
+    labels = keras.Input((n_labels,), name="labels")
+    x = layers.Concatenate(name="code_and_labels")([code, labels])
+    x = layers.Dense(5 * 4 * 256, name="dense")(x)
+    x = layers.LeakyReLU(0.2, name="dense_act")(x)
+    return code, labels, layers.Reshape((5, 4, 256), name="grid")(x)
 
 
 def _strided_blocks(x, convolution: type, filters: tuple[int, ...], prefix: str):
