@@ -9,6 +9,7 @@ hold (beyond its range, or so small that rounding destroys it) is refused, never
 
 from __future__ import annotations
 
+import io
 import os
 import shutil
 import tempfile
@@ -18,6 +19,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
+
+from fashiongen.files import atomic_write_bytes
 
 WEIGHTS_MEMBER = "model.weights.h5"
 HALF_MAX = float(np.finfo(np.float16).max)  # 65504
@@ -123,12 +126,12 @@ def _weights_file(path: Path) -> Iterator[tuple[zipfile.ZipFile, Path]]:
         yield archive, weights
 
 
-def _datasets(group) -> Iterator:
+def _datasets(group) -> list:
     import h5py
 
     found = []
     group.visititems(lambda _, item: found.append(item) if isinstance(item, h5py.Dataset) else None)
-    return iter(found)
+    return found
 
 
 def _copy_group(source, target) -> None:
@@ -170,28 +173,20 @@ def _describe(dataset) -> str:
 
 
 def _write_archive(path: Path, archive: zipfile.ZipFile, weights: Path) -> None:
-    """A copy of `archive` with `weights` as its weights member, written beside `path` and swapped in."""
-    # closed by the `with` below; kept (delete=False) until it replaces `path`
-    handle = tempfile.NamedTemporaryFile("wb", dir=path.parent, prefix=".tmp-", suffix=".keras",  # noqa: SIM115
-                                         delete=False)
-    try:
-        with handle, zipfile.ZipFile(handle, "w") as out:
-            for info in archive.infolist():
-                if info.filename == WEIGHTS_MEMBER:
-                    fresh = _fresh_info(info)
-                    # deflate shrinks float16 weights by a further ~9% (float32 ones hardly at all);
-                    # Keras reads a deflated member as fast
-                    fresh.compress_type = zipfile.ZIP_DEFLATED
-                    with open(weights, "rb") as data, out.open(fresh, "w") as member:
-                        shutil.copyfileobj(data, member)
-                else:
-                    with archive.open(info) as data, out.open(_fresh_info(info), "w") as member:
-                        shutil.copyfileobj(data, member)
-        os.chmod(handle.name, path.stat().st_mode & 0o777)  # temporary files are created private (0600)
-        os.replace(handle.name, path)
-    finally:
-        if os.path.exists(handle.name):
-            os.unlink(handle.name)
+    """A copy of `archive` with `weights` as its weights member, written atomically over `path` (a
+    model file is a few MB: it is built in memory)."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as out:
+        for info in archive.infolist():
+            fresh = _fresh_info(info)
+            if info.filename == WEIGHTS_MEMBER:
+                # deflate shrinks float16 weights by a further ~9% (float32 ones hardly at all);
+                # Keras reads a deflated member as fast
+                fresh.compress_type = zipfile.ZIP_DEFLATED
+                out.writestr(fresh, weights.read_bytes())
+            else:
+                out.writestr(fresh, archive.read(info))
+    atomic_write_bytes(path, buffer.getvalue())
 
 
 def _fresh_info(info: zipfile.ZipInfo) -> zipfile.ZipInfo:

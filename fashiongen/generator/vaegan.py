@@ -79,15 +79,14 @@ class VAEGAN(CVAE):
         # A Python flag, so each phase is its own traced step: before the start no discriminator
         # work is done at all (nor Adam steps of zero gradients, which would spend its bias correction)
         self.adversarial_phase = adversarial_start <= 0
-        self.discriminator_tracker = keras.metrics.Mean(name="discriminator_loss")
-        self.adversarial_tracker = keras.metrics.Mean(name="adversarial_loss")
-        self.feature_matching_tracker = keras.metrics.Mean(name="feature_matching")
-        self.adaptive_weight_tracker = keras.metrics.Mean(name="adaptive_weight")
+        # by the name of the loss term each one follows
+        self.adversarial_trackers = {term: keras.metrics.Mean(name=name) for term, name in (
+            ("discriminator", "discriminator_loss"), ("adversarial", "adversarial_loss"),
+            ("feature_matching", "feature_matching"), ("adaptive_weight", "adaptive_weight"))}
 
     @property
     def metrics(self):
-        return super().metrics + [self.discriminator_tracker, self.adversarial_tracker,
-                                  self.feature_matching_tracker, self.adaptive_weight_tracker]
+        return super().metrics + list(self.adversarial_trackers.values())
 
     def compile(self, optimizer, discriminator_optimizer: keras.optimizers.Optimizer, **kwargs) -> None:
         super().compile(optimizer=optimizer, **kwargs)
@@ -104,7 +103,7 @@ class VAEGAN(CVAE):
     def train_step(self, data):
         if not self.adversarial_phase:  # a plain CVAE step until AdversarialStart switches
             results = super().train_step(data)
-            return results | {tracker.name: tracker.result() for tracker in self.metrics[-4:]}
+            return results | {tracker.name: tracker.result() for tracker in self.adversarial_trackers.values()}
         import tensorflow as tf  # the gradient tape is the TensorFlow backend's (as in keras-io's vae.py)
 
         images, conditions, weights = _unpack(data)
@@ -128,11 +127,10 @@ class VAEGAN(CVAE):
         self.steps_seen.assign_add(1.0)
         rows = ops.sum(weights)
         results = self._update_trackers(terms["reconstruction"], terms["latent"], terms["rounded"], rows)
-        for tracker, value in ((self.discriminator_tracker, discriminator_loss),
-                               (self.adversarial_tracker, terms["adversarial"]),
-                               (self.feature_matching_tracker, terms["feature_matching"]),
-                               (self.adaptive_weight_tracker, adaptive)):
-            tracker.update_state(value)
+        values = {"discriminator": discriminator_loss, "adversarial": terms["adversarial"],
+                  "feature_matching": terms["feature_matching"], "adaptive_weight": adaptive}
+        for term, tracker in self.adversarial_trackers.items():
+            tracker.update_state(values[term])
             results[tracker.name] = tracker.result()
         return results
 
