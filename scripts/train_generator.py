@@ -5,8 +5,8 @@ Examples:
   python scripts/train_generator.py --data-dir ../shared/data/fashion-small --out runs/my-generator
   python scripts/train_generator.py --arch paper --epochs 10     # the paper's CVAE
   python scripts/train_generator.py --resume                     # continue an interrupted run
-  python scripts/train_generator.py --arch vaegan --classifier runs/catalog/random --out runs/sharp
-      # the adversarially trained decoder, conditioned on colour too (a catalog labeler's colours)
+  python scripts/train_generator.py --arch vaegan --out runs/sharp
+      # the adversarially trained decoder, conditioned on colour too
 
 The model lands in --out only when training finished and was evaluated, and only when it has a
 lower validation loss than the model already there, both measured on this run's validation
@@ -31,6 +31,7 @@ import_tensorflow_quietly()  # before Keras is imported below: its start-up chat
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
 
 from fashiongen import training  # noqa: E402
 from fashiongen.batches import ImageBatches  # noqa: E402
@@ -46,7 +47,7 @@ from fashiongen.generator.snapshots import EpochGrids  # noqa: E402
 from fashiongen.generator.vaegan import AdversarialConfig, AdversarialStart  # noqa: E402
 from fashiongen.labeler.labeler import Labeler  # noqa: E402
 from fashiongen.model_folder import LABELER  # noqa: E402
-from fashiongen.schema import LabelSchema  # noqa: E402
+from fashiongen.schema import MIN_CLASS_PHOTOS, LabelSchema  # noqa: E402
 from fashiongen.splits import make_split  # noqa: E402
 
 
@@ -64,7 +65,8 @@ class GeneratorTrainingConfig(training.TrainingConfig, AdversarialConfig):
                                "discriminator (fashiongen/generator/vaegan.py)",
                        choices=("conv", "paper", "vaegan"))
     colour: bool = option(True, "conv and vaegan: also condition on baseColour, over the colours of the "
-                                "--classifier's colour head (when it has one)", negatable=True)
+                                "--classifier's colour head, or without one, the colours with 50+ training "
+                                "photos", negatable=True)
     classifier: Path | None = option(None, "classifier folder whose label schema (and, for --arch paper, scores) "
                                            "the generator uses", default_text="the shipped fashiongen/pretrained/"
                                                                               "classifier")
@@ -103,26 +105,33 @@ def load_data(args: GeneratorTrainingConfig, labeler: Labeler) -> SimpleNamespac
     """The dataset, each image's conditions, the split and the training rows used; checked to be
     enough before any model is built."""
     dataset = load_dataset(args.data_dir, cache_dir=args.cache_dir, progress=not args.quiet)
-    schema = generator_schema(args, labeler.schema)
+    split = make_split(args.split, dataset, args.seed)
+    train_rows = split.train[: args.limit]
+    schema = generator_schema(args, labeler.schema, dataset.styles.iloc[train_rows])
     if args.arch == "paper":
         # the paper conditions on the classifier's 25 predictions (a catalog labeler's first columns)
         conditions = paper_scores(labeler, dataset.images)
     else:
         conditions = schema.encode_frame(dataset.styles)  # one-hot, as at generation time
-    split = make_split(args.split, dataset, args.seed)
-    train_rows = split.train[: args.limit]
     print(training.data_report(dataset, split, train_rows))
     training.check_enough_data(args.data_dir, dataset, schema, split, train_rows)
     return SimpleNamespace(dataset=dataset, schema=schema, conditions=conditions, split=split, train_rows=train_rows)
 
 
-def generator_schema(args: GeneratorTrainingConfig, labeler_schema: LabelSchema) -> LabelSchema:
-    """The heads the generator is conditioned on: the paper's two, and the labeler's colour head
-    when asked for and it has one (the paper's model takes the labeler's 25 scores, nothing else)."""
+def generator_schema(args: GeneratorTrainingConfig, labeler_schema: LabelSchema,
+                     training_styles: pd.DataFrame | None = None) -> LabelSchema:
+    """The heads the generator is conditioned on: the paper's two, and with --colour baseColour over
+    the labeler's colour head, or, for a labeler without one (the shipped one), over the colours a
+    catalog labeler trained on `training_styles` would learn (LabelSchema.from_styles' rule). The
+    paper's model takes the labeler's 25 scores, nothing else."""
+    if args.arch == "paper" or not args.colour:
+        return labeler_schema.paper
     colours = labeler_schema.heads.get(COLOUR)
-    if args.arch == "paper" or not args.colour or colours is None:
-        if args.colour and args.arch != "paper" and colours is None:
-            print(f"note: {args.classifier or LABELER.shipped} has no {COLOUR} head: no colour control")
+    if colours is None and training_styles is not None:
+        colours = LabelSchema.from_styles(training_styles, extra_heads=(COLOUR,)).heads.get(COLOUR)
+    if colours is None:
+        print(f"note: neither {args.classifier or LABELER.shipped} nor the training rows give two {COLOUR} "
+              f"classes of {MIN_CLASS_PHOTOS}+ photos: no colour control")
         return labeler_schema.paper
     return LabelSchema(labeler_schema.sub_categories, labeler_schema.genders, ((COLOUR, colours),))
 

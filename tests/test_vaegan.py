@@ -10,6 +10,7 @@ from types import SimpleNamespace
 
 import keras
 import numpy as np
+import pandas as pd
 import pytest
 from helpers import REPO, SCHEMA, fixed_batch, load_script, one_error_line, read_card
 
@@ -119,7 +120,20 @@ def test_no_colour_or_no_colour_head_gives_the_paper_heads_only(capsys) -> None:
     assert cli.generator_schema(cli.parse_args(["--arch", "vaegan", "--no-colour"]), coloured) == SCHEMA
     assert cli.generator_schema(cli.parse_args(["--arch", "paper"]), coloured) == SCHEMA
     assert cli.generator_schema(cli.parse_args(["--arch", "conv"]), SCHEMA) == SCHEMA
-    assert "no baseColour head: no colour control" in capsys.readouterr().out
+    assert "no colour control" in capsys.readouterr().out
+
+
+def test_a_labeler_without_colours_gives_the_training_rows_colours(capsys) -> None:
+    """The shipped labeler has no colour head: the colours with 50+ training photos, most frequent
+    first, as a catalog labeler trained on those rows would have them; rarer ones are left out."""
+    styles = pd.DataFrame({"baseColour": ["Black"] * 50 + ["White"] * 60 + ["Teal"] * 49 + ["NA"] * 70,
+                           "subCategory": "Topwear", "gender": "Men"})
+    schema = cli.generator_schema(cli.parse_args(["--arch", "vaegan"]), SCHEMA, styles)
+    assert schema.heads["baseColour"] == ("White", "Black")
+    assert schema.paper == SCHEMA
+    assert cli.generator_schema(cli.parse_args(["--arch", "conv", "--no-colour"]), SCHEMA, styles) == SCHEMA
+    assert cli.generator_schema(cli.parse_args(["--arch", "conv"]), SCHEMA, styles[50:159]) == SCHEMA  # White only
+    assert "no colour control" in capsys.readouterr().out
 
 
 def test_a_vaegan_never_overwrites_a_generator_without_replace(tiny, colour_classifier, trained, tmp_path: Path,

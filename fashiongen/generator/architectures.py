@@ -68,13 +68,14 @@ def build_conv_decoder(latent_dim: int, n_labels: int) -> keras.Model:
     return keras.Model([code, labels], image, name="conv_decoder")
 
 
-def build_upsample_decoder(latent_dim: int, n_labels: int, filters: tuple[int, ...] = (128, 96, 48, 24)
+def build_upsample_decoder(latent_dim: int, n_labels: int, filters: tuple[int, ...] = (96, 64, 32, 16)
                            ) -> keras.Model:
     """(code, labels) -> image: 5x4x256 grown by four nearest-neighbour upsamplings, each followed by
     a 3x3 convolution, to 80x64, then cropped to 80x60. A stride-2 transposed convolution paints
     a 2x2 lattice as soon as an adversarial loss rewards high frequencies (Odena et al. 2016,
     "Deconvolution and checkerboard artifacts"); upsampling then convolving cannot. These widths
-    cost about 168 M multiply-adds per image, the transposed-convolution decoder about 45 M."""
+    cost about 85 M multiply-adds per image (the transposed-convolution decoder about 45 M): twice
+    them made an adversarial step too slow for this project's 2-core CPU."""
     code, labels, x = _decoder_stem(latent_dim, n_labels)
     for block, n in enumerate(filters, start=1):
         x = layers.UpSampling2D(2, interpolation="nearest", name=f"up{block}")(x)
