@@ -137,7 +137,9 @@ def test_a_labeler_without_colours_gives_the_training_rows_colours(capsys) -> No
 
 
 def test_a_vaegan_never_overwrites_a_generator_without_replace(tiny, colour_classifier, trained, tmp_path: Path,
-                                                                 capsys) -> None:
+                                                                 capsys, monkeypatch) -> None:
+    """A vaegan is not judged by its validation loss, so an occupied --out needs --replace; and it
+    keeps its last epoch, so even with --replace a diverged (NaN) one must not reach --out."""
     out = tmp_path / "out"
     out.mkdir()
     for file in trained.out.iterdir():
@@ -146,12 +148,24 @@ def test_a_vaegan_never_overwrites_a_generator_without_replace(tiny, colour_clas
     assert run(tiny, colour_classifier, tmp_path, "--epochs", "1").code == 2
     assert "evaluate_generator.py" in one_error_line(capsys.readouterr().err)
     assert {file.name: file.read_bytes() for file in out.iterdir()} == before
-    assert run(tiny, colour_classifier, tmp_path, "--epochs", "1", "--replace").code == 0
-    assert read_card(out)["command"].endswith("--replace")
+
+    real_evaluate = keras.Model.evaluate
+
+    def diverged(self, *args, **kwargs):
+        return {**real_evaluate(self, *args, **kwargs), "loss": float("nan")}
+
+    monkeypatch.setattr(keras.Model, "evaluate", diverged)
+    assert run(tiny, colour_classifier, tmp_path, "--epochs", "1", "--replace").code == 2
+    assert "diverged" in one_error_line(capsys.readouterr().err)
+    assert {file.name: file.read_bytes() for file in out.iterdir()} == before
 
 
-def test_resume_restores_the_discriminator_and_its_optimizer(tiny, colour_classifier, tmp_path: Path,
+def test_resume_restores_the_discriminator_and_its_optimizer(tiny, colour_classifier, trained, tmp_path: Path,
                                                              monkeypatch) -> None:
+    """Interrupted, then resumed with --replace into an occupied --out, which it overwrites."""
+    (tmp_path / "out").mkdir()
+    for file in trained.out.iterdir():
+        (tmp_path / "out" / file.name).write_bytes(file.read_bytes())
     seen: dict[str, tuple] = {}
 
     def interrupt_second_epoch(self, epoch, logs=None):
@@ -160,7 +174,7 @@ def test_resume_restores_the_discriminator_and_its_optimizer(tiny, colour_classi
             raise KeyboardInterrupt
 
     monkeypatch.setattr(keras.callbacks.TensorBoard, "on_epoch_begin", interrupt_second_epoch)
-    assert run(tiny, colour_classifier, tmp_path, "--epochs", "2").code == 130
+    assert run(tiny, colour_classifier, tmp_path, "--epochs", "2", "--replace").code == 130
     assert json.loads((tmp_path / "run" / "backup" / "training_metadata.json").read_text())["epoch"] == 1
 
     def record(self, epoch, logs=None):
@@ -171,7 +185,8 @@ def test_resume_restores_the_discriminator_and_its_optimizer(tiny, colour_classi
 
     monkeypatch.setattr(keras.callbacks.TensorBoard, "on_epoch_begin", record)
     monkeypatch.setattr(keras.callbacks.TensorBoard, "on_epoch_end", record_end)
-    assert run(tiny, colour_classifier, tmp_path, "--epochs", "2", "--resume").code == 0
+    assert run(tiny, colour_classifier, tmp_path, "--epochs", "2", "--replace", "--resume").code == 0
+    assert read_card(tmp_path / "out")["command"].endswith("--replace --resume")
     assert int(seen["interrupted"][-1][0]) == 0  # no discriminator step in the plain first epoch
     assert int(seen["resumed_end"]) > 0  # the resumed run switched to the adversarial step
     for restored, saved in zip(seen["resumed"], seen["interrupted"], strict=True):
@@ -195,20 +210,6 @@ def test_every_epoch_leaves_a_grid_to_look_at(trained) -> None:
         width, height = picture.size
     # 8 columns of 60-pixel images at scale 2; the tiny data has fewer than 8 label rows and photos
     assert width == 8 * 120 + 7 * 2 and height > 2 * 160
-
-
-def test_a_diverged_run_leaves_out_untouched(tiny, colour_classifier, tmp_path: Path, monkeypatch, capsys) -> None:
-    """A vaegan keeps its last epoch, so a NaN one must not reach --out (the best-epoch guard of
-    the other archs never applies to it)."""
-    real_evaluate = keras.Model.evaluate
-
-    def diverged(self, *args, **kwargs):
-        return {**real_evaluate(self, *args, **kwargs), "loss": float("nan")}
-
-    monkeypatch.setattr(keras.Model, "evaluate", diverged)
-    assert run(tiny, colour_classifier, tmp_path, "--epochs", "1").code == 2
-    assert "diverged" in one_error_line(capsys.readouterr().err)
-    assert not (tmp_path / "out").exists()
 
 
 def test_a_judge_is_refused_for_a_vaegan_and_a_colour_generator(tiny, colour_classifier, tmp_path: Path,
