@@ -102,7 +102,22 @@ def test_prior_survives_save_and_load(with_prior) -> None:
     assert (folder / PRIOR_FILE).is_file()
     loaded = Generator.load(folder)
     np.testing.assert_array_equal(loaded.prior.means, generator.prior.means)
+    np.testing.assert_array_equal(loaded.prior.scales, generator.prior.scales)
     np.testing.assert_array_equal(loaded.generate("Shoes", "Women", -3, 4), generator.generate("Shoes", "Women", -3, 4))
+
+
+def test_a_saved_prior_stores_the_triangular_scales_zeros_compressed(tmp_path: Path) -> None:
+    """The shipped prior is 68 lower-triangular 128x128 scales: stored plainly, half the file is zeros."""
+    rng = np.random.default_rng(0)
+    pairs, latent = 4, 64
+    scales = np.tril(rng.normal(size=(pairs, latent, latent))).astype(np.float32)
+    means = rng.normal(size=(pairs, latent)).astype(np.float32)
+    prior = LatentPrior(np.eye(pairs, SCHEMA.size, dtype=np.float32), means, np.full(pairs, 10), scales, scales[0],
+                        N_SUB)
+    prior.save(tmp_path / PRIOR_FILE)
+    arrays = sum(array.nbytes for array in (prior.conditions, prior.means, prior.counts, scales, prior.pooled_scale))
+    assert (tmp_path / PRIOR_FILE).stat().st_size < 0.7 * arrays
+    np.testing.assert_array_equal(LatentPrior.load(tmp_path / PRIOR_FILE).scales, scales)
 
 
 def test_interpolation_ends_are_the_generated_images(with_prior) -> None:

@@ -155,9 +155,10 @@ class LatentPrior:
                               f"{self.shrinkage:g} pseudo-images", "file": PRIOR_FILE}
 
     def save(self, path: Path) -> None:
-        """Atomically: readers see the old prior or the new one, never half of one."""
+        """Atomically: readers see the old prior or the new one, never half of one. Compressed:
+        the scales are lower-triangular, half zeros, and the file ships with the app."""
         buffer = io.BytesIO()
-        np.savez(buffer, conditions=self.conditions, means=self.means, counts=self.counts, scales=self.scales,
+        np.savez_compressed(buffer, conditions=self.conditions, means=self.means, counts=self.counts, scales=self.scales,
                  pooled_scale=self.pooled_scale, n_sub_categories=np.int64(self.n_sub_categories),
                  shrinkage=np.float64(self.shrinkage), colour_counts=self.colour_counts)
         atomic_write_bytes(path, buffer.getvalue())
