@@ -155,8 +155,9 @@ def build_model(args: GeneratorTrainingConfig, strategy, labeler: Labeler, data:
             judge_prior = start.prior if start is not None else None
             if judge_prior is None:
                 judge_pairs = training_pairs(conditions[train_rows], len(schema.sub_categories))
-        adversarial = dict(adversarial=args, adversarial_start=int(args.adversarial_start_epochs * steps_per_epoch)
-                           ) if args.arch == "vaegan" else {}
+        # a warm start's prior draws the codes of the images the discriminator judges, as generation does
+        adversarial = dict(adversarial=args, adversarial_start=int(args.adversarial_start_epochs * steps_per_epoch),
+                           prior=start.prior if start is not None else None) if args.arch == "vaegan" else {}
         model = build_generator(args.arch, schema.size, args.latent_dim, seed=args.seed,
                                 # a warm start already has its codes near N(0, I): no warm-up
                                 kl_warmup_steps=0 if args.init_from else int(args.kl_warmup_epochs * steps_per_epoch),

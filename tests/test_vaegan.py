@@ -12,13 +12,15 @@ import keras
 import numpy as np
 import pandas as pd
 import pytest
-from helpers import REPO, SCHEMA, fixed_batch, load_script, one_error_line, read_card
+from helpers import N_SUB, REPO, SCHEMA, condition, fixed_batch, load_script, one_error_line, read_card, synthetic_codes
 
 from fashiongen.errors import ClassifierError
 from fashiongen.generator.architectures import build_upsample_decoder
 from fashiongen.generator.cvae import build_generator
 from fashiongen.generator.generator import Generator
-from fashiongen.generator.vaegan import AdversarialConfig, AdversarialStart, build_discriminator
+from fashiongen.generator import vaegan
+from fashiongen.generator.prior import LatentPrior
+from fashiongen.generator.vaegan import AdversarialConfig, AdversarialStart, PriorCodes, build_discriminator
 from fashiongen.imaging import IMAGE_SHAPE
 from fashiongen.labeler.labeler import Labeler
 from fashiongen.labeler.model import build_classifier
@@ -75,6 +77,20 @@ def test_the_adversarial_terms_start_after_the_delay() -> None:
     assert model.adversarial_phase
 
 
+def test_prior_codes_draw_each_rows_code_from_its_pairs_gaussian() -> None:
+    """Inside the train step, as LatentPrior.sample draws them (colour columns after the pair's
+    ignored); a row of a pair the prior never saw keeps its N(0, I) noise."""
+    codes, conditions, _, _ = synthetic_codes(np.random.default_rng(0))
+    prior = LatentPrior.fit(codes, conditions, N_SUB)
+    rows = np.stack([condition("Topwear", "Women"), condition("Bags", "Boys"), condition("Topwear", "Men"),
+                     condition("Shoes", "Girls")])
+    coloured = np.concatenate([rows, np.eye(4, 2, dtype=np.float32)], axis=1)  # a colour one-hot after the pair
+    noise = np.random.default_rng(1).standard_normal((4, codes.shape[1])).astype(np.float32)
+    drawn = np.asarray(PriorCodes(prior).sample(coloured, noise))
+    np.testing.assert_allclose(drawn[:3], prior.sample(rows[:3], noise[:3]), rtol=1e-4, atol=1e-3)
+    np.testing.assert_array_equal(drawn[3], noise[3])
+
+
 # ----------------------------------------------------------------------------- train_generator.py --arch vaegan
 
 
@@ -112,6 +128,30 @@ def test_a_vaegan_run_saves_a_colour_controlled_generator(trained) -> None:
     assert {"discriminator_loss", "adversarial_loss", "adaptive_weight"} <= card["training"]["history"].keys()
     assert card["training"]["history"]["adaptive_weight"][0] == 0.0  # the first epoch is a plain CVAE's
     assert card["training"]["history"]["adaptive_weight"][1] > 0
+
+
+def test_a_warm_started_vaegan_judges_images_drawn_from_its_prior(tiny, colour_classifier, trained,
+                                                                  tmp_path: Path, monkeypatch) -> None:
+    """Fine-tuning a vaegan's decoder (--init-from, --freeze-encoder): the discriminator's drawn
+    images come from the warm start's latent prior, the codes generation uses; the encoder stays
+    as it was, so that prior still fits it."""
+    given = []
+
+    class Recorded(PriorCodes):
+        def __init__(self, prior) -> None:
+            given.append(prior)
+            super().__init__(prior)
+
+    monkeypatch.setattr(vaegan, "PriorCodes", Recorded)
+    start = Generator.load(trained.out)
+    tuned = run(tiny, colour_classifier, tmp_path, "--epochs", "1", "--adversarial-start-epochs", "0",
+                "--init-from", str(trained.out), "--freeze-encoder")
+    assert tuned.code == 0 and len(given) == 1
+    np.testing.assert_array_equal(given[0].means, start.prior.means)
+    result = Generator.load(tuned.out)
+    for before, after in zip(start.encoder.get_weights(), result.encoder.get_weights()):
+        np.testing.assert_array_equal(before, after)
+    assert any(not np.array_equal(a, b) for a, b in zip(start.decoder.get_weights(), result.decoder.get_weights()))
 
 
 def test_no_colour_or_no_colour_head_gives_the_paper_heads_only(capsys) -> None:

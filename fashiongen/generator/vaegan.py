@@ -14,20 +14,28 @@ be downloaded here; feature matching on the discriminator's own features stands 
   at the decoder's last layer, so neither loss drowns the other;
 - the adversarial terms and feature matching start after `adversarial_start` steps (the
   `AdversarialStart` callback switches the step): first a plain CVAE learns to reconstruct, then
-  the discriminator sharpens it.
+  the discriminator sharpens it;
+- the drawn images' codes come from N(0, I), or, when a fitted latent prior is given (fine-tuning
+  a generator that has one), from the Gaussian of each row's label pair: the codes generation
+  draws, so the discriminator judges the images users will see.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import keras
+import numpy as np
 from keras import layers, ops
 
 from fashiongen.config import option
 from fashiongen.generator.architectures import PIXEL_VALUES
 from fashiongen.generator.cvae import CVAE, LOG_VAR_LIMIT, _replica_share, _unpack
 from fashiongen.imaging import IMAGE_SHAPE
+
+if TYPE_CHECKING:
+    from fashiongen.generator.prior import LatentPrior
 
 
 @dataclass
@@ -73,9 +81,11 @@ class VAEGAN(CVAE):
     encoder and decoder are saved, as for every generator."""
 
     def __init__(self, encoder: keras.Model, decoder: keras.Model, discriminator: keras.Model,
-                 adversarial: AdversarialConfig, adversarial_start: int = 0, **kwargs) -> None:
+                 adversarial: AdversarialConfig, adversarial_start: int = 0, prior: "LatentPrior | None" = None,
+                 **kwargs) -> None:
         super().__init__(encoder, decoder, "vaegan", **kwargs)
         self.discriminator, self.adversarial, self.adversarial_start = discriminator, adversarial, adversarial_start
+        self.prior_codes = None if prior is None else PriorCodes(prior)
         # A Python flag, so each phase is its own traced step: before the start no discriminator
         # work is done at all (nor Adam steps of zero gradients, which would spend its bias correction)
         self.adversarial_phase = adversarial_start <= 0
@@ -135,14 +145,16 @@ class VAEGAN(CVAE):
         return results
 
     def _decoded_terms(self, images, conditions, weights) -> dict:
-        """Encode, decode the batch's codes and as many N(0, I) codes with the same labels in one
-        decoder call (one batch's BatchNormalization statistics), and every loss term of the
+        """Encode, decode the batch's codes and as many drawn codes (the prior's, or N(0, I)) with
+        the same labels in one decoder call (one batch's BatchNormalization statistics), and every loss term of the
         encoder and decoder, each a mean over the batch's rows weighted by `weights`."""
         n = ops.shape(images)[0]
         mean, log_var = self.encode(images, conditions, training=True)
         log_var = ops.minimum(log_var, LOG_VAR_LIMIT)
         codes = mean + ops.exp(0.5 * log_var) * keras.random.normal(ops.shape(mean), seed=self.seed_generator)
         drawn_codes = keras.random.normal(ops.shape(mean), seed=self.seed_generator)
+        if self.prior_codes is not None:
+            drawn_codes = self.prior_codes.sample(conditions, drawn_codes)
         both_conditions = ops.concatenate([conditions, conditions])
         decoded = self.decoder([ops.concatenate([codes, drawn_codes]), both_conditions], training=True)
         reconstructions = decoded[:n]
@@ -181,6 +193,26 @@ class VAEGAN(CVAE):
         gradients = tape.gradient(scaled, variables)
         self.discriminator_optimizer.apply_gradients(zip(gradients, variables))
         return loss
+
+
+class PriorCodes:
+    """A fitted latent prior's Gaussians as tensors, to draw codes inside the traced train step
+    (LatentPrior.sample's NumPy cannot run there): each row's code from its label pair's
+    Gaussian; a row whose pair the prior never saw keeps its N(0, I) noise."""
+
+    def __init__(self, prior: "LatentPrior") -> None:
+        self.key_width = prior.key_width
+        self.pairs = ops.convert_to_tensor(np.asarray(prior.conditions, np.float32))
+        self.means = ops.convert_to_tensor(np.asarray(prior.means, np.float32))
+        self.scales = ops.convert_to_tensor(np.asarray(prior.scales, np.float32))
+
+    def sample(self, conditions, noise):
+        keys = conditions[:, : self.key_width]
+        matches = ops.all(ops.equal(keys[:, None, :], self.pairs[None]), axis=2)
+        pair = ops.argmax(ops.cast(matches, "int32"), axis=1)
+        codes = ops.take(self.means, pair, axis=0) + ops.einsum("nij,nj->ni", ops.take(self.scales, pair, axis=0),
+                                                                noise)
+        return ops.where(ops.any(matches, axis=1)[:, None], codes, noise)
 
 
 class AdversarialStart(keras.callbacks.Callback):
