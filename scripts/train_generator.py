@@ -142,9 +142,8 @@ def build_model(args: GeneratorTrainingConfig, strategy, labeler: Labeler, data:
     steps_per_epoch = -(-len(train_rows) // args.batch_size)
     with strategy.scope():
         start = Generator.load(args.init_from) if args.init_from else None
-        if start is not None and (start.arch != args.arch or start.schema != schema):
-            raise GeneratorError(f"{args.init_from} is a {start.arch} generator with another schema or "
-                                     f"architecture than --arch {args.arch}")
+        if start is not None and warm_start_problem(start, args.arch, schema):
+            raise GeneratorError(f"--init-from {args.init_from}: {warm_start_problem(start, args.arch, schema)}")
         judge = judge_pairs = judge_prior = None
         judge_command = None  # how the judge was made, for the card: a generator is reproducible with it
         if args.judge_weight > 0:
@@ -166,8 +165,9 @@ def build_model(args: GeneratorTrainingConfig, strategy, labeler: Labeler, data:
                                     len(schema.sub_categories) if args.judge_loss == "heads" else None),
                                 **adversarial)
         if start is not None:
-            model.encoder.set_weights(start.encoder.get_weights())
-            model.decoder.set_weights(start.decoder.get_weights())
+            transfer_weights(start.encoder, model.encoder)
+            if start.arch == args.arch:  # a vaegan warm-started from a conv generator keeps its new decoder
+                transfer_weights(start.decoder, model.decoder)
             model.encoder.trainable = not args.freeze_encoder
         if args.arch == "paper":
             optimizer = keras.optimizers.RMSprop(args.learning_rate)
@@ -181,6 +181,32 @@ def build_model(args: GeneratorTrainingConfig, strategy, labeler: Labeler, data:
         else:
             model.compile(optimizer=optimizer)
     return SimpleNamespace(model=model, start=start, judge_command=judge_command)
+
+
+def warm_start_problem(start: Generator, arch: str, schema: LabelSchema) -> str | None:
+    """Why `start` cannot warm-start an `arch` generator of `schema`, or None. It can when it has
+    the same architecture, or is a conv generator starting a vaegan (which shares its encoder), and
+    its labels are the schema's or the schema's without the colour head (which then starts at zero)."""
+    if start.arch != arch and (start.arch, arch) != ("conv", "vaegan"):
+        return f"it is a {start.arch} generator, which cannot start --arch {arch}"
+    if start.schema not in (schema, schema.paper):
+        return "its labels are not this run's (nor this run's without the colour head)"
+    return None
+
+
+def transfer_weights(source: keras.Model, target: keras.Model) -> None:
+    """Copy `source`'s weights into `target` of the same layers. A target conditioned on more
+    labels (a colour head after the paper's two) has more rows in the kernels of the layers that
+    take the labels, which come last in their input: those rows start at zero, so the target
+    computes exactly what the source did until training moves them."""
+    weights = []
+    for old, new in zip(source.get_weights(), target.get_weights(), strict=True):
+        if old.shape != new.shape:
+            if old.ndim != 2 or old.shape[1:] != new.shape[1:] or old.shape[0] > new.shape[0]:
+                raise GeneratorError(f"a weight of {source.name} is {old.shape}, not {new.shape}")
+            old = np.concatenate([old, np.zeros((new.shape[0] - old.shape[0],) + old.shape[1:], old.dtype)])
+        weights.append(old)
+    target.set_weights(weights)
 
 
 def fit(args: GeneratorTrainingConfig, strategy, model: keras.Model, data: SimpleNamespace,
@@ -281,7 +307,12 @@ def train(args: GeneratorTrainingConfig, argv: list[str]) -> dict:
     seconds = time.perf_counter() - started
     card = model_card(args, argv, data, net, history, validation, seconds)
     generator = Generator(model.encoder, model.decoder, schema, args.arch, card)
-    if args.arch != "paper":  # the paper draws codes from N(0, I); ours from each label pair's own region
+    if args.arch != "paper" and args.freeze_encoder and net.start.prior is not None:
+        # the codes are the warm start's, so is its prior (refined, perhaps); the colours are counted anew
+        generator.prior = net.start.prior.with_colours(data.conditions[data.train_rows])
+        card["latent_prior"] = {**net.start.card.get("latent_prior", {}), "kept_from": str(args.init_from),
+                                "colours_counted_on": "the training rows above"}
+    elif args.arch != "paper":  # the paper draws codes from N(0, I); ours from each label pair's own region
         prior = generator.fit_prior(data.dataset.images[data.train_rows], data.conditions[data.train_rows])
         card["latent_prior"] = {**prior.describe(), "fitted_on": "the training rows above"}
     new_loss = old_loss = None

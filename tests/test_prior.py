@@ -65,6 +65,21 @@ def test_samples_are_centre_plus_the_scaled_noise() -> None:
     np.testing.assert_allclose(np.cov(drawn.T), prior.pooled_scale @ prior.pooled_scale.T, rtol=0.06, atol=0.15)
 
 
+def test_with_colours_keeps_the_gaussians_and_counts_each_pairs_colours_anew() -> None:
+    codes, conditions, _, _ = synthetic_codes(np.random.default_rng(0))
+    prior = LatentPrior.fit(codes, conditions, N_SUB)
+    rows = np.stack([condition("Topwear", "Men")] * 3 + [condition("Bags", "Boys"), condition("Shoes", "Girls")])
+    colours = np.eye(3, dtype=np.float32)[[0, 0, 2, 1, 1]]  # the last row's pair is not the prior's
+    coloured = prior.with_colours(np.concatenate([rows, colours], axis=1))
+    for name in ("conditions", "means", "counts", "scales", "pooled_scale"):
+        np.testing.assert_array_equal(getattr(coloured, name), getattr(prior, name))
+    _, pairs = prior._pairs_of(rows)
+    expected = np.zeros((len(prior.counts), 3), np.int64)
+    expected[pairs[0]] = [2, 0, 1]
+    expected[pairs[3]] = [0, 1, 0]
+    np.testing.assert_array_equal(coloured.colour_counts, expected)
+
+
 def test_fit_needs_labelled_images() -> None:
     with pytest.raises(GeneratorError, match="at least 2 labelled images"):
         LatentPrior.fit(np.zeros((3, LATENT)), np.zeros((3, SCHEMA.size), np.float32), N_SUB)

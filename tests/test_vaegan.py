@@ -14,10 +14,11 @@ import pandas as pd
 import pytest
 from helpers import N_SUB, REPO, SCHEMA, condition, fixed_batch, load_script, one_error_line, read_card, synthetic_codes
 
-from fashiongen.errors import ClassifierError
+from fashiongen.errors import ClassifierError, GeneratorError
 from fashiongen.generator.architectures import build_upsample_decoder
 from fashiongen.generator.cvae import build_generator
-from fashiongen.generator.generator import Generator
+from fashiongen.generator import snapshots
+from fashiongen.generator.generator import Generator, to_uint8
 from fashiongen.generator import vaegan
 from fashiongen.generator.prior import LatentPrior
 from fashiongen.generator.vaegan import AdversarialConfig, AdversarialStart, PriorCodes, build_discriminator
@@ -91,6 +92,27 @@ def test_prior_codes_draw_each_rows_code_from_its_pairs_gaussian() -> None:
     np.testing.assert_array_equal(drawn[3], noise[3])
 
 
+def test_epoch_grids_draw_a_warm_started_vaegans_codes_from_its_prior(tmp_path: Path, monkeypatch) -> None:
+    """The grid shows what generation will draw: with a prior, its codes, not N(0, I)'s."""
+    codes, conditions, _, _ = synthetic_codes(np.random.default_rng(0))
+    prior = LatentPrior.fit(codes, conditions, N_SUB)
+    rows = np.stack([condition("Bags", "Boys")])
+    photos, photo_conditions = fixed_batch(2)
+    pictures = []
+    monkeypatch.setattr(snapshots, "image_grid", lambda images, **_: pictures.append(images) or SimpleNamespace(
+        save=lambda path: None))
+    draws = np.random.default_rng(0).standard_normal((3, codes.shape[1])).astype(np.float32)
+    for with_prior in (False, True):
+        model = build_generator("vaegan", SCHEMA.size, latent_dim=codes.shape[1], adversarial=AdversarialConfig(),
+                                prior=prior if with_prior else None)
+        grids = snapshots.EpochGrids(tmp_path, rows, (photos * 255).astype(np.uint8), photo_conditions, columns=3)
+        grids.set_model(model)
+        grids.on_epoch_end(0)
+        wanted = prior.sample(np.repeat(rows, 3, axis=0), draws) if with_prior else draws
+        expected = to_uint8(np.asarray(model.decoder([wanted, np.repeat(rows, 3, axis=0)], training=False)))
+        np.testing.assert_array_equal(pictures[-1][:3], expected)
+
+
 # ----------------------------------------------------------------------------- train_generator.py --arch vaegan
 
 
@@ -152,6 +174,45 @@ def test_a_warm_started_vaegan_judges_images_drawn_from_its_prior(tiny, colour_c
     for before, after in zip(start.encoder.get_weights(), result.encoder.get_weights()):
         np.testing.assert_array_equal(before, after)
     assert any(not np.array_equal(a, b) for a, b in zip(start.decoder.get_weights(), result.decoder.get_weights()))
+
+
+def test_a_vaegan_starts_from_a_conv_generators_encoder_and_prior_and_adds_colour(
+        tiny, colour_classifier, tmp_path: Path) -> None:
+    """--init-from a conv generator without colour (the shipped `smooth`), --freeze-encoder: the
+    vaegan's encoder takes the colour too, with zero weights, so it gives the start's codes for any
+    colour; the start's (perhaps refined) prior is kept, its colours counted on the training rows;
+    the upsampling decoder is the vaegan's own."""
+    start_run = run(tiny, colour_classifier, tmp_path / "conv", "--arch", "conv", "--no-colour", "--epochs", "1")
+    assert start_run.code == 0
+    start = Generator.load(start_run.out)
+    assert not start.colours
+    tuned = run(tiny, colour_classifier, tmp_path / "vaegan", "--epochs", "1", "--adversarial-start-epochs", "0",
+                "--init-from", str(start_run.out), "--freeze-encoder")
+    assert tuned.code == 0
+    result = Generator.load(tuned.out)
+    assert result.arch == "vaegan" and result.colours == COLOURS
+    images, pairs = fixed_batch(3)
+    for colour in np.eye(len(COLOURS), dtype=np.float32):
+        coloured = np.concatenate([pairs, np.repeat(colour[None], len(pairs), axis=0)], axis=1)
+        for ours, theirs in zip(result.encoder([images, coloured]), start.encoder([images, pairs])):
+            np.testing.assert_allclose(ours, theirs, rtol=1e-5, atol=1e-5)
+    np.testing.assert_array_equal(result.prior.means, start.prior.means)
+    np.testing.assert_array_equal(result.prior.scales, start.prior.scales)
+    assert result.prior.colour_counts[:, 0].sum() == result.prior.counts.sum()  # every tiny photo is Blue
+    card = read_card(tuned.out)
+    assert card["latent_prior"]["kept_from"] == str(start_run.out) and card["encoder_frozen"] is True
+
+
+def test_only_a_conv_generator_of_the_same_labels_starts_a_vaegan(trained, tmp_path: Path) -> None:
+    coloured = LabelSchema(SCHEMA.sub_categories, SCHEMA.genders, (("baseColour", COLOURS),))
+    start = Generator.load(trained.out)
+    assert cli.warm_start_problem(start, "vaegan", coloured) is None
+    assert "cannot start --arch conv" in cli.warm_start_problem(start, "conv", coloured)
+    other = LabelSchema(SCHEMA.sub_categories, SCHEMA.genders, (("baseColour", ("Red", "Green")),))
+    assert "labels are not this run's" in cli.warm_start_problem(start, "vaegan", other)
+    with pytest.raises(GeneratorError, match="not \\(2, 4\\)"):
+        cli.transfer_weights(keras.Sequential([keras.Input((3,)), keras.layers.Dense(4)]),
+                             keras.Sequential([keras.Input((2,)), keras.layers.Dense(4)]))
 
 
 def test_no_colour_or_no_colour_head_gives_the_paper_heads_only(capsys) -> None:

@@ -148,6 +148,18 @@ class LatentPrior:
             counts = np.ones(self.colour_counts.shape[1])
         return counts / counts.sum()
 
+    def with_colours(self, conditions: np.ndarray) -> "LatentPrior":
+        """This prior's Gaussians with each pair's colours counted anew on `conditions` (one-hot rows,
+        a colour one-hot after the pair's columns, as many colours as wanted): for a generator
+        conditioned on colour whose encoder, and so codes, are those this prior was fitted on."""
+        conditions = np.asarray(conditions, np.float32)
+        _, pairs = self._pairs_of(conditions)
+        seen = pairs >= 0
+        colour_counts = np.zeros((len(self.conditions), conditions.shape[1] - self.key_width), np.int64)
+        np.add.at(colour_counts, pairs[seen], conditions[seen, self.key_width:].astype(np.int64))
+        return LatentPrior(self.conditions, self.means, self.counts, self.scales, self.pooled_scale,
+                           self.n_sub_categories, self.shrinkage, colour_counts)
+
     def describe(self) -> dict:
         """For the model card."""
         return {"images": int(self.counts.sum()), "pairs": int(len(self.counts)),

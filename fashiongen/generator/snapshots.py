@@ -17,8 +17,9 @@ SNAPSHOT_DIR = "grids"  # inside the run folder
 
 class EpochGrids(keras.callbacks.Callback):
     """After every epoch, `<run dir>/grids/epoch-NNN.png`: one row per label row of `conditions`
-    decoded from the same fixed N(0, I) codes (columns), then `photos` and their reconstructions in
-    alternating rows. Fixed codes make epochs comparable picture by picture."""
+    decoded from the same fixed N(0, I) draws (columns), moved by the latent prior a warm-started
+    VAEGAN draws its codes from (as generation does) when it has one, then `photos` and their
+    reconstructions in alternating rows. Fixed draws make epochs comparable picture by picture."""
 
     def __init__(self, run_dir: Path, conditions: np.ndarray, photos: np.ndarray, photo_conditions: np.ndarray,
                  columns: int = 8, seed: int = 0) -> None:
@@ -31,8 +32,12 @@ class EpochGrids(keras.callbacks.Callback):
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         model = self.model
         codes = np.random.default_rng(self.seed).standard_normal((self.columns, model.latent_dim)).astype(np.float32)
-        drawn = [model.decoder([codes, np.repeat(row[None], self.columns, axis=0)], training=False)
-                 for row in self.conditions]
+        prior = getattr(model, "prior_codes", None)
+        drawn = []
+        for row in self.conditions:
+            rows = np.repeat(row[None], self.columns, axis=0)
+            drawn.append(model.decoder([codes if prior is None else np.asarray(prior.sample(rows, codes)), rows],
+                                       training=False))
         x = to_unit_float(self.photos)
         mean, _ = model.encode(x, self.photo_conditions)
         rebuilt = model.decoder([np.asarray(mean), self.photo_conditions], training=False)
