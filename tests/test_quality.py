@@ -365,13 +365,15 @@ def drawn_colour(generator: Generator, pair: tuple[str, str], seed: int) -> str:
     return generator.colours[int(row[generator.schema.slices["baseColour"]].argmax())]
 
 
-def test_colour_accuracy_is_judged_against_the_drawn_colour(colour_generator) -> None:
+@pytest.mark.parametrize("catalog", [CATALOG_SCHEMA, LabelSchema(SCHEMA.sub_categories, SCHEMA.genders, (
+    ("articleType", ("Shirts", "Tshirts")), ("baseColour", COLOURS[::-1])))], ids=["same-order", "reordered"])
+def test_colour_accuracy_is_judged_against_the_drawn_colour(colour_generator, catalog: LabelSchema) -> None:
     """"Any colour" draws a colour per seed from those seen with the pair; the labeler's colour (read
     by head name from a catalog schema with more heads) is compared with that drawn colour."""
     seeds = 10
     images = {pair: np.concatenate([colour_generator.generate(*pair, seed, 1) for seed in range(seeds)])
               for pair in PAIRS}
-    labeler = threshold_labeler(np.concatenate(list(images.values())), CATALOG_SCHEMA)
+    labeler = threshold_labeler(np.concatenate(list(images.values())), catalog)
     result = conditional_accuracy(colour_generator, labeler, PAIRS, seeds=seeds)
     drawn = {pair: [drawn_colour(colour_generator, pair, seed) for seed in range(seeds)] for pair in PAIRS}
     assert set(drawn[("Topwear", "Men")]) == {"Red", "Blue"} and set(drawn[("Shoes", "Girls")]) == {"Blue"}

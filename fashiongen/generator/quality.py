@@ -200,13 +200,17 @@ def _ratio(numerator: float, denominator: float) -> float | None:
 def judged_heads(generator: Generator, labeler: Labeler) -> tuple[str, ...]:
     """The generator's heads the labeler judges, by name: sub-category and gender always, the colour
     when the generator has colour control and the labeler a colour head. A head the labeler names
-    with other classes raises `ValueError`: its answers could not be compared with the condition."""
+    with other classes raises `ValueError`: its answers could not be compared with the condition.
+    The colour head may list the same classes in another order (each split's training rows order
+    them by their own counts): answers are compared by class name. The paper's two heads may not,
+    since the paper's generator is conditioned on the labeler's scores column by column."""
     heads = []
     for column, classes in generator.schema.heads.items():
         theirs = labeler.schema.heads.get(column)
         if theirs is None and column in ("subCategory", "gender"):
             raise ValueError(f"the classifier has no {column} head; the generator needs one")
-        if theirs is not None and theirs != classes:
+        reordered = theirs is not None and column not in ("subCategory", "gender") and sorted(theirs) == sorted(classes)
+        if theirs is not None and theirs != classes and not reordered:
             raise ValueError(f"the generator and the classifier use different label schemas: their {column} "
                              "classes differ; use a classifier with the generator's classes")
         if theirs is not None:
