@@ -40,7 +40,7 @@ FLAGS = (
     "--latent-dim", "--kl-warmup-epochs", "--split", "--seed", "--limit", "--resume", "--replace", "--strategy",
     "--cpu-devices", "--cache-dir", "--quiet", "--judge-weight", "--judge", "--judge-loss", "--init-from",
     "--freeze-encoder", "--colour", "--adversarial-weight", "--feature-matching-weight", "--adversarial-start-epochs",
-    "--discriminator-learning-rate",
+    "--discriminator-learning-rate", "--discriminator-shift",
 )
 MODEL_FILES = sorted([ENCODER_FILE, DECODER_FILE, CONFIG_FILE, SCHEMA_FILE, CARD_FILE])
 

@@ -48,6 +48,16 @@ def test_the_discriminator_scores_patches_for_their_labels() -> None:
     assert not np.allclose(logits, other)  # the label projection: the same photo, other labels, another verdict
 
 
+def test_the_discriminator_sees_its_images_shifted_with_mirrored_edges() -> None:
+    images = np.random.default_rng(0).random((2, 80, 60, 3)).astype(np.float32)
+    np.testing.assert_array_equal(vaegan.shifted(images, np.array([4, 4]), 4), images)  # the centre: no move
+    np.testing.assert_array_equal(vaegan.shifted(images, np.array([1, 1]), 0), images)  # shift 0: never moved
+    down_right = np.asarray(vaegan.shifted(images, np.array([0, 8]), 4))  # 4 rows down, 4 columns left
+    np.testing.assert_array_equal(down_right[:, 4:, :-4], images[:, :-4, 4:])
+    np.testing.assert_array_equal(down_right[:, :4], down_right[:, 7:3:-1])  # the edge mirrored in
+    assert down_right.shape == images.shape
+
+
 def discriminator_biases(model) -> list[np.ndarray]:
     """The discriminator's biases: only its optimizer moves them (spectral normalisation rescales
     the kernels at every training call, whatever the loss)."""

@@ -49,6 +49,9 @@ class AdversarialConfig:
     adversarial_start_epochs: float = option(2.0, "vaegan: epochs of plain CVAE training before the "
                                                   "discriminator joins")
     discriminator_learning_rate: float = option(2e-4, "vaegan: the discriminator's Adam learning rate")
+    discriminator_shift: int = option(4, "vaegan: every discriminator call sees its images moved by a random "
+                                         "offset of up to this many pixels each way (0: never), the same "
+                                         "offset for the photos and the decoded images it compares")
 
 
 class LabelProjection(layers.Layer):
@@ -158,8 +161,11 @@ class VAEGAN(CVAE):
         both_conditions = ops.concatenate([conditions, conditions])
         decoded = self.decoder([ops.concatenate([codes, drawn_codes]), both_conditions], training=True)
         reconstructions = decoded[:n]
-        fake_logits, *fake_features = self.discriminator([decoded, both_conditions], training=False)
-        _, *real_features = self.discriminator([images, conditions], training=False)
+        offset = self._offset()  # one for both calls: feature matching compares a photo with its reconstruction
+        fake_logits, *fake_features = self.discriminator([shifted(decoded, offset, self.adversarial.discriminator_shift),
+                                                          both_conditions], training=False)
+        _, *real_features = self.discriminator([shifted(images, offset, self.adversarial.discriminator_shift),
+                                                conditions], training=False)
         matching = sum(ops.mean(ops.abs(ops.stop_gradient(real) - fake[:n]), axis=(1, 2, 3))
                        for real, fake in zip(real_features, fake_features)) / len(real_features)
         per_value = keras.losses.binary_crossentropy(ops.reshape(images, (-1, PIXEL_VALUES, 1)),
@@ -181,9 +187,10 @@ class VAEGAN(CVAE):
         import tensorflow as tf
 
         n = ops.shape(images)[0]
+        seen = shifted(ops.concatenate([images, decoded]), self._offset(), self.adversarial.discriminator_shift)
         with tf.GradientTape() as tape:
-            logits = self.discriminator([ops.concatenate([images, decoded]),
-                                         ops.concatenate([conditions, conditions, conditions])], training=True)[0]
+            logits = self.discriminator([seen, ops.concatenate([conditions, conditions, conditions])],
+                                        training=True)[0]
             real_loss = _weighted_mean(ops.mean(ops.relu(1.0 - logits[:n]), axis=(1, 2, 3)), weights)
             fake_loss = _weighted_mean(ops.mean(ops.relu(1.0 + logits[n:]), axis=(1, 2, 3)),
                                        ops.concatenate([weights, weights]))
@@ -193,6 +200,24 @@ class VAEGAN(CVAE):
         gradients = tape.gradient(scaled, variables)
         self.discriminator_optimizer.apply_gradients(zip(gradients, variables))
         return loss
+
+
+    def _offset(self):
+        """A random (rows, columns) offset in [0, 2 * discriminator_shift] for `shifted`."""
+        return keras.random.randint((2,), 0, 2 * self.adversarial.discriminator_shift + 1, seed=self.seed_generator)
+
+
+def shifted(images, offset, pad: int):
+    """`images` moved by `offset - pad` pixels down and right, the edges mirrored in (DiffAugment's
+    translation, Zhao et al. 2020). The discriminator's strided convolutions see a fixed pixel
+    grid, and their gradients carry its period into the decoder, which then paints a plaid lattice
+    over every product (seen here, epochs 2-3 of the first warm-started run); at a random offset
+    each step no lattice lines up with that grid for long."""
+    if pad <= 0:
+        return images
+    padded = ops.pad(images, ((0, 0), (pad, pad), (pad, pad), (0, 0)), mode="symmetric")
+    start = ops.concatenate([ops.zeros((1,), "int32"), ops.cast(offset, "int32"), ops.zeros((1,), "int32")])
+    return ops.slice(padded, start, ops.shape(images))
 
 
 class PriorCodes:
