@@ -54,6 +54,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--judge", type=Path, default=None,
                         help="classifier folder whose labels the refined prior aims at (default: no refinement)")
     add_arguments(parser, RefinementConfig, prefix="judge_")  # --judge-steps, --judge-batch-size, ...
+    parser.add_argument("--by-colour", action="store_true",
+                        help="one Gaussian per (sub-category, gender, colour) instead of per pair, for a colour "
+                             "generator whose encoder never saw the colour (a vaegan started from a conv "
+                             "generator): its codes hold the colour, so a pair's Gaussian ignores the asked one")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     args = parser.parse_args(argv)
     args.refinement = from_namespace(RefinementConfig, args, prefix="judge_")
@@ -84,6 +88,8 @@ def fit(args: argparse.Namespace) -> dict:
     generator = Generator.load(args.generator, with_prior=False)  # the old prior may be the broken part
     if generator.arch == "paper":
         raise GeneratorError("the paper's generator draws from N(0, I) by definition; fit the prior of a conv one")
+    if args.by_colour and not generator.colours:
+        raise GeneratorError(f"--by-colour: {args.generator} has no colour control")
     judge = judge_model = None
     if args.judge is not None:  # loaded first: a wrong judge fails before the slow part
         judge = Labeler.load(args.judge)
@@ -93,7 +99,7 @@ def fit(args: argparse.Namespace) -> dict:
     split = make_split(kind, dataset, seed)
     rows = split.train
     conditions = generator.schema.encode_frame(dataset.styles.iloc[rows])
-    prior = generator.fit_prior(dataset.images[rows], conditions)
+    prior = generator.fit_prior(dataset.images[rows], conditions, by_colour=args.by_colour)
     summary = {**prior.describe(), "fitted_on": f"training part of the {kind} split (seed {seed})",
                "command": script_command("fit_generator_prior.py", args.argv)}
     if judge is not None:

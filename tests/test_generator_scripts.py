@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers import REPO, load_script, one_error_line, read_card
+from helpers import REPO, SCHEMA, load_script, one_error_line, read_card
 from PIL import Image
 
 from fashiongen.errors import GeneratorError
@@ -310,6 +310,28 @@ def test_script_fits_and_records_the_prior_in_place(models, tiny, tmp_path: Path
     assert card["metrics"] == json.loads((models.conv / CARD_FILE).read_text())["metrics"]
     np.testing.assert_array_equal(after.prior.means, Generator.load(models.conv).prior.means)  # = training's fit
     assert f"{len(after.prior.counts)} label pairs" in capsys.readouterr().out
+
+
+def test_script_keys_a_colour_generators_prior_by_colour(models, tiny, tmp_path: Path, capsys) -> None:
+    from fashiongen.generator.cvae import build_generator
+    from fashiongen.schema import LabelSchema
+
+    schema = LabelSchema(SCHEMA.sub_categories, SCHEMA.genders, (("baseColour", ("Black", "Blue")),))
+    model = build_generator("conv", schema.size, latent_dim=8)
+    folder = tmp_path / "colour"
+    Generator(model.encoder, model.decoder, schema, "conv").save(folder)
+    argv = ["--data-dir", str(tiny.data_dir), "--cache-dir", str(tiny.cache), "--by-colour"]
+    assert fit_cli.main([*argv, "--generator", str(folder)]) == 0
+    prior = Generator.load(folder).prior
+    assert prior.keyed_by_colour and prior.conditions.shape[1] == schema.size
+    assert prior.conditions[:, -1].all()  # the tiny photos are all Blue: every key holds it
+    assert read_card(folder)["latent_prior"]["keyed_by_colour"] is True
+    conv = shutil.copytree(models.conv, tmp_path / "conv")
+    prior_bytes = (conv / PRIOR_FILE).read_bytes()
+    capsys.readouterr()
+    assert fit_cli.main([*argv, "--generator", str(conv)]) == 2
+    assert "has no colour control" in one_error_line(capsys.readouterr().err)
+    assert (conv / PRIOR_FILE).read_bytes() == prior_bytes
 
 
 def test_script_refuses_the_paper_generator_in_one_line(models, tiny, capsys) -> None:

@@ -300,3 +300,55 @@ def test_a_prior_saved_before_colour_counts_loads_with_none(with_prior, tmp_path
     assert loaded.prior.colour_counts.shape == (3, 0)
     np.testing.assert_array_equal(loaded.generate("Shoes", "Women", 2, 2),
                                   with_prior[0].generate("Shoes", "Women", 2, 2))
+
+
+# ----------------------------------------------------------------------------- keyed by colour
+
+
+@pytest.fixture(scope="module")
+def keyed_by_colour(tmp_path_factory: pytest.TempPathFactory):
+    """The colour generator's rows, its prior keyed by colour; codes made so that each
+    (pair, colour) has a known centre: black shoes at +3, white shoes at -3, red bags at 10."""
+    model = build_generator("conv", COLOURED.size, latent_dim=LATENT)
+    generator = Generator(model.encoder, model.decoder, COLOURED, "conv", {"model": "generator", "arch": "conv"})
+    rows = np.stack([coloured("Shoes", "Women", "Black")] * 9 + [coloured("Shoes", "Women", "White")] * 3
+                    + [coloured("Bags", "Men", "Red")] * 4)
+    centres = np.array([3.0] * 9 + [-3.0] * 3 + [10.0] * 4)[:, None]
+    codes = centres + np.random.default_rng(0).normal(scale=0.1, size=(len(rows), LATENT))
+    prior = LatentPrior.fit(codes, rows, N_SUB, key_width=COLOURED.size, pair_width=SCHEMA.size)
+    generator.prior = prior
+    folder = tmp_path_factory.mktemp("keyed") / "model"
+    generator.save(folder)
+    return generator, folder
+
+
+def test_a_prior_keyed_by_colour_draws_the_asked_colours_codes(keyed_by_colour) -> None:
+    prior = keyed_by_colour[0].prior
+    assert prior.keyed_by_colour and prior.conditions.shape == (3, COLOURED.size) and prior.pair_width == SCHEMA.size
+    noise = np.zeros((3, LATENT), np.float32)
+    rows = np.stack([coloured("Shoes", "Women", "Black"), coloured("Shoes", "Women", "White"),
+                     coloured("Bags", "Men", "Red")])
+    np.testing.assert_allclose(prior.sample(rows, noise)[:, 0], [3.0, -3.0, 10.0], atol=0.2)
+    # a colour never seen with the pair: the pair's keys' count-weighted centre, not the sub-category's
+    np.testing.assert_allclose(prior.centres(coloured("Shoes", "Women", "Red")[None])[0, 0],
+                               (9 * 3.0 - 3 * 3.0) / 12, atol=0.2)
+    # any colour: the pair's keys' counts
+    np.testing.assert_allclose(prior.colour_weights(coloured("Shoes", "Women", "Red")), [0.75, 0.25, 0.0])
+    np.testing.assert_allclose(prior.colour_weights(condition("Shoes", "Men")), [0.75, 0.25, 0.0])
+    generator = keyed_by_colour[0]
+    drawn = generator.conditions("Shoes", "Women", seed=11, n=400)
+    np.testing.assert_array_equal(generator.latents(drawn, 11), prior.sample(drawn, generator.codes(11, 400)))
+
+
+def test_a_prior_keyed_by_colour_survives_save_and_load(keyed_by_colour) -> None:
+    generator, folder = keyed_by_colour
+    loaded = Generator.load(folder)
+    assert loaded.prior.keyed_by_colour and loaded.prior.pair_width == SCHEMA.size
+    np.testing.assert_array_equal(loaded.generate("Shoes", "Women", 2, 3), generator.generate("Shoes", "Women", 2, 3))
+
+
+def test_a_prior_keyed_by_colour_needs_colour_control(with_prior) -> None:
+    generator = with_prior[0]
+    with pytest.raises(GeneratorError, match="keyed by colour needs a generator with colour control"):
+        generator.fit_prior(np.zeros((2, 80, 60, 3), np.uint8), np.stack([condition("Shoes", "Men")] * 2),
+                            by_colour=True)

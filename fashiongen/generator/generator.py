@@ -121,8 +121,13 @@ class Generator:
         noise = self.codes(seed, len(conditions))
         return noise if self.prior is None else self.prior.sample(conditions, noise)
 
-    def fit_prior(self, images: np.ndarray, conditions: np.ndarray, batch_size: int = 512) -> LatentPrior:
-        """Fit (and keep) the latent prior on training images (uint8) and their one-hot conditions."""
+    def fit_prior(self, images: np.ndarray, conditions: np.ndarray, batch_size: int = 512,
+                  by_colour: bool = False) -> LatentPrior:
+        """Fit (and keep) the latent prior on training images (uint8) and their one-hot conditions;
+        `by_colour`: one Gaussian per (sub-category, gender, colour), for a colour generator whose
+        encoder never saw the colour (LatentPrior)."""
+        if by_colour and not self.colours:
+            raise GeneratorError("a prior keyed by colour needs a generator with colour control")
         codes = []
         for start in range(0, len(images), batch_size):
             x = to_unit_float(images[start:start + batch_size])
@@ -131,7 +136,8 @@ class Generator:
             mean, _ = self.encoder(x if self.arch == "paper" else [x, condition], training=False)
             codes.append(np.asarray(mean))
         self.prior = LatentPrior.fit(np.concatenate(codes), conditions, len(self.schema.sub_categories),
-                                     key_width=self.schema.paper.size)
+                                     key_width=self.schema.size if by_colour else self.schema.paper.size,
+                                     pair_width=self.schema.paper.size)
         return self.prior
 
     def decode(self, codes: np.ndarray, conditions: np.ndarray) -> np.ndarray:

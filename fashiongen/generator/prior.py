@@ -27,17 +27,22 @@ class LatentPrior:
     without retraining ("ex-post density estimation", Ghosh et al. 2020, per label pair).
 
     A generator conditioned on colour too (its schema has a baseColour head after the paper's two)
-    keeps one Gaussian per (sub-category, gender) pair: its encoder sees the colour, so the codes
+    keeps one Gaussian per (sub-category, gender) pair when its encoder sees the colour, so the codes
     need not hold it. Each pair also counts its training photos' colours (`colour_counts`), from
-    which "any colour" is drawn.
+    which "any colour" is drawn. A generator whose encoder never saw the colour (a vaegan started
+    from a conv generator's frozen encoder) has codes that hold it: its prior is keyed by colour
+    too, one Gaussian per (sub-category, gender, colour), so that the drawn code and the asked colour
+    agree; `pair_width` then names the pair's columns within the key, and the keys' counts give
+    "any colour".
     """
 
     SHRINKAGE = 5.0  # pseudo-images; other values measured about the same (docs/generator.md)
 
     def __init__(self, conditions: np.ndarray, means: np.ndarray, counts: np.ndarray, scales: np.ndarray,
                  pooled_scale: np.ndarray, n_sub_categories: int, shrinkage: float = SHRINKAGE,
-                 colour_counts: np.ndarray | None = None) -> None:
-        self.conditions = np.asarray(conditions, np.float32)  # (pairs, 25) one-hot rows of the paper's heads
+                 colour_counts: np.ndarray | None = None, pair_width: int | None = None) -> None:
+        # (keys, 25) one-hot rows of the paper's heads; keyed by colour, (keys, 25 + colours)
+        self.conditions = np.asarray(conditions, np.float32)
         self.means = np.asarray(means, np.float32)  # (pairs, latent)
         self.counts = np.asarray(counts, np.int64)  # training images per pair
         # lower-triangular factors, covariance = scale @ scale.T: (pairs, latent, latent) and, for
@@ -49,19 +54,27 @@ class LatentPrior:
         # (pairs, colours): each pair's training photos per colour; (pairs, 0) without a colour head
         self.colour_counts = (np.zeros((len(self.conditions), 0), np.int64) if colour_counts is None
                               else np.asarray(colour_counts, np.int64))
+        self.pair_width = self.key_width if pair_width is None else int(pair_width)
 
     @property
     def key_width(self) -> int:
-        """The condition columns that name a pair: the paper's sub-category and gender."""
+        """The condition columns that name a Gaussian: the paper's sub-category and gender (and the
+        colour, for a prior keyed by colour)."""
         return self.conditions.shape[1] if self.conditions.ndim == 2 else 0
+
+    @property
+    def keyed_by_colour(self) -> bool:
+        return self.key_width > self.pair_width
 
     @classmethod
     def fit(cls, codes: np.ndarray, conditions: np.ndarray, n_sub_categories: int,
-            shrinkage: float = SHRINKAGE, key_width: int | None = None) -> "LatentPrior":
+            shrinkage: float = SHRINKAGE, key_width: int | None = None, pair_width: int | None = None
+            ) -> "LatentPrior":
         """Fit on the encoder's mean codes of training images and their one-hot conditions; rows
         whose sub-category is outside the schema (an all-zero sub-category part) are left out.
-        `key_width`: the columns naming a pair (the paper's two heads); the columns after them are
-        a colour one-hot, counted per pair. Default: every column names the pair."""
+        `key_width`: the columns naming a Gaussian (the paper's two heads); the columns after them
+        are a colour one-hot, counted per key. Default: every column names it. `pair_width`: within
+        the key, the paper's two heads (default: the whole key)."""
         codes, conditions = np.asarray(codes, np.float64), np.asarray(conditions, np.float32)
         known = conditions[:, :n_sub_categories].sum(axis=1) > 0
         codes, conditions = codes[known], conditions[known]
@@ -84,7 +97,7 @@ class LatentPrior:
             own = residuals[pair_of_row == pair]
             scales.append(np.linalg.cholesky((own.T @ own + shrinkage * pooled) / (count + shrinkage) + ridge))
         return cls(pairs, means, counts, np.stack(scales), np.linalg.cholesky(pooled + ridge), n_sub_categories,
-                   shrinkage, colour_counts)
+                   shrinkage, colour_counts, pair_width)
 
     def _pairs_of(self, conditions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(the rows' pair columns, index of each row's pair or -1 for a pair never seen in training);
@@ -94,8 +107,9 @@ class LatentPrior:
         return conditions, np.where(matches.any(axis=1), matches.argmax(axis=1), -1)
 
     def centres(self, conditions: np.ndarray) -> np.ndarray:
-        """The mean code for each condition row: its pair's; for a pair never seen in training,
-        the count-weighted mean over the pairs of its sub-category (N(0, I)'s centre without one)."""
+        """The mean code for each condition row: its key's; for a key never seen in training, the
+        count-weighted mean over the keys of its pair (keyed by colour), else of its sub-category
+        (N(0, I)'s centre without one)."""
         return self._centres(*self._pairs_of(conditions))
 
     def _centres(self, conditions: np.ndarray, pairs: np.ndarray) -> np.ndarray:
@@ -104,10 +118,13 @@ class LatentPrior:
         for row, (condition, pair) in enumerate(zip(conditions, pairs)):
             if pair >= 0:
                 out[row] = self.means[pair]
-            elif condition[: self.n_sub_categories].max() > 0:
+                continue
+            siblings = np.flatnonzero((self.conditions[:, : self.pair_width] == condition[: self.pair_width])
+                                      .all(axis=1)) if self.keyed_by_colour else []
+            if not len(siblings) and condition[: self.n_sub_categories].max() > 0:
                 siblings = np.flatnonzero(pair_sub == condition[: self.n_sub_categories].argmax())
-                if len(siblings):
-                    out[row] = np.average(self.means[siblings], axis=0, weights=self.counts[siblings])
+            if len(siblings):
+                out[row] = np.average(self.means[siblings], axis=0, weights=self.counts[siblings])
         return out
 
     def sample(self, conditions: np.ndarray, noise: np.ndarray) -> np.ndarray:
@@ -129,23 +146,28 @@ class LatentPrior:
         means = self.means + np.einsum("pij,pj->pi", self.scales, shift)
         scales = self.scales * np.exp(log_stretch)[:, None, :]  # scaling columns keeps them lower-triangular
         return LatentPrior(self.conditions, means, self.counts, scales, self.pooled_scale, self.n_sub_categories,
-                           self.shrinkage, self.colour_counts)
+                           self.shrinkage, self.colour_counts, self.pair_width)
 
     def colour_weights(self, condition: np.ndarray) -> np.ndarray | None:
         """How often each colour was seen with this condition's pair in training, as shares (the
         pair's sub-category's colours for a pair never seen or seen only in colours outside the
         head; every colour alike without either);
         None when the prior counts no colours."""
-        if not self.colour_counts.shape[1]:
+        if self.keyed_by_colour:  # each key's photos, by the colour in its key
+            colour_counts, pair_columns = self.conditions[:, self.pair_width:] * self.counts[:, None], self.pair_width
+        elif self.colour_counts.shape[1]:
+            colour_counts, pair_columns = self.colour_counts, self.key_width
+        else:
             return None
-        (condition,), (pair,) = self._pairs_of(condition)
+        condition = np.asarray(condition, np.float32).reshape(-1)[:pair_columns]
         sub_category = condition[: self.n_sub_categories]
-        counts = self.colour_counts[pair].astype(np.float64) if pair >= 0 else np.zeros(self.colour_counts.shape[1])
+        same_pair = (self.conditions[:, :pair_columns] == condition).all(axis=1)
+        counts = colour_counts[same_pair].sum(axis=0).astype(np.float64)
         if counts.sum() <= 0 and sub_category.max() > 0:  # never seen, or only in colours outside the head
             siblings = self.conditions[:, : self.n_sub_categories].argmax(axis=1) == sub_category.argmax()
-            counts = self.colour_counts[siblings].sum(axis=0).astype(np.float64)
+            counts = colour_counts[siblings].sum(axis=0).astype(np.float64)
         if counts.sum() <= 0:
-            counts = np.ones(self.colour_counts.shape[1])
+            counts = np.ones(colour_counts.shape[1])
         return counts / counts.sum()
 
     def with_colours(self, conditions: np.ndarray) -> "LatentPrior":
@@ -158,11 +180,11 @@ class LatentPrior:
         colour_counts = np.zeros((len(self.conditions), conditions.shape[1] - self.key_width), np.int64)
         np.add.at(colour_counts, pairs[seen], conditions[seen, self.key_width:].astype(np.int64))
         return LatentPrior(self.conditions, self.means, self.counts, self.scales, self.pooled_scale,
-                           self.n_sub_categories, self.shrinkage, colour_counts)
+                           self.n_sub_categories, self.shrinkage, colour_counts, self.pair_width)
 
     def describe(self) -> dict:
         """For the model card."""
-        return {"images": int(self.counts.sum()), "pairs": int(len(self.counts)),
+        return {"images": int(self.counts.sum()), "pairs": int(len(self.counts)), "keyed_by_colour": self.keyed_by_colour,
                 "covariance": f"each pair's own, shrunk towards the pooled within-pair covariance by "
                               f"{self.shrinkage:g} pseudo-images", "file": PRIOR_FILE}
 
@@ -172,7 +194,8 @@ class LatentPrior:
         buffer = io.BytesIO()
         np.savez_compressed(buffer, conditions=self.conditions, means=self.means, counts=self.counts, scales=self.scales,
                  pooled_scale=self.pooled_scale, n_sub_categories=np.int64(self.n_sub_categories),
-                 shrinkage=np.float64(self.shrinkage), colour_counts=self.colour_counts)
+                 shrinkage=np.float64(self.shrinkage), colour_counts=self.colour_counts,
+                 pair_width=np.int64(self.pair_width))
         atomic_write_bytes(path, buffer.getvalue())
 
     @classmethod
@@ -180,16 +203,21 @@ class LatentPrior:
         """The prior saved in `path`, as saved: `misfit` says whether it serves a given generator."""
         with np.load(path, allow_pickle=False) as saved:
             colours = saved["colour_counts"] if "colour_counts" in saved.files else None  # older priors: none
+            pair_width = int(saved["pair_width"]) if "pair_width" in saved.files else None  # older: the key
             return cls(saved["conditions"], saved["means"], saved["counts"], saved["scales"], saved["pooled_scale"],
-                       int(saved["n_sub_categories"]), float(saved["shrinkage"]), colours)
+                       int(saved["n_sub_categories"]), float(saved["shrinkage"]), colours, pair_width)
 
     def misfit(self, latent_dim: int, schema: LabelSchema) -> str | None:
         """Why this prior cannot serve a generator with codes of `latent_dim` and labels of `schema`
         (its arrays disagree with them or with each other), or None when it can."""
         pairs = self.conditions.shape[0] if self.conditions.ndim else 0
-        expected = {"conditions": (pairs, schema.paper.size), "means": (pairs, latent_dim), "counts": (pairs,),
-                    "scales": (pairs, latent_dim, latent_dim), "pooled_scale": (latent_dim, latent_dim),
-                    "colour_counts": (pairs, schema.size - schema.paper.size)}
+        keyed = self.keyed_by_colour  # the colour is in the key, not counted beside it
+        expected = {"conditions": (pairs, schema.size if keyed else schema.paper.size), "means": (pairs, latent_dim),
+                    "counts": (pairs,), "scales": (pairs, latent_dim, latent_dim),
+                    "pooled_scale": (latent_dim, latent_dim),
+                    "colour_counts": (pairs, 0 if keyed else schema.size - schema.paper.size)}
+        if self.pair_width != schema.paper.size:
+            return f"its keys name a pair in {self.pair_width} columns, not {schema.paper.size}"
         for name, shape in expected.items():
             if getattr(self, name).shape != shape:
                 return (f"its {name} are {getattr(self, name).shape}, not {shape} for codes of {latent_dim} and "
