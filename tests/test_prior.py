@@ -352,3 +352,15 @@ def test_a_prior_keyed_by_colour_needs_colour_control(with_prior) -> None:
     with pytest.raises(GeneratorError, match="keyed by colour needs a generator with colour control"):
         generator.fit_prior(np.zeros((2, 80, 60, 3), np.uint8), np.stack([condition("Shoes", "Men")] * 2),
                             by_colour=True)
+
+
+def test_a_prior_keyed_by_colour_keeps_one_spread_per_pair_around_each_colours_centre(keyed_by_colour) -> None:
+    """About a thousand (pair, colour) keys in the real data: a factor each would not ship."""
+    prior = keyed_by_colour[0].prior
+    assert prior.scales.shape == (2, LATENT, LATENT) and len(prior.scale_of_key) == 3
+    shoes = prior.scale_of_key[(prior.conditions[:, :SCHEMA.size] == condition("Shoes", "Women")).all(axis=1)]
+    assert len(set(shoes.tolist())) == 1 and prior.scale_of_key.max() == 1
+    # the shoes' spread is around each colour's centre (about 0.1), not across the two (about 3)
+    spread = prior.scales[shoes[0]] @ prior.scales[shoes[0]].T
+    assert np.diag(spread).max() < 0.5
+    np.testing.assert_array_equal(prior.key_scales[0], prior.scales[prior.scale_of_key[0]])

@@ -42,7 +42,7 @@ class LabelConsistency:
             pairs = prior.conditions
         self.pairs = None if pairs is None else ops.convert_to_tensor(np.asarray(pairs, np.float32))
         self.means = None if prior is None else ops.convert_to_tensor(prior.means)
-        self.scales = None if prior is None else ops.convert_to_tensor(prior.scales)
+        self.scales = None if prior is None else ops.convert_to_tensor(prior.key_scales)
 
     def draw(self, conditions, latent_dim: int, seed: keras.random.SeedGenerator):
         """(label rows, codes) to judge, as many as `conditions` has rows (see the class)."""

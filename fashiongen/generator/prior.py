@@ -40,7 +40,8 @@ class LatentPrior:
 
     def __init__(self, conditions: np.ndarray, means: np.ndarray, counts: np.ndarray, scales: np.ndarray,
                  pooled_scale: np.ndarray, n_sub_categories: int, shrinkage: float = SHRINKAGE,
-                 colour_counts: np.ndarray | None = None, pair_width: int | None = None) -> None:
+                 colour_counts: np.ndarray | None = None, pair_width: int | None = None,
+                 scale_of_key: np.ndarray | None = None) -> None:
         # (keys, 25) one-hot rows of the paper's heads; keyed by colour, (keys, 25 + colours)
         self.conditions = np.asarray(conditions, np.float32)
         self.means = np.asarray(means, np.float32)  # (pairs, latent)
@@ -55,12 +56,20 @@ class LatentPrior:
         self.colour_counts = (np.zeros((len(self.conditions), 0), np.int64) if colour_counts is None
                               else np.asarray(colour_counts, np.int64))
         self.pair_width = self.key_width if pair_width is None else int(pair_width)
+        # which of `scales` each key draws with: its own (None), or, keyed by colour, its pair's
+        self.scale_of_key = (np.arange(len(self.conditions)) if scale_of_key is None
+                             else np.asarray(scale_of_key, np.int64))
 
     @property
     def key_width(self) -> int:
         """The condition columns that name a Gaussian: the paper's sub-category and gender (and the
         colour, for a prior keyed by colour)."""
         return self.conditions.shape[1] if self.conditions.ndim == 2 else 0
+
+    @property
+    def key_scales(self) -> np.ndarray:
+        """Each key's lower-triangular factor, (keys, latent, latent): keyed by colour, its pair's."""
+        return self.scales[self.scale_of_key]
 
     @property
     def keyed_by_colour(self) -> bool:
@@ -92,12 +101,18 @@ class LatentPrior:
         residuals = codes - means[pair_of_row]
         pooled = residuals.T @ residuals / max(len(codes) - len(pairs), 1)
         ridge = 1e-6 * np.eye(len(pooled))  # keeps the factorisation defined when a direction never varies
+        # keyed by colour, one spread per pair (around each colour's own centre): a factor per key
+        # would be a 64 KB matrix for each of about a thousand keys, most with a handful of photos
+        pair_width = key_width if pair_width is None else pair_width
+        spreads, scale_of_key = np.unique(pairs[:, :pair_width], axis=0, return_inverse=True)
+        scale_of_key = scale_of_key.reshape(-1)
+        scale_of_row = scale_of_key[pair_of_row]
         scales = []
-        for pair, count in enumerate(counts):
-            own = residuals[pair_of_row == pair]
-            scales.append(np.linalg.cholesky((own.T @ own + shrinkage * pooled) / (count + shrinkage) + ridge))
+        for spread in range(len(spreads)):
+            own = residuals[scale_of_row == spread]
+            scales.append(np.linalg.cholesky((own.T @ own + shrinkage * pooled) / (len(own) + shrinkage) + ridge))
         return cls(pairs, means, counts, np.stack(scales), np.linalg.cholesky(pooled + ridge), n_sub_categories,
-                   shrinkage, colour_counts, pair_width)
+                   shrinkage, colour_counts, pair_width, scale_of_key if pair_width < key_width else None)
 
     def _pairs_of(self, conditions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(the rows' pair columns, index of each row's pair or -1 for a pair never seen in training);
@@ -131,7 +146,8 @@ class LatentPrior:
         """Codes for the condition rows from standard-normal `noise` of the same number of rows."""
         conditions, pairs = self._pairs_of(conditions)
         noise = np.asarray(noise, np.float32)
-        scales = np.where((pairs >= 0)[:, None, None], self.scales[np.maximum(pairs, 0)], self.pooled_scale)
+        scales = np.where((pairs >= 0)[:, None, None], self.scales[self.scale_of_key[np.maximum(pairs, 0)]],
+                          self.pooled_scale)
         return (self._centres(conditions, pairs) + np.einsum("nij,nj->ni", scales, noise)).astype(np.float32)
 
     def refined(self, shift: np.ndarray, log_stretch: np.ndarray) -> "LatentPrior":
@@ -143,8 +159,9 @@ class LatentPrior:
         if shift.shape != self.means.shape or log_stretch.shape != self.means.shape:
             raise ValueError(f"shift and log_stretch must be {self.means.shape}, got {shift.shape} and "
                              f"{log_stretch.shape}")
-        means = self.means + np.einsum("pij,pj->pi", self.scales, shift)
-        scales = self.scales * np.exp(log_stretch)[:, None, :]  # scaling columns keeps them lower-triangular
+        own_scales = self.key_scales  # refined, each key's is its own
+        means = self.means + np.einsum("pij,pj->pi", own_scales, shift)
+        scales = own_scales * np.exp(log_stretch)[:, None, :]  # scaling columns keeps them lower-triangular
         return LatentPrior(self.conditions, means, self.counts, scales, self.pooled_scale, self.n_sub_categories,
                            self.shrinkage, self.colour_counts, self.pair_width)
 
@@ -180,7 +197,7 @@ class LatentPrior:
         colour_counts = np.zeros((len(self.conditions), conditions.shape[1] - self.key_width), np.int64)
         np.add.at(colour_counts, pairs[seen], conditions[seen, self.key_width:].astype(np.int64))
         return LatentPrior(self.conditions, self.means, self.counts, self.scales, self.pooled_scale,
-                           self.n_sub_categories, self.shrinkage, colour_counts, self.pair_width)
+                           self.n_sub_categories, self.shrinkage, colour_counts, self.pair_width, self.scale_of_key)
 
     def describe(self) -> dict:
         """For the model card."""
@@ -195,7 +212,7 @@ class LatentPrior:
         np.savez_compressed(buffer, conditions=self.conditions, means=self.means, counts=self.counts, scales=self.scales,
                  pooled_scale=self.pooled_scale, n_sub_categories=np.int64(self.n_sub_categories),
                  shrinkage=np.float64(self.shrinkage), colour_counts=self.colour_counts,
-                 pair_width=np.int64(self.pair_width))
+                 pair_width=np.int64(self.pair_width), scale_of_key=self.scale_of_key)
         atomic_write_bytes(path, buffer.getvalue())
 
     @classmethod
@@ -204,18 +221,23 @@ class LatentPrior:
         with np.load(path, allow_pickle=False) as saved:
             colours = saved["colour_counts"] if "colour_counts" in saved.files else None  # older priors: none
             pair_width = int(saved["pair_width"]) if "pair_width" in saved.files else None  # older: the key
+            scale_of_key = saved["scale_of_key"] if "scale_of_key" in saved.files else None  # older: their own
             return cls(saved["conditions"], saved["means"], saved["counts"], saved["scales"], saved["pooled_scale"],
-                       int(saved["n_sub_categories"]), float(saved["shrinkage"]), colours, pair_width)
+                       int(saved["n_sub_categories"]), float(saved["shrinkage"]), colours, pair_width, scale_of_key)
 
     def misfit(self, latent_dim: int, schema: LabelSchema) -> str | None:
         """Why this prior cannot serve a generator with codes of `latent_dim` and labels of `schema`
         (its arrays disagree with them or with each other), or None when it can."""
         pairs = self.conditions.shape[0] if self.conditions.ndim else 0
         keyed = self.keyed_by_colour  # the colour is in the key, not counted beside it
+        spreads = self.scales.shape[0] if self.scales.ndim else 0
         expected = {"conditions": (pairs, schema.size if keyed else schema.paper.size), "means": (pairs, latent_dim),
-                    "counts": (pairs,), "scales": (pairs, latent_dim, latent_dim),
+                    "counts": (pairs,), "scales": (spreads, latent_dim, latent_dim),
                     "pooled_scale": (latent_dim, latent_dim),
-                    "colour_counts": (pairs, 0 if keyed else schema.size - schema.paper.size)}
+                    "colour_counts": (pairs, 0 if keyed else schema.size - schema.paper.size),
+                    "scale_of_key": (pairs,)}
+        if len(self.scale_of_key) and not (0 <= self.scale_of_key.min() and self.scale_of_key.max() < spreads):
+            return f"its scale_of_key points outside its {spreads} scales"
         if self.pair_width != schema.paper.size:
             return f"its keys name a pair in {self.pair_width} columns, not {schema.paper.size}"
         for name, shape in expected.items():

@@ -70,7 +70,7 @@ class PriorRefiner(keras.Model):
         self.latent_dim = latent
         self.kl_weights = ops.convert_to_tensor(np.asarray(kl_weights, np.float32).reshape(pairs))  # one per pair
         self.means = ops.convert_to_tensor(prior.means, "float32")
-        self.scales = ops.convert_to_tensor(prior.scales, "float32")
+        self.scales = ops.convert_to_tensor(prior.key_scales, "float32")
         self.conditions = ops.convert_to_tensor(prior.conditions, "float32")
         self.shift = self.add_weight(shape=(pairs, latent), initializer="zeros", name="shift")
         self.log_stretch = self.add_weight(shape=(pairs, latent), initializer="zeros", name="log_stretch",

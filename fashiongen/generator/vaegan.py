@@ -230,13 +230,14 @@ class PriorCodes:
         self.pairs = ops.convert_to_tensor(np.asarray(prior.conditions, np.float32))
         self.means = ops.convert_to_tensor(np.asarray(prior.means, np.float32))
         self.scales = ops.convert_to_tensor(np.asarray(prior.scales, np.float32))
+        self.scale_of_key = ops.convert_to_tensor(np.asarray(prior.scale_of_key, np.int32))
 
     def sample(self, conditions, noise):
         keys = conditions[:, : self.key_width]
         matches = ops.all(ops.equal(keys[:, None, :], self.pairs[None]), axis=2)
         pair = ops.argmax(ops.cast(matches, "int32"), axis=1)
-        codes = ops.take(self.means, pair, axis=0) + ops.einsum("nij,nj->ni", ops.take(self.scales, pair, axis=0),
-                                                                noise)
+        scales = ops.take(self.scales, ops.take(self.scale_of_key, pair, axis=0), axis=0)
+        codes = ops.take(self.means, pair, axis=0) + ops.einsum("nij,nj->ni", scales, noise)
         return ops.where(ops.any(matches, axis=1)[:, None], codes, noise)
 
 
