@@ -70,15 +70,17 @@ def build_conv_decoder(latent_dim: int, n_labels: int) -> keras.Model:
 
 def build_upsample_decoder(latent_dim: int, n_labels: int, filters: tuple[int, ...] = (96, 64, 32, 16)
                            ) -> keras.Model:
-    """(code, labels) -> image: 5x4x256 grown by four nearest-neighbour upsamplings, each followed by
-    a 3x3 convolution, to 80x64, then cropped to 80x60. A stride-2 transposed convolution paints
-    a 2x2 lattice as soon as an adversarial loss rewards high frequencies (Odena et al. 2016,
-    "Deconvolution and checkerboard artifacts"); upsampling then convolving cannot. These widths
+    """(code, labels) -> image: 5x4x256 grown by four bilinear upsamplings, each followed by a 3x3
+    convolution, to 80x64, then cropped to 80x60. A stride-2 transposed convolution paints a 2x2
+    lattice as soon as an adversarial loss rewards high frequencies (Odena et al. 2016,
+    "Deconvolution and checkerboard artifacts"); upsampling then convolving cannot, and bilinear
+    rather than nearest-neighbour upsampling leaves no block edges for it to sharpen into a plaid
+    (nearest-neighbour decoders grew one under the adversarial loss here). These widths
     cost about 85 M multiply-adds per image (the transposed-convolution decoder about 45 M): twice
     them made an adversarial step too slow for this project's 2-core CPU."""
     code, labels, x = _decoder_stem(latent_dim, n_labels)
     for block, n in enumerate(filters, start=1):
-        x = layers.UpSampling2D(2, interpolation="nearest", name=f"up{block}")(x)
+        x = layers.UpSampling2D(2, interpolation="bilinear", name=f"up{block}")(x)
         x = layers.Conv2D(n, 3, padding="same", name=f"conv{block}")(x)
         x = layers.BatchNormalization(name=f"bn{block}")(x)
         x = layers.LeakyReLU(0.2, name=f"act{block}")(x)
