@@ -201,7 +201,8 @@ class LatentPrior:
 
     def describe(self) -> dict:
         """For the model card."""
-        return {"images": int(self.counts.sum()), "pairs": int(len(self.counts)), "keyed_by_colour": self.keyed_by_colour,
+        return {"images": int(self.counts.sum()), "pairs": int(len(self.counts)),
+                "keyed_by_colour": self.keyed_by_colour,
                 "covariance": f"each pair's own, shrunk towards the pooled within-pair covariance by "
                               f"{self.shrinkage:g} pseudo-images", "file": PRIOR_FILE}
 

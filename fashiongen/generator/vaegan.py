@@ -161,11 +161,11 @@ class VAEGAN(CVAE):
         both_conditions = ops.concatenate([conditions, conditions])
         decoded = self.decoder([ops.concatenate([codes, drawn_codes]), both_conditions], training=True)
         reconstructions = decoded[:n]
-        offset = self._offset()  # one for both calls: feature matching compares a photo with its reconstruction
-        fake_logits, *fake_features = self.discriminator([shifted(decoded, offset, self.adversarial.discriminator_shift),
-                                                          both_conditions], training=False)
-        _, *real_features = self.discriminator([shifted(images, offset, self.adversarial.discriminator_shift),
-                                                conditions], training=False)
+        offset, pad = self._offset(), self.adversarial.discriminator_shift
+        # one offset for both calls: feature matching compares a photo with its reconstruction
+        fake_logits, *fake_features = self.discriminator([shifted(decoded, offset, pad), both_conditions],
+                                                         training=False)
+        _, *real_features = self.discriminator([shifted(images, offset, pad), conditions], training=False)
         matching = sum(ops.mean(ops.abs(ops.stop_gradient(real) - fake[:n]), axis=(1, 2, 3))
                        for real, fake in zip(real_features, fake_features)) / len(real_features)
         per_value = keras.losses.binary_crossentropy(ops.reshape(images, (-1, PIXEL_VALUES, 1)),
