@@ -142,8 +142,9 @@ def build_model(args: GeneratorTrainingConfig, strategy, labeler: Labeler, data:
     steps_per_epoch = -(-len(train_rows) // args.batch_size)
     with strategy.scope():
         start = Generator.load(args.init_from) if args.init_from else None
-        if start is not None and warm_start_problem(start, args.arch, schema):
-            raise GeneratorError(f"--init-from {args.init_from}: {warm_start_problem(start, args.arch, schema)}")
+        problem = warm_start_problem(start, args.arch, schema) if start is not None else None
+        if problem:
+            raise GeneratorError(f"--init-from {args.init_from}: {problem}")
         judge = judge_pairs = judge_prior = None
         judge_command = None  # how the judge was made, for the card: a generator is reproducible with it
         if args.judge_weight > 0:

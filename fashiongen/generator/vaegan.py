@@ -188,6 +188,7 @@ class VAEGAN(CVAE):
 
         n = ops.shape(images)[0]
         seen = shifted(ops.concatenate([images, decoded]), self._offset(), self.adversarial.discriminator_shift)
+        # (one offset for photos and decoded images alike: only their content may tell them apart)
         with tf.GradientTape() as tape:
             logits = self.discriminator([seen, ops.concatenate([conditions, conditions, conditions])],
                                         training=True)[0]
@@ -211,8 +212,8 @@ def shifted(images, offset, pad: int):
     """`images` moved by `offset - pad` pixels down and right, the edges mirrored in (DiffAugment's
     translation, Zhao et al. 2020). The discriminator's strided convolutions see a fixed pixel
     grid, and their gradients carry its period into the decoder, which then paints a plaid lattice
-    over every product (seen here, epochs 2-3 of the first warm-started run); at a random offset
-    each step no lattice lines up with that grid for long."""
+    over every product (docs/experiments/2026-12-02-vaegan-warm-start.md); at a random offset each
+    step no lattice lines up with that grid for long."""
     if pad <= 0:
         return images
     padded = ops.pad(images, ((0, 0), (pad, pad), (pad, pad), (0, 0)), mode="symmetric")
