@@ -12,7 +12,9 @@ k-NN precision/recall and density/coverage between one generated image per valid
 real validation photos, on the classifier's penultimate features: Inception weights cannot be
 downloaded here, so the numbers compare models with each other, not with published FIDs. Sharpness:
 high-frequency energy (mean squared Laplacian) over the real photos'; lattice: how much the spectrum
-peaks at period 2 (a checkerboard) beside the real photos' peak. Both about 1 for real photos.
+peaks at period 2 (a checkerboard) beside the real photos' peak; texture: the most power, over real
+photos', in any frequency bin of periods under 4 pixels (a periodic texture off the lattice's
+bins). All about 1 for real photos.
 
 Example: python scripts/evaluate_generator.py --data-dir ../shared/data/fashion-small --json gen.json
 """
@@ -59,7 +61,8 @@ ROWS = [("val_loss", "validation loss (paper's)", "{:.4f}"), ("rounded_accuracy"
         ("knn_precision", "k-NN precision (k=3)", "{:.3f}"), ("knn_recall", "k-NN recall (k=3)", "{:.3f}"),
         ("density", "density (k=3)", "{:.3f}"), ("coverage", "coverage (k=3)", "{:.3f}"),
         ("sharpness_ratio", "sharpness (high-freq. energy) / real", "{:.2f}"),
-        ("lattice_ratio", "lattice (period-2 peak) / real", "{:.2f}")]
+        ("lattice_ratio", "lattice (period-2 peak) / real", "{:.2f}"),
+        ("texture_ratio", "texture (worst 5x5 bins, periods < 4 px) / real", "{:.2f}")]
 # the floor column's conditional accuracies: the same measure on real validation photos
 FLOOR_CONDITIONAL = {f"conditional_{head}_accuracy": f"{head}_accuracy" for head in ("subCategory", "gender", COLOUR)}
 

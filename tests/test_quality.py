@@ -31,11 +31,13 @@ from fashiongen.generator.quality import (
     laplacian_energy,
     lattice_energy,
     lattice_ratio,
+    mean_power_spectrum,
     penultimate_features,
     real_conditional_accuracy,
     real_validation,
     reconstruction_metrics,
     sharpness_ratio,
+    texture_ratio,
 )
 from fashiongen.labeler.labeler import Labeler
 from fashiongen.schema import LabelSchema
@@ -242,6 +244,29 @@ def test_sharpness_and_lattice_ratios_of_photo_like_images() -> None:
     assert sharpness_ratio(laplacian_energy(np.zeros_like(other)), np.zeros(3)) is None
 
 
+def stripes(period: float, amplitude: int) -> np.ndarray:
+    """Vertical stripes of `period` pixels (not a whole number: between two FFT bins' periods)."""
+    return (amplitude * np.sin(2 * np.pi * np.arange(60) / period))[None, None, :, None]
+
+
+def with_pattern(images: np.ndarray, pattern: np.ndarray) -> np.ndarray:
+    return np.clip(np.rint(images.astype(np.float64) + pattern), 0, 255).astype(np.uint8)
+
+
+def test_texture_ratio_finds_a_texture_the_lattice_ratio_misses() -> None:
+    """Stripes of period 2.2 pixels (3 bins from the Nyquist frequency: what a VAE-GAN painted once
+    its period-2 lattice was penalised, docs/experiments/2026-12-02-conv-decoder-gan.md) fall in
+    lattice_ratio's ring, which reads them as less lattice; texture_ratio sees them."""
+    real, other = smooth_photos(150, seed=0), smooth_photos(150, seed=1)
+    real_spectrum = mean_power_spectrum(real)
+    assert texture_ratio(mean_power_spectrum(other), real_spectrum) == pytest.approx(1.0, abs=0.35)
+    assert texture_ratio(mean_power_spectrum(blurred(other)), real_spectrum) < 0.5
+    textured = with_pattern(other, stripes(2.2, 6))
+    assert texture_ratio(mean_power_spectrum(textured), real_spectrum) > 5
+    assert lattice_ratio(lattice_energy(textured), lattice_energy(real)) < 1  # the blind spot
+    assert texture_ratio(mean_power_spectrum(other[:0]), real_spectrum) is None
+
+
 def test_floor_sharpness_and_lattice_on_real_photos(shared_dataset) -> None:
     """Real training photos with the validation rows' labels score about 1 on both; blurring them
     drops the sharpness, a faint checkerboard (2 of 255) raises the lattice ratio well above 1."""
@@ -257,6 +282,9 @@ def test_floor_sharpness_and_lattice_on_real_photos(shared_dataset) -> None:
     assert lattice_ratio(lattice_energy(floor), real_lattice) == pytest.approx(1.0, abs=0.1)
     assert sharpness_ratio(laplacian_energy(blurred(floor)), real_sharpness) < 0.3
     assert lattice_ratio(lattice_energy(with_checkerboard(floor, 2)), real_lattice) > 3
+    real_spectrum = mean_power_spectrum(real)
+    assert texture_ratio(mean_power_spectrum(floor), real_spectrum) == pytest.approx(1.0, abs=0.35)
+    assert texture_ratio(mean_power_spectrum(with_pattern(floor, stripes(2.2, 6))), real_spectrum) > 2
 
 
 # ----------------------------------------------------------------------------- the floor

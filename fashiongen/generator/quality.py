@@ -1,8 +1,8 @@
 """How good a generator is: reconstruction (the paper's loss, rounded accuracy, MSE, SSIM),
 conditional accuracy judged by the classifier, Fréchet distance, k-NN precision/recall and
 density/coverage on the classifier's penultimate features (Inception weights cannot be downloaded
-here), and two image statistics against real photos: sharpness (high-frequency energy) and a
-lattice (checkerboard) detector. Each is also measured on the "floor": real training photos with the
+here), and three image statistics against real photos: sharpness (high-frequency energy), a
+lattice (checkerboard) detector and a periodic-texture detector. Each is also measured on the "floor": real training photos with the
 validation rows' labels, what a perfect generator would score."""
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 import keras
 import numpy as np
 import pandas as pd
+from scipy.ndimage import uniform_filter
 
 from fashiongen.batches import to_unit_float
 from fashiongen.generator.architectures import PIXEL_VALUES
@@ -145,14 +146,13 @@ def laplacian_energy(images: np.ndarray, batch_size: int = BATCH) -> np.ndarray:
 
 
 def lattice_energy(images: np.ndarray, batch_size: int = BATCH) -> np.ndarray:
-    """A checkerboard detector: each image's spectral power (Hann-windowed FFT per RGB channel, the
-    channel's mean removed) at the Nyquist frequencies (pi, pi), (pi, 0) and (0, pi), i.e. period-2
-    patterns in both directions, in y and in x (each with its 3x3 bins, as the window spreads a pure
-    tone over them), and in the ring of bins 2 to 4 away from them. (N, 2) float64: peak, ring.
-    A lattice such as transposed convolutions paint is a peak at these frequencies; real detail
-    and noise spread their energy over the ring alike."""
+    """A checkerboard detector: each image's spectral power (power_spectra) at the Nyquist
+    frequencies (pi, pi), (pi, 0) and (0, pi), i.e. period-2 patterns in both directions, in y and
+    in x (each with its 3x3 bins, as the window spreads a pure tone over them), and in the ring of
+    bins 2 to 4 away from them. (N, 2) float64: peak, ring. A lattice such as transposed
+    convolutions paint is a peak at these frequencies; real detail and noise spread their energy
+    over the ring alike."""
     height, width = np.shape(images)[1:3]
-    window = np.outer(np.hanning(height), np.hanning(width))[None, :, :, None]
     near = [(dy, dx) for dy in range(-4, 5) for dx in range(-4, 5)]
     peaks, rings = [], []
     for centre_y, centre_x in ((height // 2, width // 2), (height // 2, 0), (0, width // 2)):
@@ -160,14 +160,49 @@ def lattice_energy(images: np.ndarray, batch_size: int = BATCH) -> np.ndarray:
             bin_ = ((centre_y + dy) % height, (centre_x + dx) % width)
             (peaks if max(abs(dy), abs(dx)) <= 1 else rings).append(bin_)
     peak_bins, ring_bins = tuple(np.array(peaks).T), tuple(np.array(rings).T)
-    energies = []
+    energies = [np.stack([power[:, peak_bins[0], peak_bins[1]].mean(axis=1),
+                          power[:, ring_bins[0], ring_bins[1]].mean(axis=1)], axis=1)
+                for power in power_spectra(images, batch_size)]
+    return np.concatenate(energies) if energies else np.zeros((0, 2))
+
+
+def mean_power_spectrum(images: np.ndarray, batch_size: int = BATCH) -> np.ndarray:
+    """The set's mean spectral power per FFT bin (power_spectra), (height, width) float64."""
+    total = np.zeros(np.shape(images)[1:3])
+    for power in power_spectra(images, batch_size):
+        total += power.sum(axis=0)
+    return total / max(len(images), 1)
+
+
+def power_spectra(images: np.ndarray, batch_size: int = BATCH) -> Iterable[np.ndarray]:
+    """Batch by batch, each uint8 image's spectral power per FFT bin: Hann-windowed, each RGB
+    channel's mean removed, channels summed; (n, height, width) float64."""
+    height, width = np.shape(images)[1:3]
+    window = np.outer(np.hanning(height), np.hanning(width))[None, :, :, None]
     for start in range(0, len(images), batch_size):
         x = np.asarray(images[start : start + batch_size], np.float64) / 255.0
         x = (x - x.mean(axis=(1, 2), keepdims=True)) * window
-        power = np.square(np.abs(np.fft.fft2(x, axes=(1, 2)))).sum(axis=3)  # (n, height, width), channels summed
-        energies.append(np.stack([power[:, peak_bins[0], peak_bins[1]].mean(axis=1),
-                                  power[:, ring_bins[0], ring_bins[1]].mean(axis=1)], axis=1))
-    return np.concatenate(energies) if energies else np.zeros((0, 2))
+        yield np.square(np.abs(np.fft.fft2(x, axes=(1, 2)))).sum(axis=3)
+
+
+def texture_ratio(fake_spectrum: np.ndarray, real_spectrum: np.ndarray, neighbourhood: int = 5) -> float | None:
+    """The worst high-frequency patch of the spectrum: the largest ratio of the fakes' mean power
+    (mean_power_spectrum) to the reals', each summed over `neighbourhood` x `neighbourhood` bins,
+    over the bins beyond half the Nyquist frequency in y or x (periods under 4 pixels). About 1 for
+    real photos, below 1 blurred, well above 1 for a periodic texture anywhere in that band, which
+    lattice_ratio misses when it lies off the Nyquist bins (it counts such energy in its ring, and
+    reads it as *less* lattice). Summed, as single bins swing with a few busy photos: two samples
+    of real photos differed by up to 1.37x in one bin, 1.14x over 5x5 (2,070 photos each,
+    docs/experiments/2026-12-02-conv-decoder-gan.md). None for an empty spectrum."""
+    height, width = np.shape(real_spectrum)
+    fy = np.abs(np.fft.fftfreq(height))[:, None] * 2  # 1 at the Nyquist frequency
+    fx = np.abs(np.fft.fftfreq(width))[None, :] * 2
+    fake = uniform_filter(np.asarray(fake_spectrum, np.float64), neighbourhood, mode="wrap")
+    real = uniform_filter(np.asarray(real_spectrum, np.float64), neighbourhood, mode="wrap")
+    band = (np.maximum(fy, fx) >= 0.5) & (real > 0)
+    if not band.any() or not np.any(fake):
+        return None
+    return float(np.max(fake[band] / real[band]))
 
 
 def sharpness_ratio(fake_energy: np.ndarray, real_energy: np.ndarray) -> float | None:
@@ -291,6 +326,7 @@ class RealValidation:
     features: np.ndarray  # its penultimate features
     sharpness: np.ndarray  # laplacian_energy per photo
     lattice: np.ndarray  # lattice_energy per photo
+    spectrum: np.ndarray  # mean_power_spectrum of the photos
     floor: dict = field(default_factory=dict)  # real_floor's numbers: the floor's rows and their metrics
 
 
@@ -299,7 +335,8 @@ def real_validation(labeler: Labeler, dataset, split, floor_seed: int = 0) -> Re
     images = dataset.images[split.validation]
     styles = dataset.styles.iloc[split.validation]
     real = RealValidation(images, styles, labeler.schema.encode_frame(styles), labeler.scores(images),
-                          penultimate_features(labeler, images), laplacian_energy(images), lattice_energy(images))
+                          penultimate_features(labeler, images), laplacian_energy(images), lattice_energy(images),
+                          mean_power_spectrum(images))
     real.floor.update(real_floor(labeler, dataset, split, real, floor_seed))
     return real
 
@@ -347,7 +384,7 @@ def evaluate_generator(generator: Generator, labeler: Labeler, dataset, split, s
     (a `FashionData`): reconstruction, conditional accuracy over the (sub-category, gender) pairs
     present in the training part, and, between one generated image per validation row (its labels,
     a random code) and the real validation images: Fréchet distance, k-NN precision-recall,
-    density/coverage, sharpness and lattice ratios, and the floor's Fréchet distance and k-NN
+    density/coverage, sharpness, lattice and texture ratios, and the floor's Fréchet distance and k-NN
     precision/recall beside them (`real_floor_*`). The distance is None with fewer than 2
     validation images, the k-NN numbers with KNN_K or fewer. The labeler judges the heads the
     generator shares with it by name (judged_heads); `real`: real_validation(labeler, dataset,
@@ -409,7 +446,8 @@ def _set_metrics(real: RealValidation, images: np.ndarray, features: np.ndarray)
     """The numbers that compare a set of images, one per validation row, with the validation photos."""
     return (_distances(real.features, features)
             | {"sharpness_ratio": sharpness_ratio(laplacian_energy(images), real.sharpness),
-               "lattice_ratio": lattice_ratio(lattice_energy(images), real.lattice)})
+               "lattice_ratio": lattice_ratio(lattice_energy(images), real.lattice),
+               "texture_ratio": texture_ratio(mean_power_spectrum(images), real.spectrum)})
 
 
 def _distances(real_features: np.ndarray, fake_features: np.ndarray) -> dict:
