@@ -2,8 +2,9 @@
 conditional accuracy judged by the classifier, Fréchet distance, k-NN precision/recall and
 density/coverage on the classifier's penultimate features (Inception weights cannot be downloaded
 here), and three image statistics against real photos: sharpness (high-frequency energy), a
-lattice (checkerboard) detector and a periodic-texture detector. Each is also measured on the "floor": real training photos with the
-validation rows' labels, what a perfect generator would score."""
+lattice (checkerboard) detector and a periodic-texture detector. Each is also measured on the
+"floor": real training photos with the validation rows' labels, what a perfect generator would
+score."""
 
 from __future__ import annotations
 
