@@ -13,8 +13,8 @@ real validation photos, on the classifier's penultimate features: Inception weig
 downloaded here, so the numbers compare models with each other, not with published FIDs. Sharpness:
 high-frequency energy (mean squared Laplacian) over the real photos'; lattice: how much the spectrum
 peaks at period 2 (a checkerboard) beside the real photos' peak; texture: the most power, over real
-photos', in any frequency bin of periods under 4 pixels (a periodic texture off the lattice's
-bins). All about 1 for real photos.
+photos', summed over 5x5 frequency bins, among the bins of periods under 4 pixels (a periodic
+texture off the lattice's bins). All about 1 for real photos.
 
 Example: python scripts/evaluate_generator.py --data-dir ../shared/data/fashion-small --json gen.json
 """

@@ -153,6 +153,16 @@ def lattice_energy(images: np.ndarray, batch_size: int = BATCH) -> np.ndarray:
     bins 2 to 4 away from them. (N, 2) float64: peak, ring. A lattice such as transposed
     convolutions paint is a peak at these frequencies; real detail and noise spread their energy
     over the ring alike."""
+    return spectral_statistics(images, batch_size)[0]
+
+
+def mean_power_spectrum(images: np.ndarray, batch_size: int = BATCH) -> np.ndarray:
+    """The set's mean spectral power per FFT bin (power_spectra), (height, width) float64."""
+    return spectral_statistics(images, batch_size)[1]
+
+
+def spectral_statistics(images: np.ndarray, batch_size: int = BATCH) -> tuple[np.ndarray, np.ndarray]:
+    """(lattice_energy, mean_power_spectrum) of `images` from one pass of FFTs."""
     height, width = np.shape(images)[1:3]
     near = [(dy, dx) for dy in range(-4, 5) for dx in range(-4, 5)]
     peaks, rings = [], []
@@ -161,18 +171,12 @@ def lattice_energy(images: np.ndarray, batch_size: int = BATCH) -> np.ndarray:
             bin_ = ((centre_y + dy) % height, (centre_x + dx) % width)
             (peaks if max(abs(dy), abs(dx)) <= 1 else rings).append(bin_)
     peak_bins, ring_bins = tuple(np.array(peaks).T), tuple(np.array(rings).T)
-    energies = [np.stack([power[:, peak_bins[0], peak_bins[1]].mean(axis=1),
-                          power[:, ring_bins[0], ring_bins[1]].mean(axis=1)], axis=1)
-                for power in power_spectra(images, batch_size)]
-    return np.concatenate(energies) if energies else np.zeros((0, 2))
-
-
-def mean_power_spectrum(images: np.ndarray, batch_size: int = BATCH) -> np.ndarray:
-    """The set's mean spectral power per FFT bin (power_spectra), (height, width) float64."""
-    total = np.zeros(np.shape(images)[1:3])
+    energies, total = [], np.zeros((height, width))
     for power in power_spectra(images, batch_size):
+        energies.append(np.stack([power[:, peak_bins[0], peak_bins[1]].mean(axis=1),
+                                  power[:, ring_bins[0], ring_bins[1]].mean(axis=1)], axis=1))
         total += power.sum(axis=0)
-    return total / max(len(images), 1)
+    return (np.concatenate(energies) if energies else np.zeros((0, 2))), total / max(len(images), 1)
 
 
 def power_spectra(images: np.ndarray, batch_size: int = BATCH) -> Iterable[np.ndarray]:
@@ -192,9 +196,8 @@ def texture_ratio(fake_spectrum: np.ndarray, real_spectrum: np.ndarray, neighbou
     over the bins beyond half the Nyquist frequency in y or x (periods under 4 pixels). About 1 for
     real photos, below 1 blurred, well above 1 for a periodic texture anywhere in that band, which
     lattice_ratio misses when it lies off the Nyquist bins (it counts such energy in its ring, and
-    reads it as *less* lattice). Summed, as single bins swing with a few busy photos: two samples
-    of real photos differed by up to 1.37x in one bin, 1.14x over 5x5 (2,070 photos each,
-    docs/experiments/2026-12-02-conv-decoder-gan.md). None for an empty spectrum."""
+    reads it as *less* lattice). Summed, as single bins swing with a few busy photos
+    (docs/experiments/2026-12-02-conv-decoder-gan.md). None for an empty spectrum."""
     height, width = np.shape(real_spectrum)
     fy = np.abs(np.fft.fftfreq(height))[:, None] * 2  # 1 at the Nyquist frequency
     fx = np.abs(np.fft.fftfreq(width))[None, :] * 2
@@ -336,8 +339,8 @@ def real_validation(labeler: Labeler, dataset, split, floor_seed: int = 0) -> Re
     images = dataset.images[split.validation]
     styles = dataset.styles.iloc[split.validation]
     real = RealValidation(images, styles, labeler.schema.encode_frame(styles), labeler.scores(images),
-                          penultimate_features(labeler, images), laplacian_energy(images), lattice_energy(images),
-                          mean_power_spectrum(images))
+                          penultimate_features(labeler, images), laplacian_energy(images),
+                          *spectral_statistics(images))
     real.floor.update(real_floor(labeler, dataset, split, real, floor_seed))
     return real
 
@@ -445,10 +448,11 @@ def _conditional_results(generator: Generator, labeler: Labeler, real: RealValid
 
 def _set_metrics(real: RealValidation, images: np.ndarray, features: np.ndarray) -> dict:
     """The numbers that compare a set of images, one per validation row, with the validation photos."""
+    lattice, spectrum = spectral_statistics(images)
     return (_distances(real.features, features)
             | {"sharpness_ratio": sharpness_ratio(laplacian_energy(images), real.sharpness),
-               "lattice_ratio": lattice_ratio(lattice_energy(images), real.lattice),
-               "texture_ratio": texture_ratio(mean_power_spectrum(images), real.spectrum)})
+               "lattice_ratio": lattice_ratio(lattice, real.lattice),
+               "texture_ratio": texture_ratio(spectrum, real.spectrum)})
 
 
 def _distances(real_features: np.ndarray, fake_features: np.ndarray) -> dict:
