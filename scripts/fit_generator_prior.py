@@ -93,7 +93,7 @@ def fit(args: argparse.Namespace) -> dict:
     judge = judge_model = None
     if args.judge is not None:  # loaded first: a wrong judge fails before the slow part
         judge = Labeler.load(args.judge)
-        judge_model = judge.as_judge(generator.schema, str(args.judge))
+        judge_model = judge.as_judge(generator.schema.paper, str(args.judge))  # its two heads, not colour
     kind, seed = card_split(args, generator.card)
     dataset = load_dataset(args.data_dir, cache_dir=args.cache_dir)
     split = make_split(kind, dataset, seed)

@@ -5,6 +5,7 @@ conditioning, keeping the last epoch, an occupied --out, interrupt and resume)."
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -21,6 +22,7 @@ from fashiongen.generator import snapshots
 from fashiongen.generator.generator import Generator, to_uint8
 from fashiongen.generator import vaegan
 from fashiongen.generator.prior import LatentPrior
+from fashiongen.generator.refine import RefinementConfig, drawn_conditions, refine_prior
 from fashiongen.generator.vaegan import AdversarialConfig, AdversarialStart, PriorCodes, build_discriminator
 from fashiongen.imaging import IMAGE_SHAPE
 from fashiongen.labeler.labeler import Labeler
@@ -28,6 +30,7 @@ from fashiongen.labeler.model import build_classifier
 from fashiongen.schema import LabelSchema
 
 cli = load_script(REPO / "scripts" / "train_generator.py")
+fit_cli = load_script(REPO / "scripts" / "fit_generator_prior.py")
 COLOURS = ("Blue", "Black")  # the tiny dataset's photos are all Blue
 
 
@@ -331,3 +334,48 @@ def test_a_judge_is_refused_for_a_vaegan_and_a_colour_generator(tiny, colour_cla
     coloured = LabelSchema(SCHEMA.sub_categories, SCHEMA.genders, (("baseColour", COLOURS),))
     with pytest.raises(ClassifierError, match="train it with --no-colour"):
         Labeler.load(colour_classifier).as_judge(coloured)
+
+
+def test_a_colour_generators_prior_is_refined_against_the_judges_two_heads(tiny, colour_classifier, trained,
+                                                                           tmp_path: Path) -> None:
+    """fit_generator_prior.py --judge on a generator with colour control: the judge scores the
+    paper's heads (the sub-category and gender the prior's pairs name), the decoder is given a
+    colour per drawn row, and the refined prior keeps its colour counts."""
+    folder = shutil.copytree(trained.out, tmp_path / "refined")
+    argv = ["--data-dir", str(tiny.data_dir), "--cache-dir", str(tiny.cache), "--generator", str(folder), "--quiet",
+            "--judge", str(colour_classifier), "--judge-steps", "3", "--judge-batch-size", "4",
+            "--judge-learning-rate", "0.5", "--judge-kl-weight", "0"]
+    assert fit_cli.main(argv) == 0
+    refined, fitted = Generator.load(folder).prior, Generator.load(trained.out).prior
+    np.testing.assert_array_equal(refined.colour_counts, fitted.colour_counts)
+    assert read_card(folder)["latent_prior"]["judge_refinement"]["judge"] == str(colour_classifier)
+
+
+def test_refining_draws_each_rows_colour_from_its_pairs_colours() -> None:
+    codes, conditions, _, _ = synthetic_codes(np.random.default_rng(0))
+    n_colours = 3
+    colours = np.zeros((len(conditions), n_colours), np.float32)
+    colours[:, 0] = 1.0
+    bags = conditions[:, SCHEMA.sub_categories.index("Bags")] == 1
+    colours[bags] = np.eye(n_colours, dtype=np.float32)[np.arange(bags.sum()) % 2 + 1]  # bags: colours 1 and 2
+    plain = LatentPrior.fit(codes, conditions, N_SUB)
+    prior = plain.with_colours(np.concatenate([conditions, colours], axis=1))
+    index = np.repeat(np.arange(len(prior.conditions)), 200)
+    rows = drawn_conditions(prior, index, SCHEMA.size + n_colours, np.random.default_rng(1))
+    np.testing.assert_array_equal(rows[:, : SCHEMA.size], prior.conditions[index])
+    drawn = rows[:, SCHEMA.size:]
+    assert (drawn.sum(axis=1) == 1).all()
+    is_bag = prior.conditions[index, SCHEMA.sub_categories.index("Bags")] == 1
+    assert set(drawn[is_bag].argmax(axis=1)) == {1, 2} and set(drawn[~is_bag].argmax(axis=1)) == {0}
+    np.testing.assert_array_equal(drawn_conditions(plain, index, SCHEMA.size, np.random.default_rng(1)),
+                                  plain.conditions[index])
+    # refining this prior: the decoder is given those rows, and a judge of pooled pixels moves the codes
+    schema = LabelSchema(SCHEMA.sub_categories, SCHEMA.genders, (("baseColour", ("Blue", "Black", "Red")),))
+    decoder = build_upsample_decoder(codes.shape[1], schema.size)
+    image = keras.Input(IMAGE_SHAPE)
+    judge = keras.Model(image, keras.layers.Dense(SCHEMA.size, activation="sigmoid")(
+        keras.layers.GlobalAveragePooling2D()(image)))
+    refined, summary = refine_prior(Generator(None, decoder, schema, "vaegan", prior=prior), judge,
+                                    RefinementConfig(steps=5, batch_size=8, learning_rate=0.5, kl_weight=0.0))
+    assert summary["kl_per_pair_mean"] > 0.1  # each pair shifted in its whitened coordinates
+    np.testing.assert_array_equal(refined.colour_counts, prior.colour_counts)

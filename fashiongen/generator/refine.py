@@ -59,8 +59,9 @@ class RefinementConfig:
 
 
 class PriorRefiner(keras.Model):
-    """Pair index -> the judge's scores for an image decoded from that pair's refined Gaussian;
-    the only trainable weights are the per-pair shifts (and log-stretches)."""
+    """(Pair index, the decoder's condition row) -> the judge's scores for an image decoded from
+    that pair's refined Gaussian; the only trainable weights are the per-pair shifts (and
+    log-stretches). The condition row is the pair's, with a colour when the generator has one."""
 
     def __init__(self, decoder: keras.Model, judge: keras.Model, prior: LatentPrior, kl_weights: np.ndarray,
                  stretch: bool = False, seed: int = 0, **kwargs) -> None:
@@ -71,7 +72,6 @@ class PriorRefiner(keras.Model):
         self.kl_weights = ops.convert_to_tensor(np.asarray(kl_weights, np.float32).reshape(pairs))  # one per pair
         self.means = ops.convert_to_tensor(prior.means, "float32")
         self.scales = ops.convert_to_tensor(prior.key_scales, "float32")
-        self.conditions = ops.convert_to_tensor(prior.conditions, "float32")
         self.shift = self.add_weight(shape=(pairs, latent), initializer="zeros", name="shift")
         self.log_stretch = self.add_weight(shape=(pairs, latent), initializer="zeros", name="log_stretch",
                                            trainable=stretch)
@@ -81,14 +81,15 @@ class PriorRefiner(keras.Model):
         log_stretch = self.log_stretch
         return 0.5 * ops.sum(ops.exp(2 * log_stretch) + self.shift**2 - 1 - 2 * log_stretch, axis=1)
 
-    def call(self, pair_index):
+    def call(self, inputs):
+        pair_index, conditions = inputs
         index = ops.cast(ops.reshape(pair_index, (-1,)), "int32")
         noise = keras.random.normal((ops.shape(index)[0], self.latent_dim), seed=self.seed_generator)
         white = ops.take(self.shift, index, axis=0) + ops.exp(ops.take(self.log_stretch, index, axis=0)) * noise
         codes = ops.take(self.means, index, axis=0) + ops.einsum("nij,nj->ni", ops.take(self.scales, index, axis=0),
                                                                    white)
         # inference mode: generation decodes this way, and the decoder's statistics must not move
-        images = self.decoder([codes, ops.take(self.conditions, index, axis=0)], training=False)
+        images = self.decoder([codes, conditions], training=False)
         # each drawn row carries its pair's KL, so every pair is held to its photos as often as judged
         self.add_loss(ops.mean(ops.take(self.kl_weights * self.kl_per_pair(), index, axis=0)))
         return self.judge(images, training=False)
@@ -113,22 +114,41 @@ def _frozen(*models: keras.Model) -> Iterator[None]:
             layer.trainable = trainable
 
 
+def drawn_conditions(prior: LatentPrior, index: np.ndarray, width: int, rng: np.random.Generator) -> np.ndarray:
+    """The decoder's condition rows for the keys `index`: each key's own row, and for a generator
+    with colour control whose prior is not keyed by colour, a colour drawn per row from those seen
+    with the pair in training, as generate() draws "any colour" (`width`: the generator's columns)."""
+    keys = prior.conditions[index]
+    if width == prior.key_width:
+        return keys
+    rows = np.zeros((len(index), width), np.float32)
+    rows[:, : prior.key_width] = keys
+    n_colours = width - prior.key_width
+    for key in np.unique(index):
+        mine = np.flatnonzero(index == key)
+        weights = prior.colour_weights(prior.conditions[key])
+        rows[mine, prior.key_width + rng.choice(n_colours, size=len(mine), p=weights)] = 1.0
+    return rows
+
+
 def refine_prior(generator: Generator, judge: keras.Model, config: RefinementConfig | None = None,
                  verbose: int = 0) -> tuple[LatentPrior, dict]:
     """The generator's prior refined against `judge` (a model from [0, 1] images, as the decoder
-    draws them, to the schema's sigmoid scores), and a summary for the model card. `loss`: "bce"
-    or "heads" (see the module's docstring). kl_by_count: each pair's KL weight is kl_weight times
-    its training photos over the median pair's. Pairs are drawn uniformly, as conditional accuracy
-    weighs them. The generator itself is left unchanged. `config`: RefinementConfig's defaults when None."""
+    draws them, to sigmoid scores of the schema's sub-category and gender heads), and a summary for
+    the model card. `loss`: "bce" or "heads" (see the module's docstring). kl_by_count: each pair's
+    KL weight is kl_weight times its training photos over the median pair's. Pairs are drawn
+    uniformly, as conditional accuracy weighs them. The generator itself is left unchanged.
+    `config`: RefinementConfig's defaults when None."""
     config = config or RefinementConfig()
     steps, batch_size, kl_weight = config.steps, config.batch_size, config.kl_weight
     learning_rate, loss, stretch = config.learning_rate, config.loss, config.stretch
     kl_by_count, seed = config.kl_by_count, config.seed
     if generator.prior is None:
         raise GeneratorError("refining needs a fitted latent prior; fit one first")
-    if judge.output_shape[-1] != generator.schema.size:
-        raise GeneratorError(f"the judge scores {judge.output_shape[-1]} labels, the generator has "
-                             f"{generator.schema.size}")
+    paper_size = generator.schema.paper.size  # the judge scores the paper's two heads (Labeler.as_judge)
+    if judge.output_shape[-1] != paper_size:
+        raise GeneratorError(f"the judge scores {judge.output_shape[-1]} labels, the generator's sub-category and "
+                             f"gender heads have {paper_size}")
     if loss not in LOSSES:
         raise GeneratorError(f"unknown refinement loss {loss!r}; valid: {', '.join(LOSSES)}")
     if steps < 1 or batch_size < 1 or kl_weight < 0 or learning_rate <= 0:
@@ -143,9 +163,11 @@ def refine_prior(generator: Generator, judge: keras.Model, config: RefinementCon
         verdict = ("binary_crossentropy" if loss == "bce" else
                    lambda wanted, scores: per_head_crossentropy(wanted, scores, n_sub_categories))
         refiner.compile(optimizer=keras.optimizers.Adam(learning_rate), loss=verdict)
-        index = np.random.default_rng(seed).integers(0, len(prior.means), steps * batch_size)
-        history = refiner.fit(index, prior.conditions[index], batch_size=batch_size, epochs=1, shuffle=False,
-                              verbose=verbose)
+        rng = np.random.default_rng(seed)
+        index = rng.integers(0, len(prior.means), steps * batch_size)
+        conditions = drawn_conditions(prior, index, generator.schema.size, rng)
+        history = refiner.fit((index, conditions), prior.conditions[index, :paper_size], batch_size=batch_size,
+                              epochs=1, shuffle=False, verbose=verbose)
     shift, log_stretch = np.asarray(refiner.shift), np.asarray(refiner.log_stretch)
     kl = np.asarray(refiner.kl_per_pair())
     summary = {"loss": loss, "stretch": stretch, "kl_by_count": kl_by_count, "steps": steps, "batch_size": batch_size,
