@@ -30,7 +30,7 @@ from fashiongen.config import add_arguments, from_namespace  # noqa: E402
 from fashiongen.dataset import load_dataset  # noqa: E402
 from fashiongen.errors import ClassifierError, DatasetError, GeneratorError  # noqa: E402
 from fashiongen.generator.generator import Generator  # noqa: E402
-from fashiongen.generator.prior import PRIOR_FILE  # noqa: E402
+from fashiongen.generator.prior import PRIOR_FILE, LatentPrior  # noqa: E402
 from fashiongen.generator.refine import RefinementConfig, refine_prior  # noqa: E402
 from fashiongen.labeler.labeler import Labeler  # noqa: E402
 from fashiongen.model_folder import CARD_FILE, GENERATOR  # noqa: E402
@@ -58,11 +58,17 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="one Gaussian per (sub-category, gender, colour) instead of per pair, for a colour "
                              "generator whose encoder never saw the colour (a vaegan started from a conv "
                              "generator): its codes hold the colour, so a pair's Gaussian ignores the asked one")
+    parser.add_argument("--colour-shrinkage", type=float, default=LatentPrior.COLOUR_SHRINKAGE,
+                        help="with --by-colour: pseudo-images by which each colour's centre is shrunk towards "
+                             "its pair's, so the many colours with a handful of photos do not draw from a noisy "
+                             f"mean (default: {LatentPrior.COLOUR_SHRINKAGE:g})")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     args = parser.parse_args(argv)
     args.refinement = from_namespace(RefinementConfig, args, prefix="judge_")
     if args.judge_steps < 1 or args.judge_batch_size < 1:
         parser.error("--judge-steps and --judge-batch-size must be at least 1")
+    if args.colour_shrinkage < 0:
+        parser.error("--colour-shrinkage must be at least 0")
     if args.judge_kl_weight < 0 or args.judge_learning_rate <= 0:
         parser.error("--judge-kl-weight must be at least 0 and --judge-learning-rate above 0")
     args.argv = command_line(argv)  # for the model card
@@ -99,9 +105,12 @@ def fit(args: argparse.Namespace) -> dict:
     split = make_split(kind, dataset, seed)
     rows = split.train
     conditions = generator.schema.encode_frame(dataset.styles.iloc[rows])
-    prior = generator.fit_prior(dataset.images[rows], conditions, by_colour=args.by_colour)
+    prior = generator.fit_prior(dataset.images[rows], conditions, by_colour=args.by_colour,
+                                colour_shrinkage=args.colour_shrinkage)
     summary = {**prior.describe(), "fitted_on": f"training part of the {kind} split (seed {seed})",
                "command": script_command("fit_generator_prior.py", args.argv)}
+    if args.by_colour:
+        summary["colour_shrinkage"] = args.colour_shrinkage
     if judge is not None:
         prior, refinement = refine_prior(generator, judge_model, args.refinement, verbose=0 if args.quiet else 1)
         summary["judge_refinement"] = {"judge": str(args.judge), "judge_command": judge.card.get("command"),

@@ -322,11 +322,15 @@ def test_script_keys_a_colour_generators_prior_by_colour(models, tiny, tmp_path:
     folder = tmp_path / "colour"
     Generator(model.encoder, model.decoder, schema, "conv").save(folder)
     argv = ["--data-dir", str(tiny.data_dir), "--cache-dir", str(tiny.cache), "--by-colour"]
-    assert fit_cli.main([*argv, "--generator", str(folder)]) == 0
+    assert fit_cli.main([*argv, "--generator", str(folder), "--colour-shrinkage", "4"]) == 0
     prior = Generator.load(folder).prior
     assert prior.keyed_by_colour and prior.conditions.shape[1] == schema.size
     assert prior.conditions[:, -1].all()  # the tiny photos are all Blue: every key holds it
-    assert read_card(folder)["latent_prior"]["keyed_by_colour"] is True
+    card = read_card(folder)["latent_prior"]
+    assert card["keyed_by_colour"] is True and card["colour_shrinkage"] == 4.0
+    with pytest.raises(SystemExit):
+        fit_cli.main([*argv, "--generator", str(folder), "--colour-shrinkage", "-1"])
+    assert "--colour-shrinkage must be at least 0" in capsys.readouterr().err
     conv = shutil.copytree(models.conv, tmp_path / "conv")
     prior_bytes = (conv / PRIOR_FILE).read_bytes()
     capsys.readouterr()

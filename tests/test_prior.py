@@ -364,3 +364,24 @@ def test_a_prior_keyed_by_colour_keeps_one_spread_per_pair_around_each_colours_c
     spread = prior.scales[shoes[0]] @ prior.scales[shoes[0]].T
     assert np.diag(spread).max() < 0.5
     np.testing.assert_array_equal(prior.key_scales[0], prior.scales[prior.scale_of_key[0]])
+
+
+def test_keyed_by_colour_each_centre_is_shrunk_towards_its_pairs_by_its_photos() -> None:
+    """Black shoes (9 photos at +3) and white shoes (3 at -3), shrunk by 6 pseudo-images towards
+    the shoes' centre (9 * 3 - 3 * 3) / 12 = 1.5: black (9 * 3 + 6 * 1.5) / 15 = 2.4 moves less
+    than white (3 * -3 + 6 * 1.5) / 9 = 0; the red bags, their pair's only colour, stay at 10."""
+    rows = np.stack([coloured("Shoes", "Women", "Black")] * 9 + [coloured("Shoes", "Women", "White")] * 3
+                    + [coloured("Bags", "Men", "Red")] * 4)
+    codes = np.array([3.0] * 9 + [-3.0] * 3 + [10.0] * 4)[:, None] * np.ones((1, LATENT))
+    fit = lambda shrinkage: LatentPrior.fit(codes, rows, N_SUB, key_width=COLOURED.size,  # noqa: E731
+                                            pair_width=SCHEMA.size, colour_shrinkage=shrinkage)
+    np.testing.assert_allclose(fit(0.0).means[:, 0], sorted_by_key(fit(0.0), [3.0, -3.0, 10.0]), atol=1e-6)
+    shrunk = fit(6.0)
+    np.testing.assert_allclose(shrunk.means[:, 0], sorted_by_key(shrunk, [2.4, 0.0, 10.0]), atol=1e-6)
+    np.testing.assert_array_equal(shrunk.scales, fit(0.0).scales)  # the spread is around each colour's photos
+
+
+def sorted_by_key(prior: LatentPrior, values: list[float]) -> np.ndarray:
+    """`values` for black shoes, white shoes and red bags, in the order of the prior's keys."""
+    keys = [coloured("Shoes", "Women", "Black"), coloured("Shoes", "Women", "White"), coloured("Bags", "Men", "Red")]
+    return np.array([values[[np.array_equal(key, row) for row in keys].index(True)] for key in prior.conditions])

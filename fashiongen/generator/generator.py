@@ -122,10 +122,11 @@ class Generator:
         return noise if self.prior is None else self.prior.sample(conditions, noise)
 
     def fit_prior(self, images: np.ndarray, conditions: np.ndarray, batch_size: int = 512,
-                  by_colour: bool = False) -> LatentPrior:
+                  by_colour: bool = False, colour_shrinkage: float = LatentPrior.COLOUR_SHRINKAGE) -> LatentPrior:
         """Fit (and keep) the latent prior on training images (uint8) and their one-hot conditions;
         `by_colour`: one Gaussian per (sub-category, gender, colour), for a colour generator whose
-        encoder never saw the colour (LatentPrior)."""
+        encoder never saw the colour, each centre shrunk towards its pair's by `colour_shrinkage`
+        pseudo-images (LatentPrior.fit)."""
         if by_colour and not self.colours:
             raise GeneratorError("a prior keyed by colour needs a generator with colour control")
         codes = []
@@ -137,7 +138,7 @@ class Generator:
             codes.append(np.asarray(mean))
         self.prior = LatentPrior.fit(np.concatenate(codes), conditions, len(self.schema.sub_categories),
                                      key_width=self.schema.size if by_colour else self.schema.paper.size,
-                                     pair_width=self.schema.paper.size)
+                                     pair_width=self.schema.paper.size, colour_shrinkage=colour_shrinkage)
         return self.prior
 
     def decode(self, codes: np.ndarray, conditions: np.ndarray) -> np.ndarray:

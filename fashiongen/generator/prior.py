@@ -37,6 +37,9 @@ class LatentPrior:
     """
 
     SHRINKAGE = 5.0  # pseudo-images; other values measured about the same (docs/generator.md)
+    # keyed by colour: each key's centre is shrunk towards its pair's by this many pseudo-images
+    # (most of the thousand keys hold a handful of photos, whose mean code is mostly noise)
+    COLOUR_SHRINKAGE = 0.0
 
     def __init__(self, conditions: np.ndarray, means: np.ndarray, counts: np.ndarray, scales: np.ndarray,
                  pooled_scale: np.ndarray, n_sub_categories: int, shrinkage: float = SHRINKAGE,
@@ -77,13 +80,15 @@ class LatentPrior:
 
     @classmethod
     def fit(cls, codes: np.ndarray, conditions: np.ndarray, n_sub_categories: int,
-            shrinkage: float = SHRINKAGE, key_width: int | None = None, pair_width: int | None = None
-            ) -> "LatentPrior":
+            shrinkage: float = SHRINKAGE, key_width: int | None = None, pair_width: int | None = None,
+            colour_shrinkage: float = COLOUR_SHRINKAGE) -> "LatentPrior":
         """Fit on the encoder's mean codes of training images and their one-hot conditions; rows
         whose sub-category is outside the schema (an all-zero sub-category part) are left out.
         `key_width`: the columns naming a Gaussian (the paper's two heads); the columns after them
         are a colour one-hot, counted per key. Default: every column names it. `pair_width`: within
-        the key, the paper's two heads (default: the whole key)."""
+        the key, the paper's two heads (default: the whole key); each key's centre is then its
+        photos' mean code shrunk towards their pair's by `colour_shrinkage` pseudo-images, and the
+        spread stays that around each key's own photos' mean."""
         codes, conditions = np.asarray(codes, np.float64), np.asarray(conditions, np.float32)
         known = conditions[:, :n_sub_categories].sum(axis=1) > 0
         codes, conditions = codes[known], conditions[known]
@@ -111,6 +116,12 @@ class LatentPrior:
         for spread in range(len(spreads)):
             own = residuals[scale_of_row == spread]
             scales.append(np.linalg.cholesky((own.T @ own + shrinkage * pooled) / (len(own) + shrinkage) + ridge))
+        if pair_width < key_width and colour_shrinkage > 0:
+            pair_means = np.zeros((len(spreads), codes.shape[1]))
+            np.add.at(pair_means, scale_of_row, codes)
+            pair_means /= np.bincount(scale_of_row, minlength=len(spreads))[:, None]
+            means = ((counts[:, None] * means + colour_shrinkage * pair_means[scale_of_key])
+                     / (counts + colour_shrinkage)[:, None])
         return cls(pairs, means, counts, np.stack(scales), np.linalg.cholesky(pooled + ridge), n_sub_categories,
                    shrinkage, colour_counts, pair_width, scale_of_key if pair_width < key_width else None)
 
