@@ -118,11 +118,11 @@ def generator_arch_on_about_page(monkeypatch) -> str:
 
 def test_the_folder_is_part_of_the_cache_key(monkeypatch) -> None:
     """A cached model of one folder never answers for another: switch folders without clearing the cache."""
-    assert generator_arch_on_about_page(monkeypatch) == "conv"  # the shipped generator
+    assert generator_arch_on_about_page(monkeypatch) == "vaegan"  # the shipped default generator
     monkeypatch.setenv("FASHIONGEN_GENERATOR_DIR", str(GENERATOR.shipped.parent / "generator-paper"))
     assert generator_arch_on_about_page(monkeypatch) == "paper"
     monkeypatch.delenv("FASHIONGEN_GENERATOR_DIR")
-    assert generator_arch_on_about_page(monkeypatch) == "conv"
+    assert generator_arch_on_about_page(monkeypatch) == "vaegan"
 
 
 def test_classifier_card_that_is_not_an_object(monkeypatch, tmp_path: Path) -> None:
@@ -133,7 +133,7 @@ def test_classifier_card_that_is_not_an_object(monkeypatch, tmp_path: Path) -> N
     problem = f"{folder / CARD_FILE} holds a list, not a JSON object. {CLASSIFIER_RETRAIN.format(folder)}"
     about = page(monkeypatch, "app_pages/about.py")
     assert errors(about) == [problem]
-    assert [m.value for m in about.markdown if m.value.startswith("Architecture **conv**")]  # the generator's card
+    assert [m.value for m in about.markdown if m.value.startswith("Architecture **vaegan**")]  # the generator's card
     assert only_error(page(monkeypatch)) == f"The labeler cannot be loaded: {problem}"
     assert_generates(monkeypatch)
 

@@ -16,11 +16,12 @@ from helpers import N_SUB, REPO, load_script, one_error_line, synthetic_codes
 from fashiongen.errors import GeneratorError
 from fashiongen.generator.generator import DECODER_FILE, ENCODER_FILE, Generator
 from fashiongen.generator.prior import PRIOR_FILE, LatentPrior
-from fashiongen.generator.refine import RefinementConfig, refine_prior
+from fashiongen.generator.refine import RefinementConfig, drawn_conditions, refine_prior
 from fashiongen.labeler.labeler import Labeler
-from fashiongen.model_folder import CARD_FILE
+from fashiongen.model_folder import CARD_FILE, GENERATOR, GENERATOR_VARIANTS
 
 FIT_PRIOR = REPO / "scripts" / "fit_generator_prior.py"
+SMOOTH = next(variant.folder for variant in GENERATOR_VARIANTS if variant.name == "smooth")
 fit_cli = load_script(FIT_PRIOR)
 
 
@@ -47,8 +48,9 @@ def test_refined_codes_are_mean_plus_scale_times_the_shifted_stretched_noise() -
 
 @pytest.fixture(scope="module")
 def shipped():
-    """The shipped generator and classifier: a real decoder and a real judge, with no data needed."""
-    return Generator.load(), Labeler.load()
+    """The shipped `smooth` generator and the classifier: a real decoder and a real judge of the
+    same labels (no colour), with no data needed."""
+    return Generator.load(SMOOTH), Labeler.load()
 
 
 def judge_of(labeler: Labeler) -> keras.Model:
@@ -209,15 +211,16 @@ def test_script_refuses_nonsense_settings(flag: str, value: str, capsys) -> None
 # ----------------------------------------------------------------------------- the shipped generator
 
 
-def test_shipped_refined_prior_beats_the_fitted_one_for_the_shipped_classifier(shared_data: Path, shipped) -> None:
-    """The shipped prior is refined (its card says with which judge), and the shipped classifier,
+@pytest.mark.parametrize("folder", [GENERATOR.shipped, SMOOTH], ids=["default", "smooth"])
+def test_shipped_refined_prior_beats_the_fitted_one_for_the_shipped_classifier(shared_data: Path, shipped,
+                                                                               folder: Path) -> None:
+    """Each shipped prior is refined (its card says with which judge), and the shipped classifier,
     which was not the judge, labels its images right more often than those of the prior refitted
-    from the training photos: 8 seeds for each of the 68 label pairs."""
+    from the training photos: 8 seeds for each of its keys (label pairs, or with colours)."""
     from fashiongen.dataset import load_dataset
-    from fashiongen.generator.generator import Generator
     from fashiongen.splits import make_split
 
-    generator, labeler = shipped
+    generator, labeler = Generator.load(folder), shipped[1]
     refinement = generator.card["latent_prior"].get("judge_refinement")
     assert refinement, "the shipped prior is not refined"
     assert "pretrained" not in refinement["judge"]  # the shipped classifier evaluates, so it must not judge
@@ -225,10 +228,13 @@ def test_shipped_refined_prior_beats_the_fitted_one_for_the_shipped_classifier(s
     split = make_split(generator.card["split"]["kind"], dataset, int(generator.card["split"]["seed"]))
     rows = split.train
     refitted = Generator(generator.encoder, generator.decoder, generator.schema, generator.arch)
-    refitted.fit_prior(dataset.images[rows], generator.schema.encode_frame(dataset.styles.iloc[rows]))
+    refitted.fit_prior(dataset.images[rows], generator.schema.encode_frame(dataset.styles.iloc[rows]),
+                       by_colour=generator.prior.keyed_by_colour,
+                       colour_shrinkage=generator.card["latent_prior"].get("colour_shrinkage", 0.0))
     hits = {}
     for name, candidate in (("refined", generator), ("fitted", refitted)):
-        pair_rows = np.tile(candidate.prior.conditions, (8, 1))  # seed-major, as the noise
+        keys = np.tile(np.arange(len(candidate.prior.conditions)), 8)  # seed-major, as the noise
+        pair_rows = drawn_conditions(candidate.prior, keys, generator.schema.size, np.random.default_rng(0))
         noise = np.concatenate([generator.codes(seed, len(candidate.prior.conditions)) for seed in range(8)])
         scores = labeler.scores(candidate.decode(candidate.prior.sample(pair_rows, noise), pair_rows))
         wanted_sub, wanted_gender = generator.schema.split_scores(pair_rows)
