@@ -170,17 +170,14 @@ class LatentPrior:
         if shift.shape != self.means.shape or log_stretch.shape != self.means.shape:
             raise ValueError(f"shift and log_stretch must be {self.means.shape}, got {shift.shape} and "
                              f"{log_stretch.shape}")
-        own_scales = self.key_scales
-        means = self.means + np.einsum("pij,pj->pi", own_scales, shift)
-        if not log_stretch.any():  # the spreads are unchanged: keys keep sharing their pair's (a factor per
+        means = self.means + np.einsum("pij,pj->pi", self.key_scales, shift)
+        if not log_stretch.any():  # unchanged spreads: the keys keep sharing their pair's factor (one per
             # key of a prior keyed by colour would be 64 KB for each of about a thousand keys)
-            return LatentPrior(self.conditions, means, self.counts, self.scales, self.pooled_scale,
-                               self.n_sub_categories, self.shrinkage, self.colour_counts, self.pair_width,
-                               self.scale_of_key)
-        scales = own_scales * np.exp(log_stretch)[:, None, :]  # refined, each key's is its own; scaling
-        # columns keeps them lower-triangular
+            scales, scale_of_key = self.scales, self.scale_of_key
+        else:  # each key's own; scaling columns keeps them lower-triangular
+            scales, scale_of_key = self.key_scales * np.exp(log_stretch)[:, None, :], None
         return LatentPrior(self.conditions, means, self.counts, scales, self.pooled_scale, self.n_sub_categories,
-                           self.shrinkage, self.colour_counts, self.pair_width)
+                           self.shrinkage, self.colour_counts, self.pair_width, scale_of_key)
 
     def colour_weights(self, condition: np.ndarray) -> np.ndarray | None:
         """How often each colour was seen with this condition's pair in training, as shares (the
