@@ -9,6 +9,10 @@ Sections (later work adds more):
               the paper's loop (every image through the backbone every epoch); latency of labeling
               one upload through the app's code path vs model.predict, p50/p95 after warm-up.
   generator   generating 16 images through the app's code path vs decoder.predict, p50/p95.
+  training    seconds per training step (64 images) of the default generator's two phases (the
+              plain CVAE step and the VAE-GAN's adversarial step) with FashionGen's TensorFlow
+              setting (oneDNN kernels on) vs TensorFlow's own default, which leaves them off on
+              CPUs without AVX-512.
   label_folder  labelling a folder of dataset photos into a CSV: scripts/label_images.py's batched
               path (a batch decoded, one Labeler.analyse call, rows appended) vs the naive loop
               (Labeler.label per image, a row each), images/s after a warm-up.
@@ -20,8 +24,9 @@ Sections (later work adds more):
 
 Each measurement runs in a fresh process, so its peak memory (max RSS) is its own; that is why the
 measured functions import what they use themselves (a child loads only its contender's libraries).
-The app section needs no styles.csv: it uploads photos from --data-dir's images/ when there are
-any, otherwise images the shipped generator draws.
+The app and training sections need no styles.csv: the app section uploads photos from --data-dir's
+images/ when there are any, otherwise images the shipped generator draws; the training section
+times random pixels.
 Example: python scripts/benchmark.py --data-dir ../shared/data/fashion-small --json benchmark.json
 """
 
@@ -325,6 +330,86 @@ def bench_generator(args: argparse.Namespace) -> dict:
     ]
     _print_table(f"generator ({result['model']})", ("measure", "naive", "fashiongen", "ratio"), rows)
     return {"generate_16": result}
+
+
+# ----------------------------------------------------------------------------- training section
+
+ONEDNN = "TF_ENABLE_ONEDNN_OPTS"
+TRAINING_WARMUP = 2  # untimed steps first (graph tracing)
+
+
+def _training_steps(adversarial: bool, steps: int) -> dict:
+    """Seconds per training step of an untrained VAE-GAN with the default generator's labels (25 of
+    the paper's plus 35 colours) on one batch of random pixels (the time does not depend on them):
+    its adversarial step, or the plain CVAE step it takes before the discriminator joins. The
+    oneDNN setting is the one this process was started with."""
+    import numpy as np
+
+    from fashiongen.runtime import import_tensorflow_quietly
+
+    tensorflow = import_tensorflow_quietly()
+    import keras
+    from tensorflow.python.util import _pywrap_util_port
+
+    from fashiongen.generator.cvae import build_generator
+    from fashiongen.generator.vaegan import AdversarialConfig
+    from fashiongen.training import TrainingConfig
+
+    n_labels, batch = 60, TrainingConfig.batch_size
+    model = build_generator("vaegan", n_labels, seed=0, adversarial=AdversarialConfig(),
+                            adversarial_start=0 if adversarial else 10**9)
+    model.compile(optimizer=keras.optimizers.Adam(1e-4), discriminator_optimizer=keras.optimizers.Adam(1e-4))
+    rng = np.random.default_rng(0)
+    images = rng.random((batch, 80, 60, 3), dtype=np.float32)
+    conditions = np.eye(n_labels, dtype=np.float32)[rng.integers(0, n_labels, batch)]
+    for _ in range(TRAINING_WARMUP):
+        model.train_on_batch(images, conditions)
+    start = time.perf_counter()
+    for _ in range(steps):
+        model.train_on_batch(images, conditions)
+    return {"seconds_per_step": (time.perf_counter() - start) / steps, "batch_size": batch,
+            "onednn": bool(_pywrap_util_port.IsMklEnabled()), "tensorflow": tensorflow.__version__}
+
+
+def _with_onednn(setting: str, function: Callable, *args) -> dict:
+    """`function` in a fresh process started with TF_ENABLE_ONEDNN_OPTS=`setting`."""
+    saved = os.environ.get(ONEDNN)
+    os.environ[ONEDNN] = setting
+    try:
+        return _in_fresh_process(function, *args)
+    finally:
+        if saved is None:
+            del os.environ[ONEDNN]
+        else:
+            os.environ[ONEDNN] = saved
+
+
+def _tensorflow_default_onednn() -> bool:
+    """Whether TensorFlow turns oneDNN on by itself on this CPU (asked in a process without the variable)."""
+    code = ("from tensorflow.python.util import _pywrap_util_port; "
+            "print(int(_pywrap_util_port.IsMklEnabled()))")
+    env = {key: value for key, value in os.environ.items() if key != ONEDNN} | {"TF_CPP_MIN_LOG_LEVEL": "3"}
+    answer = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300)
+    return answer.stdout.strip().endswith("1")
+
+
+def bench_training(args: argparse.Namespace) -> dict:
+    # the naive contender is what TensorFlow chooses by itself; ours is what importing fashiongen
+    # chose in this process (the user's own TF_ENABLE_ONEDNN_OPTS, if any, wins there too)
+    tensorflow_default = "1" if _tensorflow_default_onednn() else "0"
+    result, rows = {}, []
+    for phase, adversarial in (("plain_step", False), ("adversarial_step", True)):
+        naive = _with_onednn(tensorflow_default, _training_steps, adversarial, args.training_steps)
+        ours = _in_fresh_process(_training_steps, adversarial, args.training_steps)
+        ratio = naive["seconds_per_step"] / ours["seconds_per_step"]
+        result[phase] = {"tensorflow_default": naive, "fashiongen": ours, "speedup": ratio}
+        label = "VAE-GAN adversarial step" if adversarial else "plain CVAE step (before the discriminator joins)"
+        rows.append((f"{label}, {ours['batch_size']} images",
+                     f"{naive['seconds_per_step']:.2f} s (oneDNN {'on' if naive['onednn'] else 'off'})",
+                     f"{ours['seconds_per_step']:.2f} s (oneDNN {'on' if ours['onednn'] else 'off'})",
+                     f"{ratio:.1f}x faster"))
+    _print_table("training (s per step)", ("measure", "TensorFlow's default", "fashiongen", "ratio"), rows)
+    return result
 
 
 # ----------------------------------------------------------------------------- label_folder section
@@ -634,7 +719,7 @@ def bench_app(args: argparse.Namespace) -> dict:
 
 SECTIONS: dict[str, Callable[[argparse.Namespace], dict]] = {
     "data": bench_data, "classifier": bench_classifier, "generator": bench_generator, "app": bench_app,
-    "label_folder": bench_label_folder,
+    "label_folder": bench_label_folder, "training": bench_training,
 }
 
 
@@ -676,6 +761,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="classifier section: epochs for both contenders (default: 10, as in the paper)")
     parser.add_argument("--latency-repeats", type=int, default=200,
                         help="classifier and generator sections: timed calls after the warm-up (default: 200)")
+    parser.add_argument("--training-steps", type=int, default=8,
+                        help=f"training section: timed steps per contender and phase after {TRAINING_WARMUP} "
+                             f"untimed ones (default: 8)")
     parser.add_argument("--label-folder-images", type=int, default=4096,
                         help=f"label_folder section: photos each contender labels into a CSV after "
                              f"{LABEL_FOLDER_WARMUP} untimed ones (default: 4096)")
@@ -691,12 +779,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    if set(args.sections) != {"app"} and not (args.data_dir / "styles.csv").is_file():
+    if set(args.sections) - {"app", "training"} and not (args.data_dir / "styles.csv").is_file():
         print(f"error: {args.data_dir} has no styles.csv; pass --data-dir or run scripts/download_data.py",
               file=sys.stderr)
         return 2
     if args.limit is not None and args.limit < 1:
         print("error: --limit must be at least 1", file=sys.stderr)
+        return 2
+    if args.training_steps < 1:
+        print("error: --training-steps must be at least 1", file=sys.stderr)
         return 2
     if args.label_folder_images < 1:
         print("error: --label-folder-images must be at least 1", file=sys.stderr)

@@ -83,3 +83,9 @@ def test_app_section_without_chromium_says_so_in_one_line(tiny_dataset: Path, mo
     assert benchmark.main(["--sections", "app", "--data-dir", str(tiny_dataset)]) == 2
     error = capsys.readouterr().err
     assert error.strip().count("\n") == 0 and "apt-get install chromium" in error
+
+
+def test_training_section_needs_a_step(tmp_path: Path) -> None:
+    result = run("--sections", "training", "--data-dir", str(tmp_path), "--training-steps", "0")
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert result.stderr.strip() == "error: --training-steps must be at least 1"  # no styles.csv needed
