@@ -48,7 +48,9 @@ from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import get_context
 from pathlib import Path
 from typing import Callable
+from unittest.mock import patch
 
+from fashiongen import ONEDNN_VARIABLE as ONEDNN
 from fashiongen.app_server import (
     CHROMIUM,
     CHROMIUM_FLAGS,
@@ -334,7 +336,6 @@ def bench_generator(args: argparse.Namespace) -> dict:
 
 # ----------------------------------------------------------------------------- training section
 
-ONEDNN = "TF_ENABLE_ONEDNN_OPTS"
 TRAINING_WARMUP = 2  # untimed steps first (graph tracing)
 
 
@@ -353,6 +354,7 @@ def _training_steps(adversarial: bool, steps: int) -> dict:
 
     from fashiongen.generator.cvae import build_generator
     from fashiongen.generator.vaegan import AdversarialConfig
+    from fashiongen.imaging import IMAGE_SHAPE
     from fashiongen.training import TrainingConfig
 
     n_labels, batch = 60, TrainingConfig.batch_size
@@ -360,7 +362,7 @@ def _training_steps(adversarial: bool, steps: int) -> dict:
                             adversarial_start=0 if adversarial else 10**9)
     model.compile(optimizer=keras.optimizers.Adam(1e-4), discriminator_optimizer=keras.optimizers.Adam(1e-4))
     rng = np.random.default_rng(0)
-    images = rng.random((batch, 80, 60, 3), dtype=np.float32)
+    images = rng.random((batch, *IMAGE_SHAPE), dtype=np.float32)
     conditions = np.eye(n_labels, dtype=np.float32)[rng.integers(0, n_labels, batch)]
     for _ in range(TRAINING_WARMUP):
         model.train_on_batch(images, conditions)
@@ -373,15 +375,8 @@ def _training_steps(adversarial: bool, steps: int) -> dict:
 
 def _with_onednn(setting: str, function: Callable, *args) -> dict:
     """`function` in a fresh process started with TF_ENABLE_ONEDNN_OPTS=`setting`."""
-    saved = os.environ.get(ONEDNN)
-    os.environ[ONEDNN] = setting
-    try:
+    with patch.dict(os.environ, {ONEDNN: setting}):
         return _in_fresh_process(function, *args)
-    finally:
-        if saved is None:
-            del os.environ[ONEDNN]
-        else:
-            os.environ[ONEDNN] = saved
 
 
 def _tensorflow_default_onednn() -> bool:
