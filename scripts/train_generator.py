@@ -72,9 +72,12 @@ class GeneratorTrainingConfig(training.TrainingConfig, AdversarialConfig):
                                                                               "classifier")
     learning_rate: float = option(1e-3, "initial learning rate: RMSprop for paper, Adam with cosine decay for conv")
     latent_dim: int | None = option(None, "latent code size", default_text="100 paper, 128 conv")
-    kl_warmup_epochs: float = option(0.25, "conv: epochs over which the KL weight grows from 0 to 1 (a long "
-                                           "warm-up lets the codes drift far from N(0, I) before the KL term "
-                                           "holds them)")
+    kl_weight: float = option(1.0, "conv and vaegan: weight of the KL term in the objective (the reported loss "
+                                   "always weighs it 1). Below 1 the codes carry more of each photo: sharper "
+                                   "reconstructions, codes further from N(0, I) (the latent prior follows them)")
+    kl_warmup_epochs: float = option(0.25, "conv and vaegan: epochs over which the KL weight grows from 0 to "
+                                           "--kl-weight (a long warm-up lets the codes drift far from N(0, I) "
+                                           "before the KL term holds them)")
     judge_weight: float = option(0.0, "conv: weight of the label-consistency term, the judge's binary "
                                       "cross-entropy on images decoded from prior codes with label pairs drawn "
                                       "uniformly from those of the training data", default_text="0, off")
@@ -96,6 +99,10 @@ def parse_args(argv: list[str] | None) -> GeneratorTrainingConfig:
     config = training.parse_training_config(parser, argv, GeneratorTrainingConfig)
     if config.freeze_encoder and not config.init_from:
         parser.error("--freeze-encoder needs --init-from (a trained encoder to keep)")
+    if config.kl_weight <= 0:
+        parser.error(f"--kl-weight must be above 0 (0 would leave the codes unbounded), got {config.kl_weight:g}")
+    if config.arch == "paper" and config.kl_weight != 1.0:
+        parser.error("--kl-weight works with --arch conv and vaegan: the paper's model stays as the paper specifies it")
     if config.arch == "vaegan" and config.judge_weight > 0:
         parser.error("--judge-weight works with --arch conv only: the vaegan's discriminator sees the labels itself")
     return config
@@ -157,8 +164,9 @@ def build_model(args: GeneratorTrainingConfig, strategy, labeler: Labeler, data:
                 judge_pairs = training_pairs(conditions[train_rows], len(schema.sub_categories))
         # a warm start's prior draws the codes of the images the discriminator judges, as generation does
         adversarial = dict(adversarial=args, adversarial_start=int(args.adversarial_start_epochs * steps_per_epoch),
+                           adversarial_ramp=int(args.adversarial_ramp_epochs * steps_per_epoch),
                            prior=start.prior if start is not None else None) if args.arch == "vaegan" else {}
-        model = build_generator(args.arch, schema.size, args.latent_dim, seed=args.seed,
+        model = build_generator(args.arch, schema.size, args.latent_dim, seed=args.seed, kl_weight=args.kl_weight,
                                 # a warm start already has its codes near N(0, I): no warm-up
                                 kl_warmup_steps=0 if args.init_from else int(args.kl_warmup_epochs * steps_per_epoch),
                                 judge=None if judge is None else LabelConsistency(
@@ -266,6 +274,7 @@ def model_card(args: GeneratorTrainingConfig, argv: list[str], data: SimpleNames
         "initialised_from_command": start.card.get("command") if start is not None else None,
         "encoder_frozen": args.freeze_encoder,
         "training": {"epochs": args.epochs, "batch_size": args.batch_size, "learning_rate": args.learning_rate,
+                     "kl_weight": args.kl_weight,
                      "kl_warmup_epochs": args.kl_warmup_epochs if args.arch != "paper" else 0,
                      "seconds": round(seconds, 1), "history": training.rounded_history(history)},
         "metrics": {"validation": {"val_loss": validation["loss"],

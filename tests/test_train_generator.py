@@ -37,10 +37,11 @@ from fashiongen.splits import make_split
 SCRIPT = REPO / "scripts" / "train_generator.py"
 FLAGS = (
     "--data-dir", "--out", "--run-dir", "--arch", "--classifier", "--epochs", "--batch-size", "--learning-rate",
-    "--latent-dim", "--kl-warmup-epochs", "--split", "--seed", "--limit", "--resume", "--replace", "--strategy",
-    "--cpu-devices", "--cache-dir", "--quiet", "--judge-weight", "--judge", "--judge-loss", "--init-from",
-    "--freeze-encoder", "--colour", "--adversarial-weight", "--feature-matching-weight", "--adversarial-start-epochs",
-    "--discriminator-learning-rate", "--discriminator-shift",
+    "--latent-dim", "--kl-weight", "--kl-warmup-epochs", "--split", "--seed", "--limit", "--resume", "--replace",
+    "--strategy", "--cpu-devices", "--cache-dir", "--quiet", "--judge-weight", "--judge", "--judge-loss",
+    "--init-from", "--freeze-encoder", "--colour", "--adversarial-weight", "--feature-matching-weight",
+    "--adversarial-start-epochs", "--adversarial-ramp-epochs", "--discriminator-learning-rate",
+    "--discriminator-shift",
 )
 MODEL_FILES = sorted([ENCODER_FILE, DECODER_FILE, CONFIG_FILE, SCHEMA_FILE, CARD_FILE])
 
@@ -254,6 +255,28 @@ def test_freeze_encoder_without_init_from_is_one_line(tiny, tmp_path: Path, caps
     assert exit_info.value.code == 2
     assert "--freeze-encoder needs --init-from" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize(("extra", "message"), [
+    (("--kl-weight", "0"), "--kl-weight must be above 0"),
+    (("--arch", "paper", "--kl-weight", "0.5"), "--kl-weight works with --arch conv and vaegan"),
+])
+def test_a_kl_weight_it_cannot_use_is_one_line(tiny, tmp_path: Path, capsys, extra: tuple, message: str) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(tiny_args(tiny, tmp_path, *extra))
+    assert exit_info.value.code == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("arch", ["conv", "vaegan"])
+def test_the_kl_weight_reaches_the_model(tiny, tmp_path: Path, arch: str) -> None:
+    import tensorflow as tf
+
+    args = cli.parse_args(tiny_args(tiny, tmp_path, "--arch", arch, "--kl-weight", "0.1", "--kl-warmup-epochs", "0"))
+    labeler = Labeler.load(tiny.classifier)
+    model = cli.build_model(args, tf.distribute.get_strategy(), labeler, cli.load_data(args, labeler)).model
+    assert float(model._kl_weight_now()) == pytest.approx(0.1)
 
 
 def test_help_mentions_every_flag(capsys) -> None:

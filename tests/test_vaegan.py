@@ -91,6 +91,27 @@ def test_the_adversarial_terms_start_after_the_delay() -> None:
     assert model.adversarial_phase
 
 
+def test_the_decoders_adversarial_share_ramps_up_while_the_discriminator_learns() -> None:
+    """With a 2-step ramp from the start: the discriminator trains from the first step, but the
+    decoder's adversarial weight is 0 there, half at the second step and full at the third."""
+    model = build_generator("vaegan", SCHEMA.size, latent_dim=16, adversarial=AdversarialConfig(),
+                            adversarial_start=0, adversarial_ramp=2)
+    model.compile(optimizer=keras.optimizers.Adam(1e-3), discriminator_optimizer=keras.optimizers.Adam(1e-3))
+    images, labels = fixed_batch(12)
+    shares = []
+
+    class Record(keras.callbacks.Callback):
+        def on_train_batch_begin(self, batch, logs=None):
+            shares.append(float(model._ramp_now()))
+
+        def on_train_batch_end(self, batch, logs=None):
+            shares[-1] = (shares[-1], int(model.discriminator_optimizer.iterations), float(logs["adaptive_weight"]))
+
+    model.fit(images, labels, batch_size=4, epochs=1, shuffle=False, verbose=0, callbacks=[Record()])
+    assert [(share, steps) for share, steps, _ in shares] == [(0.0, 1), (0.5, 2), (1.0, 3)]
+    assert shares[0][2] == 0.0 < shares[1][2]  # the epoch's mean adaptive weight: 0 until the ramp begins
+
+
 def test_prior_codes_draw_each_rows_code_from_its_pairs_gaussian() -> None:
     """Inside the train step, as LatentPrior.sample draws them (colour columns after the pair's
     ignored); a row of a pair the prior never saw keeps its N(0, I) noise."""

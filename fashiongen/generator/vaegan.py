@@ -14,7 +14,8 @@ be downloaded here; feature matching on the discriminator's own features stands 
   at the decoder's last layer, so neither loss drowns the other;
 - the adversarial terms and feature matching start after `adversarial_start` steps (the
   `AdversarialStart` callback switches the step): first a plain CVAE learns to reconstruct, then
-  the discriminator sharpens it;
+  the discriminator sharpens it; with `adversarial_ramp` steps, the decoder's share of them grows
+  from 0 while the discriminator learns, so a fresh one does not steer a trained decoder at random;
 - the drawn images' codes come from N(0, I), or, when a fitted latent prior is given (fine-tuning
   a generator that has one), from the Gaussian of each row's label pair: the codes generation
   draws, so the discriminator judges the images users will see.
@@ -48,6 +49,11 @@ class AdversarialConfig:
                                                  "features of photos and of their reconstructions")
     adversarial_start_epochs: float = option(2.0, "vaegan: epochs of plain CVAE training before the "
                                                   "discriminator joins")
+    adversarial_ramp_epochs: float = option(0.0, "vaegan: epochs over which the decoder's adversarial and "
+                                                 "feature-matching terms grow from 0 to full once the "
+                                                 "discriminator joins (it trains at full rate from the start), so "
+                                                 "a fresh discriminator's first, arbitrary gradients do not reach "
+                                                 "a trained decoder (0: full at once)")
     discriminator_learning_rate: float = option(2e-4, "vaegan: the discriminator's Adam learning rate")
     discriminator_shift: int = option(4, "vaegan: every discriminator call sees its images moved by a random "
                                          "offset of up to this many pixels each way (0: never), the same "
@@ -85,9 +91,10 @@ class VAEGAN(CVAE):
 
     def __init__(self, encoder: keras.Model, decoder: keras.Model, discriminator: keras.Model,
                  adversarial: AdversarialConfig, adversarial_start: int = 0, prior: "LatentPrior | None" = None,
-                 **kwargs) -> None:
+                 adversarial_ramp: int = 0, **kwargs) -> None:
         super().__init__(encoder, decoder, "vaegan", **kwargs)
         self.discriminator, self.adversarial, self.adversarial_start = discriminator, adversarial, adversarial_start
+        self.adversarial_ramp = adversarial_ramp  # steps
         self.prior_codes = None if prior is None else PriorCodes(prior)
         # A Python flag, so each phase is its own traced step: before the start no discriminator
         # work is done at all (nor Adam steps of zero gradients, which would spend its bias correction)
@@ -124,10 +131,11 @@ class VAEGAN(CVAE):
         share = _replica_share(ops.sum(weights))
         with tf.GradientTape(persistent=True) as tape:
             terms = self._decoded_terms(images, conditions, weights)
-            nll = terms["reconstruction"] + self.adversarial.feature_matching_weight * terms["feature_matching"]
+            ramp = self._ramp_now()
+            nll = terms["reconstruction"] + ramp * self.adversarial.feature_matching_weight * terms["feature_matching"]
             vae_objective = nll + self._kl_weight_now() * terms["latent"]
         last = self.decoder.get_layer("pixels").kernel
-        adaptive = self.adversarial.adversarial_weight * _gradient_ratio(
+        adaptive = ramp * self.adversarial.adversarial_weight * _gradient_ratio(
             tape.gradient(nll, last), tape.gradient(terms["adversarial"], last))
         variables = self.generator_variables()
         gradients = tape.gradient([vae_objective, terms["adversarial"]], variables,
@@ -146,6 +154,13 @@ class VAEGAN(CVAE):
             tracker.update_state(values[term])
             results[tracker.name] = tracker.result()
         return results
+
+    def _ramp_now(self):
+        """The share of the decoder's adversarial terms in this step: 0 at the start, 1 after
+        `adversarial_ramp` steps of it (at once without a ramp)."""
+        if self.adversarial_ramp <= 0:
+            return ops.ones(())
+        return ops.clip((self.steps_seen - float(self.adversarial_start)) / float(self.adversarial_ramp), 0.0, 1.0)
 
     def _decoded_terms(self, images, conditions, weights) -> dict:
         """Encode, decode the batch's codes and as many drawn codes (the prior's, or N(0, I)) with
