@@ -42,6 +42,7 @@ from fashiongen.errors import ClassifierError, DatasetError, GeneratorError, Tra
 from fashiongen.generator.cvae import build_generator  # noqa: E402
 from fashiongen.generator.generator import COLOUR, Generator  # noqa: E402
 from fashiongen.generator.judge import LabelConsistency  # noqa: E402
+from fashiongen.generator.perceptual import PerceptualDistance  # noqa: E402
 from fashiongen.generator.quality import reconstruction_metrics  # noqa: E402
 from fashiongen.generator.snapshots import EpochGrids  # noqa: E402
 from fashiongen.generator.vaegan import AdversarialConfig, AdversarialStart  # noqa: E402
@@ -90,6 +91,10 @@ class GeneratorTrainingConfig(training.TrainingConfig, AdversarialConfig):
                                 default_text="--classifier")
     init_from: Path | None = option(None, "start from the weights of this saved generator folder (fine-tuning), "
                                           "e.g. fashiongen/pretrained/generator", default_text="")
+    perceptual_classifier: Path | None = option(None, "vaegan, with --perceptual-weight: the compact classifier "
+                                                      "folder whose features the perceptual distance compares; "
+                                                      "not the shipped classifier, which evaluates generators",
+                                                default_text="")
     freeze_encoder: bool = option(False, "with --init-from: train the decoder only, so the encoder's codes (and "
                                          "the latent prior fitted on them) stay where they are")
 
@@ -103,6 +108,11 @@ def parse_args(argv: list[str] | None) -> GeneratorTrainingConfig:
         parser.error(f"--kl-weight must be above 0 (0 would leave the codes unbounded), got {config.kl_weight:g}")
     if config.arch == "paper" and config.kl_weight != 1.0:
         parser.error("--kl-weight works with --arch conv and vaegan: the paper's model stays as the paper specifies it")
+    if config.perceptual_weight > 0 and (config.arch != "vaegan" or config.perceptual_classifier is None):
+        parser.error("--perceptual-weight needs --arch vaegan and a --perceptual-classifier")
+    if config.perceptual_classifier is not None and config.perceptual_classifier.resolve() == LABELER.shipped.resolve():
+        parser.error("--perceptual-classifier must not be the shipped classifier: it evaluates generators, and "
+                     "would grade what it taught (train one: train_classifier.py --arch compact --split grouped)")
     if config.arch == "vaegan" and config.judge_weight > 0:
         parser.error("--judge-weight works with --arch conv only: the vaegan's discriminator sees the labels itself")
     return config
@@ -162,9 +172,14 @@ def build_model(args: GeneratorTrainingConfig, strategy, labeler: Labeler, data:
             judge_prior = start.prior if start is not None else None
             if judge_prior is None:
                 judge_pairs = training_pairs(conditions[train_rows], len(schema.sub_categories))
+        perceptual = perceptual_command = None
+        if args.perceptual_weight > 0:
+            perceptual_labeler = Labeler.load(args.perceptual_classifier)
+            perceptual, perceptual_command = PerceptualDistance(perceptual_labeler.model), perceptual_labeler.card.get(
+                "command")
         # a warm start's prior draws the codes of the images the discriminator judges, as generation does
         adversarial = dict(adversarial=args, adversarial_start=int(args.adversarial_start_epochs * steps_per_epoch),
-                           adversarial_ramp=int(args.adversarial_ramp_epochs * steps_per_epoch),
+                           adversarial_ramp=int(args.adversarial_ramp_epochs * steps_per_epoch), perceptual=perceptual,
                            prior=start.prior if start is not None else None) if args.arch == "vaegan" else {}
         model = build_generator(args.arch, schema.size, args.latent_dim, seed=args.seed, kl_weight=args.kl_weight,
                                 # a warm start already has its codes near N(0, I): no warm-up
@@ -189,7 +204,7 @@ def build_model(args: GeneratorTrainingConfig, strategy, labeler: Labeler, data:
                 args.discriminator_learning_rate, beta_1=0.5, beta_2=0.9))
         else:
             model.compile(optimizer=optimizer)
-    return SimpleNamespace(model=model, start=start, judge_command=judge_command)
+    return SimpleNamespace(model=model, start=start, judge_command=judge_command, perceptual_command=perceptual_command)
 
 
 def warm_start_problem(start: Generator, arch: str, schema: LabelSchema) -> str | None:
@@ -273,6 +288,8 @@ def model_card(args: GeneratorTrainingConfig, argv: list[str], data: SimpleNames
         # the warm start's own recipe: with it, a fine-tuned generator can be rebuilt from scratch
         "initialised_from_command": start.card.get("command") if start is not None else None,
         "encoder_frozen": args.freeze_encoder,
+        # how the perceptual classifier was made: the generator is reproducible with it
+        "perceptual_classifier_command": net.perceptual_command,
         "training": {"epochs": args.epochs, "batch_size": args.batch_size, "learning_rate": args.learning_rate,
                      "kl_weight": args.kl_weight,
                      "kl_warmup_epochs": args.kl_warmup_epochs if args.arch != "paper" else 0,

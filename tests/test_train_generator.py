@@ -41,7 +41,7 @@ FLAGS = (
     "--strategy", "--cpu-devices", "--cache-dir", "--quiet", "--judge-weight", "--judge", "--judge-loss",
     "--init-from", "--freeze-encoder", "--colour", "--adversarial-weight", "--feature-matching-weight",
     "--adversarial-start-epochs", "--adversarial-ramp-epochs", "--discriminator-learning-rate",
-    "--discriminator-shift",
+    "--discriminator-shift", "--perceptual-weight", "--perceptual-classifier",
 )
 MODEL_FILES = sorted([ENCODER_FILE, DECODER_FILE, CONFIG_FILE, SCHEMA_FILE, CARD_FILE])
 
@@ -260,8 +260,12 @@ def test_freeze_encoder_without_init_from_is_one_line(tiny, tmp_path: Path, caps
 @pytest.mark.parametrize(("extra", "message"), [
     (("--kl-weight", "0"), "--kl-weight must be above 0"),
     (("--arch", "paper", "--kl-weight", "0.5"), "--kl-weight works with --arch conv and vaegan"),
+    (("--arch", "vaegan", "--perceptual-weight", "1"), "--perceptual-weight needs --arch vaegan and a"),
+    (("--arch", "conv", "--perceptual-weight", "1", "--perceptual-classifier", "x"), "--perceptual-weight needs"),
+    (("--arch", "vaegan", "--perceptual-weight", "1", "--perceptual-classifier", "fashiongen/pretrained/classifier"),
+     "must not be the shipped classifier"),
 ])
-def test_a_kl_weight_it_cannot_use_is_one_line(tiny, tmp_path: Path, capsys, extra: tuple, message: str) -> None:
+def test_a_setting_it_cannot_use_is_one_line(tiny, tmp_path: Path, capsys, extra: tuple, message: str) -> None:
     with pytest.raises(SystemExit) as exit_info:
         cli.main(tiny_args(tiny, tmp_path, *extra))
     assert exit_info.value.code == 2

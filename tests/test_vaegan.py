@@ -21,10 +21,12 @@ from fashiongen.generator.cvae import build_generator
 from fashiongen.generator import snapshots
 from fashiongen.generator.generator import Generator, to_uint8
 from fashiongen.generator import vaegan
+from fashiongen.generator.perceptual import PerceptualDistance
 from fashiongen.generator.prior import LatentPrior
 from fashiongen.generator.refine import RefinementConfig, drawn_conditions, refine_prior
 from fashiongen.generator.vaegan import AdversarialConfig, AdversarialStart, PriorCodes, build_discriminator
 from fashiongen.imaging import IMAGE_SHAPE
+from fashiongen.labeler.model import build_classifier
 from fashiongen.labeler.labeler import Labeler
 from fashiongen.labeler.model import build_classifier
 from fashiongen.schema import LabelSchema
@@ -400,3 +402,39 @@ def test_refining_draws_each_rows_colour_from_its_pairs_colours() -> None:
                                     RefinementConfig(steps=5, batch_size=8, learning_rate=0.5, kl_weight=0.0))
     assert summary["kl_per_pair_mean"] > 0.1  # each pair shifted in its whitened coordinates
     np.testing.assert_array_equal(refined.colour_counts, prior.colour_counts)
+
+
+# ----------------------------------------------------------------------------- the perceptual distance
+
+
+def test_the_perceptual_distance_is_zero_for_the_same_image_and_per_row() -> None:
+    distance = PerceptualDistance(build_classifier(SCHEMA, arch="compact"))
+    images, _ = fixed_batch(4)
+    other, _ = fixed_batch(4, seed=9)
+    np.testing.assert_allclose(np.asarray(distance.distance(images, images)), 0.0, atol=1e-6)
+    apart = np.asarray(distance.distance(images, other))
+    assert apart.shape == (4,) and (apart > 0).all()
+    # each row's distance is its own pair's, whatever else is in the batch
+    np.testing.assert_allclose(np.asarray(distance.distance(images[:1], other[:1])), apart[:1], rtol=1e-4)
+
+
+def test_the_perceptual_distance_takes_a_compact_classifier_only() -> None:
+    image = keras.Input((80, 60, 3))
+    with pytest.raises(GeneratorError, match="relu1_2.*--arch compact"):
+        PerceptualDistance(keras.Model(image, keras.layers.Conv2D(2, 3, name="conv")(image)))
+
+
+def test_the_perceptual_term_trains_the_generator_not_its_classifier() -> None:
+    classifier = build_classifier(SCHEMA, arch="compact")
+    before = [np.array(w) for w in classifier.weights]
+    model = build_generator("vaegan", SCHEMA.size, latent_dim=16, adversarial=AdversarialConfig(perceptual_weight=1.0),
+                            perceptual=PerceptualDistance(classifier))
+    model.compile(optimizer=keras.optimizers.Adam(1e-3), discriminator_optimizer=keras.optimizers.Adam(1e-3))
+    images, labels = fixed_batch(8)
+    history = model.fit(images, labels, batch_size=4, epochs=1, shuffle=False, verbose=0).history
+    assert history["perceptual"][0] > 0
+    for old, new in zip(before, classifier.weights):  # its BatchNormalization statistics too
+        np.testing.assert_array_equal(old, np.array(new))
+    off = build_generator("vaegan", SCHEMA.size, latent_dim=16, adversarial=AdversarialConfig(),
+                          perceptual=PerceptualDistance(classifier))
+    assert off.perceptual is None  # weight 0: not computed at all

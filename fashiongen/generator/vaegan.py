@@ -10,6 +10,8 @@ be downloaded here; feature matching on the discriminator's own features stands 
   of pix2pix's widths, for the CPU) give a 10x8 map of patch
   logits, plus a projection of the labels onto each patch's features (Miyato & Koyama 2018), so a
   photo must look real *for its labels*;
+- optionally a perceptual distance between photos and reconstructions on a frozen classifier's
+  features (perceptual.py), LPIPS's place in latent diffusion's loss;
 - hinge loss; the decoder's adversarial term is weighted adaptively, ||grad nll|| / ||grad adv||
   at the decoder's last layer, so neither loss drowns the other;
 - the adversarial terms and feature matching start after `adversarial_start` steps (the
@@ -36,6 +38,7 @@ from fashiongen.generator.cvae import CVAE, LOG_VAR_LIMIT, _replica_share, _unpa
 from fashiongen.imaging import IMAGE_SHAPE
 
 if TYPE_CHECKING:
+    from fashiongen.generator.perceptual import PerceptualDistance
     from fashiongen.generator.prior import LatentPrior
 
 
@@ -54,6 +57,10 @@ class AdversarialConfig:
                                                  "discriminator joins (it trains at full rate from the start), so "
                                                  "a fresh discriminator's first, arbitrary gradients do not reach "
                                                  "a trained decoder (0: full at once)")
+    perceptual_weight: float = option(0.0, "vaegan: weight of the perceptual distance between photos and their "
+                                           "reconstructions, on the features of --perceptual-classifier "
+                                           "(fashiongen/generator/perceptual.py), beside the reconstruction loss "
+                                           "once the discriminator joins", default_text="0, off")
     discriminator_learning_rate: float = option(2e-4, "vaegan: the discriminator's Adam learning rate")
     discriminator_shift: int = option(4, "vaegan: every discriminator call sees its images moved by a random "
                                          "offset of up to this many pixels each way (0: never), the same "
@@ -91,10 +98,11 @@ class VAEGAN(CVAE):
 
     def __init__(self, encoder: keras.Model, decoder: keras.Model, discriminator: keras.Model,
                  adversarial: AdversarialConfig, adversarial_start: int = 0, prior: "LatentPrior | None" = None,
-                 adversarial_ramp: int = 0, **kwargs) -> None:
+                 adversarial_ramp: int = 0, perceptual: "PerceptualDistance | None" = None, **kwargs) -> None:
         super().__init__(encoder, decoder, "vaegan", **kwargs)
         self.discriminator, self.adversarial, self.adversarial_start = discriminator, adversarial, adversarial_start
         self.adversarial_ramp = adversarial_ramp  # steps
+        self.perceptual = perceptual if adversarial.perceptual_weight > 0 else None
         self.prior_codes = None if prior is None else PriorCodes(prior)
         # A Python flag, so each phase is its own traced step: before the start no discriminator
         # work is done at all (nor Adam steps of zero gradients, which would spend its bias correction)
@@ -102,7 +110,8 @@ class VAEGAN(CVAE):
         # by the name of the loss term each one follows
         self.adversarial_trackers = {term: keras.metrics.Mean(name=name) for term, name in (
             ("discriminator", "discriminator_loss"), ("adversarial", "adversarial_loss"),
-            ("feature_matching", "feature_matching"), ("adaptive_weight", "adaptive_weight"))}
+            ("feature_matching", "feature_matching"), ("adaptive_weight", "adaptive_weight"),
+            ("perceptual", "perceptual"))}
 
     @property
     def metrics(self):
@@ -132,7 +141,8 @@ class VAEGAN(CVAE):
         with tf.GradientTape(persistent=True) as tape:
             terms = self._decoded_terms(images, conditions, weights)
             ramp = self._ramp_now()
-            nll = terms["reconstruction"] + ramp * self.adversarial.feature_matching_weight * terms["feature_matching"]
+            nll = (terms["reconstruction"] + ramp * self.adversarial.feature_matching_weight * terms["feature_matching"]
+                   + self.adversarial.perceptual_weight * terms["perceptual"])
             vae_objective = nll + self._kl_weight_now() * terms["latent"]
         last = self.decoder.get_layer("pixels").kernel
         adaptive = ramp * self.adversarial.adversarial_weight * _gradient_ratio(
@@ -149,7 +159,8 @@ class VAEGAN(CVAE):
         rows = ops.sum(weights)
         results = self._update_trackers(terms["reconstruction"], terms["latent"], terms["rounded"], rows)
         values = {"discriminator": discriminator_loss, "adversarial": terms["adversarial"],
-                  "feature_matching": terms["feature_matching"], "adaptive_weight": adaptive}
+                  "feature_matching": terms["feature_matching"], "adaptive_weight": adaptive,
+                  "perceptual": terms["perceptual"]}
         for term, tracker in self.adversarial_trackers.items():
             tracker.update_state(values[term])
             results[tracker.name] = tracker.result()
@@ -188,7 +199,10 @@ class VAEGAN(CVAE):
         kl = -0.5 * ops.sum(1.0 + log_var - ops.exp(log_var) - ops.square(mean), axis=1)
         agreement = ops.cast(ops.equal(ops.round(images), ops.round(reconstructions)), "float32")
         both_weights = ops.concatenate([weights, weights])
+        perceptual = (ops.zeros(()) if self.perceptual is None
+                      else _weighted_mean(self.perceptual.distance(images, reconstructions), weights))
         return {
+            "perceptual": perceptual,
             "decoded": decoded,
             "reconstruction": _weighted_mean(ops.mean(per_value, axis=1), weights),
             "latent": _weighted_mean(kl, weights) / PIXEL_VALUES,

@@ -1,0 +1,44 @@
+"""A perceptual distance from a classifier trained here: LPIPS's recipe without its downloadable weights.
+
+The per-pixel likelihood scores a blurred edge almost as well as a sharp one; a network's features
+do not. LPIPS (Zhang et al. 2018) compares two images by the features of an ImageNet network at a
+few depths, each feature vector scaled to unit length along its channels, squared differences
+averaged over positions and summed over depths (its "baseline" form, without the learned
+per-channel weights). ImageNet weights cannot be downloaded here, so the network is one of our
+own classifiers: the compact one (four VGG-like blocks) trained on the duplicate-grouped split,
+frozen. It must not be the classifier that evaluates the generator (evaluate_generator.py's,
+the shipped one), or the evaluation would grade what the generator was trained to match.
+"""
+
+from __future__ import annotations
+
+import keras
+from keras import ops
+
+from fashiongen.errors import GeneratorError
+
+# the last activation of each block of the compact classifier (fashiongen/labeler/model.py)
+COMPACT_LAYERS = ("relu1_2", "relu2_2", "relu3_2", "relu4_2")
+
+
+class PerceptualDistance:
+    """distance(a, b) per image pair for [0, 1] images of the classifier's input shape."""
+
+    def __init__(self, classifier: keras.Model, layers: tuple[str, ...] = COMPACT_LAYERS) -> None:
+        missing = [name for name in layers if name not in {layer.name for layer in classifier.layers}]
+        if missing:
+            raise GeneratorError(f"the perceptual classifier has no layer {', '.join(missing)}: it takes a compact "
+                             f"classifier (train_classifier.py --arch compact)")
+        self.features = keras.Model(classifier.input, [classifier.get_layer(name).output for name in layers],
+                                    name="perceptual_features")
+        self.features.trainable = False
+
+    def distance(self, a, b):
+        """(rows,) distances; 0 for identical images."""
+        n = ops.shape(a)[0]
+        both = self.features(ops.concatenate([a, b]), training=False)  # one call: half the overhead
+        total = 0.0
+        for features in both:
+            unit = features / (ops.sqrt(ops.sum(ops.square(features), axis=-1, keepdims=True)) + 1e-10)
+            total = total + ops.mean(ops.sum(ops.square(unit[:n] - unit[n:]), axis=-1), axis=(1, 2))
+        return total
