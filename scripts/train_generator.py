@@ -108,8 +108,12 @@ def parse_args(argv: list[str] | None) -> GeneratorTrainingConfig:
         parser.error(f"--kl-weight must be above 0 (0 would leave the codes unbounded), got {config.kl_weight:g}")
     if config.arch == "paper" and config.kl_weight != 1.0:
         parser.error("--kl-weight works with --arch conv and vaegan: the paper's model stays as the paper specifies it")
-    if config.perceptual_weight > 0 and (config.arch != "vaegan" or config.perceptual_classifier is None):
-        parser.error("--perceptual-weight needs --arch vaegan and a --perceptual-classifier")
+    if config.perceptual_weight < 0 or config.adversarial_ramp_epochs < 0:
+        parser.error("--perceptual-weight and --adversarial-ramp-epochs cannot be negative")
+    if (config.perceptual_weight > 0) != (config.perceptual_classifier is not None) or (
+            config.perceptual_weight > 0 and config.arch != "vaegan"):
+        parser.error("--perceptual-weight needs --arch vaegan and a --perceptual-classifier, and the classifier "
+                     "the weight")
     if config.perceptual_classifier is not None and config.perceptual_classifier.resolve() == LABELER.shipped.resolve():
         parser.error("--perceptual-classifier must not be the shipped classifier: it evaluates generators, and "
                      "would grade what it taught (train one: train_classifier.py --arch compact --split grouped)")
@@ -175,8 +179,8 @@ def build_model(args: GeneratorTrainingConfig, strategy, labeler: Labeler, data:
         perceptual = perceptual_command = None
         if args.perceptual_weight > 0:
             perceptual_labeler = Labeler.load(args.perceptual_classifier)
-            perceptual, perceptual_command = PerceptualDistance(perceptual_labeler.model), perceptual_labeler.card.get(
-                "command")
+            perceptual = PerceptualDistance(perceptual_labeler.model)
+            perceptual_command = perceptual_labeler.card.get("command")
         # a warm start's prior draws the codes of the images the discriminator judges, as generation does
         adversarial = dict(adversarial=args, adversarial_start=int(args.adversarial_start_epochs * steps_per_epoch),
                            adversarial_ramp=int(args.adversarial_ramp_epochs * steps_per_epoch), perceptual=perceptual,
@@ -292,7 +296,8 @@ def model_card(args: GeneratorTrainingConfig, argv: list[str], data: SimpleNames
         "perceptual_classifier_command": net.perceptual_command,
         "training": {"epochs": args.epochs, "batch_size": args.batch_size, "learning_rate": args.learning_rate,
                      "kl_weight": args.kl_weight,
-                     "kl_warmup_epochs": args.kl_warmup_epochs if args.arch != "paper" else 0,
+                     # a warm start has no warm-up (build_model)
+                     "kl_warmup_epochs": 0 if args.arch == "paper" or args.init_from else args.kl_warmup_epochs,
                      "seconds": round(seconds, 1), "history": training.rounded_history(history)},
         "metrics": {"validation": {"val_loss": validation["loss"],
                                    "reconstruction_loss": validation["reconstruction_loss"],

@@ -31,7 +31,7 @@ from fashiongen.generator.generator import CONFIG_FILE, DECODER_FILE, ENCODER_FI
 from fashiongen.generator.prior import PRIOR_FILE
 from fashiongen.generator.quality import reconstruction_metrics
 from fashiongen.labeler.labeler import MODEL_FILE, Labeler
-from fashiongen.model_folder import CARD_FILE, SCHEMA_FILE
+from fashiongen.model_folder import CARD_FILE, LABELER, SCHEMA_FILE
 from fashiongen.splits import make_split
 
 SCRIPT = REPO / "scripts" / "train_generator.py"
@@ -262,7 +262,10 @@ def test_freeze_encoder_without_init_from_is_one_line(tiny, tmp_path: Path, caps
     (("--arch", "paper", "--kl-weight", "0.5"), "--kl-weight works with --arch conv and vaegan"),
     (("--arch", "vaegan", "--perceptual-weight", "1"), "--perceptual-weight needs --arch vaegan and a"),
     (("--arch", "conv", "--perceptual-weight", "1", "--perceptual-classifier", "x"), "--perceptual-weight needs"),
-    (("--arch", "vaegan", "--perceptual-weight", "1", "--perceptual-classifier", "fashiongen/pretrained/classifier"),
+    (("--arch", "vaegan", "--perceptual-classifier", "x"), "and the classifier the weight"),
+    (("--arch", "vaegan", "--perceptual-weight", "-1"), "cannot be negative"),
+    (("--arch", "vaegan", "--adversarial-ramp-epochs", "-1"), "cannot be negative"),
+    (("--arch", "vaegan", "--perceptual-weight", "1", "--perceptual-classifier", str(LABELER.shipped)),
      "must not be the shipped classifier"),
 ])
 def test_a_setting_it_cannot_use_is_one_line(tiny, tmp_path: Path, capsys, extra: tuple, message: str) -> None:

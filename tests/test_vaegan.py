@@ -26,7 +26,6 @@ from fashiongen.generator.prior import LatentPrior
 from fashiongen.generator.refine import RefinementConfig, drawn_conditions, refine_prior
 from fashiongen.generator.vaegan import AdversarialConfig, AdversarialStart, PriorCodes, build_discriminator
 from fashiongen.imaging import IMAGE_SHAPE
-from fashiongen.labeler.model import build_classifier
 from fashiongen.labeler.labeler import Labeler
 from fashiongen.labeler.model import build_classifier
 from fashiongen.schema import LabelSchema
@@ -425,16 +424,23 @@ def test_the_perceptual_distance_takes_a_compact_classifier_only() -> None:
 
 
 def test_the_perceptual_term_trains_the_generator_not_its_classifier() -> None:
+    """The same seed and batch with the term's weight at 0 and at 1: only then do the decoders
+    differ; the classifier (its BatchNormalization statistics too) stays, and it is not among the
+    weights a checkpoint or a resume backup saves."""
     classifier = build_classifier(SCHEMA, arch="compact")
     before = [np.array(w) for w in classifier.weights]
-    model = build_generator("vaegan", SCHEMA.size, latent_dim=16, adversarial=AdversarialConfig(perceptual_weight=1.0),
-                            perceptual=PerceptualDistance(classifier))
-    model.compile(optimizer=keras.optimizers.Adam(1e-3), discriminator_optimizer=keras.optimizers.Adam(1e-3))
     images, labels = fixed_batch(8)
-    history = model.fit(images, labels, batch_size=4, epochs=1, shuffle=False, verbose=0).history
-    assert history["perceptual"][0] > 0
-    for old, new in zip(before, classifier.weights):  # its BatchNormalization statistics too
+    decoders, histories, saved = {}, {}, {}
+    for weight in (0.0, 1.0):
+        keras.utils.set_random_seed(0)
+        model = build_generator("vaegan", SCHEMA.size, latent_dim=16,
+                                adversarial=AdversarialConfig(perceptual_weight=weight),
+                                perceptual=PerceptualDistance(classifier))
+        model.compile(optimizer=keras.optimizers.Adam(1e-3), discriminator_optimizer=keras.optimizers.Adam(1e-3))
+        histories[weight] = model.fit(images, labels, batch_size=4, epochs=1, shuffle=False, verbose=0).history
+        decoders[weight], saved[weight] = model.decoder.get_weights(), len(model.weights)
+    assert histories[0.0]["perceptual"][0] == 0.0 < histories[1.0]["perceptual"][0]  # weight 0: not computed
+    assert any(not np.allclose(a, b) for a, b in zip(decoders[0.0], decoders[1.0]))
+    assert saved[0.0] == saved[1.0]
+    for old, new in zip(before, classifier.weights):
         np.testing.assert_array_equal(old, np.array(new))
-    off = build_generator("vaegan", SCHEMA.size, latent_dim=16, adversarial=AdversarialConfig(),
-                          perceptual=PerceptualDistance(classifier))
-    assert off.perceptual is None  # weight 0: not computed at all

@@ -6,13 +6,14 @@ Architectures (`--arch`):
   log-variance (100 each). The sampled code is concatenated with the frozen classifier's 25
   scores for the image; decoder Dense(100, selu) -> Dense(150, selu) -> Dense(80*60*3, sigmoid).
 - `conv` (default): convolutional encoder and transposed-convolution decoder, the one-hot labels
-  fed to both, and a KL weight that warms up from 0 to 1 at the start of training. It generates
+  fed to both, and a KL weight that warms up from 0 to `kl_weight` (1 by default) at the start of
+  training. It generates
   from a `LatentPrior` fitted after training (one Gaussian per label pair) instead of N(0, I).
 
 Loss, as in Géron's Keras VAE that the paper scaled up: reconstruction = binary cross-entropy
 averaged over all 80*60*3 values; latent = -0.5 * sum(1 + log_var - exp(log_var) - mean^2) over
 the latent dims, averaged over the batch and divided by 80*60*3. The tracked `loss` is always their
-plain sum (the paper's number); the `conv` arch optimises reconstruction + kl_weight * latent.
+plain sum (the paper's number); `conv` and `vaegan` optimise reconstruction + kl_weight * latent.
 Rounded accuracy = mean(round(x) == round(x_hat)).
 """
 
@@ -39,7 +40,7 @@ LOG_VAR_LIMIT = 10.0  # conv arch: log-variances are capped at 10 in training
 
 def build_generator(arch: str, n_labels: int, latent_dim: int | None = None, **options) -> "CVAE":
     """A built (not compiled) CVAE; `options` go to `CVAE` (kl_weight, kl_warmup_steps, seed, judge),
-    and for `vaegan` to `VAEGAN` (adversarial, adversarial_start)."""
+    and for `vaegan` to `VAEGAN` (adversarial, adversarial_start, adversarial_ramp, prior, perceptual)."""
     if arch == "vaegan":
         from fashiongen.generator.vaegan import VAEGAN, build_discriminator  # it builds on CVAE
 

@@ -22,13 +22,14 @@ COMPACT_LAYERS = ("relu1_2", "relu2_2", "relu3_2", "relu4_2")
 
 
 class PerceptualDistance:
-    """distance(a, b) per image pair for [0, 1] images of the classifier's input shape."""
+    """distance(a, b) per image pair for [0, 1] images of the classifier's input shape. The
+    classifier is frozen (its layers set untrainable) so that no loss moves it."""
 
     def __init__(self, classifier: keras.Model, layers: tuple[str, ...] = COMPACT_LAYERS) -> None:
         missing = [name for name in layers if name not in {layer.name for layer in classifier.layers}]
         if missing:
-            raise GeneratorError(f"the perceptual classifier has no layer {', '.join(missing)}: it takes a compact "
-                             f"classifier (train_classifier.py --arch compact)")
+            raise GeneratorError(f"the perceptual classifier has no layer {', '.join(missing)}: it takes a "
+                                 "compact classifier (train_classifier.py --arch compact)")
         self.features = keras.Model(classifier.input, [classifier.get_layer(name).output for name in layers],
                                     name="perceptual_features")
         self.features.trainable = False

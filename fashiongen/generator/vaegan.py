@@ -4,14 +4,16 @@ The per-pixel likelihood alone averages every plausible image into a blur. A dis
 tells real photos from decoded ones (reconstructions, and images drawn from N(0, I) codes), each
 with its labels, rewards what the blur lacks: edges, prints, texture (Larsen et al. 2016). The loss
 is latent diffusion's KL-autoencoder loss (Rombach et al. 2022) without LPIPS, whose weights cannot
-be downloaded here; feature matching on the discriminator's own features stands in for it.
+be downloaded here; feature matching on the discriminator's own features stands in for it, and
+optionally a perceptual distance on a classifier trained here.
 
 - discriminator: three spectrally normalised stride-2 convolutions (32, 64, 128 filters: half
   of pix2pix's widths, for the CPU) give a 10x8 map of patch
   logits, plus a projection of the labels onto each patch's features (Miyato & Koyama 2018), so a
   photo must look real *for its labels*;
 - optionally a perceptual distance between photos and reconstructions on a frozen classifier's
-  features (perceptual.py), LPIPS's place in latent diffusion's loss;
+  features (perceptual.py), LPIPS's place in latent diffusion's loss, in the adversarial steps
+  only (a plain step before the start is the CVAE's own);
 - hinge loss; the decoder's adversarial term is weighted adaptively, ||grad nll|| / ||grad adv||
   at the decoder's last layer, so neither loss drowns the other;
 - the adversarial terms and feature matching start after `adversarial_start` steps (the
