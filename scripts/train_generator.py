@@ -110,8 +110,8 @@ def parse_args(argv: list[str] | None) -> GeneratorTrainingConfig:
         parser.error("--kl-weight works with --arch conv and vaegan: the paper's model stays as the paper specifies it")
     if config.perceptual_weight < 0 or config.adversarial_ramp_epochs < 0:
         parser.error("--perceptual-weight and --adversarial-ramp-epochs cannot be negative")
-    if (config.perceptual_weight > 0) != (config.perceptual_classifier is not None) or (
-            config.perceptual_weight > 0 and config.arch != "vaegan"):
+    perceptual = config.perceptual_weight > 0
+    if perceptual != (config.perceptual_classifier is not None) or (perceptual and config.arch != "vaegan"):
         parser.error("--perceptual-weight needs --arch vaegan and a --perceptual-classifier, and the classifier "
                      "the weight")
     if config.perceptual_classifier is not None and config.perceptual_classifier.resolve() == LABELER.shipped.resolve():
@@ -182,12 +182,12 @@ def build_model(args: GeneratorTrainingConfig, strategy, labeler: Labeler, data:
             perceptual = PerceptualDistance(perceptual_labeler.model)
             perceptual_command = perceptual_labeler.card.get("command")
         # a warm start's prior draws the codes of the images the discriminator judges, as generation does
-        adversarial = dict(adversarial=args, adversarial_start=int(args.adversarial_start_epochs * steps_per_epoch),
-                           adversarial_ramp=int(args.adversarial_ramp_epochs * steps_per_epoch), perceptual=perceptual,
+        steps = lambda epochs: int(epochs * steps_per_epoch)  # noqa: E731
+        adversarial = dict(adversarial=args, adversarial_start=steps(args.adversarial_start_epochs),
+                           adversarial_ramp=steps(args.adversarial_ramp_epochs), perceptual=perceptual,
                            prior=start.prior if start is not None else None) if args.arch == "vaegan" else {}
         model = build_generator(args.arch, schema.size, args.latent_dim, seed=args.seed, kl_weight=args.kl_weight,
-                                # a warm start already has its codes near N(0, I): no warm-up
-                                kl_warmup_steps=0 if args.init_from else int(args.kl_warmup_epochs * steps_per_epoch),
+                                kl_warmup_steps=steps(kl_warmup_epochs(args)),
                                 judge=None if judge is None else LabelConsistency(
                                     judge, args.judge_weight, judge_pairs, judge_prior,
                                     len(schema.sub_categories) if args.judge_loss == "heads" else None),
@@ -209,6 +209,12 @@ def build_model(args: GeneratorTrainingConfig, strategy, labeler: Labeler, data:
         else:
             model.compile(optimizer=optimizer)
     return SimpleNamespace(model=model, start=start, judge_command=judge_command, perceptual_command=perceptual_command)
+
+
+def kl_warmup_epochs(args: GeneratorTrainingConfig) -> float:
+    """The KL warm-up the run has: none for the paper's model (it has no warm-up) nor for a warm
+    start (its codes are already near N(0, I))."""
+    return 0.0 if args.arch == "paper" or args.init_from else args.kl_warmup_epochs
 
 
 def warm_start_problem(start: Generator, arch: str, schema: LabelSchema) -> str | None:
@@ -296,8 +302,7 @@ def model_card(args: GeneratorTrainingConfig, argv: list[str], data: SimpleNames
         "perceptual_classifier_command": net.perceptual_command,
         "training": {"epochs": args.epochs, "batch_size": args.batch_size, "learning_rate": args.learning_rate,
                      "kl_weight": args.kl_weight,
-                     # a warm start has no warm-up (build_model)
-                     "kl_warmup_epochs": 0 if args.arch == "paper" or args.init_from else args.kl_warmup_epochs,
+                     "kl_warmup_epochs": kl_warmup_epochs(args),
                      "seconds": round(seconds, 1), "history": training.rounded_history(history)},
         "metrics": {"validation": {"val_loss": validation["loss"],
                                    "reconstruction_loss": validation["reconstruction_loss"],
