@@ -42,7 +42,7 @@ from fashiongen.errors import ClassifierError, DatasetError, GeneratorError, Tra
 from fashiongen.generator.cvae import build_generator  # noqa: E402
 from fashiongen.generator.generator import COLOUR, Generator  # noqa: E402
 from fashiongen.generator.judge import LabelConsistency  # noqa: E402
-from fashiongen.generator.perceptual import PerceptualDistance  # noqa: E402
+from fashiongen.generator.perceptual import COMPACT_LAYERS, PerceptualDistance  # noqa: E402
 from fashiongen.generator.quality import reconstruction_metrics  # noqa: E402
 from fashiongen.generator.snapshots import EpochGrids  # noqa: E402
 from fashiongen.generator.vaegan import AdversarialConfig, AdversarialStart  # noqa: E402
@@ -110,6 +110,8 @@ def parse_args(argv: list[str] | None) -> GeneratorTrainingConfig:
         parser.error("--kl-weight works with --arch conv and vaegan: the paper's model stays as the paper specifies it")
     if config.perceptual_weight < 0 or config.adversarial_ramp_epochs < 0:
         parser.error("--perceptual-weight and --adversarial-ramp-epochs cannot be negative")
+    if config.perceptual_blocks != 4 and config.perceptual_weight == 0:
+        parser.error("--perceptual-blocks needs --perceptual-weight")
     perceptual = config.perceptual_weight > 0
     if perceptual != (config.perceptual_classifier is not None) or (perceptual and config.arch != "vaegan"):
         parser.error("--perceptual-weight needs --arch vaegan and a --perceptual-classifier, and the classifier "
@@ -179,7 +181,7 @@ def build_model(args: GeneratorTrainingConfig, strategy, labeler: Labeler, data:
         perceptual = perceptual_command = None
         if args.perceptual_weight > 0:
             perceptual_labeler = Labeler.load(args.perceptual_classifier)
-            perceptual = PerceptualDistance(perceptual_labeler.model)
+            perceptual = PerceptualDistance(perceptual_labeler.model, COMPACT_LAYERS[:args.perceptual_blocks])
             perceptual_command = perceptual_labeler.card.get("command")
         # a warm start's prior draws the codes of the images the discriminator judges, as generation does
         steps = lambda epochs: int(epochs * steps_per_epoch)  # noqa: E731

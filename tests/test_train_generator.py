@@ -28,6 +28,7 @@ from helpers import (
 
 from fashiongen.dataset import load_dataset
 from fashiongen.generator.generator import CONFIG_FILE, DECODER_FILE, ENCODER_FILE, Generator
+from fashiongen.generator.perceptual import COMPACT_LAYERS
 from fashiongen.generator.prior import PRIOR_FILE
 from fashiongen.generator.quality import reconstruction_metrics
 from fashiongen.labeler.labeler import MODEL_FILE, Labeler
@@ -41,7 +42,7 @@ FLAGS = (
     "--strategy", "--cpu-devices", "--cache-dir", "--quiet", "--judge-weight", "--judge", "--judge-loss",
     "--init-from", "--freeze-encoder", "--colour", "--adversarial-weight", "--feature-matching-weight",
     "--adversarial-start-epochs", "--adversarial-ramp-epochs", "--discriminator-learning-rate",
-    "--discriminator-shift", "--perceptual-weight", "--perceptual-classifier",
+    "--discriminator-shift", "--perceptual-weight", "--perceptual-classifier", "--perceptual-blocks",
 )
 MODEL_FILES = sorted([ENCODER_FILE, DECODER_FILE, CONFIG_FILE, SCHEMA_FILE, CARD_FILE])
 
@@ -265,6 +266,7 @@ def test_freeze_encoder_without_init_from_is_one_line(tiny, tmp_path: Path, caps
     (("--arch", "vaegan", "--perceptual-classifier", "x"), "and the classifier the weight"),
     (("--arch", "vaegan", "--perceptual-weight", "-1"), "cannot be negative"),
     (("--arch", "vaegan", "--adversarial-ramp-epochs", "-1"), "cannot be negative"),
+    (("--arch", "vaegan", "--perceptual-blocks", "2"), "--perceptual-blocks needs --perceptual-weight"),
     (("--arch", "vaegan", "--perceptual-weight", "1", "--perceptual-classifier", str(LABELER.shipped)),
      "must not be the shipped classifier"),
 ])
@@ -284,6 +286,18 @@ def test_the_kl_weight_reaches_the_model(tiny, tmp_path: Path, arch: str) -> Non
     labeler = Labeler.load(tiny.classifier)
     model = cli.build_model(args, tf.distribute.get_strategy(), labeler, cli.load_data(args, labeler)).model
     assert float(model._kl_weight_now()) == pytest.approx(0.1)
+
+
+@pytest.mark.parametrize(("blocks", "layers"), [("4", COMPACT_LAYERS), ("2", ("relu1_2", "relu2_2"))])
+def test_the_perceptual_blocks_reach_the_model(tiny, tmp_path: Path, blocks: str, layers: tuple) -> None:
+    import tensorflow as tf
+
+    args = cli.parse_args(tiny_args(tiny, tmp_path, "--arch", "vaegan", "--perceptual-weight", "1",
+                                    "--perceptual-classifier", str(tiny.classifier), "--perceptual-blocks", blocks))
+    labeler = Labeler.load(tiny.classifier)
+    model = cli.build_model(args, tf.distribute.get_strategy(), labeler, cli.load_data(args, labeler)).model
+    compared = [tuple(output.shape) for output in model.perceptual.features.outputs]
+    assert compared == [tuple(labeler.model.get_layer(name).output.shape) for name in layers]
 
 
 def test_help_mentions_every_flag(capsys) -> None:

@@ -63,6 +63,10 @@ class AdversarialConfig:
                                            "reconstructions, on the features of --perceptual-classifier "
                                            "(fashiongen/generator/perceptual.py), beside the reconstruction loss "
                                            "once the discriminator joins", default_text="0, off")
+    perceptual_blocks: int = option(4, "vaegan, with --perceptual-weight: how many of the compact classifier's "
+                                       "four blocks the perceptual distance compares, from the first (finest); "
+                                       "fewer leave out the coarse features that reward texture anywhere in a "
+                                       "region", choices=(1, 2, 3, 4))
     discriminator_learning_rate: float = option(2e-4, "vaegan: the discriminator's Adam learning rate")
     discriminator_shift: int = option(4, "vaegan: every discriminator call sees its images moved by a random "
                                          "offset of up to this many pixels each way (0: never), the same "
