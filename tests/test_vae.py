@@ -293,6 +293,17 @@ def test_reconstruct_gives_uint8_images_of_the_mean_code(saved, models) -> None:
     assert np.abs(both.astype(int) - expected.astype(int)).max() <= 1  # float32 rounding at a .5 boundary
 
 
+def test_encode_is_the_encoders_mean_and_log_variance_in_any_batch_size(saved) -> None:
+    _, _, generator = saved
+    images, conditions = uint8_batch(5, seed=3), fixed_batch(5)[1]
+    mean, log_var = (np.asarray(t) for t in generator.encoder((images / np.float32(255), conditions)))
+    for batch_size in (2, 512):  # 2: three batches, the last a single image
+        codes, log_vars = generator.encode(images, conditions, batch_size)
+        assert codes.shape == log_vars.shape == (5, generator.latent_dim)
+        np.testing.assert_allclose(codes, mean, atol=1e-5)
+        np.testing.assert_allclose(log_vars, log_var, atol=1e-5)
+
+
 def test_conditions_from_scores(saved) -> None:
     """paper: the classifier's scores as they are; conv: each head's argmax, one-hot."""
     conv = saved[2]

@@ -24,7 +24,6 @@ from fashiongen.runtime import import_tensorflow_quietly
 
 import_tensorflow_quietly()
 
-from fashiongen.batches import to_unit_float  # noqa: E402
 from fashiongen.dataset import load_dataset  # noqa: E402
 from fashiongen.generator.generator import Generator  # noqa: E402
 from fashiongen.generator.quality import BATCH, _set_metrics, floor_rows, penultimate_features, real_validation  # noqa: E402
@@ -51,18 +50,13 @@ def main() -> None:
     floor_images = dataset.images[train[rows]]
     floor_conditions = generator.schema.encode_frame(dataset.styles.iloc[train[rows]])
 
-    def encode(images: np.ndarray, conditions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        parts = [generator.encoder([to_unit_float(images[i : i + 512]), conditions[i : i + 512]], training=False)
-                 for i in range(0, len(images), 512)]
-        return tuple(np.concatenate([np.asarray(part[j]) for part in parts]) for j in (0, 1))
-
     def measured(codes: np.ndarray) -> dict:
         images = np.concatenate([generator.decode(codes[i : i + BATCH], truth[i : i + BATCH])
                                  for i in range(0, len(codes), BATCH)])
         return _set_metrics(real, images, penultimate_features(labeler, images))
 
     rng = np.random.default_rng(0)
-    floor_codes, floor_log_var = encode(floor_images, floor_conditions)
+    floor_codes, floor_log_var = generator.encode(floor_images, floor_conditions)
     _, pairs = generator.prior._pairs_of(truth)
     spreads = generator.prior.scales[generator.prior.scale_of_key[np.maximum(pairs, 0)]]
     codes = {

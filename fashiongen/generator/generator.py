@@ -129,17 +129,28 @@ class Generator:
         pseudo-images (LatentPrior.fit)."""
         if by_colour and not self.colours:
             raise GeneratorError("a prior keyed by colour needs a generator with colour control")
-        codes = []
-        for start in range(0, len(images), batch_size):
-            x = to_unit_float(images[start:start + batch_size])
-            condition = np.asarray(conditions[start:start + batch_size], np.float32)
-            # a plain call: predict_on_batch under a tf.distribute strategy returns one copy per replica
-            mean, _ = self.encoder(x if self.arch == "paper" else [x, condition], training=False)
-            codes.append(np.asarray(mean))
-        self.prior = LatentPrior.fit(np.concatenate(codes), conditions, len(self.schema.sub_categories),
+        codes, _ = self.encode(images, conditions, batch_size)
+        self.prior = LatentPrior.fit(codes, conditions, len(self.schema.sub_categories),
                                      key_width=self.schema.size if by_colour else self.schema.paper.size,
                                      pair_width=self.schema.paper.size, colour_shrinkage=colour_shrinkage)
         return self.prior
+
+    def encode(self, images: np.ndarray, conditions: np.ndarray,
+               batch_size: int = 512) -> tuple[np.ndarray, np.ndarray]:
+        """uint8 images and their condition rows -> the encoder's (means, log-variances), each
+        (N, latent_dim) float32, `batch_size` images at a time so that memory stays bounded."""
+        conditions = np.asarray(conditions, np.float32).reshape(len(images), -1)
+        means, log_vars = [], []
+        for start in range(0, len(images), batch_size):
+            x = to_unit_float(images[start:start + batch_size])
+            # a plain call: predict_on_batch under a tf.distribute strategy returns one copy per replica
+            mean, log_var = self.encoder(x if self.arch == "paper" else [x, conditions[start:start + batch_size]],
+                                         training=False)
+            means.append(np.asarray(mean, np.float32))
+            log_vars.append(np.asarray(log_var, np.float32))
+        if not means:
+            return (np.zeros((0, self.latent_dim), np.float32),) * 2
+        return np.concatenate(means), np.concatenate(log_vars)
 
     def decode(self, codes: np.ndarray, conditions: np.ndarray) -> np.ndarray:
         """Latent codes + conditions -> uint8 images."""
@@ -171,9 +182,7 @@ class Generator:
         if images.ndim == 3:
             images = images[None]
         conditions = np.asarray(conditions, np.float32).reshape(len(images), -1)
-        x = to_unit_float(images)
-        mean, _ = self.encoder.predict_on_batch(x if self.arch == "paper" else [x, conditions])
-        return self.decode(np.asarray(mean), conditions)
+        return self.decode(self.encode(images, conditions)[0], conditions)
 
     def conditions_from_scores(self, scores: np.ndarray, schema: LabelSchema | None = None) -> np.ndarray:
         """What the decoder is conditioned on for images a labeler has scored, `scores` in the
