@@ -17,6 +17,7 @@ validation loss (its adversarial term trades some of it for sharpness): it needs
 
 from __future__ import annotations
 
+import filecmp
 import json
 import math
 import sys
@@ -46,7 +47,7 @@ from fashiongen.generator.perceptual import COMPACT_LAYERS, PerceptualDistance  
 from fashiongen.generator.quality import reconstruction_metrics  # noqa: E402
 from fashiongen.generator.snapshots import EpochGrids  # noqa: E402
 from fashiongen.generator.vaegan import AdversarialConfig, AdversarialStart  # noqa: E402
-from fashiongen.labeler.labeler import Labeler  # noqa: E402
+from fashiongen.labeler.labeler import MODEL_FILE, Labeler  # noqa: E402
 from fashiongen.model_folder import LABELER  # noqa: E402
 from fashiongen.schema import MIN_CLASS_PHOTOS, LabelSchema  # noqa: E402
 from fashiongen.splits import make_split  # noqa: E402
@@ -99,6 +100,13 @@ class GeneratorTrainingConfig(training.TrainingConfig, AdversarialConfig):
                                          "the latent prior fitted on them) stay where they are")
 
 
+def is_shipped_classifier(folder: Path) -> bool:
+    """The shipped classifier's folder, or another holding a copy of its weights."""
+    weights, shipped = folder / MODEL_FILE, LABELER.shipped / MODEL_FILE
+    return folder.resolve() == LABELER.shipped.resolve() or (
+        weights.is_file() and shipped.is_file() and filecmp.cmp(weights, shipped, shallow=False))
+
+
 def parse_args(argv: list[str] | None) -> GeneratorTrainingConfig:
     parser = training.training_parser(GeneratorTrainingConfig, __doc__)
     config = training.parse_training_config(parser, argv, GeneratorTrainingConfig)
@@ -116,7 +124,7 @@ def parse_args(argv: list[str] | None) -> GeneratorTrainingConfig:
     if perceptual != (config.perceptual_classifier is not None) or (perceptual and config.arch != "vaegan"):
         parser.error("--perceptual-weight needs --arch vaegan and a --perceptual-classifier, and the classifier "
                      "the weight")
-    if config.perceptual_classifier is not None and config.perceptual_classifier.resolve() == LABELER.shipped.resolve():
+    if config.perceptual_classifier is not None and is_shipped_classifier(config.perceptual_classifier):
         parser.error("--perceptual-classifier must not be the shipped classifier: it evaluates generators, and "
                      "would grade what it taught (train one: train_classifier.py --arch compact --split grouped)")
     if config.arch == "vaegan" and config.judge_weight > 0:

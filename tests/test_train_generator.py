@@ -278,6 +278,17 @@ def test_a_setting_it_cannot_use_is_one_line(tiny, tmp_path: Path, capsys, extra
     assert not (tmp_path / "out").exists()
 
 
+def test_a_copy_of_the_shipped_classifier_is_refused_as_the_perceptual_one(tiny, tmp_path: Path, capsys) -> None:
+    copy = tmp_path / "copy"
+    shutil.copytree(LABELER.shipped, copy)
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(tiny_args(tiny, tmp_path, "--arch", "vaegan", "--perceptual-weight", "1",
+                           "--perceptual-classifier", str(copy)))
+    assert exit_info.value.code == 2
+    assert "must not be the shipped classifier" in capsys.readouterr().err
+    assert not cli.is_shipped_classifier(tiny.classifier)  # another classifier's weights pass
+
+
 @pytest.mark.parametrize("arch", ["conv", "vaegan"])
 def test_the_kl_weight_reaches_the_model(tiny, tmp_path: Path, arch: str) -> None:
     import tensorflow as tf
