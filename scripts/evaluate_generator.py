@@ -14,7 +14,9 @@ downloaded here, so the numbers compare models with each other, not with publish
 high-frequency energy (mean squared Laplacian) over the real photos'; lattice: how much the spectrum
 peaks at period 2 (a checkerboard) beside the real photos' peak; texture: the most power, over real
 photos', summed over 5x5 frequency bins, among the bins of periods under 4 pixels (a periodic
-texture off the lattice's bins). All about 1 for real photos.
+texture off the lattice's bins); pattern: the same for periods of 4-16 pixels (a plaid or stripes),
+per sub-category, on the mean log power (so a pattern on every watch shows, a few busy photos do
+not), its worst sub-category and where. All about 1 for real photos (pattern: 1.1-1.6, noisier).
 
 Example: python scripts/evaluate_generator.py --data-dir ../shared/data/fashion-small --json gen.json
 """
@@ -62,7 +64,9 @@ ROWS = [("val_loss", "validation loss (paper's)", "{:.4f}"), ("rounded_accuracy"
         ("density", "density (k=3)", "{:.3f}"), ("coverage", "coverage (k=3)", "{:.3f}"),
         ("sharpness_ratio", "sharpness (high-freq. energy) / real", "{:.2f}"),
         ("lattice_ratio", "lattice (period-2 peak) / real", "{:.2f}"),
-        ("texture_ratio", "texture (worst 5x5 bins, periods < 4 px) / real", "{:.2f}")]
+        ("texture_ratio", "texture (worst 5x5 bins, periods < 4 px) / real", "{:.2f}"),
+        ("pattern_ratio", "pattern (worst sub-category, periods 4-16 px) / real", "{:.2f}"),
+        ("pattern_subCategory", "  in", "{}")]
 # the floor column's conditional accuracies: the same measure on real validation photos
 FLOOR_CONDITIONAL = {f"conditional_{head}_accuracy": f"{head}_accuracy" for head in ("subCategory", "gender", COLOUR)}
 

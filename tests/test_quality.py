@@ -31,7 +31,9 @@ from fashiongen.generator.quality import (
     laplacian_energy,
     lattice_energy,
     lattice_ratio,
+    log_power_spectra,
     mean_power_spectrum,
+    pattern_ratio,
     penultimate_features,
     real_conditional_accuracy,
     real_validation,
@@ -285,6 +287,53 @@ def test_floor_sharpness_and_lattice_on_real_photos(shared_dataset) -> None:
     real_spectrum = mean_power_spectrum(real)
     assert texture_ratio(mean_power_spectrum(floor), real_spectrum) == pytest.approx(1.0, abs=0.35)
     assert texture_ratio(mean_power_spectrum(with_pattern(floor, stripes(2.2, 6))), real_spectrum) > 2
+
+
+def plaid(period: float, amplitude: int) -> np.ndarray:
+    """Soft light and dark squares of half `period` pixels, as the 2026-12-04 perceptual run painted
+    on watches (sines: no harmonics of periods under 4 pixels, where texture_ratio would see them)."""
+    rows, columns = np.indices((80, 60))
+    return (amplitude * np.sin(2 * np.pi * rows / period + 0.3)
+            * np.sin(2 * np.pi * columns / period + 0.7))[None, :, :, None]
+
+
+def test_pattern_ratio_finds_a_plaid_on_one_class_that_texture_ratio_misses() -> None:
+    """A plaid of 7-pixel squares on one class of three: pattern_ratio names that class and reads
+    over twice real photos' level; texture_ratio (periods under 4 px, all images) barely moves;
+    without the plaid, another sample of the same kind of image reads about 1, a blur below 1."""
+    real, other = smooth_photos(180, seed=0), smooth_photos(180, seed=1)
+    classes = np.repeat(["Bags", "Shoes", "Watches"], 60)
+    real_spectra = log_power_spectra(real, classes)
+    assert sorted(real_spectra) == ["Bags", "Shoes", "Watches"]
+    ratio, _ = pattern_ratio(log_power_spectra(other, classes), real_spectra)
+    assert ratio == pytest.approx(1.0, abs=0.3)
+    assert pattern_ratio(log_power_spectra(blurred(other), classes), real_spectra)[0] < 1
+    painted = other.copy()
+    painted[classes == "Watches"] = with_pattern(other[classes == "Watches"], plaid(14, 30))  # (spread: 50)
+    ratio, worst = pattern_ratio(log_power_spectra(painted, classes), real_spectra)
+    assert worst == "Watches" and ratio > 2
+    assert texture_ratio(mean_power_spectrum(painted), mean_power_spectrum(real)) < 1.6  # the blind spot
+    # a class under min_images has no spectrum; with no class in common there is no ratio
+    assert sorted(log_power_spectra(other, classes, min_images=61)) == []
+    assert pattern_ratio(log_power_spectra(other, classes, min_images=61), real_spectra) == (None, None)
+
+
+def test_pattern_ratio_of_the_floor_and_a_plaid_on_real_watches(shared_dataset) -> None:
+    """Real training photos with the validation rows' labels stay at 1.1-1.6 in every sub-category
+    of 50+ validation photos; a plaid of amplitude 20 of 255 on the watches alone is read, and named."""
+    split = make_split("random", shared_dataset, 42)
+    styles = shared_dataset.styles.iloc[split.validation]
+    rows, _ = floor_rows(shared_dataset.styles.iloc[split.train], styles, seed=0)
+    floor = shared_dataset.images[split.train[rows]]
+    classes = styles["subCategory"].to_numpy()
+    real_spectra = log_power_spectra(shared_dataset.images[split.validation], classes)
+    assert {"Topwear", "Shoes", "Watches", "Bags"} <= set(real_spectra)
+    ratio, _ = pattern_ratio(log_power_spectra(floor, classes), real_spectra)
+    assert 1.0 < ratio < 1.8
+    watches = classes == "Watches"
+    floor[watches] = with_pattern(floor[watches], plaid(14, 20))
+    ratio, worst = pattern_ratio(log_power_spectra(floor, classes), real_spectra)
+    assert worst == "Watches" and ratio > 2.5
 
 
 # ----------------------------------------------------------------------------- the floor
