@@ -120,6 +120,10 @@ def parse_args(argv: list[str] | None) -> GeneratorTrainingConfig:
         parser.error("--perceptual-weight and --adversarial-ramp-epochs cannot be negative")
     if config.perceptual_blocks != 4 and config.perceptual_weight == 0:
         parser.error("--perceptual-blocks needs --perceptual-weight")
+    if config.perceptual_shift < 0:
+        parser.error(f"--perceptual-shift cannot be negative, got {config.perceptual_shift}")
+    if config.perceptual_shift and config.perceptual_weight == 0:
+        parser.error("--perceptual-shift needs --perceptual-weight")
     perceptual = config.perceptual_weight > 0
     if perceptual != (config.perceptual_classifier is not None) or (perceptual and config.arch != "vaegan"):
         parser.error("--perceptual-weight needs --arch vaegan and a --perceptual-classifier, and the classifier "
@@ -189,7 +193,8 @@ def build_model(args: GeneratorTrainingConfig, strategy, labeler: Labeler, data:
         perceptual = perceptual_command = None
         if args.perceptual_weight > 0:
             perceptual_labeler = Labeler.load(args.perceptual_classifier)
-            perceptual = PerceptualDistance(perceptual_labeler.model, COMPACT_LAYERS[:args.perceptual_blocks])
+            perceptual = PerceptualDistance(perceptual_labeler.model, COMPACT_LAYERS[:args.perceptual_blocks],
+                                            shift=args.perceptual_shift, seed=args.seed)
             perceptual_command = perceptual_labeler.card.get("command")
         # a warm start's prior draws the codes of the images the discriminator judges, as generation does
         steps = lambda epochs: int(epochs * steps_per_epoch)  # noqa: E731

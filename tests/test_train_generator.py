@@ -43,6 +43,7 @@ FLAGS = (
     "--init-from", "--freeze-encoder", "--colour", "--adversarial-weight", "--feature-matching-weight",
     "--adversarial-start-epochs", "--adversarial-ramp-epochs", "--discriminator-learning-rate",
     "--discriminator-shift", "--perceptual-weight", "--perceptual-classifier", "--perceptual-blocks",
+    "--perceptual-shift",
 )
 MODEL_FILES = sorted([ENCODER_FILE, DECODER_FILE, CONFIG_FILE, SCHEMA_FILE, CARD_FILE])
 
@@ -267,6 +268,9 @@ def test_freeze_encoder_without_init_from_is_one_line(tiny, tmp_path: Path, caps
     (("--arch", "vaegan", "--perceptual-weight", "-1"), "cannot be negative"),
     (("--arch", "vaegan", "--adversarial-ramp-epochs", "-1"), "cannot be negative"),
     (("--arch", "vaegan", "--perceptual-blocks", "2"), "--perceptual-blocks needs --perceptual-weight"),
+    (("--arch", "vaegan", "--perceptual-shift", "4"), "--perceptual-shift needs --perceptual-weight"),
+    (("--arch", "vaegan", "--perceptual-weight", "1", "--perceptual-classifier", "x", "--perceptual-shift", "-1"),
+     "--perceptual-shift cannot be negative"),
     (("--arch", "vaegan", "--perceptual-weight", "1", "--perceptual-classifier", str(LABELER.shipped)),
      "must not be the shipped classifier"),
 ])
@@ -299,16 +303,20 @@ def test_the_kl_weight_reaches_the_model(tiny, tmp_path: Path, arch: str) -> Non
     assert float(model._kl_weight_now()) == pytest.approx(0.1)
 
 
-@pytest.mark.parametrize(("blocks", "layers"), [("4", COMPACT_LAYERS), ("2", ("relu1_2", "relu2_2"))])
-def test_the_perceptual_blocks_reach_the_model(tiny, tmp_path: Path, blocks: str, layers: tuple) -> None:
+@pytest.mark.parametrize(("blocks", "layers", "shift"),
+                         [("4", COMPACT_LAYERS, "0"), ("2", ("relu1_2", "relu2_2"), "8")])
+def test_the_perceptual_blocks_and_shift_reach_the_model(tiny, tmp_path: Path, blocks: str, layers: tuple,
+                                                         shift: str) -> None:
     import tensorflow as tf
 
     args = cli.parse_args(tiny_args(tiny, tmp_path, "--arch", "vaegan", "--perceptual-weight", "1",
-                                    "--perceptual-classifier", str(tiny.classifier), "--perceptual-blocks", blocks))
+                                    "--perceptual-classifier", str(tiny.classifier), "--perceptual-blocks", blocks,
+                                    "--perceptual-shift", shift))
     labeler = Labeler.load(tiny.classifier)
     model = cli.build_model(args, tf.distribute.get_strategy(), labeler, cli.load_data(args, labeler)).model
     compared = [tuple(output.shape) for output in model.perceptual.features.outputs]
     assert compared == [tuple(labeler.model.get_layer(name).output.shape) for name in layers]
+    assert model.perceptual.shift == int(shift)
 
 
 def test_help_mentions_every_flag(capsys) -> None:

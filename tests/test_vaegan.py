@@ -417,6 +417,30 @@ def test_the_perceptual_distance_is_zero_for_the_same_image_and_per_row() -> Non
     np.testing.assert_allclose(np.asarray(distance.distance(images[:1], other[:1])), apart[:1], rtol=1e-4)
 
 
+def test_the_perceptual_distance_can_see_both_images_at_one_random_offset() -> None:
+    """With a shift, each call compares the two images both moved by one offset within the shift
+    (so the classifier's pooling grid moves over them), a new offset on each call; without, never moved."""
+    classifier = build_classifier(SCHEMA, arch="compact")
+    images, _ = fixed_batch(4)
+    other, _ = fixed_batch(4, seed=9)
+    fixed, moving = PerceptualDistance(classifier), PerceptualDistance(classifier, shift=2, seed=1)
+
+    def at(offset) -> np.ndarray:
+        return np.asarray(fixed.distance(vaegan.shifted(images, np.array(offset), 2),
+                                         vaegan.shifted(other, np.array(offset), 2)))
+
+    offsets = [(row, column) for row in range(5) for column in range(5)]
+    by_offset = {offset: at(offset) for offset in offsets}
+    seen = set()
+    for _ in range(4):
+        distances = np.asarray(moving.distance(images, other))
+        matches = [offset for offset in offsets if np.allclose(by_offset[offset], distances, rtol=1e-5)]
+        assert matches, "the distance is not that of any offset within the shift"
+        seen.update(matches)
+    assert len(seen) > 1
+    np.testing.assert_allclose(np.asarray(fixed.distance(images, other)), by_offset[(2, 2)], rtol=1e-5)
+
+
 def test_the_perceptual_distance_takes_a_compact_classifier_only() -> None:
     image = keras.Input((80, 60, 3))
     with pytest.raises(GeneratorError, match="relu1_2.*--arch compact"):

@@ -16,6 +16,7 @@ import keras
 from keras import ops
 
 from fashiongen.errors import GeneratorError
+from fashiongen.generator.vaegan import shifted
 
 # the last activation of each block of the compact classifier (fashiongen/labeler/model.py)
 COMPACT_LAYERS = ("relu1_2", "relu2_2", "relu3_2", "relu4_2")
@@ -25,7 +26,8 @@ class PerceptualDistance:
     """distance(a, b) per image pair for [0, 1] images of the classifier's input shape. The
     classifier is frozen (its layers set untrainable) so that no loss moves it."""
 
-    def __init__(self, classifier: keras.Model, layers: tuple[str, ...] = COMPACT_LAYERS) -> None:
+    def __init__(self, classifier: keras.Model, layers: tuple[str, ...] = COMPACT_LAYERS, shift: int = 0,
+                 seed: int | None = None) -> None:
         missing = [name for name in layers if name not in {layer.name for layer in classifier.layers}]
         if missing:
             raise GeneratorError(f"the perceptual classifier has no layer {', '.join(missing)}: it takes a "
@@ -33,10 +35,18 @@ class PerceptualDistance:
         self.features = keras.Model(classifier.input, [classifier.get_layer(name).output for name in layers],
                                     name="perceptual_features")
         self.features.trainable = False
+        # a random offset of up to `shift` pixels each way for both images of every call: the
+        # classifier's pooling grid then never lines up with the image for long (with a fixed grid
+        # the decoder painted a plaid of its cell size on watches, 2026-12-04-decoder-ceiling.md)
+        self.shift = shift
+        self.seed_generator = keras.random.SeedGenerator(seed) if shift > 0 else None
 
     def distance(self, a, b):
         """(rows,) distances; 0 for identical images."""
         n = ops.shape(a)[0]
+        if self.shift > 0:  # one offset for both: the distance compares them position by position
+            offset = keras.random.randint((2,), 0, 2 * self.shift + 1, seed=self.seed_generator)
+            a, b = shifted(a, offset, self.shift), shifted(b, offset, self.shift)
         both = self.features(ops.concatenate([a, b]), training=False)  # one call: half the overhead
         total = 0.0
         for features in both:

@@ -13,7 +13,7 @@ optionally a perceptual distance on a classifier trained here.
   photo must look real *for its labels*;
 - optionally a perceptual distance between photos and reconstructions on a frozen classifier's
   features (perceptual.py), LPIPS's place in latent diffusion's loss, in the adversarial steps
-  only (a plain step before the start is the CVAE's own);
+  only (a plain step before the start is the CVAE's own), optionally at a random offset;
 - hinge loss; the decoder's adversarial term is weighted adaptively, ||grad nll|| / ||grad adv||
   at the decoder's last layer, so neither loss drowns the other;
 - the adversarial terms and feature matching start after `adversarial_start` steps (the
@@ -67,6 +67,11 @@ class AdversarialConfig:
                                        "four blocks the perceptual distance compares, from the first (finest); "
                                        "fewer leave out the coarse features that reward texture anywhere in a "
                                        "region", choices=(1, 2, 3, 4))
+    perceptual_shift: int = option(0, "vaegan, with --perceptual-weight: the photo and its reconstruction are "
+                                      "moved by one random offset of up to this many pixels each way before "
+                                      "the perceptual classifier sees them (0: never), so its pooling grid "
+                                      "never lines up with the image for long; a fixed grid painted a plaid "
+                                      "on watches (docs/experiments/2026-12-04-decoder-ceiling.md)")
     discriminator_learning_rate: float = option(2e-4, "vaegan: the discriminator's Adam learning rate")
     discriminator_shift: int = option(4, "vaegan: every discriminator call sees its images moved by a random "
                                          "offset of up to this many pixels each way (0: never), the same "
