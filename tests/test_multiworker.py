@@ -119,9 +119,10 @@ def assert_only_the_chief_kept_files(cluster: Cluster, model_files: set[str]) ->
     root = cluster.root
     assert {p.name for p in (root / "out").iterdir()} == model_files
     assert (root / "run" / training.BEST_WEIGHTS).is_file()
-    # the other worker saved into its temporary folder, and deleted it at exit
+    # the other worker saved into its temporary folder, and deleted it at exit (only ours: Chromium,
+    # which exports the confusion figures, may leave its own .org.chromium.* files on a loaded machine)
     assert f"saved {root / 'tmp-1'}" in cluster.stdout(1)
-    assert list((root / "tmp-1").iterdir()) == []
+    assert list((root / "tmp-1").glob("fashiongen-worker-*")) == []
 
 
 def test_classifier_on_two_workers(clusters) -> None:
