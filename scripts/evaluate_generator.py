@@ -14,9 +14,10 @@ downloaded here, so the numbers compare models with each other, not with publish
 high-frequency energy (mean squared Laplacian) over the real photos'; lattice: how much the spectrum
 peaks at period 2 (a checkerboard) beside the real photos' peak; texture: the most power, over real
 photos', summed over 5x5 frequency bins, among the bins of periods under 4 pixels (a periodic
-texture off the lattice's bins); pattern: the same for periods of 4-16 pixels (a plaid or stripes),
-per sub-category, on the mean log power (so a pattern on every watch shows, a few busy photos do
-not), its worst sub-category and where. All about 1 for real photos (pattern: 1.1-1.6, noisier).
+texture off the lattice's bins); pattern: the most power over real photos' of the same
+sub-category, among 3x3-bin sums of periods 4-16 pixels (a plaid or stripes), on the mean log power
+(so a pattern on every watch shows, a few busy photos do not), and which sub-category. All about 1
+for real photos (pattern: 1.1-1.6, noisier).
 
 Example: python scripts/evaluate_generator.py --data-dir ../shared/data/fashion-small --json gen.json
 """

@@ -194,7 +194,7 @@ def build_model(args: GeneratorTrainingConfig, strategy, labeler: Labeler, data:
         if args.perceptual_weight > 0:
             perceptual_labeler = Labeler.load(args.perceptual_classifier)
             perceptual = PerceptualDistance(perceptual_labeler.model, COMPACT_LAYERS[:args.perceptual_blocks],
-                                            shift=args.perceptual_shift, seed=args.seed)
+                                            shift=args.perceptual_shift, seed=args.seed + 1)  # not the model's stream
             perceptual_command = perceptual_labeler.card.get("command")
         # a warm start's prior draws the codes of the images the discriminator judges, as generation does
         steps = lambda epochs: int(epochs * steps_per_epoch)  # noqa: E731

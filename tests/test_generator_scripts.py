@@ -234,8 +234,8 @@ def test_evaluate_compares_named_generators_with_the_floor(tiny, models, tiny_sh
     assert set(floor["real_validation_conditional_accuracy"]) >= {"subCategory_accuracy", "baseColour_accuracy"}
     for report in (reports["mine"], reports["theirs"]):
         assert {"density", "coverage", "sharpness_ratio", "lattice_ratio", "texture_ratio", "pattern_ratio",
-                "pattern_subCategory", "conditional_baseColour_accuracy", "real_floor_frechet_distance", "real_floor_knn_precision",
-                "real_floor_knn_recall"} <= set(report)
+                "pattern_subCategory", "conditional_baseColour_accuracy", "real_floor_frechet_distance",
+                "real_floor_knn_precision", "real_floor_knn_recall"} <= set(report)
         assert report["conditional_baseColour_accuracy"] is None  # no colour control
         assert report["pattern_ratio"] is None  # no sub-category has 50 validation photos here
     header, *rows = capsys.readouterr().out.splitlines()

@@ -448,23 +448,27 @@ def test_the_perceptual_distance_takes_a_compact_classifier_only() -> None:
 
 
 def test_the_perceptual_term_trains_the_generator_not_its_classifier() -> None:
-    """The same seed and batch with the term's weight at 0 and at 1: only then do the decoders
-    differ; the classifier (its BatchNormalization statistics too) stays, and it is not among the
-    weights a checkpoint or a resume backup saves."""
+    """The same seed and batch with the term's weight at 0 and at 1 (and at 1 with a shift, its
+    random offset drawn inside the compiled step): only then do the decoders differ; the classifier
+    (its BatchNormalization statistics too) stays, and neither it nor the shift's random state is
+    among the weights a checkpoint or a resume backup saves."""
     classifier = build_classifier(SCHEMA, arch="compact")
     before = [np.array(w) for w in classifier.weights]
     images, labels = fixed_batch(8)
     decoders, histories, saved = {}, {}, {}
-    for weight in (0.0, 1.0):
+    for weight, shift in ((0.0, 0), (1.0, 0), (1.0, 2)):
         keras.utils.set_random_seed(0)
         model = build_generator("vaegan", SCHEMA.size, latent_dim=16,
-                                adversarial=AdversarialConfig(perceptual_weight=weight),
-                                perceptual=PerceptualDistance(classifier))
+                                adversarial=AdversarialConfig(perceptual_weight=weight, perceptual_shift=shift),
+                                perceptual=PerceptualDistance(classifier, shift=shift, seed=1))
         model.compile(optimizer=keras.optimizers.Adam(1e-3), discriminator_optimizer=keras.optimizers.Adam(1e-3))
-        histories[weight] = model.fit(images, labels, batch_size=4, epochs=1, shuffle=False, verbose=0).history
-        decoders[weight], saved[weight] = model.decoder.get_weights(), len(model.weights)
-    assert histories[0.0]["perceptual"][0] == 0.0 < histories[1.0]["perceptual"][0]  # weight 0: not computed
-    assert any(not np.allclose(a, b) for a, b in zip(decoders[0.0], decoders[1.0]))
-    assert saved[0.0] == saved[1.0]
+        key = (weight, shift)
+        histories[key] = model.fit(images, labels, batch_size=4, epochs=1, shuffle=False, verbose=0).history
+        decoders[key], saved[key] = model.decoder.get_weights(), len(model.weights)
+    assert histories[0.0, 0]["perceptual"][0] == 0.0 < histories[1.0, 0]["perceptual"][0]  # weight 0: not computed
+    assert np.isfinite(histories[1.0, 2]["perceptual"][0]) and histories[1.0, 2]["perceptual"][0] > 0
+    for trained in ((1.0, 0), (1.0, 2)):
+        assert any(not np.allclose(a, b) for a, b in zip(decoders[0.0, 0], decoders[trained]))
+    assert saved[0.0, 0] == saved[1.0, 0] == saved[1.0, 2]
     for old, new in zip(before, classifier.weights):
         np.testing.assert_array_equal(old, np.array(new))

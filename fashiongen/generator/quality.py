@@ -1,8 +1,9 @@
 """How good a generator is: reconstruction (the paper's loss, rounded accuracy, MSE, SSIM),
 conditional accuracy judged by the classifier, Fréchet distance, k-NN precision/recall and
 density/coverage on the classifier's penultimate features (Inception weights cannot be downloaded
-here), and three image statistics against real photos: sharpness (high-frequency energy), a
-lattice (checkerboard) detector and a periodic-texture detector. Each is also measured on the
+here), and four image statistics against real photos: sharpness (high-frequency energy), a
+lattice (checkerboard) detector, a periodic-texture detector and a per-sub-category pattern
+detector (periods of 4-16 pixels). Each is also measured on the
 "floor": real training photos with the validation rows' labels, what a perfect generator would
 score."""
 
@@ -433,11 +434,12 @@ def evaluate_generator(generator: Generator, labeler: Labeler, dataset, split, s
     (a `FashionData`): reconstruction, conditional accuracy over the (sub-category, gender) pairs
     present in the training part, and, between one generated image per validation row (its labels,
     a random code) and the real validation images: Fréchet distance, k-NN precision-recall,
-    density/coverage, sharpness, lattice and texture ratios, and the floor's Fréchet distance and k-NN
-    precision/recall beside them (`real_floor_*`). The distance is None with fewer than 2
-    validation images, the k-NN numbers with KNN_K or fewer. The labeler judges the heads the
-    generator shares with it by name (judged_heads); `real`: real_validation(labeler, dataset,
-    split), when several generators are compared."""
+    density/coverage, sharpness, lattice, texture and pattern ratios, and the floor's Fréchet distance
+    and k-NN precision/recall beside them (`real_floor_*`). `min_class_images` applies to the
+    per-class Fréchet distances; the pattern ratio's classes are `real`'s (MIN_CLASS_IMAGES). The
+    distance is None with fewer than 2 validation images, the k-NN numbers with KNN_K or fewer. The
+    labeler judges the heads the generator shares with it by name (judged_heads); `real`:
+    real_validation(labeler, dataset, split), when several generators are compared."""
     heads = judged_heads(generator, labeler)
     real = real or real_validation(labeler, dataset, split)
     truth = generator.schema.encode_frame(real.styles)  # the colour too, when the generator has it
