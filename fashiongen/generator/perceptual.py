@@ -16,7 +16,7 @@ import keras
 from keras import ops
 
 from fashiongen.errors import GeneratorError
-from fashiongen.generator.vaegan import shifted
+from fashiongen.generator.vaegan import random_offset, shifted
 
 # the last activation of each block of the compact classifier (fashiongen/labeler/model.py)
 COMPACT_LAYERS = ("relu1_2", "relu2_2", "relu3_2", "relu4_2")
@@ -45,7 +45,7 @@ class PerceptualDistance:
         """(rows,) distances; 0 for identical images."""
         n = ops.shape(a)[0]
         if self.shift > 0:  # one offset for both: the distance compares them position by position
-            offset = keras.random.randint((2,), 0, 2 * self.shift + 1, seed=self.seed_generator)
+            offset = random_offset(self.shift, self.seed_generator)
             a, b = shifted(a, offset, self.shift), shifted(b, offset, self.shift)
         both = self.features(ops.concatenate([a, b]), training=False)  # one call: half the overhead
         total = 0.0

@@ -202,12 +202,9 @@ def texture_ratio(fake_spectrum: np.ndarray, real_spectrum: np.ndarray, neighbou
     lattice_ratio misses when it lies off the Nyquist bins (it counts such energy in its ring, and
     reads it as *less* lattice). Summed, as single bins swing with a few busy photos
     (docs/experiments/2026-12-02-conv-decoder-gan.md). None for an empty spectrum."""
-    height, width = np.shape(real_spectrum)
-    fy = np.abs(np.fft.fftfreq(height))[:, None] * 2  # 1 at the Nyquist frequency
-    fx = np.abs(np.fft.fftfreq(width))[None, :] * 2
     fake = uniform_filter(np.asarray(fake_spectrum, np.float64), neighbourhood, mode="wrap")
     real = uniform_filter(np.asarray(real_spectrum, np.float64), neighbourhood, mode="wrap")
-    band = (np.maximum(fy, fx) >= 0.5) & (real > 0)
+    band = (_frequency(np.shape(real_spectrum)) >= 0.5) & (real > 0)
     if not band.any() or not np.any(fake):
         return None
     return float(np.max(fake[band] / real[band]))
@@ -221,14 +218,15 @@ def log_power_spectra(images: np.ndarray, classes: np.ndarray, min_images: int =
     paints on every image of a class shows in it, while a few busy photos, which dominate the mean
     power at these frequencies, do not."""
     classes = np.asarray(classes)
-    names = [name for name in dict.fromkeys(classes) if np.sum(classes == name) >= min_images]
-    sums = {name: 0.0 for name in names}
+    names, counts = np.unique(classes, return_counts=True)
+    counts = {name: count for name, count in zip(names, counts) if count >= min_images}
+    sums = dict.fromkeys(counts, 0.0)
     for start, power in zip(range(0, len(images), batch_size), power_spectra(images, batch_size)):
         logs = np.log(uniform_filter(power, (1, neighbourhood, neighbourhood), mode="wrap") + 1e-12)
         batch_classes = classes[start : start + batch_size]
-        for name in names:
+        for name in sums:
             sums[name] = sums[name] + logs[batch_classes == name].sum(axis=0)
-    return {name: sums[name] / np.sum(classes == name) for name in names}
+    return {name: sums[name] / counts[name] for name in sums}
 
 
 def pattern_ratio(fake: dict[str, np.ndarray], real: dict[str, np.ndarray],
@@ -243,14 +241,18 @@ def pattern_ratio(fake: dict[str, np.ndarray], real: dict[str, np.ndarray],
     classes = [name for name in fake if name in real]
     if not classes:
         return None, None
-    height, width = np.shape(real[classes[0]])
-    fy = np.abs(np.fft.fftfreq(height))[:, None] * 2  # 1 at the Nyquist frequency
-    fx = np.abs(np.fft.fftfreq(width))[None, :] * 2
-    distance = np.maximum(fy, fx)
+    distance = _frequency(np.shape(real[classes[0]]))
     inside = (distance >= band[0]) & (distance <= band[1])
     excess = {name: float(np.max((fake[name] - real[name])[inside])) for name in classes}
     worst = max(excess, key=excess.get)
     return float(np.exp(excess[worst])), worst
+
+
+def _frequency(shape: tuple[int, int]) -> np.ndarray:
+    """Each FFT bin's frequency, the larger of its y and x, in units of the Nyquist frequency (1 there)."""
+    fy = np.abs(np.fft.fftfreq(shape[0]))[:, None] * 2
+    fx = np.abs(np.fft.fftfreq(shape[1]))[None, :] * 2
+    return np.maximum(fy, fx)
 
 
 def sharpness_ratio(fake_energy: np.ndarray, real_energy: np.ndarray) -> float | None:

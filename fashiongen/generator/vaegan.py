@@ -244,8 +244,12 @@ class VAEGAN(CVAE):
 
 
     def _offset(self):
-        """A random (rows, columns) offset in [0, 2 * discriminator_shift] for `shifted`."""
-        return keras.random.randint((2,), 0, 2 * self.adversarial.discriminator_shift + 1, seed=self.seed_generator)
+        return random_offset(self.adversarial.discriminator_shift, self.seed_generator)
+
+
+def random_offset(pad: int, seed_generator: keras.random.SeedGenerator):
+    """A random (rows, columns) offset in [0, 2 * pad] for `shifted`."""
+    return keras.random.randint((2,), 0, 2 * pad + 1, seed=seed_generator)
 
 
 def shifted(images, offset, pad: int):
