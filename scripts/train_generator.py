@@ -43,7 +43,7 @@ from fashiongen.errors import ClassifierError, DatasetError, GeneratorError, Tra
 from fashiongen.generator.cvae import build_generator  # noqa: E402
 from fashiongen.generator.generator import COLOUR, Generator  # noqa: E402
 from fashiongen.generator.judge import LabelConsistency  # noqa: E402
-from fashiongen.generator.perceptual import COMPACT_LAYERS, PerceptualDistance  # noqa: E402
+from fashiongen.generator.perceptual import COMPACT_LAYERS, PerceptualDistance, random_features  # noqa: E402
 from fashiongen.generator.quality import reconstruction_metrics  # noqa: E402
 from fashiongen.generator.snapshots import EpochGrids  # noqa: E402
 from fashiongen.generator.vaegan import AdversarialConfig, AdversarialStart  # noqa: E402
@@ -96,6 +96,9 @@ class GeneratorTrainingConfig(training.TrainingConfig, AdversarialConfig):
                                                       "folder whose features the perceptual distance compares; "
                                                       "not the shipped classifier, which evaluates generators",
                                                 default_text="")
+    perceptual_random: bool = option(False, "vaegan, with --perceptual-weight, instead of --perceptual-classifier: "
+                                             "the compact classifier's convolutions with random weights (seeded "
+                                             "by --seed), features that know nothing of the labels")
     freeze_encoder: bool = option(False, "with --init-from: train the decoder only, so the encoder's codes (and "
                                          "the latent prior fitted on them) stay where they are")
 
@@ -125,9 +128,10 @@ def parse_args(argv: list[str] | None) -> GeneratorTrainingConfig:
     if config.perceptual_shift and config.perceptual_weight == 0:
         parser.error("--perceptual-shift needs --perceptual-weight")
     perceptual = config.perceptual_weight > 0
-    if perceptual != (config.perceptual_classifier is not None) or (perceptual and config.arch != "vaegan"):
-        parser.error("--perceptual-weight needs --arch vaegan and a --perceptual-classifier, and the classifier "
-                     "the weight")
+    features = (config.perceptual_classifier is not None) + config.perceptual_random
+    if (perceptual and features != 1) or (features and not perceptual) or (perceptual and config.arch != "vaegan"):
+        parser.error("--perceptual-weight needs --arch vaegan and one of --perceptual-classifier and "
+                     "--perceptual-random, and they need the weight")
     if config.perceptual_classifier is not None and is_shipped_classifier(config.perceptual_classifier):
         parser.error("--perceptual-classifier must not be the shipped classifier: it evaluates generators, and "
                      "would grade what it taught (train one: train_classifier.py --arch compact --split grouped)")
@@ -192,10 +196,13 @@ def build_model(args: GeneratorTrainingConfig, strategy, labeler: Labeler, data:
                 judge_pairs = training_pairs(conditions[train_rows], len(schema.sub_categories))
         perceptual = perceptual_command = None
         if args.perceptual_weight > 0:
-            perceptual_labeler = Labeler.load(args.perceptual_classifier)
-            perceptual = PerceptualDistance(perceptual_labeler.model, COMPACT_LAYERS[:args.perceptual_blocks],
+            if args.perceptual_random:
+                network = random_features(args.seed + 2)  # + 2: the shift's stream is + 1
+            else:
+                perceptual_labeler = Labeler.load(args.perceptual_classifier)
+                network, perceptual_command = perceptual_labeler.model, perceptual_labeler.card.get("command")
+            perceptual = PerceptualDistance(network, COMPACT_LAYERS[:args.perceptual_blocks],
                                             shift=args.perceptual_shift, seed=args.seed + 1)  # not the model's stream
-            perceptual_command = perceptual_labeler.card.get("command")
         # a warm start's prior draws the codes of the images the discriminator judges, as generation does
         steps = lambda epochs: int(epochs * steps_per_epoch)  # noqa: E731
         adversarial = dict(adversarial=args, adversarial_start=steps(args.adversarial_start_epochs),

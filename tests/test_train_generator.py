@@ -28,7 +28,7 @@ from helpers import (
 
 from fashiongen.dataset import load_dataset
 from fashiongen.generator.generator import CONFIG_FILE, DECODER_FILE, ENCODER_FILE, Generator
-from fashiongen.generator.perceptual import COMPACT_LAYERS
+from fashiongen.generator.perceptual import COMPACT_LAYERS, random_features
 from fashiongen.generator.prior import PRIOR_FILE
 from fashiongen.generator.quality import reconstruction_metrics
 from fashiongen.labeler.labeler import MODEL_FILE, Labeler
@@ -43,7 +43,7 @@ FLAGS = (
     "--init-from", "--freeze-encoder", "--colour", "--adversarial-weight", "--feature-matching-weight",
     "--adversarial-start-epochs", "--adversarial-ramp-epochs", "--discriminator-learning-rate",
     "--discriminator-shift", "--perceptual-weight", "--perceptual-classifier", "--perceptual-blocks",
-    "--perceptual-shift",
+    "--perceptual-shift", "--perceptual-random",
 )
 MODEL_FILES = sorted([ENCODER_FILE, DECODER_FILE, CONFIG_FILE, SCHEMA_FILE, CARD_FILE])
 
@@ -262,9 +262,12 @@ def test_freeze_encoder_without_init_from_is_one_line(tiny, tmp_path: Path, caps
 @pytest.mark.parametrize(("extra", "message"), [
     (("--kl-weight", "0"), "--kl-weight must be above 0"),
     (("--arch", "paper", "--kl-weight", "0.5"), "--kl-weight works with --arch conv and vaegan"),
-    (("--arch", "vaegan", "--perceptual-weight", "1"), "--perceptual-weight needs --arch vaegan and a"),
+    (("--arch", "vaegan", "--perceptual-weight", "1"), "--perceptual-weight needs --arch vaegan and one of"),
+    (("--arch", "vaegan", "--perceptual-weight", "1", "--perceptual-classifier", "x", "--perceptual-random"),
+     "one of --perceptual-classifier and --perceptual-random"),
+    (("--arch", "vaegan", "--perceptual-random"), "they need the weight"),
     (("--arch", "conv", "--perceptual-weight", "1", "--perceptual-classifier", "x"), "--perceptual-weight needs"),
-    (("--arch", "vaegan", "--perceptual-classifier", "x"), "and the classifier the weight"),
+    (("--arch", "vaegan", "--perceptual-classifier", "x"), "they need the weight"),
     (("--arch", "vaegan", "--perceptual-weight", "-1"), "cannot be negative"),
     (("--arch", "vaegan", "--adversarial-ramp-epochs", "-1"), "cannot be negative"),
     (("--arch", "vaegan", "--perceptual-blocks", "2"), "--perceptual-blocks needs --perceptual-weight"),
@@ -317,6 +320,26 @@ def test_the_perceptual_blocks_and_shift_reach_the_model(tiny, tmp_path: Path, b
     compared = [tuple(output.shape) for output in model.perceptual.features.outputs]
     assert compared == [tuple(labeler.model.get_layer(name).output.shape) for name in layers]
     assert model.perceptual.shift == int(shift)
+
+
+def test_random_perceptual_features_reach_the_model(tiny, tmp_path: Path) -> None:
+    """--perceptual-random compares the random network's blocks, no classifier's, seeded by --seed."""
+    import tensorflow as tf
+
+    weights = {}
+    for seed in ("1", "1", "2"):
+        args = cli.parse_args(tiny_args(tiny, tmp_path, "--arch", "vaegan", "--perceptual-weight", "1",
+                                        "--perceptual-random", "--perceptual-blocks", "3", "--seed", seed))
+        labeler = Labeler.load(tiny.classifier)
+        model = cli.build_model(args, tf.distribute.get_strategy(), labeler, cli.load_data(args, labeler)).model
+        network = model.perceptual.features
+        reference = random_features(0)
+        assert [tuple(output.shape) for output in network.outputs] == [
+            tuple(reference.get_layer(name).output.shape) for name in COMPACT_LAYERS[:3]]
+        assert not any("bn" in layer.name for layer in network.layers)  # not the tiny classifier's
+        weights.setdefault(seed, []).append(network.get_layer("conv1_1").get_weights()[0])
+    np.testing.assert_array_equal(*weights["1"])
+    assert not np.allclose(weights["1"][0], weights["2"][0])
 
 
 def test_help_mentions_every_flag(capsys) -> None:

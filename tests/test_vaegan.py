@@ -21,7 +21,7 @@ from fashiongen.generator.cvae import build_generator
 from fashiongen.generator import snapshots
 from fashiongen.generator.generator import Generator, to_uint8
 from fashiongen.generator import vaegan
-from fashiongen.generator.perceptual import PerceptualDistance
+from fashiongen.generator.perceptual import COMPACT_LAYERS, PerceptualDistance, random_features
 from fashiongen.generator.prior import LatentPrior
 from fashiongen.generator.refine import RefinementConfig, drawn_conditions, refine_prior
 from fashiongen.generator.vaegan import AdversarialConfig, AdversarialStart, PriorCodes, build_discriminator
@@ -439,6 +439,21 @@ def test_the_perceptual_distance_can_see_both_images_at_one_random_offset() -> N
         seen.update(matches)
     assert len(seen) > 1
     np.testing.assert_allclose(np.asarray(fixed.distance(images, other)), by_offset[(2, 2)], rtol=1e-5)
+
+
+def test_random_features_are_seeded_and_every_block_tells_images_apart() -> None:
+    """He-normal weights from the seed: the same seed gives the same network; every block's features
+    separate two different batches (no block dies or saturates to a constant) and not two equal ones."""
+    same, again, other_seed = random_features(3), random_features(3), random_features(4)
+    for a, b, c in zip(same.get_weights(), again.get_weights(), other_seed.get_weights()):
+        np.testing.assert_array_equal(a, b)
+        assert not np.allclose(a, c)
+    images, _ = fixed_batch(4)
+    other, _ = fixed_batch(4, seed=9)
+    for blocks in range(1, 5):
+        distance = PerceptualDistance(same, COMPACT_LAYERS[blocks - 1:blocks])
+        np.testing.assert_allclose(np.asarray(distance.distance(images, images)), 0.0, atol=1e-6)
+        assert (np.asarray(distance.distance(images, other)) > 1e-3).all(), f"block {blocks}"
 
 
 def test_the_perceptual_distance_takes_a_compact_classifier_only() -> None:

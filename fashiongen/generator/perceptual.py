@@ -8,18 +8,47 @@ per-channel weights). ImageNet weights cannot be downloaded here, so the network
 own classifiers: the compact one (four VGG-like blocks) trained on the duplicate-grouped split,
 frozen. It must not be the classifier that evaluates the generator (evaluate_generator.py's,
 the shipped one), or the evaluation would grade what the generator was trained to match.
+
+`random_features` is the control: the same layers with random weights, features that know nothing
+of this dataset's labels (random networks' features already describe texture: He et al. 2016,
+"Powerful generative modeling using random weights").
 """
 
 from __future__ import annotations
 
 import keras
-from keras import ops
+import numpy as np
+from keras import layers, ops
 
 from fashiongen.errors import GeneratorError
+from fashiongen.imaging import IMAGE_SHAPE
+from fashiongen.labeler.model import DEFAULT_WIDTH
 from fashiongen.generator.vaegan import random_offset, shifted
 
 # the last activation of each block of the compact classifier (fashiongen/labeler/model.py)
 COMPACT_LAYERS = ("relu1_2", "relu2_2", "relu3_2", "relu4_2")
+
+
+def random_features(seed: int, width: int = DEFAULT_WIDTH) -> keras.Model:
+    """The compact classifier's convolutions (fashiongen/labeler/model.py) up to its last block, its
+    layer names kept, with He-normal random weights drawn from `seed` and never trained. No batch
+    normalisation: untrained, it would be the identity; He-normal weights keep each block's scale."""
+    rng = np.random.default_rng(seed)
+    image = keras.Input(IMAGE_SHAPE, name="image")
+    x = image
+    for stage, filters in enumerate((width, 2 * width, 4 * width, 8 * width), start=1):
+        for conv in (1, 2):
+            stride = 2 if (stage, conv) == (1, 1) else 1
+            layer = layers.Conv2D(filters, 3, strides=stride, padding="same", use_bias=False,
+                                  name=f"conv{stage}_{conv}")
+            x = layer(x)
+            kernel_shape = tuple(layer.kernel.shape)
+            fan_in = int(np.prod(kernel_shape[:3]))
+            layer.set_weights([rng.normal(0.0, np.sqrt(2.0 / fan_in), kernel_shape).astype("float32")])
+            x = layers.ReLU(name=f"relu{stage}_{conv}")(x)
+        if stage < 4:
+            x = layers.MaxPooling2D(2, name=f"pool{stage}")(x)
+    return keras.Model(image, x, name="random_features")
 
 
 class PerceptualDistance:
@@ -48,6 +77,8 @@ class PerceptualDistance:
             offset = random_offset(self.shift, self.seed_generator)
             a, b = shifted(a, offset, self.shift), shifted(b, offset, self.shift)
         both = self.features(ops.concatenate([a, b]), training=False)  # one call: half the overhead
+        if not isinstance(both, (list, tuple)):  # a model of one output returns it bare (--perceptual-blocks 1)
+            both = [both]
         total = 0.0
         for features in both:
             unit = features / (ops.sqrt(ops.sum(ops.square(features), axis=-1, keepdims=True)) + 1e-10)
