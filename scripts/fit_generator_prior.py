@@ -67,6 +67,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args.refinement = from_namespace(RefinementConfig, args, prefix="judge_")
     if args.judge_steps < 1 or args.judge_batch_size < 1:
         parser.error("--judge-steps and --judge-batch-size must be at least 1")
+    if args.judge_colour and args.judge is None:
+        parser.error("--judge-colour needs --judge (a catalog labeler with a baseColour head)")
     if args.colour_shrinkage < 0:
         parser.error("--colour-shrinkage must be at least 0")
     if args.judge_kl_weight < 0 or args.judge_learning_rate <= 0:
@@ -99,7 +101,9 @@ def fit(args: argparse.Namespace) -> dict:
     judge = judge_model = None
     if args.judge is not None:  # loaded first: a wrong judge fails before the slow part
         judge = Labeler.load(args.judge)
-        judge_model = judge.as_judge(generator.schema.paper, str(args.judge))  # its two heads, not colour
+        # its two heads, and with --judge-colour the colour too
+        colour = args.refinement.colour
+        judge_model = judge.as_judge(generator.schema if colour else generator.schema.paper, str(args.judge), colour)
     kind, seed = card_split(args, generator.card)
     dataset = load_dataset(args.data_dir, cache_dir=args.cache_dir)
     split = make_split(kind, dataset, seed)

@@ -23,6 +23,7 @@ from fashiongen.generator.generator import Generator, to_uint8
 from fashiongen.generator import vaegan
 from fashiongen.generator.perceptual import COMPACT_LAYERS, PerceptualDistance, random_features
 from fashiongen.generator.prior import LatentPrior
+from fashiongen.generator.judge import per_head_crossentropy
 from fashiongen.generator.refine import RefinementConfig, drawn_conditions, refine_prior
 from fashiongen.generator.vaegan import AdversarialConfig, AdversarialStart, PriorCodes, build_discriminator
 from fashiongen.imaging import IMAGE_SHAPE
@@ -358,6 +359,20 @@ def test_a_judge_is_refused_for_a_vaegan_and_a_colour_generator(tiny, colour_cla
         Labeler.load(colour_classifier).as_judge(coloured)
 
 
+def test_the_script_judges_colour_with_judge_colour(tiny, colour_classifier, trained, tmp_path: Path,
+                                                    capsys) -> None:
+    folder = shutil.copytree(trained.out, tmp_path / "refined")
+    argv = ["--data-dir", str(tiny.data_dir), "--cache-dir", str(tiny.cache), "--generator", str(folder), "--quiet",
+            "--judge", str(colour_classifier), "--judge-steps", "3", "--judge-batch-size", "4", "--by-colour",
+            "--judge-colour"]
+    assert fit_cli.main(argv) == 0
+    refinement = read_card(folder)["latent_prior"]["judge_refinement"]
+    assert refinement["colour"] is True and refinement["judge"] == str(colour_classifier)
+    with pytest.raises(SystemExit) as exit_info:
+        fit_cli.parse_args(["--generator", str(folder), "--judge-colour"])
+    assert exit_info.value.code == 2 and "--judge-colour needs --judge" in capsys.readouterr().err
+
+
 def test_a_colour_generators_prior_is_refined_against_the_judges_two_heads(tiny, colour_classifier, trained,
                                                                            tmp_path: Path) -> None:
     """fit_generator_prior.py --judge on a generator with colour control: the judge scores the
@@ -371,6 +386,41 @@ def test_a_colour_generators_prior_is_refined_against_the_judges_two_heads(tiny,
     refined, fitted = Generator.load(folder).prior, Generator.load(trained.out).prior
     np.testing.assert_array_equal(refined.colour_counts, fitted.colour_counts)
     assert read_card(folder)["latent_prior"]["judge_refinement"]["judge"] == str(colour_classifier)
+
+
+def test_a_catalog_labeler_judges_colour_in_the_generators_order(colour_classifier) -> None:
+    labeler = Labeler.load(colour_classifier)
+    reversed_colours = LabelSchema(SCHEMA.sub_categories, SCHEMA.genders, (("baseColour", COLOURS[::-1]),))
+    judge = labeler.as_judge(reversed_colours, "here", colour=True)
+    images, _ = fixed_batch(3)
+    scores = np.asarray(labeler.model(images, training=False))
+    colours = labeler.schema.slices["baseColour"]
+    expected = np.concatenate([scores[:, : SCHEMA.size], scores[:, colours][:, ::-1]], axis=1)
+    np.testing.assert_allclose(np.asarray(judge(images, training=False)), expected, rtol=1e-6)
+    unknown = LabelSchema(SCHEMA.sub_categories, SCHEMA.genders, (("baseColour", ("Blue", "Mauve")),))
+    with pytest.raises(ClassifierError, match="no baseColour head for the generator's colours Mauve"):
+        labeler.as_judge(unknown, "here", colour=True)
+    paper_only = Labeler(build_classifier(SCHEMA, arch="compact"), SCHEMA)
+    with pytest.raises(ClassifierError, match="no baseColour head.*--heads catalog"):
+        paper_only.as_judge(reversed_colours, "here", colour=True)
+    with pytest.raises(ClassifierError, match="conditioned on baseColour"):
+        labeler.as_judge(SCHEMA, "here", colour=True)
+
+
+def test_per_head_crossentropy_sums_each_heads_own() -> None:
+    rng = np.random.default_rng(0)
+    wanted = np.concatenate([np.eye(3, dtype=np.float32)[[0, 2]], np.eye(2, dtype=np.float32)[[1, 0]],
+                             np.eye(4, dtype=np.float32)[[3, 1]]], axis=1)
+    scores = rng.uniform(0.05, 1.0, wanted.shape).astype(np.float32)
+
+    def crossentropy(bounds) -> np.ndarray:  # each head: -sum(wanted * log(share of the head's scores))
+        return sum(-(wanted[:, a:b] * np.log(scores[:, a:b] / scores[:, a:b].sum(axis=1, keepdims=True))).sum(1)
+                   for a, b in bounds)
+
+    np.testing.assert_allclose(np.asarray(per_head_crossentropy(wanted, scores, (3, 5))),
+                               crossentropy(((0, 3), (3, 5), (5, 9))), rtol=1e-5)
+    np.testing.assert_allclose(np.asarray(per_head_crossentropy(wanted, scores, 3)),
+                               crossentropy(((0, 3), (3, 9))), rtol=1e-5)
 
 
 def test_refining_draws_each_rows_colour_from_its_pairs_colours() -> None:
@@ -401,6 +451,22 @@ def test_refining_draws_each_rows_colour_from_its_pairs_colours() -> None:
                                     RefinementConfig(steps=5, batch_size=8, learning_rate=0.5, kl_weight=0.0))
     assert summary["kl_per_pair_mean"] > 0.1  # each pair shifted in its whitened coordinates
     np.testing.assert_array_equal(refined.colour_counts, prior.colour_counts)
+    # judging colour too: a judge of the paper's heads and the three colours, whose colour scores
+    # alone differ, moves the codes elsewhere than the same judge's first columns do
+    colour_judge = keras.Model(image, keras.layers.Dense(schema.size, activation="sigmoid")(
+        keras.layers.GlobalAveragePooling2D()(image)))
+    paper_part = keras.Model(image, colour_judge.output[:, : SCHEMA.size])
+    moved = {}
+    for colour, model in ((False, paper_part), (True, colour_judge)):
+        refined, summary = refine_prior(Generator(None, decoder, schema, "vaegan", prior=prior), model,
+                                        RefinementConfig(steps=5, batch_size=8, learning_rate=0.5, kl_weight=0.0,
+                                                         colour=colour))
+        moved[colour] = refined.means
+        assert summary["colour"] == colour
+    assert not np.allclose(moved[False], moved[True])
+    with pytest.raises(GeneratorError, match=f"judge scores {SCHEMA.size} labels.*have {schema.size}"):
+        refine_prior(Generator(None, decoder, schema, "vaegan", prior=prior), paper_part,
+                     RefinementConfig(steps=1, colour=True))
 
 
 # ----------------------------------------------------------------------------- the perceptual distance

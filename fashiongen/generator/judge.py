@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Sequence
 
 import keras
 import numpy as np
@@ -12,13 +12,14 @@ if TYPE_CHECKING:
     from fashiongen.generator.prior import LatentPrior
 
 
-def per_head_crossentropy(wanted, scores, n_sub_categories: int):
-    """Per row: the sub-category head's categorical cross-entropy plus the gender head's, each on
-    the head's sigmoid scores normalised to shares (a judge's verdict as two one-of-n choices)."""
-    k = n_sub_categories
+def per_head_crossentropy(wanted, scores, starts: int | Sequence[int]):
+    """Per row: the sum over heads of each head's categorical cross-entropy, on the head's scores
+    normalised to shares (a judge's verdict as one-of-n choices). `starts`: the first column of each
+    head after the first; the sub-category count alone gives the paper's two heads."""
+    bounds = [0, *([starts] if isinstance(starts, int) else starts), None]
     shares = lambda head: head / ops.sum(head, axis=1, keepdims=True)  # noqa: E731
-    return (keras.losses.categorical_crossentropy(wanted[:, :k], shares(scores[:, :k]))
-            + keras.losses.categorical_crossentropy(wanted[:, k:], shares(scores[:, k:])))
+    return sum(keras.losses.categorical_crossentropy(wanted[:, a:b], shares(scores[:, a:b]))
+               for a, b in zip(bounds[:-1], bounds[1:]))
 
 
 class LabelConsistency:

@@ -56,6 +56,8 @@ class RefinementConfig:
     kl_by_count: bool = option(False, "scale each pair's KL weight by its training photos over the median "
                                       "pair's, so rare pairs move further than common ones", negatable=True)
     seed: int = option(0, "seed of the refinement's pair and noise draws")
+    colour: bool = option(False, "a generator with colour control: the judge (a catalog labeler) also judges "
+                                 "the colour each drawn row asks for, by its baseColour head", negatable=True)
 
 
 class PriorRefiner(keras.Model):
@@ -134,7 +136,8 @@ def drawn_conditions(prior: LatentPrior, index: np.ndarray, width: int, rng: np.
 def refine_prior(generator: Generator, judge: keras.Model, config: RefinementConfig | None = None,
                  verbose: int = 0) -> tuple[LatentPrior, dict]:
     """The generator's prior refined against `judge` (a model from [0, 1] images, as the decoder
-    draws them, to sigmoid scores of the schema's sub-category and gender heads), and a summary for
+    draws them, to scores of the schema's sub-category and gender heads, and with `config.colour`
+    of its colours after them: Labeler.as_judge), and a summary for
     the model card. `loss`: "bce" or "heads" (see the module's docstring). kl_by_count: each pair's
     KL weight is kl_weight times its training photos over the median pair's. Pairs are drawn
     uniformly, as conditional accuracy weighs them. The generator itself is left unchanged.
@@ -145,10 +148,13 @@ def refine_prior(generator: Generator, judge: keras.Model, config: RefinementCon
     kl_by_count, seed = config.kl_by_count, config.seed
     if generator.prior is None:
         raise GeneratorError("refining needs a fitted latent prior; fit one first")
-    paper_size = generator.schema.paper.size  # the judge scores the paper's two heads (Labeler.as_judge)
-    if judge.output_shape[-1] != paper_size:
-        raise GeneratorError(f"the judge scores {judge.output_shape[-1]} labels, the generator's sub-category and "
-                             f"gender heads have {paper_size}")
+    # the judge scores the paper's two heads, and with `colour` the colours too (Labeler.as_judge)
+    judged = generator.schema.size if config.colour else generator.schema.paper.size
+    if config.colour and not generator.colours:
+        raise GeneratorError("judging colour needs a generator with colour control")
+    if judge.output_shape[-1] != judged:
+        raise GeneratorError(f"the judge scores {judge.output_shape[-1]} labels, the generator's judged heads have "
+                             f"{judged}")
     if loss not in LOSSES:
         raise GeneratorError(f"unknown refinement loss {loss!r}; valid: {', '.join(LOSSES)}")
     if steps < 1 or batch_size < 1 or kl_weight < 0 or learning_rate <= 0:
@@ -159,18 +165,20 @@ def refine_prior(generator: Generator, judge: keras.Model, config: RefinementCon
         trust = prior.counts / np.median(prior.counts) if kl_by_count else np.ones(len(prior.counts))
         kl_weights = kl_weight * trust
         refiner = PriorRefiner(generator.decoder, judge, prior, kl_weights, stretch=stretch, seed=seed)
-        n_sub_categories = len(generator.schema.sub_categories)
+        starts = [part.start for part in generator.schema.slices.values()][1:]
+        starts = starts if config.colour else starts[:1]
         verdict = ("binary_crossentropy" if loss == "bce" else
-                   lambda wanted, scores: per_head_crossentropy(wanted, scores, n_sub_categories))
+                   lambda wanted, scores: per_head_crossentropy(wanted, scores, starts))
         refiner.compile(optimizer=keras.optimizers.Adam(learning_rate), loss=verdict)
         rng = np.random.default_rng(seed)
         index = rng.integers(0, len(prior.means), steps * batch_size)
         conditions = drawn_conditions(prior, index, generator.schema.size, rng)
-        history = refiner.fit((index, conditions), prior.conditions[index, :paper_size], batch_size=batch_size,
+        history = refiner.fit((index, conditions), conditions[:, :judged], batch_size=batch_size,
                               epochs=1, shuffle=False, verbose=verbose)
     shift, log_stretch = np.asarray(refiner.shift), np.asarray(refiner.log_stretch)
     kl = np.asarray(refiner.kl_per_pair())
-    summary = {"loss": loss, "stretch": stretch, "kl_by_count": kl_by_count, "steps": steps, "batch_size": batch_size,
+    summary = {"loss": loss, "colour": config.colour, "stretch": stretch, "kl_by_count": kl_by_count, "steps": steps,
+               "batch_size": batch_size,
                "kl_weight": kl_weight, "learning_rate": learning_rate, "seed": seed,
                "final_loss": float(history.history["loss"][-1]), "kl_per_pair_mean": float(kl.mean()),
                "kl_per_pair_max": float(kl.max()), "stretch_mean": float(np.exp(log_stretch).mean())}

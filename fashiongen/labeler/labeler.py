@@ -153,10 +153,14 @@ class Labeler:
         calibration = load_calibration(folder, schema, n_features, n_texture, has_softmax_heads(model))
         return cls(model, schema, card, calibration)
 
-    def as_judge(self, schema: LabelSchema, source: str = "classifier") -> keras.Model:
+    def as_judge(self, schema: LabelSchema, source: str = "classifier", colour: bool = False) -> keras.Model:
         """This classifier as the judge of a generator's images for `schema` (train_generator.py,
         fit_generator_prior.py): the scoring model, [0, 1] images in and sigmoid scores out, named
-        "judge". A classifier of another schema raises, naming `source` (where it was loaded from)."""
+        "judge". A classifier of another schema raises, naming `source` (where it was loaded from).
+        `colour`: a generator conditioned on colour is judged on its colour too, by this classifier's
+        baseColour head, its columns in the generator's order after the paper's two heads."""
+        if colour:
+            return self._colour_judge(schema, source)
         if schema.extra_heads:
             raise ClassifierError(f"a judge scores the paper's two heads only, and this generator is conditioned on "
                                   f"{', '.join(column for column, _ in schema.extra_heads)} too; train it with "
@@ -168,6 +172,24 @@ class Labeler:
         # a catalog labeler judges the generator's heads: its first columns are the paper's
         paper = keras.layers.Lambda(lambda scores: scores[:, : schema.size], name="paper_scores")(self.model.output)
         return keras.Model(self.model.input, paper, name="judge")
+
+    def _colour_judge(self, schema: LabelSchema, source: str) -> keras.Model:
+        wanted = dict(schema.extra_heads).get("baseColour")
+        if wanted is None or len(schema.extra_heads) > 1:
+            raise ClassifierError("judging colour needs a generator conditioned on baseColour (only)")
+        if self.schema.paper != schema.paper:
+            raise ClassifierError(f"the judge {source} uses another label schema than the generator")
+        have = self.schema.heads.get("baseColour")
+        missing = [name for name in wanted if name not in (have or ())]
+        if missing:
+            raise ClassifierError(f"the judge {source} has no baseColour head for the generator's colours "
+                                  f"{', '.join(missing[:5])}{'...' if len(missing) > 5 else ''}: train a catalog "
+                                  "labeler (train_classifier.py --heads catalog) to judge colour")
+        start = self.schema.slices["baseColour"].start
+        columns = list(range(schema.paper.size)) + [start + have.index(name) for name in wanted]
+        judged = keras.layers.Lambda(lambda scores: keras.ops.take(scores, columns, axis=1),
+                                     name="paper_and_colour_scores")(self.model.output)
+        return keras.Model(self.model.input, judged, name="judge")
 
     def scores(self, images: np.ndarray, batch_size: int = 256) -> np.ndarray:
         """uint8 (N, 80, 60, 3) -> float32 (N, schema.size) probabilities, calibrated when the model
