@@ -98,6 +98,8 @@ def fit(args: argparse.Namespace) -> dict:
         raise GeneratorError("the paper's generator draws from N(0, I) by definition; fit the prior of a conv one")
     if args.by_colour and not generator.colours:
         raise GeneratorError(f"--by-colour: {args.generator} has no colour control")
+    if args.refinement.colour and not generator.colours:
+        raise GeneratorError(f"--judge-colour: {args.generator} has no colour control")
     judge = judge_model = None
     if args.judge is not None:  # loaded first: a wrong judge fails before the slow part
         judge = Labeler.load(args.judge)

@@ -97,8 +97,8 @@ class GeneratorTrainingConfig(training.TrainingConfig, AdversarialConfig):
                                                       "not the shipped classifier, which evaluates generators",
                                                 default_text="")
     perceptual_random: bool = option(False, "vaegan, with --perceptual-weight, instead of --perceptual-classifier: "
-                                             "the compact classifier's convolutions with random weights (seeded "
-                                             "by --seed), features that know nothing of the labels")
+                                             "the compact classifier's convolutions with random weights (drawn "
+                                             "from --seed + 2), features that know nothing of the labels")
     freeze_encoder: bool = option(False, "with --init-from: train the decoder only, so the encoder's codes (and "
                                          "the latent prior fitted on them) stay where they are")
 
@@ -197,7 +197,7 @@ def build_model(args: GeneratorTrainingConfig, strategy, labeler: Labeler, data:
         perceptual = perceptual_command = None
         if args.perceptual_weight > 0:
             if args.perceptual_random:
-                network = random_features(args.seed + 2)  # + 2: the shift's stream is + 1
+                network = random_features(args.seed + 2)  # not --seed itself, nor the shift's + 1
             else:
                 perceptual_labeler = Labeler.load(args.perceptual_classifier)
                 network, perceptual_command = perceptual_labeler.model, perceptual_labeler.card.get("command")

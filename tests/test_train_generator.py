@@ -326,19 +326,19 @@ def test_random_perceptual_features_reach_the_model(tiny, tmp_path: Path) -> Non
     """--perceptual-random compares the random network's blocks, no classifier's, seeded by --seed."""
     import tensorflow as tf
 
-    weights = {}
+    weights, reference = {}, random_features(0)
     for seed in ("1", "1", "2"):
         args = cli.parse_args(tiny_args(tiny, tmp_path, "--arch", "vaegan", "--perceptual-weight", "1",
                                         "--perceptual-random", "--perceptual-blocks", "3", "--seed", seed))
         labeler = Labeler.load(tiny.classifier)
         model = cli.build_model(args, tf.distribute.get_strategy(), labeler, cli.load_data(args, labeler)).model
         network = model.perceptual.features
-        reference = random_features(0)
         assert [tuple(output.shape) for output in network.outputs] == [
             tuple(reference.get_layer(name).output.shape) for name in COMPACT_LAYERS[:3]]
         assert not any("bn" in layer.name for layer in network.layers)  # not the tiny classifier's
         weights.setdefault(seed, []).append(network.get_layer("conv1_1").get_weights()[0])
     np.testing.assert_array_equal(*weights["1"])
+    np.testing.assert_array_equal(weights["1"][0], random_features(1 + 2).get_layer("conv1_1").get_weights()[0])
     assert not np.allclose(weights["1"][0], weights["2"][0])
 
 

@@ -24,7 +24,7 @@ from fashiongen.generator import vaegan
 from fashiongen.generator.perceptual import COMPACT_LAYERS, PerceptualDistance, random_features
 from fashiongen.generator.prior import LatentPrior
 from fashiongen.generator.judge import per_head_crossentropy
-from fashiongen.generator.refine import RefinementConfig, drawn_conditions, refine_prior
+from fashiongen.generator.refine import PriorRefiner, RefinementConfig, drawn_conditions, refine_prior
 from fashiongen.generator.vaegan import AdversarialConfig, AdversarialStart, PriorCodes, build_discriminator
 from fashiongen.imaging import IMAGE_SHAPE
 from fashiongen.labeler.labeler import Labeler
@@ -364,7 +364,7 @@ def test_the_script_judges_colour_with_judge_colour(tiny, colour_classifier, tra
     folder = shutil.copytree(trained.out, tmp_path / "refined")
     argv = ["--data-dir", str(tiny.data_dir), "--cache-dir", str(tiny.cache), "--generator", str(folder), "--quiet",
             "--judge", str(colour_classifier), "--judge-steps", "3", "--judge-batch-size", "4", "--by-colour",
-            "--judge-colour"]
+            "--judge-colour", "--judge-loss", "heads"]
     assert fit_cli.main(argv) == 0
     refinement = read_card(folder)["latent_prior"]["judge_refinement"]
     assert refinement["colour"] is True and refinement["judge"] == str(colour_classifier)
@@ -423,7 +423,7 @@ def test_per_head_crossentropy_sums_each_heads_own() -> None:
                                crossentropy(((0, 3), (3, 9))), rtol=1e-5)
 
 
-def test_refining_draws_each_rows_colour_from_its_pairs_colours() -> None:
+def test_refining_draws_each_rows_colour_from_its_pairs_colours(monkeypatch) -> None:
     codes, conditions, _, _ = synthetic_codes(np.random.default_rng(0))
     n_colours = 3
     colours = np.zeros((len(conditions), n_colours), np.float32)
@@ -456,16 +456,30 @@ def test_refining_draws_each_rows_colour_from_its_pairs_colours() -> None:
     colour_judge = keras.Model(image, keras.layers.Dense(schema.size, activation="sigmoid")(
         keras.layers.GlobalAveragePooling2D()(image)))
     paper_part = keras.Model(image, colour_judge.output[:, : SCHEMA.size])
-    moved = {}
+    moved, given = {}, []
+    fit = PriorRefiner.fit
+
+    def spy(self, x, y, **kwargs):  # the refiner's inputs and targets, as the judge's loss sees them
+        given.append((x, y))
+        return fit(self, x, y, **kwargs)
+
+    monkeypatch.setattr(PriorRefiner, "fit", spy)
     for colour, model in ((False, paper_part), (True, colour_judge)):
         refined, summary = refine_prior(Generator(None, decoder, schema, "vaegan", prior=prior), model,
                                         RefinementConfig(steps=5, batch_size=8, learning_rate=0.5, kl_weight=0.0,
-                                                         colour=colour))
+                                                         loss="heads", colour=colour))
         moved[colour] = refined.means
         assert summary["colour"] == colour
     assert not np.allclose(moved[False], moved[True])
+    ((_, own), paper_targets), ((_, asked), colour_targets) = given
+    np.testing.assert_array_equal(paper_targets, own[:, : SCHEMA.size])
+    np.testing.assert_array_equal(colour_targets, asked)  # the decoder's own rows: colour one-hots included
+    assert (colour_targets[:, SCHEMA.size:].sum(axis=1) == 1).all()
     with pytest.raises(GeneratorError, match=f"judge scores {SCHEMA.size} labels.*have {schema.size}"):
         refine_prior(Generator(None, decoder, schema, "vaegan", prior=prior), paper_part,
+                     RefinementConfig(steps=1, loss="heads", colour=True))
+    with pytest.raises(GeneratorError, match="needs the heads loss"):
+        refine_prior(Generator(None, decoder, schema, "vaegan", prior=prior), colour_judge,
                      RefinementConfig(steps=1, colour=True))
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numbers
 from typing import TYPE_CHECKING, Sequence
 
 import keras
@@ -16,7 +17,7 @@ def per_head_crossentropy(wanted, scores, starts: int | Sequence[int]):
     """Per row: the sum over heads of each head's categorical cross-entropy, on the head's scores
     normalised to shares (a judge's verdict as one-of-n choices). `starts`: the first column of each
     head after the first; the sub-category count alone gives the paper's two heads."""
-    bounds = [0, *([starts] if isinstance(starts, int) else starts), None]
+    bounds = [0, *([starts] if isinstance(starts, numbers.Integral) else starts), None]
     shares = lambda head: head / ops.sum(head, axis=1, keepdims=True)  # noqa: E731
     return sum(keras.losses.categorical_crossentropy(wanted[:, a:b], shares(scores[:, a:b]))
                for a, b in zip(bounds[:-1], bounds[1:]))

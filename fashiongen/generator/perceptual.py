@@ -10,8 +10,8 @@ frozen. It must not be the classifier that evaluates the generator (evaluate_gen
 the shipped one), or the evaluation would grade what the generator was trained to match.
 
 `random_features` is the control: the same layers with random weights, features that know nothing
-of this dataset's labels (random networks' features already describe texture: He et al. 2016,
-"Powerful generative modeling using random weights").
+of this dataset's labels (random networks' features already describe texture: He, Wang and
+Hopcroft 2016, "A powerful generative model using random weights for the deep image representation").
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ def random_features(seed: int, width: int = DEFAULT_WIDTH) -> keras.Model:
     """The compact classifier's convolutions (fashiongen/labeler/model.py) up to its last block, its
     layer names kept, with He-normal random weights drawn from `seed` and never trained. No batch
     normalisation: untrained, it would be the identity; He-normal weights keep each block's scale."""
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(seed % 2**32)  # any int, negative too
     image = keras.Input(IMAGE_SHAPE, name="image")
     x = image
     for stage, filters in enumerate((width, 2 * width, 4 * width, 8 * width), start=1):

@@ -57,7 +57,9 @@ class RefinementConfig:
                                       "pair's, so rare pairs move further than common ones", negatable=True)
     seed: int = option(0, "seed of the refinement's pair and noise draws")
     colour: bool = option(False, "a generator with colour control: the judge (a catalog labeler) also judges "
-                                 "the colour each drawn row asks for, by its baseColour head", negatable=True)
+                                 "the colour each drawn row asks for, by its baseColour head (needs the heads "
+                                 "loss; without --by-colour a pair's one shift serves all its colours)",
+                          negatable=True)
 
 
 class PriorRefiner(keras.Model):
@@ -152,6 +154,10 @@ def refine_prior(generator: Generator, judge: keras.Model, config: RefinementCon
     judged = generator.schema.size if config.colour else generator.schema.paper.size
     if config.colour and not generator.colours:
         raise GeneratorError("judging colour needs a generator with colour control")
+    if config.colour and loss != "heads":
+        # a key whose photos' colour is outside the head has no colour target: per head it adds
+        # nothing, while binary cross-entropy would push its images towards no colour at all
+        raise GeneratorError("judging colour needs the heads loss (--judge-loss heads)")
     if judge.output_shape[-1] != judged:
         raise GeneratorError(f"the judge scores {judge.output_shape[-1]} labels, the generator's judged heads have "
                              f"{judged}")
@@ -177,8 +183,8 @@ def refine_prior(generator: Generator, judge: keras.Model, config: RefinementCon
                               epochs=1, shuffle=False, verbose=verbose)
     shift, log_stretch = np.asarray(refiner.shift), np.asarray(refiner.log_stretch)
     kl = np.asarray(refiner.kl_per_pair())
-    summary = {"loss": loss, "colour": config.colour, "stretch": stretch, "kl_by_count": kl_by_count, "steps": steps,
-               "batch_size": batch_size,
+    summary = {"loss": loss, "colour": config.colour, "stretch": stretch, "kl_by_count": kl_by_count,
+               "steps": steps, "batch_size": batch_size,
                "kl_weight": kl_weight, "learning_rate": learning_rate, "seed": seed,
                "final_loss": float(history.history["loss"][-1]), "kl_per_pair_mean": float(kl.mean()),
                "kl_per_pair_max": float(kl.max()), "stretch_mean": float(np.exp(log_stretch).mean())}

@@ -162,9 +162,9 @@ class Labeler:
         if colour:
             return self._colour_judge(schema, source)
         if schema.extra_heads:
-            raise ClassifierError(f"a judge scores the paper's two heads only, and this generator is conditioned on "
-                                  f"{', '.join(column for column, _ in schema.extra_heads)} too; train it with "
-                                  "--no-colour to judge it")
+            raise ClassifierError(f"this judge scores the paper's two heads, and this generator is conditioned on "
+                                  f"{', '.join(column for column, _ in schema.extra_heads)} too: judge its "
+                                  "prior with fit_generator_prior.py --judge-colour, or train it with --no-colour")
         if self.schema.paper != schema:
             raise ClassifierError(f"the judge {source} uses another label schema than the generator")
         if self.schema == schema:
