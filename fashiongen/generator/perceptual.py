@@ -22,7 +22,7 @@ from keras import layers, ops
 
 from fashiongen.errors import GeneratorError
 from fashiongen.imaging import IMAGE_SHAPE
-from fashiongen.labeler.model import DEFAULT_WIDTH
+from fashiongen.labeler.model import DEFAULT_WIDTH, compact_blocks
 from fashiongen.generator.vaegan import random_offset, shifted
 
 # the last activation of each block of the compact classifier (fashiongen/labeler/model.py)
@@ -35,20 +35,12 @@ def random_features(seed: int, width: int = DEFAULT_WIDTH) -> keras.Model:
     normalisation: untrained, it would be the identity; He-normal weights keep each block's scale."""
     rng = np.random.default_rng(seed % 2**32)  # any int, negative too
     image = keras.Input(IMAGE_SHAPE, name="image")
-    x = image
-    for stage, filters in enumerate((width, 2 * width, 4 * width, 8 * width), start=1):
-        for conv in (1, 2):
-            stride = 2 if (stage, conv) == (1, 1) else 1
-            layer = layers.Conv2D(filters, 3, strides=stride, padding="same", use_bias=False,
-                                  name=f"conv{stage}_{conv}")
-            x = layer(x)
-            kernel_shape = tuple(layer.kernel.shape)
-            fan_in = int(np.prod(kernel_shape[:3]))
-            layer.set_weights([rng.normal(0.0, np.sqrt(2.0 / fan_in), kernel_shape).astype("float32")])
-            x = layers.ReLU(name=f"relu{stage}_{conv}")(x)
-        if stage < 4:
-            x = layers.MaxPooling2D(2, name=f"pool{stage}")(x)
-    return keras.Model(image, x, name="random_features")
+    network = keras.Model(image, compact_blocks(image, width, batch_norm=False), name="random_features")
+    for layer in network.layers:
+        if isinstance(layer, layers.Conv2D):
+            shape = tuple(layer.kernel.shape)
+            layer.set_weights([rng.normal(0.0, np.sqrt(2.0 / np.prod(shape[:3])), shape).astype("float32")])
+    return network
 
 
 class PerceptualDistance:

@@ -106,17 +106,25 @@ def _compact_features(inputs, width: int, shift: float):
     x = layers.RandomFlip("horizontal", name="augment_flip")(inputs)
     if shift > 0:
         x = layers.RandomTranslation(shift, shift, fill_mode="constant", fill_value=1.0, name="augment_shift")(x)
+    x = compact_blocks(x, width)
+    x = layers.GlobalAveragePooling2D(name="features")(x)
+    x = layers.Dropout(0.3, name="dropout")(x)
+    return x
+
+
+def compact_blocks(x, width: int, batch_norm: bool = True):
+    """The compact arch's 4 stages of two 3x3 convolutions (conv{stage}_{n}, relu{stage}_{n}),
+    max-pooled between stages. Without `batch_norm`: the perceptual distance's random network."""
     for stage, filters in enumerate((width, 2 * width, 4 * width, 8 * width), start=1):
         for conv in (1, 2):
             # a stride-2 first convolution: 4x less compute than full resolution, ~same accuracy
             stride = 2 if (stage, conv) == (1, 1) else 1
             x = layers.Conv2D(filters, 3, strides=stride, padding="same", use_bias=False, name=f"conv{stage}_{conv}")(x)
-            x = layers.BatchNormalization(momentum=0.9, name=f"bn{stage}_{conv}")(x)
+            if batch_norm:
+                x = layers.BatchNormalization(momentum=0.9, name=f"bn{stage}_{conv}")(x)
             x = layers.ReLU(name=f"relu{stage}_{conv}")(x)
         if stage < 4:  # stage 4 works on 5x4 already; pooling further would discard layout
             x = layers.MaxPooling2D(2, name=f"pool{stage}")(x)
-    x = layers.GlobalAveragePooling2D(name="features")(x)
-    x = layers.Dropout(0.3, name="dropout")(x)
     return x
 
 
