@@ -30,6 +30,7 @@ from fashiongen.config import add_arguments, from_namespace  # noqa: E402
 from fashiongen.dataset import load_dataset  # noqa: E402
 from fashiongen.errors import ClassifierError, DatasetError, GeneratorError  # noqa: E402
 from fashiongen.generator.generator import Generator  # noqa: E402
+from fashiongen.generator.judge import joint_judge  # noqa: E402
 from fashiongen.generator.prior import PRIOR_FILE, LatentPrior  # noqa: E402
 from fashiongen.generator.refine import RefinementConfig, refine_prior  # noqa: E402
 from fashiongen.labeler.labeler import Labeler  # noqa: E402
@@ -54,6 +55,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--judge", type=Path, default=None,
                         help="classifier folder whose labels the refined prior aims at (default: no refinement)")
     add_arguments(parser, RefinementConfig, prefix="judge_")  # --judge-steps, --judge-batch-size, ...
+    parser.add_argument("--colour-judge", type=Path, default=None,
+                        help="a catalog labeler that judges only the colour each drawn row asks for, while --judge "
+                             "judges sub-category and gender (implies --judge-colour; default: --judge judges all)")
     parser.add_argument("--by-colour", action="store_true",
                         help="one Gaussian per (sub-category, gender, colour) instead of per pair, for a colour "
                              "generator whose encoder never saw the colour (a vaegan started from a conv "
@@ -67,8 +71,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args.refinement = from_namespace(RefinementConfig, args, prefix="judge_")
     if args.judge_steps < 1 or args.judge_batch_size < 1:
         parser.error("--judge-steps and --judge-batch-size must be at least 1")
+    if args.colour_judge is not None:
+        if args.judge is None:
+            parser.error("--colour-judge needs --judge (the classifier that judges sub-category and gender)")
+        args.refinement.colour = True
     if args.judge_colour and args.judge is None:
         parser.error("--judge-colour needs --judge (a catalog labeler with a baseColour head)")
+    if args.refinement.colour and args.refinement.loss != "heads":  # refine_prior says why
+        parser.error("judging colour needs --judge-loss heads")
     if args.colour_shrinkage < 0:
         parser.error("--colour-shrinkage must be at least 0")
     if args.judge_kl_weight < 0 or args.judge_learning_rate <= 0:
@@ -100,12 +110,16 @@ def fit(args: argparse.Namespace) -> dict:
         raise GeneratorError(f"--by-colour: {args.generator} has no colour control")
     if args.refinement.colour and not generator.colours:
         raise GeneratorError(f"--judge-colour: {args.generator} has no colour control")
-    judge = judge_model = None
+    judge = judge_model = colour_judge = None
     if args.judge is not None:  # loaded first: a wrong judge fails before the slow part
         judge = Labeler.load(args.judge)
-        # its two heads, and with --judge-colour the colour too
-        colour = args.refinement.colour
+        # its two heads, and with --judge-colour the colour too, unless --colour-judge judges that
+        colour = args.refinement.colour and args.colour_judge is None
         judge_model = judge.as_judge(generator.schema if colour else generator.schema.paper, str(args.judge), colour)
+    if args.colour_judge is not None:
+        colour_judge = Labeler.load(args.colour_judge)
+        colour_model = colour_judge.as_judge(generator.schema, str(args.colour_judge), colour=True)
+        judge_model = joint_judge(judge_model, colour_model, generator.schema.paper.size)
     kind, seed = card_split(args, generator.card)
     dataset = load_dataset(args.data_dir, cache_dir=args.cache_dir)
     split = make_split(kind, dataset, seed)
@@ -121,6 +135,9 @@ def fit(args: argparse.Namespace) -> dict:
         prior, refinement = refine_prior(generator, judge_model, args.refinement, verbose=0 if args.quiet else 1)
         summary["judge_refinement"] = {"judge": str(args.judge), "judge_command": judge.card.get("command"),
                                        **refinement}
+        if colour_judge is not None:
+            summary["judge_refinement"].update(colour_judge=str(args.colour_judge),
+                                               colour_judge_command=colour_judge.card.get("command"))
     # only the prior and the card change: the Keras files stay byte for byte as they were
     prior.save(args.generator / PRIOR_FILE)
     model_folder.write_card(args.generator / CARD_FILE, dict(generator.card, latent_prior=summary))

@@ -23,7 +23,7 @@ from fashiongen.generator.generator import Generator, to_uint8
 from fashiongen.generator import vaegan
 from fashiongen.generator.perceptual import COMPACT_LAYERS, PerceptualDistance, random_features
 from fashiongen.generator.prior import LatentPrior
-from fashiongen.generator.judge import per_head_crossentropy
+from fashiongen.generator.judge import joint_judge, per_head_crossentropy
 from fashiongen.generator.refine import PriorRefiner, RefinementConfig, drawn_conditions, refine_prior
 from fashiongen.generator.vaegan import AdversarialConfig, AdversarialStart, PriorCodes, build_discriminator
 from fashiongen.imaging import IMAGE_SHAPE
@@ -371,6 +371,38 @@ def test_the_script_judges_colour_with_judge_colour(tiny, colour_classifier, tra
     with pytest.raises(SystemExit) as exit_info:
         fit_cli.parse_args(["--generator", str(folder), "--judge-colour"])
     assert exit_info.value.code == 2 and "--judge-colour needs --judge" in capsys.readouterr().err
+
+
+def test_a_colour_judge_judges_colour_beside_the_judge_of_the_two_heads(tiny, colour_classifier, trained,
+                                                                        tmp_path: Path, capsys) -> None:
+    """--colour-judge: --judge scores sub-category and gender, the colour judge only the colour."""
+    folder = shutil.copytree(trained.out, tmp_path / "refined")
+    base = ["--data-dir", str(tiny.data_dir), "--cache-dir", str(tiny.cache), "--generator", str(folder), "--quiet",
+            "--judge", str(colour_classifier), "--judge-steps", "3", "--judge-batch-size", "4", "--by-colour"]
+    assert fit_cli.main([*base, "--colour-judge", str(colour_classifier), "--judge-loss", "heads"]) == 0
+    refinement = read_card(folder)["latent_prior"]["judge_refinement"]
+    assert refinement["colour"] is True and refinement["colour_judge"] == str(colour_classifier)
+    assert refinement["colour_judge_command"] == read_card(colour_classifier).get("command")
+    for argv, message in ((["--generator", str(folder), "--colour-judge", str(colour_classifier)],
+                           "--colour-judge needs --judge"),
+                          ([*base, "--colour-judge", str(colour_classifier)], "judging colour needs --judge-loss heads"),
+                          ([*base, "--judge-colour"], "judging colour needs --judge-loss heads")):
+        with pytest.raises(SystemExit) as exit_info:
+            fit_cli.parse_args(argv)
+        assert exit_info.value.code == 2 and message in capsys.readouterr().err
+
+
+def test_a_joint_judge_takes_each_heads_scores_from_its_own_judge() -> None:
+    image = keras.Input(IMAGE_SHAPE)
+    pooled = keras.layers.GlobalAveragePooling2D()(image)
+    size, paper = SCHEMA.size + 2, SCHEMA.size  # the paper's columns, then two colours
+    heads = keras.Model(image, keras.layers.Dense(size, activation="sigmoid")(pooled), name="judge")
+    colour = keras.Model(image, keras.layers.Dense(size, activation="sigmoid")(pooled), name="judge")
+    joint = joint_judge(heads, colour, paper)
+    images, _ = fixed_batch(3)
+    expected = np.concatenate([np.asarray(heads(images))[:, :paper], np.asarray(colour(images))[:, paper:]], axis=1)
+    np.testing.assert_allclose(np.asarray(joint(images, training=False)), expected, rtol=1e-6)
+    assert joint.name == "judge" and heads.name == colour.name == "judge"  # the callers' models keep their names
 
 
 def test_a_colour_generators_prior_is_refined_against_the_judges_two_heads(tiny, colour_classifier, trained,

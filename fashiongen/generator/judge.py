@@ -23,6 +23,19 @@ def per_head_crossentropy(wanted, scores, starts: int | Sequence[int]):
                for a, b in zip(bounds[:-1], bounds[1:]))
 
 
+def joint_judge(heads: keras.Model, colour: keras.Model, paper_size: int) -> keras.Model:
+    """One judge from two, each scoring what it reads best: `heads` the paper's sub-category and
+    gender (its first `paper_size` columns), `colour` the colours (its columns after those, as
+    Labeler.as_judge(..., colour=True) gives them). Both take the same [0, 1] images."""
+    images = keras.Input(heads.input_shape[1:], name="images")
+    # renamed views of the same layers: one functional model cannot hold two models named "judge"
+    heads = keras.Model(heads.input, heads.output, name="heads_judge")
+    colour = keras.Model(colour.input, colour.output, name="colour_judge")
+    paper = keras.layers.Lambda(lambda scores: scores[:, :paper_size], name="paper_scores")(heads(images))
+    colours = keras.layers.Lambda(lambda scores: scores[:, paper_size:], name="colour_scores")(colour(images))
+    return keras.Model(images, keras.layers.Concatenate(name="scores")([paper, colours]), name="judge")
+
+
 class LabelConsistency:
     """The CVAE's label-consistency term: a frozen classifier (the judge) scores images decoded from
     drawn codes and labels, so the decoder must show the requested labels instead of whatever the
