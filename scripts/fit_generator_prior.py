@@ -109,7 +109,8 @@ def fit(args: argparse.Namespace) -> dict:
     if args.by_colour and not generator.colours:
         raise GeneratorError(f"--by-colour: {args.generator} has no colour control")
     if args.refinement.colour and not generator.colours:
-        raise GeneratorError(f"--judge-colour: {args.generator} has no colour control")
+        flag = "--colour-judge" if args.colour_judge is not None else "--judge-colour"
+        raise GeneratorError(f"{flag}: {args.generator} has no colour control")
     judge = judge_model = colour_judge = None
     if args.judge is not None:  # loaded first: a wrong judge fails before the slow part
         judge = Labeler.load(args.judge)
