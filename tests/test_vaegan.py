@@ -379,15 +379,20 @@ def test_a_colour_judge_judges_colour_beside_the_judge_of_the_two_heads(tiny, co
     folder = shutil.copytree(trained.out, tmp_path / "refined")
     base = ["--data-dir", str(tiny.data_dir), "--cache-dir", str(tiny.cache), "--generator", str(folder), "--quiet",
             "--judge", str(colour_classifier), "--judge-steps", "3", "--judge-batch-size", "4", "--by-colour"]
-    assert fit_cli.main([*base, "--colour-judge", str(colour_classifier), "--judge-loss", "heads"]) == 0
+    assert fit_cli.main([*base, "--colour-judge", str(colour_classifier), "--judge-loss", "heads",
+                         "--judge-colour-weight", "0.5"]) == 0
     refinement = read_card(folder)["latent_prior"]["judge_refinement"]
     assert refinement["colour"] is True and refinement["colour_judge"] == str(colour_classifier)
     assert refinement["colour_judge_command"] == read_card(colour_classifier).get("command")
+    assert refinement["colour_weight"] == 0.5
     for argv, message in ((["--generator", str(folder), "--colour-judge", str(colour_classifier)],
                            "--colour-judge needs --judge"),
                           ([*base, "--colour-judge", str(colour_classifier)],
                            "judging colour needs --judge-loss heads"),
-                          ([*base, "--judge-colour"], "judging colour needs --judge-loss heads")):
+                          ([*base, "--judge-colour"], "judging colour needs --judge-loss heads"),
+                          ([*base, "--judge-colour-weight", "0.5"], "--judge-colour-weight needs colour judged"),
+                          ([*base, "--judge-colour", "--judge-loss", "heads", "--judge-colour-weight", "0"],
+                           "--judge-colour-weight must be above 0")):
         with pytest.raises(SystemExit) as exit_info:
             fit_cli.parse_args(argv)
         assert exit_info.value.code == 2 and message in capsys.readouterr().err
@@ -454,6 +459,12 @@ def test_per_head_crossentropy_sums_each_heads_own() -> None:
                                crossentropy(((0, 3), (3, 5), (5, 9))), rtol=1e-5)
     np.testing.assert_allclose(np.asarray(per_head_crossentropy(wanted, scores, 3)),
                                crossentropy(((0, 3), (3, 9))), rtol=1e-5)
+    # a weight per head: the colour head's at 0.25 scales its term alone
+    weighted = crossentropy(((0, 3), (3, 5))) + 0.25 * crossentropy(((5, 9),))
+    np.testing.assert_allclose(np.asarray(per_head_crossentropy(wanted, scores, (3, 5), (1, 1, 0.25))),
+                               weighted, rtol=1e-5)
+    with pytest.raises(ValueError, match="3 heads but 2 weights"):
+        per_head_crossentropy(wanted, scores, (3, 5), (1, 1))
 
 
 def test_refining_draws_each_rows_colour_from_its_pairs_colours(monkeypatch) -> None:

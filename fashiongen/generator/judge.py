@@ -13,14 +13,18 @@ if TYPE_CHECKING:
     from fashiongen.generator.prior import LatentPrior
 
 
-def per_head_crossentropy(wanted, scores, starts: int | Sequence[int]):
+def per_head_crossentropy(wanted, scores, starts: int | Sequence[int], weights: Sequence[float] | None = None):
     """Per row: the sum over heads of each head's categorical cross-entropy, on the head's scores
     normalised to shares (a judge's verdict as one-of-n choices). `starts`: the first column of each
-    head after the first; the sub-category count alone gives the paper's two heads."""
+    head after the first; the sub-category count alone gives the paper's two heads. `weights`: one
+    per head (default: all 1)."""
     bounds = [0, *([starts] if isinstance(starts, numbers.Integral) else starts), None]
+    weights = [1.0] * (len(bounds) - 1) if weights is None else list(weights)
+    if len(weights) != len(bounds) - 1:
+        raise ValueError(f"{len(bounds) - 1} heads but {len(weights)} weights")
     shares = lambda head: head / ops.sum(head, axis=1, keepdims=True)  # noqa: E731
-    return sum(keras.losses.categorical_crossentropy(wanted[:, a:b], shares(scores[:, a:b]))
-               for a, b in zip(bounds[:-1], bounds[1:]))
+    return sum(weight * keras.losses.categorical_crossentropy(wanted[:, a:b], shares(scores[:, a:b]))
+               for weight, a, b in zip(weights, bounds[:-1], bounds[1:]))
 
 
 def joint_judge(heads: keras.Model, colour: keras.Model, paper_size: int) -> keras.Model:
