@@ -79,10 +79,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         parser.error("--judge-colour needs --judge (a catalog labeler with a baseColour head)")
     if args.refinement.colour and args.refinement.loss != "heads":  # refine_prior says why
         parser.error("judging colour needs --judge-loss heads")
-    if args.judge_colour_weight != 1 and not args.refinement.colour:
-        parser.error("--judge-colour-weight needs colour judged (--colour-judge or --judge-colour)")
     if args.judge_colour_weight <= 0:
         parser.error("--judge-colour-weight must be above 0")
+    if args.judge_colour_weight != 1 and not args.refinement.colour:
+        parser.error("--judge-colour-weight needs colour judged (--colour-judge or --judge-colour)")
     if args.colour_shrinkage < 0:
         parser.error("--colour-shrinkage must be at least 0")
     if args.judge_kl_weight < 0 or args.judge_learning_rate <= 0:

@@ -136,7 +136,7 @@ def test_refining_needs_a_prior_a_matching_judge_and_sane_settings(shipped) -> N
         refine_prior(generator, judge_of(labeler), RefinementConfig(steps=0))
     with pytest.raises(GeneratorError, match="valid: bce, heads"):
         refine_prior(generator, judge_of(labeler), RefinementConfig(loss="mse"))
-    with pytest.raises(GeneratorError, match="a colour weight needs colour judged"):
+    with pytest.raises(GeneratorError, match="colour weight other than 1 needs colour judged"):
         refine_prior(generator, judge_of(labeler), RefinementConfig(colour_weight=0.5))
     with pytest.raises(GeneratorError, match="colour weight must be above 0"):
         refine_prior(generator, judge_of(labeler), RefinementConfig(colour_weight=0))

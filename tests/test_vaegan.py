@@ -20,6 +20,7 @@ from fashiongen.generator.architectures import build_upsample_decoder
 from fashiongen.generator.cvae import build_generator
 from fashiongen.generator import snapshots
 from fashiongen.generator.generator import Generator, to_uint8
+from fashiongen.generator import refine as refine_module
 from fashiongen.generator import vaegan
 from fashiongen.generator.perceptual import COMPACT_LAYERS, PerceptualDistance, random_features
 from fashiongen.generator.prior import LatentPrior
@@ -516,6 +517,15 @@ def test_refining_draws_each_rows_colour_from_its_pairs_colours(monkeypatch) -> 
         assert summary["colour"] == colour
     assert not np.allclose(moved[False], moved[True])
     ((_, own), paper_targets), ((_, asked), colour_targets) = given
+    # a lower colour weight: the loss gets one weight per head, colour's last, and the codes move elsewhere
+    weights, crossentropy = [], refine_module.per_head_crossentropy
+    monkeypatch.setattr(refine_module, "per_head_crossentropy",
+                        lambda *args: weights.append(args[3]) or crossentropy(*args))
+    lighter = refine_prior(Generator(None, decoder, schema, "vaegan", prior=prior), colour_judge,
+                           RefinementConfig(steps=5, batch_size=8, learning_rate=0.5, kl_weight=0.0, loss="heads",
+                                            colour=True, colour_weight=0.25))[0]
+    assert weights and all(list(w) == [1.0, 1.0, 0.25] for w in weights)
+    assert not np.allclose(lighter.means, moved[True])
     np.testing.assert_array_equal(paper_targets, own[:, : SCHEMA.size])
     np.testing.assert_array_equal(colour_targets, asked)  # the decoder's own rows: colour one-hots included
     assert (colour_targets[:, SCHEMA.size:].sum(axis=1) == 1).all()

@@ -14,7 +14,7 @@ if TYPE_CHECKING:
 
 
 def per_head_crossentropy(wanted, scores, starts: int | Sequence[int], weights: Sequence[float] | None = None):
-    """Per row: the sum over heads of each head's categorical cross-entropy, on the head's scores
+    """Per row: the weighted sum over heads of each head's categorical cross-entropy, on the head's scores
     normalised to shares (a judge's verdict as one-of-n choices). `starts`: the first column of each
     head after the first; the sub-category count alone gives the paper's two heads. `weights`: one
     per head (default: all 1)."""

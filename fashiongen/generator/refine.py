@@ -61,8 +61,7 @@ class RefinementConfig:
                                  "loss; without --by-colour a pair's one shift serves all its colours)",
                           negatable=True)
     colour_weight: float = option(1.0, "with colour judged: the colour head's weight beside sub-category's and "
-                                       "gender's (1 each); lower trades colour accuracy for images nearer the "
-                                       "photos")
+                                       "gender's (1 each); lower lets the colour judge move the codes less")
 
 
 class PriorRefiner(keras.Model):
@@ -164,7 +163,7 @@ def refine_prior(generator: Generator, judge: keras.Model, config: RefinementCon
     if config.colour_weight <= 0:
         raise GeneratorError(f"the colour weight must be above 0, got {config.colour_weight:g}")
     if config.colour_weight != 1 and not config.colour:
-        raise GeneratorError("a colour weight needs colour judged")
+        raise GeneratorError("a colour weight other than 1 needs colour judged (--judge-colour or --colour-judge)")
     if judge.output_shape[-1] != judged:
         raise GeneratorError(f"the judge scores {judge.output_shape[-1]} labels, the generator's judged heads have "
                              f"{judged}")
@@ -180,7 +179,8 @@ def refine_prior(generator: Generator, judge: keras.Model, config: RefinementCon
         refiner = PriorRefiner(generator.decoder, judge, prior, kl_weights, stretch=stretch, seed=seed)
         starts = [part.start for part in generator.schema.slices.values()][1:]
         starts = starts if config.colour else starts[:1]
-        weights = [1.0, 1.0, config.colour_weight] if config.colour else None
+        weights = ([config.colour_weight if head == "baseColour" else 1.0 for head in generator.schema.slices]
+                   if config.colour else None)
         verdict = ("binary_crossentropy" if loss == "bce" else
                    lambda wanted, scores: per_head_crossentropy(wanted, scores, starts, weights))
         refiner.compile(optimizer=keras.optimizers.Adam(learning_rate), loss=verdict)
@@ -191,9 +191,8 @@ def refine_prior(generator: Generator, judge: keras.Model, config: RefinementCon
                               epochs=1, shuffle=False, verbose=verbose)
     shift, log_stretch = np.asarray(refiner.shift), np.asarray(refiner.log_stretch)
     kl = np.asarray(refiner.kl_per_pair())
-    summary = {"loss": loss, "colour": config.colour, "colour_weight": config.colour_weight, "stretch": stretch,
-               "kl_by_count": kl_by_count,
-               "steps": steps, "batch_size": batch_size,
+    summary = {"loss": loss, "colour": config.colour, "colour_weight": config.colour_weight,
+               "stretch": stretch, "kl_by_count": kl_by_count, "steps": steps, "batch_size": batch_size,
                "kl_weight": kl_weight, "learning_rate": learning_rate, "seed": seed,
                "final_loss": float(history.history["loss"][-1]), "kl_per_pair_mean": float(kl.mean()),
                "kl_per_pair_max": float(kl.max()), "stretch_mean": float(np.exp(log_stretch).mean())}
