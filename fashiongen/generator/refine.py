@@ -36,6 +36,7 @@ from fashiongen.errors import GeneratorError
 from fashiongen.generator.generator import Generator
 from fashiongen.generator.judge import per_head_crossentropy
 from fashiongen.generator.prior import LatentPrior
+from fashiongen.schema import COLOUR
 
 LOSSES = ("bce", "heads")
 
@@ -179,7 +180,7 @@ def refine_prior(generator: Generator, judge: keras.Model, config: RefinementCon
         refiner = PriorRefiner(generator.decoder, judge, prior, kl_weights, stretch=stretch, seed=seed)
         starts = [part.start for part in generator.schema.slices.values()][1:]
         starts = starts if config.colour else starts[:1]
-        weights = ([config.colour_weight if head == "baseColour" else 1.0 for head in generator.schema.slices]
+        weights = ([config.colour_weight if head == COLOUR else 1.0 for head in generator.schema.slices]
                    if config.colour else None)
         verdict = ("binary_crossentropy" if loss == "bce" else
                    lambda wanted, scores: per_head_crossentropy(wanted, scores, starts, weights))
