@@ -61,7 +61,7 @@ def main() -> None:
     spreads = generator.prior.scales[generator.prior.scale_of_key[np.maximum(pairs, 0)]]
     codes = {
         "prior": generator.latents(truth, 0),
-        "reconstruction": encode(real.images, truth)[0],
+        "reconstruction": generator.encode(real.images, truth)[0],
         "floor photo's code": floor_codes,
         "its posterior sample": floor_codes + np.exp(0.5 * floor_log_var) * rng.standard_normal(floor_codes.shape),
         **{f"near it, {h} of the pair's spread": floor_codes + h * np.einsum(
