@@ -34,6 +34,7 @@ from fashiongen.generator.quality import (
     log_power_spectra,
     mean_power_spectrum,
     pattern_ratio,
+    pattern_ratios,
     penultimate_features,
     real_conditional_accuracy,
     real_validation,
@@ -316,6 +317,22 @@ def test_pattern_ratio_finds_a_plaid_on_one_class_that_texture_ratio_misses() ->
     # a class under min_images has no spectrum; with no class in common there is no ratio
     assert sorted(log_power_spectra(other, classes, min_images=61)) == []
     assert pattern_ratio(log_power_spectra(other, classes, min_images=61), real_spectra) == (None, None)
+
+
+def test_pattern_ratios_reads_each_class_and_the_worst_is_pattern_ratio() -> None:
+    """The plaid on watches only: watches read over 2, the untouched classes about 1, and
+    pattern_ratio is the largest of them."""
+    real, other = smooth_photos(180, seed=0), smooth_photos(180, seed=1)
+    classes = np.repeat(["Bags", "Shoes", "Watches"], 60)
+    painted = other.copy()
+    painted[classes == "Watches"] = with_pattern(other[classes == "Watches"], plaid(14, 30))
+    real_spectra, fake_spectra = log_power_spectra(real, classes), log_power_spectra(painted, classes)
+    ratios = pattern_ratios(fake_spectra, real_spectra)
+    assert sorted(ratios) == ["Bags", "Shoes", "Watches"]
+    assert ratios["Watches"] > 2 and ratios["Bags"] == pytest.approx(1.0, abs=0.3)
+    assert ratios["Shoes"] == pytest.approx(1.0, abs=0.3)
+    assert pattern_ratio(fake_spectra, real_spectra) == (ratios["Watches"], "Watches")
+    assert pattern_ratios(fake_spectra, {}) == {}
 
 
 def test_pattern_ratio_of_the_floor_and_a_plaid_on_real_watches(shared_dataset) -> None:

@@ -238,14 +238,23 @@ def pattern_ratio(fake: dict[str, np.ndarray], real: dict[str, np.ndarray],
     (periods under 4 pixels, mean power over all products). A second sample of real photos scores
     1.1-1.6 on one class of 50-700 photos, so compare with the floor's number. (None, None) with
     no class in common."""
+    ratios = pattern_ratios(fake, real, band)
+    if not ratios:
+        return None, None
+    worst = max(ratios, key=ratios.get)
+    return ratios[worst], worst
+
+
+def pattern_ratios(fake: dict[str, np.ndarray], real: dict[str, np.ndarray],
+                   band: tuple[float, float] = PATTERN_BAND) -> dict[str, float]:
+    """pattern_ratio for every class both have: {class: exp of the largest (fake - real) of
+    log_power_spectra over the band's bins}; empty with no class in common."""
     classes = [name for name in fake if name in real]
     if not classes:
-        return None, None
+        return {}
     distance = _frequency(np.shape(real[classes[0]]))
     inside = (distance >= band[0]) & (distance <= band[1])
-    excess = {name: float(np.max((fake[name] - real[name])[inside])) for name in classes}
-    worst = max(excess, key=excess.get)
-    return float(np.exp(excess[worst])), worst
+    return {name: float(np.exp(np.max((fake[name] - real[name])[inside]))) for name in classes}
 
 
 def _frequency(shape: tuple[int, int]) -> np.ndarray:
