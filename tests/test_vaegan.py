@@ -115,6 +115,27 @@ def test_the_decoders_adversarial_share_ramps_up_while_the_discriminator_learns(
     assert shares[0][2] == 0.0 < shares[1][2]  # the epoch's mean adaptive weight: 0 until the ramp begins
 
 
+def first_adaptive_weight(**adversarial) -> float:
+    """The adaptive weight of one adversarial step of the same fresh model on the same batch."""
+    keras.utils.set_random_seed(0)
+    model = build_generator("vaegan", SCHEMA.size, latent_dim=16, adversarial=AdversarialConfig(**adversarial))
+    model.compile(optimizer=keras.optimizers.Adam(1e-3), discriminator_optimizer=keras.optimizers.Adam(1e-3))
+    images, labels = fixed_batch(4)
+    history = model.fit(images, labels, batch_size=4, epochs=1, shuffle=False, verbose=0)
+    return history.history["adaptive_weight"][0]
+
+
+def test_the_adaptive_weight_can_ignore_the_feature_matching_weight() -> None:
+    """Against the whole nll (latent diffusion's), a larger feature-matching weight raises the
+    adversarial term's weight too; against the reconstruction alone it leaves it as it was."""
+    nll = [first_adaptive_weight(feature_matching_weight=w) for w in (1.0, 100.0)]
+    reconstruction = [first_adaptive_weight(feature_matching_weight=w, adaptive_weight_reference="reconstruction")
+                      for w in (1.0, 100.0)]
+    assert nll[1] > 1.5 * nll[0]
+    assert reconstruction[1] == pytest.approx(reconstruction[0], rel=1e-4)
+    assert reconstruction[0] < nll[0]
+
+
 def test_prior_codes_draw_each_rows_code_from_its_pairs_gaussian() -> None:
     """Inside the train step, as LatentPrior.sample draws them (colour columns after the pair's
     ignored); a row of a pair the prior never saw keeps its N(0, I) noise."""

@@ -15,7 +15,8 @@ optionally a perceptual distance on a classifier trained here.
   features (perceptual.py), LPIPS's place in latent diffusion's loss, in the adversarial steps
   only (a plain step before the start is the CVAE's own), optionally at a random offset;
 - hinge loss; the decoder's adversarial term is weighted adaptively, ||grad nll|| / ||grad adv||
-  at the decoder's last layer, so neither loss drowns the other;
+  at the decoder's last layer, so neither loss drowns the other (optionally ||grad rec|| alone, so
+  the feature-matching weight does not scale the adversarial term too);
 - the adversarial terms and feature matching start after `adversarial_start` steps (the
   `AdversarialStart` callback switches the step): first a plain CVAE learns to reconstruct, then
   the discriminator sharpens it; with `adversarial_ramp` steps, the decoder's share of them grows
@@ -72,6 +73,12 @@ class AdversarialConfig:
                                       "the perceptual classifier sees them (0: never), so its pooling grid "
                                       "never lines up with the image for long; a fixed grid painted a plaid "
                                       "on watches (docs/experiments/2026-12-04-decoder-ceiling.md)")
+    adaptive_weight_reference: str = option("nll", "vaegan: the loss whose gradient the adaptive weight matches "
+                                                   "the adversarial term's to: 'nll', the reconstruction with the "
+                                                   "feature-matching and perceptual terms (latent diffusion's), or "
+                                                   "'reconstruction' alone, so a larger --feature-matching-weight "
+                                                   "does not raise the adversarial term's weight with it",
+                                            choices=("nll", "reconstruction"))
     discriminator_learning_rate: float = option(2e-4, "vaegan: the discriminator's Adam learning rate")
     discriminator_shift: int = option(4, "vaegan: every discriminator call sees its images moved by a random "
                                          "offset of up to this many pixels each way (0: never), the same "
@@ -155,9 +162,10 @@ class VAEGAN(CVAE):
             nll = (terms["reconstruction"] + ramp * self.adversarial.feature_matching_weight * terms["feature_matching"]
                    + self.adversarial.perceptual_weight * terms["perceptual"])
             vae_objective = nll + self._kl_weight_now() * terms["latent"]
+            reference = nll if self.adversarial.adaptive_weight_reference == "nll" else terms["reconstruction"]
         last = self.decoder.get_layer("pixels").kernel
         adaptive = ramp * self.adversarial.adversarial_weight * _gradient_ratio(
-            tape.gradient(nll, last), tape.gradient(terms["adversarial"], last))
+            tape.gradient(reference, last), tape.gradient(terms["adversarial"], last))
         variables = self.generator_variables()
         gradients = tape.gradient([vae_objective, terms["adversarial"]], variables,
                                   output_gradients=[share * ops.ones(()), share * adaptive])
