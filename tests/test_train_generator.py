@@ -43,7 +43,7 @@ FLAGS = (
     "--init-from", "--freeze-encoder", "--colour", "--adversarial-weight", "--feature-matching-weight",
     "--adversarial-start-epochs", "--adversarial-ramp-epochs", "--discriminator-learning-rate",
     "--discriminator-shift", "--perceptual-weight", "--perceptual-classifier", "--perceptual-blocks",
-    "--perceptual-shift", "--perceptual-random", "--adaptive-weight-reference",
+    "--perceptual-shift", "--perceptual-random", "--adaptive-weight-reference", "--feature-matching-blocks",
 )
 MODEL_FILES = sorted([ENCODER_FILE, DECODER_FILE, CONFIG_FILE, SCHEMA_FILE, CARD_FILE])
 

@@ -53,6 +53,12 @@ class AdversarialConfig:
                                             "adaptive weight that matches its gradient to the reconstruction's")
     feature_matching_weight: float = option(1.0, "vaegan: weight of the L1 distance between the discriminator's "
                                                  "features of photos and of their reconstructions")
+    feature_matching_blocks: str = option("123", "vaegan: which of the discriminator's three blocks feature "
+                                                 "matching compares, as digits from 1 (finest) to 3 (coarsest): "
+                                                 "123 all, 1 the finest alone; without the finest the others "
+                                                 "paint stripes, without the coarser ones the images soften "
+                                                 "(docs/experiments/2026-12-07-feature-matching-blocks.md)",
+                                          choices=("1", "2", "3", "12", "13", "23", "123"))
     adversarial_start_epochs: float = option(2.0, "vaegan: epochs of plain CVAE training before the "
                                                   "discriminator joins")
     adversarial_ramp_epochs: float = option(0.0, "vaegan: epochs over which the decoder's adversarial and "
@@ -211,8 +217,10 @@ class VAEGAN(CVAE):
         fake_logits, *fake_features = self.discriminator([shifted(decoded, offset, pad), both_conditions],
                                                          training=False)
         _, *real_features = self.discriminator([shifted(images, offset, pad), conditions], training=False)
+        pairs = [(real_features[int(block) - 1], fake_features[int(block) - 1])
+                 for block in self.adversarial.feature_matching_blocks]
         matching = sum(ops.mean(ops.abs(ops.stop_gradient(real) - fake[:n]), axis=(1, 2, 3))
-                       for real, fake in zip(real_features, fake_features)) / len(real_features)
+                       for real, fake in pairs) / len(pairs)
         per_value = keras.losses.binary_crossentropy(ops.reshape(images, (-1, PIXEL_VALUES, 1)),
                                                      ops.reshape(reconstructions, (-1, PIXEL_VALUES, 1)))
         kl = -0.5 * ops.sum(1.0 + log_var - ops.exp(log_var) - ops.square(mean), axis=1)
