@@ -4,6 +4,7 @@ conditioning, keeping the last epoch, an occupied --out, interrupt and resume)."
 
 from __future__ import annotations
 
+import itertools
 import json
 import shutil
 from pathlib import Path
@@ -137,21 +138,24 @@ def test_the_adaptive_weight_can_ignore_the_feature_matching_weight() -> None:
 
 def test_feature_matching_compares_the_chosen_blocks_of_the_discriminator() -> None:
     """The term is the mean of the per-block L1 distances of --feature-matching-blocks: all three
-    by default, any one or two of them on request."""
+    by default, any one or two of them on request; anything else is refused."""
     keras.utils.set_random_seed(0)
     model = build_generator("vaegan", SCHEMA.size, latent_dim=16, adversarial=AdversarialConfig())
     images, labels = fixed_batch(4)
     weights = np.array([1.0, 2.0, 0.5, 1.0], np.float32)
     _, *real = model.discriminator([images, labels], training=False)
-    for blocks in ("123", "1", "12", "23", "3"):
+    for blocks in ("123", "1", "2", "3", "12", "13", "23"):
         model.adversarial = AdversarialConfig(feature_matching_blocks=blocks, discriminator_shift=0)
         terms = model._decoded_terms(images, labels, weights)
         _, *fake = model.discriminator([np.asarray(terms["decoded"][:4]), labels], training=False)
         per_block = [np.average(np.mean(np.abs(np.asarray(r) - np.asarray(f)), axis=(1, 2, 3)), weights=weights)
                      for r, f in zip(real, fake)]
+        assert min(abs(a - b) for a, b in itertools.combinations(per_block, 2)) > 0.1 * max(per_block)  # apart
         chosen = [per_block[int(block) - 1] for block in blocks]
         assert float(terms["feature_matching"]) == pytest.approx(np.mean(chosen), rel=1e-4)
-        assert len(set(np.round(per_block, 6))) == 3  # the blocks' distances differ, so leaving one out shows
+    for wrong in ("", "0", "4", "11", "1,2"):
+        with pytest.raises(ValueError, match="distinct digits"):
+            AdversarialConfig(feature_matching_blocks=wrong)
 
 
 def test_prior_codes_draw_each_rows_code_from_its_pairs_gaussian() -> None:

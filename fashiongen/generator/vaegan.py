@@ -54,10 +54,11 @@ class AdversarialConfig:
     feature_matching_weight: float = option(1.0, "vaegan: weight of the L1 distance between the discriminator's "
                                                  "features of photos and of their reconstructions")
     feature_matching_blocks: str = option("123", "vaegan: which of the discriminator's three blocks feature "
-                                                 "matching compares, as digits from 1 (finest) to 3 (coarsest): "
-                                                 "123 all, 1 the finest alone; without the finest the others "
-                                                 "paint stripes, without the coarser ones the images soften "
-                                                 "(docs/experiments/2026-12-07-feature-matching-blocks.md)",
+                                                 "matching compares, as digits from 1 (finest) to 3 (coarsest), "
+                                                 "the term being their mean: 123 all, 1 the finest alone (one "
+                                                 "warm-start epoch at weight 30: 23 and 3 painted stripes, 1 and 12 "
+                                                 "softened the images; "
+                                                 "docs/experiments/2026-12-07-feature-matching-blocks.md)",
                                           choices=("1", "2", "3", "12", "13", "23", "123"))
     adversarial_start_epochs: float = option(2.0, "vaegan: epochs of plain CVAE training before the "
                                                   "discriminator joins")
@@ -89,6 +90,12 @@ class AdversarialConfig:
     discriminator_shift: int = option(4, "vaegan: every discriminator call sees its images moved by a random "
                                          "offset of up to this many pixels each way (0: never), the same "
                                          "offset for the photos and the decoded images it compares")
+
+
+    def __post_init__(self) -> None:
+        blocks = self.feature_matching_blocks
+        if not blocks or set(blocks) - set("123") or len(set(blocks)) != len(blocks):
+            raise ValueError(f"feature_matching_blocks must be distinct digits from 1 to 3, got {blocks!r}")
 
 
 class LabelProjection(layers.Layer):
