@@ -287,7 +287,9 @@ def test_reconstruct_gives_uint8_images_of_the_mean_code(saved, models) -> None:
     assert both.dtype == one.dtype == np.uint8
     assert both.shape == (2, 80, 60, 3)
     assert one.shape == (1, 80, 60, 3)  # one image: a batch of one (app_pages/reconstruct.py takes [0])
-    np.testing.assert_array_equal(one[0], both[0])
+    # a batch of one and of two take different oneDNN kernels: a value at a .5 boundary may round
+    # either way (seen once in CI, 1 pixel of 14,400 one level apart)
+    assert np.abs(one[0].astype(int) - both[0].astype(int)).max() <= 1
     # no sampling: the CVAE's own forward pass (code = mean) gives the same pixels
     expected = to_uint8(np.asarray(models["conv"]((images / np.float32(255), conditions))))
     assert np.abs(both.astype(int) - expected.astype(int)).max() <= 1  # float32 rounding at a .5 boundary
