@@ -128,6 +128,14 @@ def force_mean_codes(model: CVAE) -> CVAE:
 N_SUB = len(SCHEMA.sub_categories)
 
 
+def random_photos_of_three_pairs(n: int = 30, seed: int = 4) -> tuple[np.ndarray, np.ndarray]:
+    """n random uint8 photos and condition rows cycling through three pairs, for fitting a prior on
+    an untrained generator."""
+    images = np.random.default_rng(seed).integers(0, 256, (n, 80, 60, 3), dtype=np.uint8)
+    pairs = [condition("Shoes", "Women"), condition("Bags", "Men"), condition("Topwear", "Unisex")]
+    return images, np.stack([pairs[i % 3] for i in range(n)])
+
+
 def synthetic_codes(rng: np.random.Generator):
     """Three pairs around known centres with one shared covariance, plus rows outside the schema
     (an all-zero sub-category part) far away, which the fit must leave out."""

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers import LATENT, N_SUB, REPO, SCHEMA, condition, synthetic_codes
+from helpers import LATENT, N_SUB, REPO, SCHEMA, condition, random_photos_of_three_pairs, synthetic_codes
 
 from fashiongen.errors import GeneratorError
 from fashiongen.generator.cvae import build_generator
@@ -93,10 +93,7 @@ def with_prior(tmp_path_factory: pytest.TempPathFactory):
     """An untrained conv generator with a prior fitted on random images, saved; and without one."""
     model = build_generator("conv", SCHEMA.size, latent_dim=16)
     plain = Generator(model.encoder, model.decoder, SCHEMA, "conv", {"model": "generator", "arch": "conv"})
-    rng = np.random.default_rng(4)
-    images = rng.integers(0, 256, (30, 80, 60, 3), dtype=np.uint8)
-    pairs = [condition("Shoes", "Women"), condition("Bags", "Men"), condition("Topwear", "Unisex")]
-    conditions = np.stack([pairs[i % 3] for i in range(30)])
+    images, conditions = random_photos_of_three_pairs()
     generator = Generator(plain.encoder, plain.decoder, SCHEMA, "conv", dict(plain.card))
     generator.fit_prior(images, conditions, batch_size=8)
     folder = tmp_path_factory.mktemp("with-prior") / "model"

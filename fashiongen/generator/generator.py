@@ -116,10 +116,15 @@ class Generator:
 
     def latents(self, conditions: np.ndarray, seed: int) -> np.ndarray:
         """The codes generate() decodes for these condition rows and seed: the seed's N(0, I) draws,
-        moved into each pair's part of the code space when the generator has a latent prior."""
+        moved into each pair's part of the code space when the generator has a latent prior (and,
+        with its kernel, each row's training residual chosen by the seed too)."""
         conditions = np.asarray(conditions, np.float32).reshape(-1, self.schema.size)
         noise = self.codes(seed, len(conditions))
-        return noise if self.prior is None else self.prior.sample(conditions, noise)
+        if self.prior is None:
+            return noise
+        # a stream of its own: without a kernel, the codes stay those the seed drew before kernels
+        choice = _rng(seed, stream=2).random(len(conditions)) if self.prior.kernel is not None else None
+        return self.prior.sample(conditions, noise, choice)
 
     def fit_prior(self, images: np.ndarray, conditions: np.ndarray, batch_size: int = 512,
                   by_colour: bool = False, colour_shrinkage: float = LatentPrior.COLOUR_SHRINKAGE) -> LatentPrior:

@@ -9,6 +9,7 @@ import numpy as np
 
 from fashiongen.errors import GeneratorError
 from fashiongen.files import atomic_write_bytes
+from fashiongen.generator.kernel import ResidualKernel
 from fashiongen.schema import LabelSchema
 
 PRIOR_FILE = "prior.npz"
@@ -44,7 +45,7 @@ class LatentPrior:
     def __init__(self, conditions: np.ndarray, means: np.ndarray, counts: np.ndarray, scales: np.ndarray,
                  pooled_scale: np.ndarray, n_sub_categories: int, shrinkage: float = SHRINKAGE,
                  colour_counts: np.ndarray | None = None, pair_width: int | None = None,
-                 scale_of_key: np.ndarray | None = None) -> None:
+                 scale_of_key: np.ndarray | None = None, kernel: ResidualKernel | None = None) -> None:
         # (keys, 25) one-hot rows of the paper's heads; keyed by colour, (keys, 25 + colours)
         self.conditions = np.asarray(conditions, np.float32)
         self.means = np.asarray(means, np.float32)  # (pairs, latent)
@@ -62,6 +63,9 @@ class LatentPrior:
         # which of `scales` each key draws with: its own (None), or, keyed by colour, its pair's
         self.scale_of_key = (np.arange(len(self.conditions)) if scale_of_key is None
                              else np.asarray(scale_of_key, np.int64))
+        # the training photos' own spread around each key's centre, drawn instead of the Gaussian's
+        # when sample() gets a choice (with_kernel)
+        self.kernel = kernel
 
     @property
     def key_width(self) -> int:
@@ -153,13 +157,28 @@ class LatentPrior:
                 out[row] = np.average(self.means[siblings], axis=0, weights=self.counts[siblings])
         return out
 
-    def sample(self, conditions: np.ndarray, noise: np.ndarray) -> np.ndarray:
-        """Codes for the condition rows from standard-normal `noise` of the same number of rows."""
+    def sample(self, conditions: np.ndarray, noise: np.ndarray, choice: np.ndarray | None = None) -> np.ndarray:
+        """Codes for the condition rows from standard-normal `noise` of the same number of rows. With a
+        kernel and a uniform `choice` in [0, 1) per row, each row of a key with training photos is
+        instead its centre plus one of their residuals (picked by `choice`) plus the kernel's share
+        of the Gaussian's spread; without either, every row is the Gaussian's."""
         conditions, pairs = self._pairs_of(conditions)
         noise = np.asarray(noise, np.float32)
         scales = np.where((pairs >= 0)[:, None, None], self.scales[self.scale_of_key[np.maximum(pairs, 0)]],
                           self.pooled_scale)
-        return (self._centres(conditions, pairs) + np.einsum("nij,nj->ni", scales, noise)).astype(np.float32)
+        spread = np.einsum("nij,nj->ni", scales, noise)
+        centres = self._centres(conditions, pairs)
+        if self.kernel is None or choice is None:
+            return (centres + spread).astype(np.float32)
+        residuals, has = self.kernel.draw(pairs, choice)
+        kernel_codes = centres + residuals + self.kernel.spread * spread
+        return np.where(has[:, None], kernel_codes, centres + spread).astype(np.float32)
+
+    def with_kernel(self, kernel: ResidualKernel | None) -> "LatentPrior":
+        """This prior's Gaussians with `kernel` (None: without one)."""
+        return LatentPrior(self.conditions, self.means, self.counts, self.scales, self.pooled_scale,
+                           self.n_sub_categories, self.shrinkage, self.colour_counts, self.pair_width,
+                           self.scale_of_key, kernel)
 
     def refined(self, shift: np.ndarray, log_stretch: np.ndarray) -> "LatentPrior":
         """This prior with each pair's Gaussian moved and stretched in its own whitened coordinates:
@@ -176,8 +195,9 @@ class LatentPrior:
             scales, scale_of_key = self.scales, self.scale_of_key
         else:  # each key's own; scaling columns keeps them lower-triangular
             scales, scale_of_key = self.key_scales * np.exp(log_stretch)[:, None, :], None
+        # the kernel's residuals move with their key's centre (they are stored relative to it)
         return LatentPrior(self.conditions, means, self.counts, scales, self.pooled_scale, self.n_sub_categories,
-                           self.shrinkage, self.colour_counts, self.pair_width, scale_of_key)
+                           self.shrinkage, self.colour_counts, self.pair_width, scale_of_key, self.kernel)
 
     def colour_weights(self, condition: np.ndarray) -> np.ndarray | None:
         """How often each colour was seen with this condition's pair in training, as shares (the
@@ -211,14 +231,16 @@ class LatentPrior:
         colour_counts = np.zeros((len(self.conditions), conditions.shape[1] - self.key_width), np.int64)
         np.add.at(colour_counts, pairs[seen], conditions[seen, self.key_width:].astype(np.int64))
         return LatentPrior(self.conditions, self.means, self.counts, self.scales, self.pooled_scale,
-                           self.n_sub_categories, self.shrinkage, colour_counts, self.pair_width, self.scale_of_key)
+                           self.n_sub_categories, self.shrinkage, colour_counts, self.pair_width, self.scale_of_key,
+                           self.kernel)
 
     def describe(self) -> dict:
         """For the model card."""
-        return {"images": int(self.counts.sum()), "pairs": int(len(self.counts)),
-                "keyed_by_colour": self.keyed_by_colour,
-                "covariance": f"each pair's own, shrunk towards the pooled within-pair covariance by "
-                              f"{self.shrinkage:g} pseudo-images", "file": PRIOR_FILE}
+        described = {"images": int(self.counts.sum()), "pairs": int(len(self.counts)),
+                     "keyed_by_colour": self.keyed_by_colour,
+                     "covariance": f"each pair's own, shrunk towards the pooled within-pair covariance by "
+                                   f"{self.shrinkage:g} pseudo-images", "file": PRIOR_FILE}
+        return described if self.kernel is None else described | {"kernel": self.kernel.describe()}
 
     def save(self, path: Path) -> None:
         """Atomically: readers see the old prior or the new one, never half of one. Compressed:
@@ -227,7 +249,8 @@ class LatentPrior:
         np.savez_compressed(buffer, conditions=self.conditions, means=self.means, counts=self.counts, scales=self.scales,
                  pooled_scale=self.pooled_scale, n_sub_categories=np.int64(self.n_sub_categories),
                  shrinkage=np.float64(self.shrinkage), colour_counts=self.colour_counts,
-                 pair_width=np.int64(self.pair_width), scale_of_key=self.scale_of_key)
+                 pair_width=np.int64(self.pair_width), scale_of_key=self.scale_of_key,
+                 **({} if self.kernel is None else self.kernel.arrays()))
         atomic_write_bytes(path, buffer.getvalue())
 
     @classmethod
@@ -238,7 +261,8 @@ class LatentPrior:
             pair_width = int(saved["pair_width"]) if "pair_width" in saved.files else None  # older: the key
             scale_of_key = saved["scale_of_key"] if "scale_of_key" in saved.files else None  # older: their own
             return cls(saved["conditions"], saved["means"], saved["counts"], saved["scales"], saved["pooled_scale"],
-                       int(saved["n_sub_categories"]), float(saved["shrinkage"]), colours, pair_width, scale_of_key)
+                       int(saved["n_sub_categories"]), float(saved["shrinkage"]), colours, pair_width, scale_of_key,
+                       ResidualKernel.from_arrays(saved))  # older priors: none
 
     def misfit(self, latent_dim: int, schema: LabelSchema) -> str | None:
         """Why this prior cannot serve a generator with codes of `latent_dim` and labels of `schema`
@@ -262,4 +286,4 @@ class LatentPrior:
         if self.n_sub_categories != len(schema.sub_categories):
             return (f"it splits the labels after {self.n_sub_categories} sub-categories, not "
                     f"{len(schema.sub_categories)}")
-        return None
+        return None if self.kernel is None else self.kernel.misfit(latent_dim, pairs)

@@ -1,0 +1,84 @@
+#!/usr/bin/env python
+"""Give a generator's latent prior a residual kernel: the training photos' own codes around their key.
+
+The encoder's mean code of every training photo, minus its key's mean, is stored with the prior (at
+8 bits per number, fashiongen/generator/kernel.py). generate() then draws, for each image, the key's
+centre (the prior's, refined by its judges if it was) plus one training photo's residual, chosen by
+the seed, plus --spread of the key's Gaussian spread, instead of the Gaussian alone: the spread of
+real codes around the judged centre (docs/experiments/2026-12-07-mixture-prior.md). The Gaussians,
+the Keras files and reconstruction stay as they were; only prior.npz and the model card change.
+Example: python scripts/fit_prior_kernel.py --data-dir ../shared/data/fashion-small --generator runs/generator/X
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from fashiongen.runtime import import_tensorflow_quietly
+
+import_tensorflow_quietly()  # before Keras is imported below: its start-up chatter would spoil one-line errors
+
+from fashiongen import model_folder  # noqa: E402
+from fashiongen.dataset import load_dataset  # noqa: E402
+from fashiongen.errors import DatasetError, GeneratorError  # noqa: E402
+from fashiongen.generator.generator import Generator  # noqa: E402
+from fashiongen.generator.kernel import SPREAD, ResidualKernel  # noqa: E402
+from fashiongen.generator.prior import PRIOR_FILE  # noqa: E402
+from fashiongen.model_folder import CARD_FILE, GENERATOR  # noqa: E402
+from fashiongen.paths import DEFAULT_DATA_DIR  # noqa: E402
+from fashiongen.splits import split_of_card  # noqa: E402
+from fashiongen.training import command_line, script_command  # noqa: E402
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], epilog=__doc__.split("\n\n", 1)[1],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR,
+                        help=f"dataset folder with styles.csv and images/ (default: {DEFAULT_DATA_DIR})")
+    parser.add_argument("--generator", type=Path, default=GENERATOR.shipped,
+                        help="generator folder with a latent prior, updated in place (default: the shipped one)")
+    parser.add_argument("--spread", type=float, default=SPREAD,
+                        help=f"share of each key's Gaussian spread drawn around a residual (default: {SPREAD:g})")
+    parser.add_argument("--cache-dir", type=Path, default=None, help="decoded-image cache folder")
+    args = parser.parse_args(argv)
+    args.argv = command_line(argv)  # for the model card
+    if args.spread < 0:
+        parser.error(f"--spread must be at least 0, got {args.spread:g}")
+    return args
+
+
+def fit(args: argparse.Namespace) -> dict:
+    generator = Generator.load(args.generator)
+    if generator.prior is None:
+        raise GeneratorError(f"{args.generator} has no latent prior; fit one first with fit_generator_prior.py")
+    dataset = load_dataset(args.data_dir, cache_dir=args.cache_dir)
+    try:  # the photos the generator was trained on, as its card names them
+        rows = split_of_card(generator.card.get("split"), dataset, str(args.generator)).train
+    except ValueError as error:
+        raise GeneratorError(str(error)) from None
+    conditions = generator.schema.encode_frame(dataset.styles.iloc[rows])
+    codes, _ = generator.encode(dataset.images[rows], conditions)
+    _, keys = generator.prior._pairs_of(conditions)
+    prior = generator.prior.with_kernel(ResidualKernel.fit(codes, keys, args.spread))
+    summary = prior.kernel.describe() | {"command": script_command("fit_prior_kernel.py", args.argv)}
+    prior.save(args.generator / PRIOR_FILE)
+    latent_prior = dict(generator.card.get("latent_prior", {}), kernel=summary)
+    model_folder.write_card(args.generator / CARD_FILE, dict(generator.card, latent_prior=latent_prior))
+    return summary
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    try:
+        summary = fit(args)
+    except (DatasetError, GeneratorError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    print(f"gave the latent prior of {args.generator} a kernel of {summary['photos']:,} training photos' codes")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
