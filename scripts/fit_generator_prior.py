@@ -143,6 +143,8 @@ def fit(args: argparse.Namespace) -> dict:
         if colour_judge is not None:
             summary["judge_refinement"].update(colour_judge=str(args.colour_judge),
                                                colour_judge_command=colour_judge.card.get("command"))
+    if "kernel" in generator.card.get("latent_prior", {}):  # the residuals were the old prior's keys'
+        summary["dropped_kernel"] = True
     # only the prior and the card change: the Keras files stay byte for byte as they were
     prior.save(args.generator / PRIOR_FILE)
     model_folder.write_card(args.generator / CARD_FILE, dict(generator.card, latent_prior=summary))
@@ -159,6 +161,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f"fitted the latent prior of {args.generator}: {summary['pairs']} label pairs from "
           f"{summary['images']:,} training images"
           + (f", refined against {args.judge}" if "judge_refinement" in summary else ""))
+    if summary.get("dropped_kernel"):
+        print(f"its residual kernel is gone with the old prior: python scripts/fit_prior_kernel.py --generator "
+              f"{args.generator} fits it again")
     return 0
 
 

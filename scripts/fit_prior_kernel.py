@@ -13,8 +13,11 @@ Example: python scripts/fit_prior_kernel.py --data-dir ../shared/data/fashion-sm
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from pathlib import Path
+
+import numpy as np
 
 from fashiongen.runtime import import_tensorflow_quietly
 
@@ -23,8 +26,9 @@ import_tensorflow_quietly()  # before Keras is imported below: its start-up chat
 from fashiongen import model_folder  # noqa: E402
 from fashiongen.dataset import load_dataset  # noqa: E402
 from fashiongen.errors import DatasetError, GeneratorError  # noqa: E402
+from fashiongen.files import check_writable  # noqa: E402
 from fashiongen.generator.generator import Generator  # noqa: E402
-from fashiongen.generator.kernel import SPREAD, ResidualKernel  # noqa: E402
+from fashiongen.generator.kernel import MIN_PHOTOS, SPREAD, ResidualKernel  # noqa: E402
 from fashiongen.generator.prior import PRIOR_FILE  # noqa: E402
 from fashiongen.model_folder import CARD_FILE, GENERATOR  # noqa: E402
 from fashiongen.paths import DEFAULT_DATA_DIR  # noqa: E402
@@ -41,18 +45,26 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="generator folder with a latent prior, updated in place (default: the shipped one)")
     parser.add_argument("--spread", type=float, default=SPREAD,
                         help=f"share of each key's Gaussian spread drawn around a residual (default: {SPREAD:g})")
+    parser.add_argument("--min-photos", type=int, default=MIN_PHOTOS,
+                        help="keys with fewer training photos draw from their Gaussian instead (default: "
+                             f"{MIN_PHOTOS})")
     parser.add_argument("--cache-dir", type=Path, default=None, help="decoded-image cache folder")
     args = parser.parse_args(argv)
     args.argv = command_line(argv)  # for the model card
-    if args.spread < 0:
-        parser.error(f"--spread must be at least 0, got {args.spread:g}")
+    if not (math.isfinite(args.spread) and args.spread >= 0):
+        parser.error(f"--spread must be a number of at least 0, got {args.spread:g}")
+    if args.min_photos < 1:
+        parser.error(f"--min-photos must be at least 1, got {args.min_photos}")
     return args
 
 
 def fit(args: argparse.Namespace) -> dict:
     generator = Generator.load(args.generator)
     if generator.prior is None:
-        raise GeneratorError(f"{args.generator} has no latent prior; fit one first with fit_generator_prior.py")
+        raise GeneratorError(f"{args.generator} has no latent prior ({generator.arch} generator); a conv or "
+                             "vaegan generator gets one from fit_generator_prior.py")
+    for name in (PRIOR_FILE, CARD_FILE):  # checked before the slow part
+        check_writable(args.generator / name)
     dataset = load_dataset(args.data_dir, cache_dir=args.cache_dir)
     try:  # the photos the generator was trained on, as its card names them
         rows = split_of_card(generator.card.get("split"), dataset, str(args.generator)).train
@@ -61,8 +73,13 @@ def fit(args: argparse.Namespace) -> dict:
     conditions = generator.schema.encode_frame(dataset.styles.iloc[rows])
     codes, _ = generator.encode(dataset.images[rows], conditions)
     _, keys = generator.prior._pairs_of(conditions)
-    prior = generator.prior.with_kernel(ResidualKernel.fit(codes, keys, args.spread))
-    summary = prior.kernel.describe() | {"command": script_command("fit_prior_kernel.py", args.argv)}
+    if not np.any(keys >= 0):
+        raise GeneratorError(f"none of the {len(keys):,} training photos has labels the prior of {args.generator} "
+                             "knows; is --data-dir the dataset it was trained on?")
+    prior = generator.prior.with_kernel(ResidualKernel.fit(codes, keys, args.spread, args.min_photos))
+    summary = prior.kernel.describe() | {"fitted_on": f"training part of the card's split ({len(rows):,} rows), "
+                                                      "the encoder's mean codes as saved",
+                                         "command": script_command("fit_prior_kernel.py", args.argv)}
     prior.save(args.generator / PRIOR_FILE)
     latent_prior = dict(generator.card.get("latent_prior", {}), kernel=summary)
     model_folder.write_card(args.generator / CARD_FILE, dict(generator.card, latent_prior=latent_prior))
@@ -73,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     try:
         summary = fit(args)
-    except (DatasetError, GeneratorError) as error:
+    except (DatasetError, GeneratorError, ValueError) as error:  # ValueError: check_writable's
         print(f"error: {error}", file=sys.stderr)
         return 2
     print(f"gave the latent prior of {args.generator} a kernel of {summary['photos']:,} training photos' codes")

@@ -191,6 +191,7 @@ def build_model(args: GeneratorTrainingConfig, strategy, labeler: Labeler, data:
             judge = judge_labeler.as_judge(schema, str(args.judge))
             judge_command = judge_labeler.card.get("command")
             # a warm start's fitted prior gives the judged pairs and their codes, as generation draws them
+            # (its Gaussians: a residual kernel is for generation only)
             judge_prior = start.prior if start is not None else None
             if judge_prior is None:
                 judge_pairs = training_pairs(conditions[train_rows], len(schema.sub_categories))

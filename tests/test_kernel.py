@@ -14,6 +14,7 @@ from conftest import assert_help_mentions
 from helpers import (LATENT, N_SUB, REPO, SCHEMA, condition, load_script, one_error_line, random_photos_of_three_pairs,
                      synthetic_codes)
 
+from fashiongen.errors import GeneratorError
 from fashiongen.generator.cvae import build_generator
 from fashiongen.generator.generator import Generator
 from fashiongen.generator.kernel import LEVELS, ResidualKernel
@@ -43,10 +44,21 @@ def test_residuals_are_each_code_minus_its_keys_mean_to_within_one_step() -> Non
 
 def test_a_choice_picks_one_of_its_keys_residuals_and_unknown_keys_get_none() -> None:
     kernel = ResidualKernel(np.array([[1], [2], [3], [10]], np.int8), np.array([0.5], np.float32),
-                            np.array([0, 0, 0, 2]), 0.3)
+                            np.array([0, 0, 0, 2]), 0.3, min_photos=1)
     residuals, has = kernel.draw(np.array([0, 0, 0, 0, 1, 2, -1]), np.array([0.0, 0.34, 0.67, 0.999, 0.5, 0.5, 0.5]))
     np.testing.assert_array_equal(has, [True, True, True, True, False, True, False])
     np.testing.assert_allclose(residuals[:, 0], [0.5, 1.0, 1.5, 1.5, 0.0, 5.0, 0.0])
+
+
+def test_keys_with_fewer_photos_than_the_minimum_draw_from_their_gaussian() -> None:
+    """One photo's residual is 0: every seed would draw the same code (a reviewer measured 16 seeds of
+    a one-photo key at a third of the Gaussian's pixel spread), so such keys keep the Gaussian."""
+    kernel = ResidualKernel(np.array([[1], [2], [3], [10]], np.int8), np.array([0.5], np.float32),
+                            np.array([0, 0, 0, 2]), 0.3, min_photos=3)
+    _, has = kernel.draw(np.array([0, 2]), np.array([0.5, 0.5]))
+    np.testing.assert_array_equal(has, [True, False])
+    with pytest.raises(ValueError, match="2 keys but 1 choices"):
+        kernel.draw(np.array([0, 2]), np.array([0.5]))
 
 
 def test_with_a_choice_a_code_is_centre_plus_residual_plus_the_kernels_share_of_the_spread() -> None:
@@ -65,6 +77,8 @@ def test_with_a_choice_a_code_is_centre_plus_residual_plus_the_kernels_share_of_
     np.testing.assert_allclose(drawn[:2], (prior.centres(rows) + residuals + 0.3 * spread)[:2], rtol=1e-5, atol=1e-4)
     np.testing.assert_allclose(drawn[2], gaussian[2], rtol=1e-6)  # Topwear-Girls was never seen: the Gaussian
     np.testing.assert_array_equal(with_kernel.sample(rows, noise), gaussian)  # no choice: the Gaussian too
+    np.testing.assert_array_equal(with_kernel.with_colours(conditions).kernel.residuals, kernel.residuals)
+    np.testing.assert_array_equal(with_kernel.with_kernel(None).sample(rows, noise, choice), gaussian)
 
 
 def test_a_refined_prior_keeps_its_kernel_around_the_moved_centres() -> None:
@@ -86,7 +100,8 @@ def generator_with_kernel(tmp_path_factory: pytest.TempPathFactory):
     """An untrained conv generator with a prior fitted on random images, saved without a kernel and
     with one."""
     model = build_generator("conv", SCHEMA.size, latent_dim=16)
-    generator = Generator(model.encoder, model.decoder, SCHEMA, "conv", {"model": "generator", "arch": "conv"})
+    generator = Generator(model.encoder, model.decoder, SCHEMA, "conv",
+                          {"model": "generator", "arch": "conv", "latent_prior": {"fitted_on": "random images"}})
     images, conditions = random_photos_of_three_pairs()
     generator.fit_prior(images, conditions, batch_size=8)
     plain_prior = generator.prior
@@ -115,7 +130,7 @@ def test_a_kernel_of_another_latent_size_is_refused(generator_with_kernel, tmp_p
         arrays = {name: saved[name] for name in saved.files}
     arrays["kernel_residuals"] = arrays["kernel_residuals"][:, :8]
     np.savez(folder / PRIOR_FILE, **arrays)
-    with pytest.raises(Exception, match="kernel residuals"):
+    with pytest.raises(GeneratorError, match="kernel residuals"):
         Generator.load(folder)
 
 
@@ -134,6 +149,11 @@ def test_the_script_gives_a_generators_prior_a_kernel_of_its_training_photos(gen
     assert "--spread 0.2" in card["latent_prior"]["kernel"]["command"]
     assert set(before.card.get("latent_prior", {})) < set(card["latent_prior"])  # the Gaussians' entry stays
     assert "kernel" in capsys.readouterr().out
+    # refitting the Gaussians loses the kernel (its residuals are the old keys'), and says so
+    refit = load_script(REPO / "scripts" / "fit_generator_prior.py")
+    assert refit.main(["--data-dir", str(tiny.data_dir), "--cache-dir", str(tiny.cache), "--generator", str(folder)]) == 0
+    assert Generator.load(folder).prior.kernel is None
+    assert "fit_prior_kernel.py" in capsys.readouterr().out
 
 
 def test_the_script_refuses_a_generator_without_a_prior_in_one_line(tiny, tmp_path: Path, capsys) -> None:
@@ -143,10 +163,11 @@ def test_the_script_refuses_a_generator_without_a_prior_in_one_line(tiny, tmp_pa
 
 
 def test_help_names_every_flag(capsys) -> None:
-    assert_help_mentions(cli.main, ["--data-dir", "--generator", "--spread", "--cache-dir"], capsys)
+    assert_help_mentions(cli.main, ["--data-dir", "--generator", "--spread", "--min-photos", "--cache-dir"], capsys)
 
 
-def test_a_negative_spread_is_one_line(capsys) -> None:
+@pytest.mark.parametrize("flags", [["--spread", "-1"], ["--spread", "nan"], ["--min-photos", "0"]])
+def test_a_wrong_spread_or_minimum_is_refused_before_any_work(flags, capsys) -> None:
     with pytest.raises(SystemExit) as exited:
-        cli.main(["--spread", "-1"])
-    assert exited.value.code == 2 and "--spread must be at least 0" in capsys.readouterr().err
+        cli.main(flags)
+    assert exited.value.code == 2 and "must be" in capsys.readouterr().err

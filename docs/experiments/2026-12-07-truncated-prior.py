@@ -34,6 +34,9 @@ def main() -> None:
     shutil.copytree(args.generator, args.out)
     # a uniform stretch: refined() stores one factor per key (about 33 MB for the real data's
     # thousand keys, fine for a trial); unseen pairs keep their fallback, as refined() documents
+    # the Gaussian alone: a residual kernel (the default's since 2026-12-07) would keep its residuals
+    # unscaled, and this note truncated the Gaussian
+    prior = prior.with_kernel(None)
     prior.refined(np.zeros(prior.means.shape), np.full(prior.means.shape, np.log(args.psi))).save(args.out / PRIOR_FILE)
     card = GENERATOR.open(args.out).card()
     write_card(args.out / CARD_FILE, card | {"truncated_prior": {"psi": args.psi, "command": " ".join(sys.argv)}})

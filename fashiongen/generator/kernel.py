@@ -1,7 +1,8 @@
 """The residual kernel: the training photos' own codes around their key's mean, which a latent prior
 draws instead of its Gaussian's spread (a kernel density estimate centred on the prior's, possibly
 judge-refined, centres). Measured against the Gaussian in
-docs/experiments/2026-12-07-mixture-prior.md: every measure better, with every photo's code kept."""
+docs/experiments/2026-12-07-mixture-prior.md:
+closer to real photos, more varied and labelled as asked more often, with every photo's code kept."""
 
 from __future__ import annotations
 
@@ -10,6 +11,9 @@ from dataclasses import dataclass
 import numpy as np
 
 SPREAD = 0.3  # h: 0.2-0.45 measured alike (docs/experiments/2026-12-07-mixture-prior.md)
+# a key with fewer photos draws from its Gaussian instead: one photo's residual is 0, and a handful
+# would give every seed nearly the same image
+MIN_PHOTOS = 8
 LEVELS = 127  # residuals are stored as int8 in units of a per-dimension step: 1/127 of its largest
 
 
@@ -19,16 +23,19 @@ class ResidualKernel:
     step: np.ndarray  # (latent,) float32
     keys: np.ndarray  # (photos,) int64: the prior's key of each photo, ascending
     spread: float  # the share of the key's Gaussian spread drawn around each residual
+    min_photos: int = MIN_PHOTOS  # keys with fewer draw from their Gaussian
 
     @classmethod
-    def fit(cls, codes: np.ndarray, keys: np.ndarray, spread: float) -> "ResidualKernel":
+    def fit(cls, codes: np.ndarray, keys: np.ndarray, spread: float, min_photos: int = MIN_PHOTOS) -> "ResidualKernel":
         """From the encoder's mean codes of training photos and each photo's key in the prior (rows
         of key -1, a key the prior does not know, are left out): each code minus its key's mean."""
         codes, keys = np.asarray(codes, np.float64), np.asarray(keys, np.int64).reshape(-1)
         if len(codes) != len(keys):
             raise ValueError(f"{len(codes)} codes but {len(keys)} keys")
-        if not 0 <= spread:
-            raise ValueError(f"the kernel's spread must be at least 0, got {spread}")
+        if not (np.isfinite(spread) and spread >= 0):
+            raise ValueError(f"the kernel's spread must be a number of at least 0, got {spread}")
+        if min_photos < 1:
+            raise ValueError(f"min_photos must be at least 1, got {min_photos}")
         known = keys >= 0
         codes, keys = codes[known], keys[known]
         order = np.argsort(keys, kind="stable")
@@ -40,16 +47,19 @@ class ResidualKernel:
         largest = np.abs(residuals).max(axis=0, initial=0.0)
         step = np.where(largest > 0, largest / LEVELS, 1.0).astype(np.float32)
         quantised = np.clip(np.round(residuals / step), -LEVELS, LEVELS).astype(np.int8)
-        return cls(quantised, step, keys, float(spread))
+        return cls(quantised, step, keys, float(spread), int(min_photos))
 
     def draw(self, keys: np.ndarray, choice: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """For each row's key and uniform `choice` in [0, 1): one of the key's residuals
-        ((rows, latent) float32) and whether the key has any (rows without stay zero)."""
+        ((rows, latent) float32) and whether the key has at least `min_photos` (rows without stay
+        zero, for the Gaussian)."""
         keys = np.asarray(keys, np.int64).reshape(-1)
-        choice = np.asarray(choice, np.float64).reshape(-1)
+        choice = np.clip(np.asarray(choice, np.float64).reshape(-1), 0.0, 1.0)
+        if len(choice) != len(keys):
+            raise ValueError(f"{len(keys)} keys but {len(choice)} choices")
         starts = np.searchsorted(self.keys, keys, side="left")
         counts = np.searchsorted(self.keys, keys, side="right") - starts
-        has = (keys >= 0) & (counts > 0)
+        has = (keys >= 0) & (counts >= max(self.min_photos, 1))
         picked = starts + np.minimum((choice * counts).astype(np.int64), np.maximum(counts - 1, 0))
         out = np.zeros((len(keys), self.residuals.shape[1]), np.float32)
         out[has] = self.residuals[picked[has]].astype(np.float32) * self.step
@@ -58,15 +68,16 @@ class ResidualKernel:
     def arrays(self) -> dict[str, np.ndarray]:
         """What LatentPrior.save stores, by name in its .npz."""
         return {"kernel_residuals": self.residuals, "kernel_step": self.step, "kernel_keys": self.keys,
-                "kernel_spread": np.float64(self.spread)}
+                "kernel_spread": np.float64(self.spread), "kernel_min_photos": np.int64(self.min_photos)}
 
     @classmethod
     def from_arrays(cls, saved) -> "ResidualKernel | None":
         """The kernel in a loaded .npz, or None for a prior saved without one."""
         if "kernel_residuals" not in saved.files:
             return None
+        min_photos = int(saved["kernel_min_photos"]) if "kernel_min_photos" in saved.files else 1
         return cls(np.asarray(saved["kernel_residuals"]), np.asarray(saved["kernel_step"]),
-                   np.asarray(saved["kernel_keys"]), float(saved["kernel_spread"]))
+                   np.asarray(saved["kernel_keys"]), float(saved["kernel_spread"]), min_photos)
 
     def misfit(self, latent_dim: int, n_keys: int) -> str | None:
         """Why this kernel cannot serve a prior of `n_keys` keys and codes of `latent_dim`, or None."""
@@ -74,12 +85,16 @@ class ResidualKernel:
             return f"its kernel residuals are {self.residuals.dtype} {self.residuals.shape}, not int8 (n, {latent_dim})"
         if self.step.shape != (latent_dim,) or self.keys.shape != (len(self.residuals),):
             return f"its kernel steps {self.step.shape} or keys {self.keys.shape} do not match its residuals"
+        if not (np.all(np.isfinite(self.step)) and np.all(self.step > 0) and np.isfinite(self.spread)
+                and self.spread >= 0 and self.min_photos >= 1):
+            return "its kernel steps, spread or min_photos are not positive numbers"
         if len(self.keys) and (self.keys.min() < 0 or self.keys.max() >= n_keys or np.any(np.diff(self.keys) < 0)):
             return f"its kernel keys are not ascending keys below {n_keys}"
         return None
 
     def describe(self) -> dict:
         """For the model card."""
-        return {"photos": len(self.keys), "spread": self.spread,
+        return {"photos": len(self.keys), "spread": self.spread, "min_photos": self.min_photos,
                 "draws": "a training photo's code minus its key's mean, added to the key's centre, plus "
-                         f"{self.spread:g} of the key's Gaussian spread"}
+                         f"{self.spread:g} of the key's Gaussian spread; keys with fewer than "
+                         f"{self.min_photos} photos draw from their Gaussian"}

@@ -23,7 +23,8 @@ optionally a perceptual distance on a classifier trained here.
   from 0 while the discriminator learns, so a fresh one does not steer a trained decoder at random;
 - the drawn images' codes come from N(0, I), or, when a fitted latent prior is given (fine-tuning
   a generator that has one), from the Gaussian of each row's label pair: the codes generation
-  draws, so the discriminator judges the images users will see.
+  draws (but for a residual kernel's, fashiongen/generator/kernel.py, which training leaves out),
+  so the discriminator judges the images users will see.
 """
 
 from __future__ import annotations
