@@ -106,7 +106,8 @@ def card_split(args: argparse.Namespace, card: dict) -> tuple[str, int]:
     return kind, seed
 
 
-def fit(args: argparse.Namespace) -> dict:
+def fit(args: argparse.Namespace) -> tuple[dict, bool]:
+    """The new prior's card entry, and whether the old prior's residual kernel is gone with it."""
     generator = Generator.load(args.generator, with_prior=False)  # the old prior may be the broken part
     if generator.arch == "paper":
         raise GeneratorError("the paper's generator draws from N(0, I) by definition; fit the prior of a conv one")
@@ -143,25 +144,23 @@ def fit(args: argparse.Namespace) -> dict:
         if colour_judge is not None:
             summary["judge_refinement"].update(colour_judge=str(args.colour_judge),
                                                colour_judge_command=colour_judge.card.get("command"))
-    if "kernel" in generator.card.get("latent_prior", {}):  # the residuals were the old prior's keys'
-        summary["dropped_kernel"] = True
     # only the prior and the card change: the Keras files stay byte for byte as they were
     prior.save(args.generator / PRIOR_FILE)
     model_folder.write_card(args.generator / CARD_FILE, dict(generator.card, latent_prior=summary))
-    return summary
+    return summary, "kernel" in generator.card.get("latent_prior", {})  # its residuals were the old keys'
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     try:
-        summary = fit(args)
+        summary, dropped_kernel = fit(args)
     except (DatasetError, GeneratorError, ClassifierError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     print(f"fitted the latent prior of {args.generator}: {summary['pairs']} label pairs from "
           f"{summary['images']:,} training images"
           + (f", refined against {args.judge}" if "judge_refinement" in summary else ""))
-    if summary.get("dropped_kernel"):
+    if dropped_kernel:
         print(f"its residual kernel is gone with the old prior: python scripts/fit_prior_kernel.py --generator "
               f"{args.generator} fits it again")
     return 0

@@ -17,8 +17,6 @@ import math
 import sys
 from pathlib import Path
 
-import numpy as np
-
 from fashiongen.runtime import import_tensorflow_quietly
 
 import_tensorflow_quietly()  # before Keras is imported below: its start-up chatter would spoil one-line errors
@@ -28,7 +26,7 @@ from fashiongen.dataset import load_dataset  # noqa: E402
 from fashiongen.errors import DatasetError, GeneratorError  # noqa: E402
 from fashiongen.files import check_writable  # noqa: E402
 from fashiongen.generator.generator import Generator  # noqa: E402
-from fashiongen.generator.kernel import MIN_PHOTOS, SPREAD, ResidualKernel  # noqa: E402
+from fashiongen.generator.kernel import MIN_PHOTOS, SPREAD  # noqa: E402
 from fashiongen.generator.prior import PRIOR_FILE  # noqa: E402
 from fashiongen.model_folder import CARD_FILE, GENERATOR  # noqa: E402
 from fashiongen.paths import DEFAULT_DATA_DIR  # noqa: E402
@@ -60,7 +58,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def fit(args: argparse.Namespace) -> dict:
     generator = Generator.load(args.generator)
-    if generator.prior is None:
+    if generator.prior is None:  # before the slow part; fit_kernel would say the same after it
         raise GeneratorError(f"{args.generator} has no latent prior ({generator.arch} generator); a conv or "
                              "vaegan generator gets one from fit_generator_prior.py")
     for name in (PRIOR_FILE, CARD_FILE):  # checked before the slow part
@@ -71,16 +69,11 @@ def fit(args: argparse.Namespace) -> dict:
     except ValueError as error:
         raise GeneratorError(str(error)) from None
     conditions = generator.schema.encode_frame(dataset.styles.iloc[rows])
-    codes, _ = generator.encode(dataset.images[rows], conditions)
-    _, keys = generator.prior._pairs_of(conditions)
-    if not np.any(keys >= 0):
-        raise GeneratorError(f"none of the {len(keys):,} training photos has labels the prior of {args.generator} "
-                             "knows; is --data-dir the dataset it was trained on?")
-    prior = generator.prior.with_kernel(ResidualKernel.fit(codes, keys, args.spread, args.min_photos))
-    summary = prior.kernel.describe() | {"fitted_on": f"training part of the card's split ({len(rows):,} rows), "
-                                                      "the encoder's mean codes as saved",
-                                         "command": script_command("fit_prior_kernel.py", args.argv)}
-    prior.save(args.generator / PRIOR_FILE)
+    kernel = generator.fit_kernel(dataset.images[rows], conditions, args.spread, args.min_photos)
+    summary = kernel.describe() | {"fitted_on": f"training part of the card's split ({len(rows):,} rows), "
+                                                "the encoder's mean codes as saved",
+                                   "command": script_command("fit_prior_kernel.py", args.argv)}
+    generator.prior.save(args.generator / PRIOR_FILE)
     latent_prior = dict(generator.card.get("latent_prior", {}), kernel=summary)
     model_folder.write_card(args.generator / CARD_FILE, dict(generator.card, latent_prior=latent_prior))
     return summary

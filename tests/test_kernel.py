@@ -11,8 +11,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 from conftest import assert_help_mentions
-from helpers import (LATENT, N_SUB, REPO, SCHEMA, condition, load_script, one_error_line, random_photos_of_three_pairs,
-                     synthetic_codes)
+from helpers import (
+    LATENT,
+    N_SUB,
+    REPO,
+    SCHEMA,
+    condition,
+    load_script,
+    one_error_line,
+    random_photos_of_three_pairs,
+    synthetic_codes,
+)
 
 from fashiongen.errors import GeneratorError
 from fashiongen.generator.cvae import build_generator
@@ -107,8 +116,7 @@ def generator_with_kernel(tmp_path_factory: pytest.TempPathFactory):
     plain_prior = generator.prior
     root = tmp_path_factory.mktemp("with-kernel")
     generator.save(root / "plain")
-    _, keys = generator.prior._pairs_of(conditions)
-    generator.prior = generator.prior.with_kernel(ResidualKernel.fit(generator.encode(images, conditions)[0], keys, 0.3))
+    generator.fit_kernel(images, conditions, 0.3)
     generator.save(root / "model")
     return generator, root / "model", plain_prior
 

@@ -11,6 +11,7 @@ import numpy as np
 from fashiongen.batches import to_unit_float
 from fashiongen.errors import GeneratorError
 from fashiongen.generator.architectures import ARCHITECTURES
+from fashiongen.generator.kernel import MIN_PHOTOS, SPREAD, ResidualKernel
 from fashiongen.generator.prior import PRIOR_FILE, LatentPrior
 from fashiongen.imaging import IMAGE_SHAPE
 from fashiongen.model_folder import (
@@ -139,6 +140,21 @@ class Generator:
                                      key_width=self.schema.size if by_colour else self.schema.paper.size,
                                      pair_width=self.schema.paper.size, colour_shrinkage=colour_shrinkage)
         return self.prior
+
+    def fit_kernel(self, images: np.ndarray, conditions: np.ndarray, spread: float = SPREAD,
+                   min_photos: int = MIN_PHOTOS, batch_size: int = 512) -> ResidualKernel:
+        """Give the latent prior (and keep) a residual kernel of training images (uint8) and their
+        one-hot conditions: each one's code minus its key's mean (ResidualKernel.fit)."""
+        if self.prior is None:
+            raise GeneratorError(f"this {self.arch} generator has no latent prior; a conv or vaegan generator "
+                                 "gets one from fit_generator_prior.py")
+        _, keys = self.prior._pairs_of(conditions)
+        if not np.any(keys >= 0):
+            raise GeneratorError(f"none of the {len(keys):,} training images has labels the latent prior knows; "
+                                 "is it the dataset the generator was trained on?")
+        codes, _ = self.encode(images, conditions, batch_size)
+        self.prior = self.prior.with_kernel(ResidualKernel.fit(codes, keys, spread, min_photos))
+        return self.prior.kernel
 
     def encode(self, images: np.ndarray, conditions: np.ndarray,
                batch_size: int = 512) -> tuple[np.ndarray, np.ndarray]:

@@ -176,9 +176,15 @@ class LatentPrior:
 
     def with_kernel(self, kernel: ResidualKernel | None) -> "LatentPrior":
         """This prior's Gaussians with `kernel` (None: without one)."""
-        return LatentPrior(self.conditions, self.means, self.counts, self.scales, self.pooled_scale,
-                           self.n_sub_categories, self.shrinkage, self.colour_counts, self.pair_width,
-                           self.scale_of_key, kernel)
+        return self._with(kernel=kernel)
+
+    def _with(self, **changes) -> "LatentPrior":
+        """A copy of this prior with the named constructor arguments replaced."""
+        arguments = {"conditions": self.conditions, "means": self.means, "counts": self.counts, "scales": self.scales,
+                     "pooled_scale": self.pooled_scale, "n_sub_categories": self.n_sub_categories,
+                     "shrinkage": self.shrinkage, "colour_counts": self.colour_counts, "pair_width": self.pair_width,
+                     "scale_of_key": self.scale_of_key, "kernel": self.kernel}
+        return LatentPrior(**(arguments | changes))
 
     def refined(self, shift: np.ndarray, log_stretch: np.ndarray) -> "LatentPrior":
         """This prior with each pair's Gaussian moved and stretched in its own whitened coordinates:
@@ -196,8 +202,7 @@ class LatentPrior:
         else:  # each key's own; scaling columns keeps them lower-triangular
             scales, scale_of_key = self.key_scales * np.exp(log_stretch)[:, None, :], None
         # the kernel's residuals move with their key's centre (they are stored relative to it)
-        return LatentPrior(self.conditions, means, self.counts, scales, self.pooled_scale, self.n_sub_categories,
-                           self.shrinkage, self.colour_counts, self.pair_width, scale_of_key, self.kernel)
+        return self._with(means=means, scales=scales, scale_of_key=scale_of_key)
 
     def colour_weights(self, condition: np.ndarray) -> np.ndarray | None:
         """How often each colour was seen with this condition's pair in training, as shares (the
@@ -230,9 +235,7 @@ class LatentPrior:
         seen = pairs >= 0
         colour_counts = np.zeros((len(self.conditions), conditions.shape[1] - self.key_width), np.int64)
         np.add.at(colour_counts, pairs[seen], conditions[seen, self.key_width:].astype(np.int64))
-        return LatentPrior(self.conditions, self.means, self.counts, self.scales, self.pooled_scale,
-                           self.n_sub_categories, self.shrinkage, colour_counts, self.pair_width, self.scale_of_key,
-                           self.kernel)
+        return self._with(colour_counts=colour_counts)
 
     def describe(self) -> dict:
         """For the model card."""
