@@ -75,6 +75,8 @@ class ClassifierTrainingConfig(training.TrainingConfig):
                                          "image (0: flips only)")
     width: int = option(DEFAULT_WIDTH, "arch compact: filters of the first stage, doubled at each of the three "
                                        "later stages")
+    anti_alias: bool = option(False, "arch compact: a fixed blur before every downsampling (Zhang 2019), so "
+                                     "fine patterns do not fold into coarse features (for a perceptual classifier)")
     backbone_weights: str | None = option("none", "MobileNetV2 archs: 'imagenet' (download), a local .h5 path, "
                                                   "or 'none'")
     learning_rate: float = option(2e-3, "Adam's initial learning rate, decayed along a cosine")
@@ -118,7 +120,7 @@ def build_model(config: ClassifierTrainingConfig, strategy, data: SimpleNamespac
     (arch paper without --paper-loop) only the head after the frozen backbone's `extractor`."""
     with strategy.scope():
         model = build_classifier(data.schema, config.arch, config.backbone_weights, width=config.width,
-                                 shift=config.shift, sigmoids=config.heads == "paper")
+                                 shift=config.shift, sigmoids=config.heads == "paper", anti_alias=config.anti_alias)
         cached_features = config.arch == "paper" and not config.paper_loop
         extractor, head = split_at_features(model) if cached_features else (None, model)
         # the paper: Adam at its default rate; ours: a cosine decay from --learning-rate

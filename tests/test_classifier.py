@@ -421,3 +421,21 @@ def test_shift_zero_and_width_32_rebuild_the_november_compact_network() -> None:
 
 
 SCHEMA_OF_SHIPPED = LabelSchema.load(LABELER.shipped / SCHEMA_FILE)
+
+
+def test_anti_aliased_compact_blurs_before_every_stride_and_the_blur_stays_fixed() -> None:
+    model = build("compact", anti_alias=True, shift=0.0)
+    strided = [layer.name for layer in model.layers if max(getattr(layer, "strides", (1,))) > 1]
+    assert strided == ["blur1_1", "blur1", "blur2", "blur3"]  # every downsampling, and only by a blur
+    taps = np.outer([1, 2, 1], [1, 2, 1]) / 16
+    # a pattern of period 2, the finest there is, comes out of the blur flat: nothing of it folds
+    # into the coarser grid (a bare stride would keep one phase of it, all ones or all zeros)
+    checker = (np.indices((8, 8)).sum(axis=0) % 2).astype(np.float32)
+    blurred = np.asarray(model.get_layer("blur1_1")(np.repeat(checker[None, :, :, None], 32, axis=-1)))
+    np.testing.assert_allclose(blurred[0, 1:-1, 1:-1], 0.5, atol=1e-6)
+    compile_classifier(model, SCHEMA, 1e-2)
+    labels = np.zeros((8, SCHEMA.size), np.float32)
+    labels[:, 0] = labels[:, N_SUB] = 1
+    model.fit(unit_images(8), labels, epochs=1, verbose=0)
+    for name in strided:
+        np.testing.assert_array_equal(model.get_layer(name).get_weights()[0][:, :, 0, 0], taps)

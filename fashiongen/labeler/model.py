@@ -11,6 +11,7 @@ import socket
 from pathlib import Path
 
 import keras
+import numpy as np
 from keras import layers, ops
 
 from fashiongen.errors import ClassifierError
@@ -38,6 +39,7 @@ def build_classifier(
     width: int = DEFAULT_WIDTH,
     shift: float = DEFAULT_SHIFT,
     sigmoids: bool = False,
+    anti_alias: bool = False,
 ) -> keras.Model:
     """A compiled-ready (not compiled) functional model: image in [0, 1] -> `schema.size` scores,
     named "scores": each head's softmax side by side, or (arch paper) a sigmoid per column.
@@ -47,7 +49,7 @@ def build_classifier(
     stage's filters, doubled at each later stage; `shift` (arch compact): the largest random shift
     in training, as a share of the image (0: flips only, the recipe of the labeler shipped in November).
     `sigmoids`: end in a sigmoid per column, as the paper (and arch paper always) does, instead of a
-    softmax per head.
+    softmax per head. `anti_alias` (arch compact): blur before every downsampling (`compact_blocks`).
     """
     inputs = keras.Input(IMAGE_SHAPE, name="image")
     if arch == "paper":
@@ -65,7 +67,7 @@ def build_classifier(
         x = layers.GlobalAveragePooling2D(name="features")(x)
         x = layers.Dropout(0.2, name="dropout")(x)
     elif arch == "compact":
-        x = _compact_features(inputs, width, shift)
+        x = _compact_features(inputs, width, shift, anti_alias)
     else:
         raise ValueError(f"unknown architecture {arch!r}; valid: {', '.join(ARCHITECTURES)}")
     if arch == "paper" or sigmoids:
@@ -99,32 +101,53 @@ class HeadsCrossentropy(keras.losses.Loss):
         return {**super().get_config(), "slices": {str(i): [a, b] for i, (a, b) in enumerate(self.bounds)}}
 
 
-def _compact_features(inputs, width: int, shift: float):
+def _compact_features(inputs, width: int, shift: float, anti_alias: bool = False):
     """The `compact` arch below its scores: flips and small shifts (training only), 4 stages of two
     3x3 convolutions, pooled features, dropout."""
     # only active in training; shifted-in pixels are white, like the photos' backgrounds
     x = layers.RandomFlip("horizontal", name="augment_flip")(inputs)
     if shift > 0:
         x = layers.RandomTranslation(shift, shift, fill_mode="constant", fill_value=1.0, name="augment_shift")(x)
-    x = compact_blocks(x, width)
+    x = compact_blocks(x, width, anti_alias=anti_alias)
     x = layers.GlobalAveragePooling2D(name="features")(x)
     x = layers.Dropout(0.3, name="dropout")(x)
     return x
 
 
-def compact_blocks(x, width: int, batch_norm: bool = True):
+def compact_blocks(x, width: int, batch_norm: bool = True, anti_alias: bool = False):
     """The compact arch's 4 stages of two 3x3 convolutions (conv{stage}_{n}, relu{stage}_{n}),
-    max-pooled between stages. Without `batch_norm`: the perceptual distance's random network."""
+    max-pooled between stages. Without `batch_norm`: the perceptual distance's random network.
+
+    `anti_alias`: Zhang 2019's recipe ("Making convolutional networks shift-invariant again"): the
+    first convolution runs at full resolution and every downsampling is a fixed binomial blur
+    before the stride (max-pooling keeps its max, at stride 1). Strides without a blur fold fine
+    patterns into coarse features, which a decoder trained against them can exploit."""
     for stage, filters in enumerate((width, 2 * width, 4 * width, 8 * width), start=1):
         for conv in (1, 2):
             # a stride-2 first convolution: 4x less compute than full resolution, ~same accuracy
-            stride = 2 if (stage, conv) == (1, 1) else 1
+            stride = 2 if (stage, conv) == (1, 1) and not anti_alias else 1
             x = layers.Conv2D(filters, 3, strides=stride, padding="same", use_bias=False, name=f"conv{stage}_{conv}")(x)
             if batch_norm:
                 x = layers.BatchNormalization(momentum=0.9, name=f"bn{stage}_{conv}")(x)
             x = layers.ReLU(name=f"relu{stage}_{conv}")(x)
+            if anti_alias and (stage, conv) == (1, 1):
+                x = _blur_pool(x, "blur1_1")
         if stage < 4:  # stage 4 works on 5x4 already; pooling further would discard layout
-            x = layers.MaxPooling2D(2, name=f"pool{stage}")(x)
+            if anti_alias:
+                x = layers.MaxPooling2D(2, strides=1, padding="same", name=f"pool{stage}")(x)
+                x = _blur_pool(x, f"blur{stage}")
+            else:
+                x = layers.MaxPooling2D(2, name=f"pool{stage}")(x)
+    return x
+
+
+def _blur_pool(x, name: str):
+    """A 3x3 binomial blur ([1, 2, 1] outer itself, summing to 1) per channel, then stride 2; fixed
+    weights, saved with the model like any layer's."""
+    blur = layers.DepthwiseConv2D(3, strides=2, padding="same", use_bias=False, trainable=False, name=name)
+    x = blur(x)
+    taps = np.outer([1.0, 2.0, 1.0], [1.0, 2.0, 1.0]) / 16.0
+    blur.set_weights([np.tile(taps[:, :, None, None], (1, 1, x.shape[-1], 1)).astype("float32")])
     return x
 
 
