@@ -26,7 +26,7 @@ from fashiongen.dataset import load_dataset  # noqa: E402
 from fashiongen.errors import DatasetError, GeneratorError  # noqa: E402
 from fashiongen.files import check_writable  # noqa: E402
 from fashiongen.generator.generator import Generator  # noqa: E402
-from fashiongen.generator.kernel import MIN_PHOTOS, SPREAD  # noqa: E402
+from fashiongen.generator.kernel import MIN_PHOTOS, RARE_FROM_PAIR, SPREAD  # noqa: E402
 from fashiongen.generator.prior import PRIOR_FILE  # noqa: E402
 from fashiongen.model_folder import CARD_FILE, GENERATOR  # noqa: E402
 from fashiongen.paths import DEFAULT_DATA_DIR  # noqa: E402
@@ -46,6 +46,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--min-photos", type=int, default=MIN_PHOTOS,
                         help="keys with fewer training photos draw from their Gaussian instead (default: "
                              f"{MIN_PHOTOS})")
+    parser.add_argument("--rare-keys", choices=("pair", "gaussian"), default="pair" if RARE_FROM_PAIR else "gaussian",
+                        help="what a key with fewer than --min-photos photos draws: a residual of any photo of its "
+                             "(sub-category, gender) pair, or its Gaussian (default: %(default)s)")
     parser.add_argument("--cache-dir", type=Path, default=None, help="decoded-image cache folder")
     args = parser.parse_args(argv)
     args.argv = command_line(argv)  # for the model card
@@ -69,7 +72,8 @@ def fit(args: argparse.Namespace) -> dict:
     except ValueError as error:
         raise GeneratorError(str(error)) from None
     conditions = generator.schema.encode_frame(dataset.styles.iloc[rows])
-    kernel = generator.fit_kernel(dataset.images[rows], conditions, args.spread, args.min_photos)
+    kernel = generator.fit_kernel(dataset.images[rows], conditions, args.spread, args.min_photos,
+                                  rare_from_pair=args.rare_keys == "pair")
     summary = kernel.describe() | {"fitted_on": f"training part of the card's split ({len(rows):,} rows), "
                                                 "the encoder's mean codes as saved",
                                    "command": script_command("fit_prior_kernel.py", args.argv)}

@@ -26,7 +26,7 @@ from helpers import (
 from fashiongen.errors import GeneratorError
 from fashiongen.generator.cvae import build_generator
 from fashiongen.generator.generator import Generator
-from fashiongen.generator.kernel import LEVELS, ResidualKernel
+from fashiongen.generator.kernel import LEVELS, RARE_FROM_PAIR, ResidualKernel
 from fashiongen.generator.prior import PRIOR_FILE, LatentPrior
 
 cli = load_script(REPO / "scripts" / "fit_prior_kernel.py")
@@ -68,6 +68,35 @@ def test_keys_with_fewer_photos_than_the_minimum_draw_from_their_gaussian() -> N
     np.testing.assert_array_equal(has, [True, False])
     with pytest.raises(ValueError, match="2 keys but 1 choices"):
         kernel.draw(np.array([0, 2]), np.array([0.5]))
+
+
+def test_rare_keys_can_draw_from_any_photo_of_their_pair() -> None:
+    """Keys 0 and 1 are two colours of pair 0, key 2 alone in pair 1; key 1 (one photo) and key 2
+    (one photo) are under the minimum of 2. With rare_from_pair, key 1 draws among all three photos
+    of pair 0; key 2's pair has too few too, so it keeps the Gaussian; keys with enough photos and
+    kernels without the flag draw as before."""
+    residuals, step, keys = np.array([[1], [2], [3], [10]], np.int8), np.array([0.5], np.float32), np.array([0, 0, 1, 2])
+    pair_of_key = np.array([0, 0, 1])
+    rows, choice = np.array([1, 1, 1, 2, 0]), np.array([0.1, 0.5, 0.9, 0.5, 0.9])
+    pooled = ResidualKernel(residuals, step, keys, 0.3, min_photos=2, rare_from_pair=True)
+    drawn, has = pooled.draw(rows, choice, pair_of_key)
+    np.testing.assert_array_equal(has, [True, True, True, False, True])
+    np.testing.assert_allclose(drawn[:, 0], [0.5, 1.0, 1.5, 0.0, 1.0])
+    for kernel, pairs in ((pooled, None), (ResidualKernel(residuals, step, keys, 0.3, min_photos=2), pair_of_key)):
+        drawn, has = kernel.draw(rows, choice, pairs)
+        np.testing.assert_array_equal(has, [False, False, False, False, True])
+
+
+def test_a_saved_kernel_keeps_its_rare_key_choice_and_older_files_keep_the_gaussian(tmp_path: Path) -> None:
+    prior, codes, conditions = fitted()
+    _, keys = prior._pairs_of(conditions)
+    for rare_from_pair in (True, False):
+        prior.with_kernel(ResidualKernel.fit(codes, keys, 0.3, rare_from_pair=rare_from_pair)).save(tmp_path / PRIOR_FILE)
+        assert LatentPrior.load(tmp_path / PRIOR_FILE).kernel.rare_from_pair is rare_from_pair
+    with np.load(tmp_path / PRIOR_FILE) as saved:
+        older = {name: saved[name] for name in saved.files if name != "kernel_rare_from_pair"}
+    np.savez(tmp_path / PRIOR_FILE, **older)
+    assert LatentPrior.load(tmp_path / PRIOR_FILE).kernel.rare_from_pair is False
 
 
 def test_with_a_choice_a_code_is_centre_plus_residual_plus_the_kernels_share_of_the_spread() -> None:
@@ -152,6 +181,7 @@ def test_the_script_gives_a_generators_prior_a_kernel_of_its_training_photos(gen
     after = Generator.load(folder)
     np.testing.assert_array_equal(after.prior.means, before.prior.means)  # the Gaussians stay
     assert after.prior.kernel.spread == 0.2 and 0 < len(after.prior.kernel.keys)
+    assert after.prior.kernel.rare_from_pair is RARE_FROM_PAIR
     card = json.loads((folder / "model_card.json").read_text())
     assert card["latent_prior"]["kernel"]["photos"] == len(after.prior.kernel.keys)
     assert "--spread 0.2" in card["latent_prior"]["kernel"]["command"]
@@ -171,7 +201,8 @@ def test_the_script_refuses_a_generator_without_a_prior_in_one_line(tiny, tmp_pa
 
 
 def test_help_names_every_flag(capsys) -> None:
-    assert_help_mentions(cli.main, ["--data-dir", "--generator", "--spread", "--min-photos", "--cache-dir"], capsys)
+    assert_help_mentions(cli.main, ["--data-dir", "--generator", "--spread", "--min-photos", "--rare-keys", "--cache-dir"],
+                         capsys)
 
 
 @pytest.mark.parametrize("flags", [["--spread", "-1"], ["--spread", "nan"], ["--min-photos", "0"]])

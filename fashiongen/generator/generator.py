@@ -11,7 +11,7 @@ import numpy as np
 from fashiongen.batches import to_unit_float
 from fashiongen.errors import GeneratorError
 from fashiongen.generator.architectures import ARCHITECTURES
-from fashiongen.generator.kernel import MIN_PHOTOS, SPREAD, ResidualKernel
+from fashiongen.generator.kernel import MIN_PHOTOS, RARE_FROM_PAIR, SPREAD, ResidualKernel
 from fashiongen.generator.prior import PRIOR_FILE, LatentPrior
 from fashiongen.imaging import IMAGE_SHAPE
 from fashiongen.model_folder import (
@@ -142,7 +142,8 @@ class Generator:
         return self.prior
 
     def fit_kernel(self, images: np.ndarray, conditions: np.ndarray, spread: float = SPREAD,
-                   min_photos: int = MIN_PHOTOS, batch_size: int = 512) -> ResidualKernel:
+                   min_photos: int = MIN_PHOTOS, batch_size: int = 512,
+                   rare_from_pair: bool = RARE_FROM_PAIR) -> ResidualKernel:
         """Give the latent prior (and keep) a residual kernel of training images (uint8) and their
         one-hot conditions: each one's code minus its key's mean (ResidualKernel.fit)."""
         if self.prior is None:
@@ -153,7 +154,7 @@ class Generator:
             raise GeneratorError(f"none of the {len(keys):,} training images has labels the latent prior knows; "
                                  "is it the dataset the generator was trained on?")
         codes, _ = self.encode(images, conditions, batch_size)
-        self.prior = self.prior.with_kernel(ResidualKernel.fit(codes, keys, spread, min_photos))
+        self.prior = self.prior.with_kernel(ResidualKernel.fit(codes, keys, spread, min_photos, rare_from_pair))
         return self.prior.kernel
 
     def encode(self, images: np.ndarray, conditions: np.ndarray,

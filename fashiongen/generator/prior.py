@@ -170,7 +170,7 @@ class LatentPrior:
         centres = self._centres(conditions, pairs)
         if self.kernel is None or choice is None:
             return (centres + spread).astype(np.float32)
-        residuals, has = self.kernel.draw(pairs, choice)
+        residuals, has = self.kernel.draw(pairs, choice, self.scale_of_key)
         kernel_codes = centres + residuals + self.kernel.spread * spread
         return np.where(has[:, None], kernel_codes, centres + spread).astype(np.float32)
 
