@@ -56,9 +56,9 @@ FLOOR, FLOOR_COLUMN = "real_floor", "real photos (floor)"
 RESERVED = (FLOOR, "notes", "split")  # the report's other keys
 ROWS = [("val_loss", "validation loss (paper's)", "{:.4f}"), ("rounded_accuracy", "rounded accuracy", "{:.4f}"),
         ("mse", "MSE", "{:.5f}"), ("ssim", "SSIM", "{:.4f}"),
-        ("conditional_subCategory_accuracy", "conditional subCategory acc.", "{:.3f}"),
-        ("conditional_gender_accuracy", "conditional gender acc.", "{:.3f}"),
-        ("conditional_baseColour_accuracy", "conditional baseColour acc.", "{:.3f}"),
+        *((f"conditional_{head}{part}", label, "{:.3f}") for head in ("subCategory", "gender", COLOUR)
+          for part, label in (("_accuracy", f"conditional {head} acc., all pairs"),
+                              ("_accuracy_real_pairs", "  on the pairs real photos have"))),
         ("frechet_distance", "Fréchet distance (classifier features)", "{:.2f}"),
         ("frechet_over_floor", "Fréchet distance / floor's", "{:.1f}x"),
         ("knn_precision", "k-NN precision (k=3)", "{:.3f}"), ("knn_recall", "k-NN recall (k=3)", "{:.3f}"),
@@ -68,8 +68,10 @@ ROWS = [("val_loss", "validation loss (paper's)", "{:.4f}"), ("rounded_accuracy"
         ("texture_ratio", "texture (worst 5x5 bins, periods < 4 px) / real", "{:.2f}"),
         ("pattern_ratio", "pattern (worst sub-category, periods 4-16 px) / real", "{:.2f}"),
         ("pattern_subCategory", "  in", "{}")]
-# the floor column's conditional accuracies: the same measure on real validation photos
-FLOOR_CONDITIONAL = {f"conditional_{head}_accuracy": f"{head}_accuracy" for head in ("subCategory", "gender", COLOUR)}
+# the floor column's conditional accuracies: the same measure on real validation photos, which do not
+# have every pair generation draws; beside the generators' numbers over the same pairs
+FLOOR_CONDITIONAL = {f"conditional_{head}_accuracy_real_pairs": f"{head}_accuracy"
+                     for head in ("subCategory", "gender", COLOUR)}
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -173,7 +175,7 @@ def print_table(reports: dict[str, dict], floor: dict) -> None:
                                            for column, w in zip(columns.values(), widths)))
     print(f"{FLOOR_COLUMN}: {floor['n']} training photos with the validation rows' labels "
           f"(matched by {_matches(floor['matched_by'])}); its conditional accuracies are the real validation "
-          f"photos' own, over {reference['pairs']} pairs.")
+          f"photos' own, over the {reference['pairs']} pairs they have.")
 
 
 def _over(value: float | None, floor: float | None) -> float | None:

@@ -26,7 +26,8 @@ generate_cli = load_script(GENERATE)
 evaluate_cli = load_script(REPO / "scripts" / "evaluate_generator.py")
 fit_cli = load_script(REPO / "scripts" / "fit_generator_prior.py")
 REPORT_KEYS = ("val_loss", "rounded_accuracy", "mse", "ssim", "conditional_subCategory_accuracy",
-               "conditional_gender_accuracy", "frechet_distance")
+               "conditional_gender_accuracy", "conditional_subCategory_accuracy_real_pairs",
+               "conditional_gender_accuracy_real_pairs", "frechet_distance")
 
 
 # ----------------------------------------------------------------------------- generate.py
@@ -243,6 +244,24 @@ def test_evaluate_compares_named_generators_with_the_floor(tiny, models, tiny_sh
     sharpness = next(row for row in rows if row.startswith("sharpness"))
     assert sharpness.split()[-3:] == [f"{reports[name]['sharpness_ratio']:.2f}" for name in ("mine", "theirs")] + [
         f"{floor['sharpness_ratio']:.2f}"]
+
+
+def test_the_table_sets_real_photos_beside_generated_images_on_the_same_pairs(capsys) -> None:
+    """Real photos are scored on the pairs the validation part has, so their conditional accuracy
+    stands on the rows over those pairs, not on the rows over every pair generation draws."""
+    report = {"conditional_subCategory_accuracy": 0.890, "conditional_subCategory_accuracy_real_pairs": 0.942,
+              "frechet_distance": 3.0}
+    floor = {"n": 10, "matched_by": {"any": 10}, "frechet_distance": 1.5,
+             "real_validation_conditional_accuracy": {"subCategory_accuracy": 0.930, "gender_accuracy": 0.725,
+                                                      "baseColour_accuracy": None, "pairs": 58}}
+    evaluate_cli.print_table({"mine": report}, floor)
+    rows = capsys.readouterr().out.splitlines()
+    all_pairs = next(row for row in rows if row.startswith("conditional subCategory acc., all pairs"))
+    same_pairs = rows[rows.index(all_pairs) + 1]
+    assert all_pairs.split()[-2:] == ["0.890", "n/a"]
+    assert " ".join(same_pairs.split()[:6]) == "on the pairs real photos have" and same_pairs.split()[-2:] == [
+        "0.942", "0.930"]
+    assert "over the 58 pairs they have" in rows[-1]
 
 
 def test_evaluate_defaults_to_the_shipped_generators_that_exist(tiny, models, tiny_shipped, tmp_path: Path,

@@ -489,14 +489,35 @@ def real_conditional_reference(labeler: Labeler, dataset, split, real: RealValid
                                      colour=COLOUR in labeler.schema.heads)
 
 
+def accuracy_on_real_pairs(per_pair: list[dict], styles: pd.DataFrame, colours: Iterable[str] | None = None) -> dict:
+    """conditional_accuracy's per-pair entries averaged over only the pairs real_conditional_accuracy
+    scores on the photos `styles`: those with at least one photo, and for the colour those with a
+    photo of a colour in `colours` (None: no colour). A pair no validation photo has (the rarest,
+    where generated images are labelled worst) is left out, so both sides measure the same pairs."""
+    present = set(zip(styles["subCategory"], styles["gender"]))
+    coloured = (set() if colours is None else
+                set(zip(*(styles.loc[styles[COLOUR].isin(list(colours)), column] for column in ("subCategory", "gender")))))
+    result = {}
+    for column, kept in (("subCategory", present), ("gender", present), (COLOUR, coloured)):
+        values = [entry[f"{column}_accuracy"] for entry in per_pair
+                  if (entry["subCategory"], entry["gender"]) in kept and f"{column}_accuracy" in entry]
+        result[f"{column}_accuracy"] = float(np.mean(values)) if values else None
+    return result | {"pairs": sum((entry["subCategory"], entry["gender"]) in present for entry in per_pair)}
+
+
 def _conditional_results(generator: Generator, labeler: Labeler, real: RealValidation, pairs, seeds: int,
                          colour: bool) -> dict:
     conditional = conditional_accuracy(generator, labeler, pairs, seeds=seeds)
+    same = accuracy_on_real_pairs(conditional["per_pair"], real.styles, labeler.schema.heads[COLOUR] if colour else None)
     return {
         "conditional_subCategory_accuracy": conditional["subCategory_accuracy"],
         "conditional_gender_accuracy": conditional["gender_accuracy"],
         f"conditional_{COLOUR}_accuracy": conditional[f"{COLOUR}_accuracy"],
         "conditional_pairs": len(pairs),
+        # the same over the pairs the real photos' reference below is scored on: the like-for-like comparison
+        **{f"conditional_{column}_accuracy_real_pairs": same[f"{column}_accuracy"]
+           for column in ("subCategory", "gender", COLOUR)},
+        "conditional_real_pairs": same["pairs"],
         "conditional_per_pair": conditional["per_pair"],
         # what real validation photos of the same pairs score: the ceiling an honest generator can expect
         "real_validation_conditional_accuracy": real_conditional_accuracy(labeler.schema, real.scores, real.styles,
