@@ -203,7 +203,8 @@ def build_model(args: GeneratorTrainingConfig, strategy, labeler: Labeler, data:
                 perceptual_labeler = Labeler.load(args.perceptual_classifier)
                 network, perceptual_command = perceptual_labeler.model, perceptual_labeler.card.get("command")
             perceptual = PerceptualDistance(network, COMPACT_LAYERS[:args.perceptual_blocks],
-                                            shift=args.perceptual_shift, seed=args.seed + 1)  # not the model's stream
+                                            shift=args.perceptual_shift, seed=args.seed + 1,  # not the model's stream
+                                            blur=args.perceptual_blur)
         # a warm start's prior draws the codes of the images the discriminator judges, as generation does
         steps = lambda epochs: int(epochs * steps_per_epoch)  # noqa: E731
         adversarial = dict(adversarial=args, adversarial_start=steps(args.adversarial_start_epochs),

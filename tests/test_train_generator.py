@@ -306,20 +306,23 @@ def test_the_kl_weight_reaches_the_model(tiny, tmp_path: Path, arch: str) -> Non
     assert float(model._kl_weight_now()) == pytest.approx(0.1)
 
 
-@pytest.mark.parametrize(("blocks", "layers", "shift"),
-                         [("4", COMPACT_LAYERS, "0"), ("2", ("relu1_2", "relu2_2"), "8")])
-def test_the_perceptual_blocks_and_shift_reach_the_model(tiny, tmp_path: Path, blocks: str, layers: tuple,
-                                                         shift: str) -> None:
+@pytest.mark.parametrize(("blocks", "layers", "shift", "blur"),
+                         [("4", COMPACT_LAYERS, "0", "0"), ("2", ("relu1_2", "relu2_2"), "8", "2")])
+def test_the_perceptual_blocks_shift_and_blur_reach_the_model(tiny, tmp_path: Path, blocks: str, layers: tuple,
+                                                              shift: str, blur: str) -> None:
     import tensorflow as tf
 
     args = cli.parse_args(tiny_args(tiny, tmp_path, "--arch", "vaegan", "--perceptual-weight", "1",
                                     "--perceptual-classifier", str(tiny.classifier), "--perceptual-blocks", blocks,
-                                    "--perceptual-shift", shift))
+                                    "--perceptual-shift", shift, "--perceptual-blur", blur))
     labeler = Labeler.load(tiny.classifier)
     model = cli.build_model(args, tf.distribute.get_strategy(), labeler, cli.load_data(args, labeler)).model
     compared = [tuple(output.shape) for output in model.perceptual.features.outputs]
     assert compared == [tuple(labeler.model.get_layer(name).output.shape) for name in layers]
     assert model.perceptual.shift == int(shift)
+    assert (model.perceptual.blur_taps is None) == (blur == "0")
+    if blur != "0":  # a 2 px Gaussian cut at 3 sigma: 13 taps
+        assert len(model.perceptual.blur_taps) == 13
 
 
 def test_random_perceptual_features_reach_the_model(tiny, tmp_path: Path) -> None:

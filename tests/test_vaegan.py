@@ -22,6 +22,7 @@ from fashiongen.generator.cvae import build_generator
 from fashiongen.generator import snapshots
 from fashiongen.generator.generator import Generator, to_uint8
 from fashiongen.generator import refine as refine_module
+from fashiongen.generator import perceptual as perceptual_module
 from fashiongen.generator import vaegan
 from fashiongen.generator.perceptual import COMPACT_LAYERS, PerceptualDistance, random_features
 from fashiongen.generator.prior import LatentPrior
@@ -616,6 +617,25 @@ def test_the_perceptual_distance_can_see_both_images_at_one_random_offset() -> N
         seen.update(matches)
     assert len(seen) > 1
     np.testing.assert_allclose(np.asarray(fixed.distance(images, other)), by_offset[(2, 2)], rtol=1e-5)
+
+
+def test_a_blurred_perceptual_distance_cannot_see_a_fine_pattern() -> None:
+    """With a blur of 2 px, a pattern of period 4 px (the plaid's scale is 6-8 px) on top of an image
+    moves the distance less than a fifth as much as it does unblurred, while a shape-scale change
+    (the image moved by 6 px) still shows; the blur is a mirrored-edge Gaussian, so a flat image stays flat."""
+    classifier = build_classifier(SCHEMA, arch="compact")
+    images, _ = fixed_batch(4)
+    images = np.asarray(perceptual_module.blurred(images, perceptual_module.gaussian_taps(3.0)))  # smooth shapes
+    rows, columns = np.indices(images.shape[1:3])
+    plaid = 0.1 * np.sin(2 * np.pi * rows / 4)[..., None] * np.sin(2 * np.pi * columns / 4)[..., None]
+    patterned = np.clip(images + plaid.astype(np.float32), 0.0, 1.0)
+    moved = np.roll(images, 6, axis=2)
+    sharp, soft = PerceptualDistance(classifier), PerceptualDistance(classifier, blur=2.0)
+    assert np.asarray(soft.distance(images, patterned)).mean() < 0.2 * np.asarray(sharp.distance(images, patterned)).mean()
+    assert np.asarray(soft.distance(images, moved)).mean() > 0.2 * np.asarray(sharp.distance(images, moved)).mean()
+    np.testing.assert_allclose(np.asarray(perceptual_module.blurred(np.ones((1, 80, 60, 3), np.float32),
+                                                                    perceptual_module.gaussian_taps(2.0))), 1.0,
+                               atol=1e-6)
 
 
 def test_random_features_are_seeded_and_every_block_tells_images_apart() -> None:

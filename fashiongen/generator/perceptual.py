@@ -48,7 +48,7 @@ class PerceptualDistance:
     classifier is frozen (its layers set untrainable) so that no loss moves it."""
 
     def __init__(self, classifier: keras.Model, layers: tuple[str, ...] = COMPACT_LAYERS, shift: int = 0,
-                 seed: int | None = None) -> None:
+                 seed: int | None = None, blur: float = 0.0) -> None:
         missing = [name for name in layers if name not in {layer.name for layer in classifier.layers}]
         if missing:
             raise GeneratorError(f"the perceptual classifier has no layer {', '.join(missing)}: it takes a "
@@ -61,6 +61,9 @@ class PerceptualDistance:
         # the decoder painted a plaid of its cell size on watches, 2026-12-04-decoder-ceiling.md)
         self.shift = shift
         self.seed_generator = keras.random.SeedGenerator(seed) if shift > 0 else None
+        # a Gaussian blur of both images first: the plaid of 6-8 px cells survives any choice of blocks
+        # or offset (2026-12-06 plaid note), so the classifier may only see what is coarser than it
+        self.blur_taps = gaussian_taps(blur) if blur > 0 else None
 
     def distance(self, a, b):
         """(rows,) distances; 0 for identical images."""
@@ -68,7 +71,10 @@ class PerceptualDistance:
         if self.shift > 0:  # one offset for both: the distance compares them position by position
             offset = random_offset(self.shift, self.seed_generator)
             a, b = shifted(a, offset, self.shift), shifted(b, offset, self.shift)
-        both = self.features(ops.concatenate([a, b]), training=False)  # one call: half the overhead
+        both = ops.concatenate([a, b])
+        if self.blur_taps is not None:
+            both = blurred(both, self.blur_taps)
+        both = self.features(both, training=False)  # one call: half the overhead
         if not isinstance(both, (list, tuple)):  # a model of one output returns it bare (--perceptual-blocks 1)
             both = [both]
         total = 0.0
@@ -76,3 +82,20 @@ class PerceptualDistance:
             unit = features / (ops.sqrt(ops.sum(ops.square(features), axis=-1, keepdims=True)) + 1e-10)
             total = total + ops.mean(ops.sum(ops.square(unit[:n] - unit[n:]), axis=-1), axis=(1, 2))
         return total
+
+
+def gaussian_taps(sigma: float) -> np.ndarray:
+    """A normalised 1-D Gaussian of `sigma` pixels, cut at 3 sigma."""
+    radius = max(1, int(np.ceil(3 * sigma)))
+    taps = np.exp(-0.5 * (np.arange(-radius, radius + 1) / sigma) ** 2)
+    return (taps / taps.sum()).astype(np.float32)
+
+
+def blurred(images, taps: np.ndarray):
+    """[0, 1] NHWC images blurred per channel by `taps` along rows, then columns; the edges mirrored
+    in, so a white background stays white."""
+    radius, channels = len(taps) // 2, images.shape[-1]
+    padded = ops.pad(images, ((0, 0), (radius, radius), (radius, radius), (0, 0)), mode="symmetric")
+    rows = ops.convert_to_tensor(np.tile(taps[:, None, None, None], (1, 1, channels, 1)))
+    columns = ops.convert_to_tensor(np.tile(taps[None, :, None, None], (1, 1, channels, 1)))
+    return ops.depthwise_conv(ops.depthwise_conv(padded, rows, padding="valid"), columns, padding="valid")

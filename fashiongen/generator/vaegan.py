@@ -81,6 +81,10 @@ class AdversarialConfig:
                                       "the perceptual classifier sees them (0: never), so its pooling grid "
                                       "never lines up with the image for long; a fixed grid painted a plaid "
                                       "on watches (docs/experiments/2026-12-04-decoder-ceiling.md)")
+    perceptual_blur: float = option(0.0, "vaegan, with --perceptual-weight: both images are blurred by a Gaussian "
+                                         "of this sigma in pixels before the perceptual classifier sees them (0: "
+                                         "never), so the term compares shapes and colours and gains nothing from a "
+                                         "pattern finer than the blur (docs/experiments/2026-12-07-perceptual-blur.md)")
     adaptive_weight_reference: str = option("nll", "vaegan: the loss whose gradient the adaptive weight matches "
                                                    "the adversarial term's to: 'nll', the reconstruction with the "
                                                    "feature-matching and perceptual terms (latent diffusion's), or "
