@@ -7,7 +7,8 @@ generator would score. Reconstruction: the paper's loss (reconstruction BCE + KL
 accuracy under its exact definitions, MSE and SSIM. Conditional accuracy: for every (sub-category,
 gender) pair of the training data, images from many seeds, labeled by the classifier, every pair
 weighing alike, per head (colour too for a colour-controlled generator judged by a labeler with a
-colour head); the floor column gives the same measure on real validation photos. Fréchet distance,
+colour head), and again over only the pairs that have validation photos, where the floor column
+gives the same measure on real validation photos (rare pairs have none to score). Fréchet distance,
 k-NN precision/recall and density/coverage between one generated image per validation row and the
 real validation photos, on the classifier's penultimate features: Inception weights cannot be
 downloaded here, so the numbers compare models with each other, not with published FIDs. Sharpness:

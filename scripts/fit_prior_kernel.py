@@ -44,8 +44,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--spread", type=float, default=SPREAD,
                         help=f"share of each key's Gaussian spread drawn around a residual (default: {SPREAD:g})")
     parser.add_argument("--min-photos", type=int, default=MIN_PHOTOS,
-                        help="keys with fewer training photos draw from their Gaussian instead (default: "
-                             f"{MIN_PHOTOS})")
+                        help="keys with fewer training photos draw from their Gaussian (or, with --rare-keys pair, "
+                             f"their pair's residuals) instead (default: {MIN_PHOTOS})")
     parser.add_argument("--rare-keys", choices=("pair", "gaussian"), default="pair" if RARE_FROM_PAIR else "gaussian",
                         help="what a key with fewer than --min-photos photos draws: a residual of any photo of its "
                              "(sub-category, gender) pair, or its Gaussian (default: %(default)s)")

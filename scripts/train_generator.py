@@ -43,7 +43,7 @@ from fashiongen.errors import ClassifierError, DatasetError, GeneratorError, Tra
 from fashiongen.generator.cvae import build_generator  # noqa: E402
 from fashiongen.generator.generator import COLOUR, Generator  # noqa: E402
 from fashiongen.generator.judge import LabelConsistency  # noqa: E402
-from fashiongen.generator.perceptual import COMPACT_LAYERS, PerceptualDistance, random_features  # noqa: E402
+from fashiongen.generator.perceptual import MAX_BLUR, COMPACT_LAYERS, PerceptualDistance, random_features  # noqa: E402
 from fashiongen.generator.quality import reconstruction_metrics  # noqa: E402
 from fashiongen.generator.snapshots import EpochGrids  # noqa: E402
 from fashiongen.generator.vaegan import AdversarialConfig, AdversarialStart  # noqa: E402
@@ -127,6 +127,10 @@ def parse_args(argv: list[str] | None) -> GeneratorTrainingConfig:
         parser.error(f"--perceptual-shift cannot be negative, got {config.perceptual_shift}")
     if config.perceptual_shift and config.perceptual_weight == 0:
         parser.error("--perceptual-shift needs --perceptual-weight")
+    if not 0 <= config.perceptual_blur <= MAX_BLUR:  # NaN fails too; wider would pad past the image
+        parser.error(f"--perceptual-blur must be 0-{MAX_BLUR:g} pixels, got {config.perceptual_blur:g}")
+    if config.perceptual_blur and config.perceptual_weight == 0:
+        parser.error("--perceptual-blur needs --perceptual-weight")
     perceptual = config.perceptual_weight > 0
     features = (config.perceptual_classifier is not None) + config.perceptual_random
     if (perceptual and features != 1) or (features and not perceptual) or (perceptual and config.arch != "vaegan"):

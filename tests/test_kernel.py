@@ -71,27 +71,39 @@ def test_keys_with_fewer_photos_than_the_minimum_draw_from_their_gaussian() -> N
 
 
 def test_rare_keys_can_draw_from_any_photo_of_their_pair() -> None:
-    """Keys 0 and 1 are two colours of pair 0, key 2 alone in pair 1; key 1 (one photo) and key 2
-    (one photo) are under the minimum of 2. With rare_from_pair, key 1 draws among all three photos
-    of pair 0; key 2's pair has too few too, so it keeps the Gaussian; keys with enough photos and
-    kernels without the flag draw as before."""
-    residuals, step, keys = np.array([[1], [2], [3], [10]], np.int8), np.array([0.5], np.float32), np.array([0, 0, 1, 2])
-    pair_of_key = np.array([0, 0, 1])
-    rows, choice = np.array([1, 1, 1, 2, 0]), np.array([0.1, 0.5, 0.9, 0.5, 0.9])
+    """Keys 0 and 2 are two colours of pair 0, key 1 alone in pair 1 (pairs need not follow the
+    keys' order); keys 1 and 2 have one photo each, under the minimum of 2. With rare_from_pair,
+    key 2 draws among the three photos of pair 0 (photos 0, 1 and 3); key 1's pair has too few
+    too, so it keeps the Gaussian; a key with enough photos, and a kernel without the flag or
+    without the pairs, draws as before."""
+    residuals, step = np.array([[1], [2], [3], [10]], np.int8), np.array([0.5], np.float32)
+    keys, pair_of_key = np.array([0, 0, 1, 2]), np.array([0, 1, 0])
+    rows, choice = np.array([2, 2, 2, 1, 0]), np.array([0.1, 0.5, 0.9, 0.5, 0.9])
     pooled = ResidualKernel(residuals, step, keys, 0.3, min_photos=2, rare_from_pair=True)
     drawn, has = pooled.draw(rows, choice, pair_of_key)
     np.testing.assert_array_equal(has, [True, True, True, False, True])
-    np.testing.assert_allclose(drawn[:, 0], [0.5, 1.0, 1.5, 0.0, 1.0])
+    np.testing.assert_allclose(drawn[:, 0], [0.5, 1.0, 5.0, 0.0, 1.0])
     for kernel, pairs in ((pooled, None), (ResidualKernel(residuals, step, keys, 0.3, min_photos=2), pair_of_key)):
         drawn, has = kernel.draw(rows, choice, pairs)
         np.testing.assert_array_equal(has, [False, False, False, False, True])
+
+
+def test_a_stretched_prior_still_knows_each_keys_pair() -> None:
+    """refined() with a stretch gives every key its own spread (scale_of_key then names keys, not
+    pairs); the kernel's rare keys must still find their pair."""
+    codes, conditions, _, _ = synthetic_codes(np.random.default_rng(0))
+    prior = LatentPrior.fit(codes, conditions, N_SUB)
+    stretched = prior.refined(np.zeros_like(prior.means), np.full_like(prior.means, 0.1))
+    np.testing.assert_array_equal(stretched.pair_of_key, prior.pair_of_key)
+    assert len(np.unique(stretched.scale_of_key)) == len(stretched.means)
 
 
 def test_a_saved_kernel_keeps_its_rare_key_choice_and_older_files_keep_the_gaussian(tmp_path: Path) -> None:
     prior, codes, conditions = fitted()
     _, keys = prior._pairs_of(conditions)
     for rare_from_pair in (True, False):
-        prior.with_kernel(ResidualKernel.fit(codes, keys, 0.3, rare_from_pair=rare_from_pair)).save(tmp_path / PRIOR_FILE)
+        kernel = ResidualKernel.fit(codes, keys, 0.3, rare_from_pair=rare_from_pair)
+        prior.with_kernel(kernel).save(tmp_path / PRIOR_FILE)
         assert LatentPrior.load(tmp_path / PRIOR_FILE).kernel.rare_from_pair is rare_from_pair
     with np.load(tmp_path / PRIOR_FILE) as saved:
         older = {name: saved[name] for name in saved.files if name != "kernel_rare_from_pair"}
@@ -187,6 +199,9 @@ def test_the_script_gives_a_generators_prior_a_kernel_of_its_training_photos(gen
     assert "--spread 0.2" in card["latent_prior"]["kernel"]["command"]
     assert set(before.card.get("latent_prior", {})) < set(card["latent_prior"])  # the Gaussians' entry stays
     assert "kernel" in capsys.readouterr().out
+    assert cli.main(["--data-dir", str(tiny.data_dir), "--cache-dir", str(tiny.cache), "--generator", str(folder),
+                     "--rare-keys", "pair"]) == 0
+    assert Generator.load(folder).prior.kernel.rare_from_pair is True
     # refitting the Gaussians loses the kernel (its residuals are the old keys'), and says so
     refit = load_script(REPO / "scripts" / "fit_generator_prior.py")
     assert refit.main(["--data-dir", str(tiny.data_dir), "--cache-dir", str(tiny.cache), "--generator", str(folder)]) == 0
@@ -201,8 +216,8 @@ def test_the_script_refuses_a_generator_without_a_prior_in_one_line(tiny, tmp_pa
 
 
 def test_help_names_every_flag(capsys) -> None:
-    assert_help_mentions(cli.main, ["--data-dir", "--generator", "--spread", "--min-photos", "--rare-keys", "--cache-dir"],
-                         capsys)
+    flags = ["--data-dir", "--generator", "--spread", "--min-photos", "--rare-keys", "--cache-dir"]
+    assert_help_mentions(cli.main, flags, capsys)
 
 
 @pytest.mark.parametrize("flags", [["--spread", "-1"], ["--spread", "nan"], ["--min-photos", "0"]])

@@ -37,7 +37,7 @@ FLAGS = (
     "--data-dir", "--out", "--run-dir", "--arch", "--backbone-weights", "--epochs", "--batch-size",
     "--learning-rate", "--split", "--seed", "--limit", "--paper-loop", "--resume", "--strategy",
     "--cpu-devices", "--cache-dir", "--quiet", "--replace", "--heads", "--shift", "--width", "--calibrate",
-    "--outlier-method",
+    "--outlier-method", "--anti-alias",
 )
 cli = load_script(SCRIPT)
 
@@ -289,6 +289,13 @@ def test_paper_arch_finishes(tiny_dataset: Path, tmp_path: Path, loop: bool, no_
     assert history_lengths(card) == {1}
     labeler = Labeler.load(tmp_path / "out")
     assert labeler.model.get_layer("head_dense").units == 1024
+
+
+def test_anti_alias_reaches_the_saved_classifier(tiny_dataset: Path, tmp_path: Path, no_figures) -> None:
+    assert cli.main(tiny_args(tiny_dataset, tmp_path, "--epochs", "1", "--anti-alias", "--no-calibrate")) == 0
+    layers = [layer.name for layer in Labeler.load(tmp_path / "out").model.layers]
+    assert {"blur1_1", "blur1", "blur2", "blur3"} <= set(layers)
+    assert "--anti-alias" in read_card(tmp_path / "out")["command"]
 
 
 def test_mirrored_strategy_on_two_cpu_devices(tiny_dataset: Path, tmp_path: Path) -> None:

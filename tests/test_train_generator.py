@@ -44,6 +44,7 @@ FLAGS = (
     "--adversarial-start-epochs", "--adversarial-ramp-epochs", "--discriminator-learning-rate",
     "--discriminator-shift", "--perceptual-weight", "--perceptual-classifier", "--perceptual-blocks",
     "--perceptual-shift", "--perceptual-random", "--adaptive-weight-reference", "--feature-matching-blocks",
+    "--perceptual-blur",
 )
 MODEL_FILES = sorted([ENCODER_FILE, DECODER_FILE, CONFIG_FILE, SCHEMA_FILE, CARD_FILE])
 
@@ -274,6 +275,9 @@ def test_freeze_encoder_without_init_from_is_one_line(tiny, tmp_path: Path, caps
     (("--arch", "vaegan", "--perceptual-shift", "4"), "--perceptual-shift needs --perceptual-weight"),
     (("--arch", "vaegan", "--perceptual-weight", "1", "--perceptual-classifier", "x", "--perceptual-shift", "-1"),
      "--perceptual-shift cannot be negative"),
+    (("--arch", "vaegan", "--perceptual-blur", "2"), "--perceptual-blur needs --perceptual-weight"),
+    *((("--arch", "vaegan", "--perceptual-weight", "1", "--perceptual-classifier", "x", "--perceptual-blur", blur),
+       "--perceptual-blur must be 0-8 pixels") for blur in ("-1", "nan", "9")),
     (("--arch", "vaegan", "--perceptual-weight", "1", "--perceptual-classifier", str(LABELER.shipped)),
      "must not be the shipped classifier"),
 ])

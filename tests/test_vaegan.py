@@ -631,8 +631,11 @@ def test_a_blurred_perceptual_distance_cannot_see_a_fine_pattern() -> None:
     patterned = np.clip(images + plaid.astype(np.float32), 0.0, 1.0)
     moved = np.roll(images, 6, axis=2)
     sharp, soft = PerceptualDistance(classifier), PerceptualDistance(classifier, blur=2.0)
-    assert np.asarray(soft.distance(images, patterned)).mean() < 0.2 * np.asarray(sharp.distance(images, patterned)).mean()
-    assert np.asarray(soft.distance(images, moved)).mean() > 0.2 * np.asarray(sharp.distance(images, moved)).mean()
+    def mean(distance: PerceptualDistance, other: np.ndarray) -> float:
+        return float(np.asarray(distance.distance(images, other)).mean())
+
+    assert mean(soft, patterned) < 0.2 * mean(sharp, patterned)
+    assert mean(soft, moved) > 0.2 * mean(sharp, moved)
     np.testing.assert_allclose(np.asarray(perceptual_module.blurred(np.ones((1, 80, 60, 3), np.float32),
                                                                     perceptual_module.gaussian_taps(2.0))), 1.0,
                                atol=1e-6)

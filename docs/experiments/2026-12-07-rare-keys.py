@@ -56,7 +56,8 @@ def asked(labeler: Labeler, images: np.ndarray, conditions: np.ndarray, schema, 
     out = {}
     for column in heads:
         mine = np.asarray(schema.heads[column], dtype=object)[conditions[:, schema.slices[column]].argmax(1)]
-        theirs = np.asarray(labeler.schema.heads[column], dtype=object)[scores[:, labeler.schema.slices[column]].argmax(1)]
+        names = np.asarray(labeler.schema.heads[column], dtype=object)
+        theirs = names[scores[:, labeler.schema.slices[column]].argmax(1)]
         out[column] = float(np.mean(mine == theirs))
     return out
 

@@ -28,8 +28,8 @@ class ResidualKernel:
     keys: np.ndarray  # (photos,) int64: the prior's key of each photo, ascending
     spread: float  # the share of the key's Gaussian spread drawn around each residual
     min_photos: int = MIN_PHOTOS  # keys with fewer draw from their Gaussian (or their pair's residuals)
-    # keys with fewer than min_photos draw their pair's photos' residuals (RARE_FROM_PAIR); False for
-    # kernels saved before there was the choice, so their pixels stay as they were
+    # keys with fewer than min_photos draw their pair's photos' residuals (fit's default: RARE_FROM_PAIR;
+    # from_arrays reads kernels saved before there was the choice as False, so their pixels stay)
     rare_from_pair: bool = False
 
     @classmethod

@@ -25,6 +25,9 @@ from fashiongen.imaging import IMAGE_SHAPE
 from fashiongen.labeler.model import DEFAULT_WIDTH, compact_blocks
 from fashiongen.generator.vaegan import random_offset, shifted
 
+# the widest blur the perceptual distance takes, in pixels: 3 sigma must stay inside the 60 px side to be
+# mirrored in, and wider would leave little of a product to compare
+MAX_BLUR = 8.0
 # the last activation of each block of the compact classifier (fashiongen/labeler/model.py)
 COMPACT_LAYERS = ("relu1_2", "relu2_2", "relu3_2", "relu4_2")
 

@@ -66,6 +66,10 @@ class LatentPrior:
         # the training photos' own spread around each key's centre, drawn instead of the Gaussian's
         # when sample() gets a choice (with_kernel)
         self.kernel = kernel
+        # each key's (sub-category, gender) pair, for a kernel's rare keys: from the conditions, since
+        # scale_of_key stops naming the pair once refined() gives every key its own spread
+        self.pair_of_key = (np.unique(self.conditions[:, : self.pair_width], axis=0, return_inverse=True)[1].reshape(-1)
+                            if len(self.conditions) else np.zeros(0, np.int64))
 
     @property
     def key_width(self) -> int:
@@ -160,7 +164,8 @@ class LatentPrior:
     def sample(self, conditions: np.ndarray, noise: np.ndarray, choice: np.ndarray | None = None) -> np.ndarray:
         """Codes for the condition rows from standard-normal `noise` of the same number of rows. With a
         kernel and a uniform `choice` in [0, 1) per row, each row of a key with training photos is
-        instead its centre plus one of their residuals (picked by `choice`) plus the kernel's share
+        instead its centre plus one of their residuals (picked by `choice`; for a key under the
+        kernel's min_photos, none, or with rare_from_pair one of its pair's) plus the kernel's share
         of the Gaussian's spread; without either, every row is the Gaussian's."""
         conditions, pairs = self._pairs_of(conditions)
         noise = np.asarray(noise, np.float32)
@@ -170,7 +175,7 @@ class LatentPrior:
         centres = self._centres(conditions, pairs)
         if self.kernel is None or choice is None:
             return (centres + spread).astype(np.float32)
-        residuals, has = self.kernel.draw(pairs, choice, self.scale_of_key)
+        residuals, has = self.kernel.draw(pairs, choice, self.pair_of_key)
         kernel_codes = centres + residuals + self.kernel.spread * spread
         return np.where(has[:, None], kernel_codes, centres + spread).astype(np.float32)
 

@@ -495,8 +495,8 @@ def accuracy_on_real_pairs(per_pair: list[dict], styles: pd.DataFrame, colours: 
     photo of a colour in `colours` (None: no colour). A pair no validation photo has (the rarest,
     where generated images are labelled worst) is left out, so both sides measure the same pairs."""
     present = set(zip(styles["subCategory"], styles["gender"]))
-    coloured = (set() if colours is None else
-                set(zip(*(styles.loc[styles[COLOUR].isin(list(colours)), column] for column in ("subCategory", "gender")))))
+    known = styles[styles[COLOUR].isin(list(colours))] if colours is not None else styles.iloc[:0]
+    coloured = set(zip(known["subCategory"], known["gender"]))
     result = {}
     for column, kept in (("subCategory", present), ("gender", present), (COLOUR, coloured)):
         values = [entry[f"{column}_accuracy"] for entry in per_pair
@@ -508,7 +508,8 @@ def accuracy_on_real_pairs(per_pair: list[dict], styles: pd.DataFrame, colours: 
 def _conditional_results(generator: Generator, labeler: Labeler, real: RealValidation, pairs, seeds: int,
                          colour: bool) -> dict:
     conditional = conditional_accuracy(generator, labeler, pairs, seeds=seeds)
-    same = accuracy_on_real_pairs(conditional["per_pair"], real.styles, labeler.schema.heads[COLOUR] if colour else None)
+    same = accuracy_on_real_pairs(conditional["per_pair"], real.styles,
+                                  labeler.schema.heads[COLOUR] if colour else None)
     return {
         "conditional_subCategory_accuracy": conditional["subCategory_accuracy"],
         "conditional_gender_accuracy": conditional["gender_accuracy"],

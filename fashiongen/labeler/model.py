@@ -132,7 +132,7 @@ def compact_blocks(x, width: int, batch_norm: bool = True, anti_alias: bool = Fa
             x = layers.ReLU(name=f"relu{stage}_{conv}")(x)
             if anti_alias and (stage, conv) == (1, 1):
                 x = _blur_pool(x, "blur1_1")
-        if stage < 4:  # stage 4 works on 5x4 already; pooling further would discard layout
+        if stage < 4:  # stage 4 works on 5x3 (5x4 anti-aliased) already; pooling further would discard layout
             if anti_alias:
                 x = layers.MaxPooling2D(2, strides=1, padding="same", name=f"pool{stage}")(x)
                 x = _blur_pool(x, f"blur{stage}")
@@ -143,7 +143,7 @@ def compact_blocks(x, width: int, batch_norm: bool = True, anti_alias: bool = Fa
 
 def _blur_pool(x, name: str):
     """A 3x3 binomial blur ([1, 2, 1] outer itself, summing to 1) per channel, then stride 2; fixed
-    weights, saved with the model like any layer's."""
+    weights, saved with the model like any layer's. Zero-padded at the edges, where Zhang reflects."""
     blur = layers.DepthwiseConv2D(3, strides=2, padding="same", use_bias=False, trainable=False, name=name)
     x = blur(x)
     taps = np.outer([1.0, 2.0, 1.0], [1.0, 2.0, 1.0]) / 16.0
