@@ -4,7 +4,6 @@ shipped generator's prior makes its images show the requested labels more often 
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import shlex
 import shutil
@@ -13,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers import LATENT, N_SUB, REPO, SCHEMA, condition, random_photos_of_three_pairs, synthetic_codes
+from helpers import LATENT, N_SUB, REPO, SCHEMA, condition, load_script, random_photos_of_three_pairs, synthetic_codes
 
 from fashiongen.errors import GeneratorError
 from fashiongen.generator.cvae import build_generator
@@ -181,19 +180,15 @@ def test_a_prior_split_for_another_schema_is_refused_and_its_refit_command_mends
     message = str(raised.value)
     assert message.startswith(f"{folder / PRIOR_FILE} does not fit this generator (it splits the labels after "
                               f"{N_SUB - 1} sub-categories, not {N_SUB}). Refit it with: ")
-    command = shlex.split(message.split("Refit it with: ")[1])
-    assert command[:2] == ["python", "scripts/fit_generator_prior.py"]
-    argv = command[2:]
-    argv[argv.index("--data-dir") + 1] = str(tiny_dataset)  # the suggested command, on the tiny data set
-    assert fit_script().main([*argv, "--cache-dir", str(cache_dir)]) == 0
+    first, then = message.split("Refit it with: ")[1].split(" ; then, for a residual kernel: ")
+    for suggested, script in ((first, "fit_generator_prior.py"), (then, "fit_prior_kernel.py")):
+        command = shlex.split(suggested)
+        assert command[:2] == ["python", f"scripts/{script}"]
+        argv = command[2:]
+        argv[argv.index("--data-dir") + 1] = str(tiny_dataset)  # the suggested command, on the tiny data set
+        assert load_script(REPO / "scripts" / script).main([*argv, "--cache-dir", str(cache_dir)]) == 0
     assert Generator.load(folder).prior.n_sub_categories == N_SUB
-
-
-def fit_script():
-    spec = importlib.util.spec_from_file_location("fit_generator_prior_cli", REPO / "scripts" / "fit_generator_prior.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    assert Generator.load(folder).prior.kernel is not None  # both commands run as suggested
 
 
 # ----------------------------------------------------------------------------- the shipped generator

@@ -260,7 +260,9 @@ def _load_prior(folder: ModelFolder, arch: str, latent_dim: int, schema: LabelSc
     if not path.is_file():
         return None
     # fit_generator_prior.py refuses the paper's generator: it draws from N(0, I) by definition
-    fix = (f"Refit it with: {fit_prior_command(folder.path)}" if arch != "paper"
+    # the Gaussians first; a residual kernel (the shipped default has one) is fitted on top of them
+    fix = (f"Refit it with: {fit_prior_command(folder.path)} ; then, for a residual kernel: "
+           f"{fit_prior_command(folder.path, 'fit_prior_kernel.py')}" if arch != "paper"
            else "Delete it: the paper's generator draws its codes from N(0, I)")
     try:
         prior = LatentPrior.load(path)
@@ -272,9 +274,10 @@ def _load_prior(folder: ModelFolder, arch: str, latent_dim: int, schema: LabelSc
     return prior
 
 
-def fit_prior_command(folder: str | os.PathLike = GENERATOR.shipped) -> str:
-    """The command that refits the latent prior of the generator in `folder`."""
-    return (f"python scripts/fit_generator_prior.py --data-dir {DEFAULT_DATA_DIR.as_posix()} "
+def fit_prior_command(folder: str | os.PathLike = GENERATOR.shipped, script: str = "fit_generator_prior.py") -> str:
+    """The command that refits the latent prior of the generator in `folder` (`script`
+    fit_prior_kernel.py: its residual kernel, after the Gaussians)."""
+    return (f"python scripts/{script} --data-dir {DEFAULT_DATA_DIR.as_posix()} "
             f"--generator {folder_argument(folder, GENERATOR.shipped)}")
 
 
