@@ -29,6 +29,7 @@ from fashiongen.dataset import load_dataset  # noqa: E402
 from fashiongen.generator.generator import Generator  # noqa: E402
 from fashiongen.generator.quality import (  # noqa: E402
     BATCH,
+    _predicted_classes,
     frechet_distance,
     knn_precision_recall,
     laplacian_energy,
@@ -52,14 +53,10 @@ def spread_per_key(features: np.ndarray, keys: np.ndarray) -> float:
 
 
 def asked(labeler: Labeler, images: np.ndarray, conditions: np.ndarray, schema, heads) -> dict[str, float]:
-    scores = labeler.scores(images)
-    out = {}
-    for column in heads:
-        mine = np.asarray(schema.heads[column], dtype=object)[conditions[:, schema.slices[column]].argmax(1)]
-        names = np.asarray(labeler.schema.heads[column], dtype=object)
-        theirs = names[scores[:, labeler.schema.slices[column]].argmax(1)]
-        out[column] = float(np.mean(mine == theirs))
-    return out
+    """The share of `images` the labeler names as their `conditions` (rows in `schema`) ask, per head."""
+    theirs = _predicted_classes(labeler.schema, labeler.scores(images), heads)
+    mine = _predicted_classes(schema, conditions, heads)  # one-hot rows: argmax is the class
+    return {column: float(np.mean(mine[column] == theirs[column])) for column in heads}
 
 
 def main() -> None:
