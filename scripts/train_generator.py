@@ -121,6 +121,10 @@ def parse_args(argv: list[str] | None) -> GeneratorTrainingConfig:
         parser.error("--kl-weight works with --arch conv and vaegan: the paper's model stays as the paper specifies it")
     if config.perceptual_weight < 0 or config.adversarial_ramp_epochs < 0:
         parser.error("--perceptual-weight and --adversarial-ramp-epochs cannot be negative")
+    if not config.spectral_excess_weight >= 0:  # NaN fails too
+        parser.error(f"--spectral-excess-weight cannot be negative, got {config.spectral_excess_weight:g}")
+    if config.spectral_excess_weight and config.arch != "vaegan":
+        parser.error("--spectral-excess-weight needs --arch vaegan")
     if config.perceptual_blocks != 4 and config.perceptual_weight == 0:
         parser.error("--perceptual-blocks needs --perceptual-weight")
     if config.perceptual_shift < 0:

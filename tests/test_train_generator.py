@@ -44,7 +44,7 @@ FLAGS = (
     "--adversarial-start-epochs", "--adversarial-ramp-epochs", "--discriminator-learning-rate",
     "--discriminator-shift", "--perceptual-weight", "--perceptual-classifier", "--perceptual-blocks",
     "--perceptual-shift", "--perceptual-random", "--adaptive-weight-reference", "--feature-matching-blocks",
-    "--perceptual-blur",
+    "--perceptual-blur", "--spectral-excess-weight",
 )
 MODEL_FILES = sorted([ENCODER_FILE, DECODER_FILE, CONFIG_FILE, SCHEMA_FILE, CARD_FILE])
 
@@ -278,6 +278,9 @@ def test_freeze_encoder_without_init_from_is_one_line(tiny, tmp_path: Path, caps
     (("--arch", "vaegan", "--perceptual-blur", "2"), "--perceptual-blur needs --perceptual-weight"),
     *((("--arch", "vaegan", "--perceptual-weight", "1", "--perceptual-classifier", "x", "--perceptual-blur", blur),
        "--perceptual-blur must be 0-8 pixels") for blur in ("-1", "nan", "9")),
+    *((("--arch", "vaegan", "--spectral-excess-weight", weight), "--spectral-excess-weight cannot be negative")
+      for weight in ("-1", "nan")),
+    (("--arch", "conv", "--spectral-excess-weight", "1"), "--spectral-excess-weight needs --arch vaegan"),
     (("--arch", "vaegan", "--perceptual-weight", "1", "--perceptual-classifier", str(LABELER.shipped)),
      "must not be the shipped classifier"),
 ])
@@ -327,6 +330,17 @@ def test_the_perceptual_blocks_shift_and_blur_reach_the_model(tiny, tmp_path: Pa
     assert (model.perceptual.blur_taps is None) == (blur == "0")
     if blur != "0":  # a 2 px Gaussian cut at 3 sigma: 13 taps
         assert len(model.perceptual.blur_taps) == 13
+
+
+@pytest.mark.parametrize("weight", ["0", "3"])
+def test_the_spectral_excess_weight_reaches_the_model(tiny, tmp_path: Path, weight: str) -> None:
+    import tensorflow as tf
+
+    args = cli.parse_args(tiny_args(tiny, tmp_path, "--arch", "vaegan", "--spectral-excess-weight", weight))
+    labeler = Labeler.load(tiny.classifier)
+    model = cli.build_model(args, tf.distribute.get_strategy(), labeler, cli.load_data(args, labeler)).model
+    assert model.adversarial.spectral_excess_weight == float(weight)
+    assert (model.spectral is None) == (weight == "0")
 
 
 def test_random_perceptual_features_reach_the_model(tiny, tmp_path: Path) -> None:

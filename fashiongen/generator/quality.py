@@ -21,6 +21,7 @@ from scipy.ndimage import uniform_filter
 from fashiongen.batches import to_unit_float
 from fashiongen.generator.architectures import PIXEL_VALUES
 from fashiongen.generator.generator import COLOUR, Generator
+from fashiongen.generator.spectral import PATTERN_BAND, frequencies
 from fashiongen.labeler.labeler import Labeler
 from fashiongen.schema import MISSING_VALUES, LabelSchema
 
@@ -30,8 +31,6 @@ BATCH = 256  # images per decoder / labeler / FFT call: bounds memory on the 2,0
 # the floor's match levels, tightest first: a validation row takes a training photo of the first level
 # that has one (the colour level only when the row has a colour)
 FLOOR_LEVELS = (("subCategory", "gender", COLOUR), ("subCategory", "gender"), ("subCategory",), ())
-# pattern_ratio's band, in units of the Nyquist frequency: periods of 4 to 16 pixels, squares of 2-8
-PATTERN_BAND = (0.125, 0.5)
 MIN_CLASS_IMAGES = 50  # a sub-category's fewest validation photos for a per-class number: smaller ones are noise
 
 
@@ -204,7 +203,7 @@ def texture_ratio(fake_spectrum: np.ndarray, real_spectrum: np.ndarray, neighbou
     (docs/experiments/2026-12-02-conv-decoder-gan.md). None for an empty spectrum."""
     fake = uniform_filter(np.asarray(fake_spectrum, np.float64), neighbourhood, mode="wrap")
     real = uniform_filter(np.asarray(real_spectrum, np.float64), neighbourhood, mode="wrap")
-    band = (_frequency(np.shape(real_spectrum)) >= 0.5) & (real > 0)
+    band = (frequencies(np.shape(real_spectrum)) >= 0.5) & (real > 0)
     if not band.any() or not np.any(fake):
         return None
     return float(np.max(fake[band] / real[band]))
@@ -252,16 +251,9 @@ def pattern_ratios(fake: dict[str, np.ndarray], real: dict[str, np.ndarray],
     classes = [name for name in fake if name in real]
     if not classes:
         return {}
-    distance = _frequency(np.shape(real[classes[0]]))
+    distance = frequencies(np.shape(real[classes[0]]))
     inside = (distance >= band[0]) & (distance <= band[1])
     return {name: float(np.exp(np.max((fake[name] - real[name])[inside]))) for name in classes}
-
-
-def _frequency(shape: tuple[int, int]) -> np.ndarray:
-    """Each FFT bin's frequency, the larger of its y and x, in units of the Nyquist frequency (1 there)."""
-    fy = np.abs(np.fft.fftfreq(shape[0]))[:, None] * 2
-    fx = np.abs(np.fft.fftfreq(shape[1]))[None, :] * 2
-    return np.maximum(fy, fx)
 
 
 def sharpness_ratio(fake_energy: np.ndarray, real_energy: np.ndarray) -> float | None:

@@ -14,6 +14,8 @@ optionally a perceptual distance on a classifier trained here.
 - optionally a perceptual distance between photos and reconstructions on a frozen classifier's
   features (perceptual.py), LPIPS's place in latent diffusion's loss, in the adversarial steps
   only (a plain step before the start is the CVAE's own), optionally at a random offset;
+- optionally a spectral excess (spectral.py): fine pattern a reconstruction has and its photo
+  lacks, the plaid and bands the perceptual and feature-matching terms can paint;
 - hinge loss; the decoder's adversarial term is weighted adaptively, ||grad nll|| / ||grad adv||
   at the decoder's last layer, so neither loss drowns the other (optionally ||grad rec|| alone, so
   the feature-matching weight does not scale the adversarial term too);
@@ -39,6 +41,7 @@ from keras import layers, ops
 from fashiongen.config import option
 from fashiongen.generator.architectures import PIXEL_VALUES
 from fashiongen.generator.cvae import CVAE, LOG_VAR_LIMIT, _replica_share, _unpack
+from fashiongen.generator.spectral import SpectralExcess
 from fashiongen.imaging import IMAGE_SHAPE
 
 if TYPE_CHECKING:
@@ -85,6 +88,11 @@ class AdversarialConfig:
                                          "of this sigma in pixels before the perceptual classifier sees them (0: "
                                          "never), so the term compares shapes and colours and gains nothing from a "
                                          "pattern finer than the blur (docs/experiments/2026-12-07-perceptual-blur.md)")
+    spectral_excess_weight: float = option(0.0, "vaegan: weight of the spectral excess of each reconstruction over "
+                                                "its photo, the fine pattern (periods up to 16 pixels) it has and "
+                                                "the photo lacks (fashiongen/generator/spectral.py), beside the "
+                                                "reconstruction loss once the discriminator joins",
+                                           default_text="0, off")
     adaptive_weight_reference: str = option("nll", "vaegan: the loss whose gradient the adaptive weight matches "
                                                    "the adversarial term's to: 'nll', the reconstruction with the "
                                                    "feature-matching and perceptual terms (latent diffusion's), or "
@@ -147,7 +155,8 @@ class VAEGAN(CVAE):
         self.adversarial_trackers = {term: keras.metrics.Mean(name=name) for term, name in (
             ("discriminator", "discriminator_loss"), ("adversarial", "adversarial_loss"),
             ("feature_matching", "feature_matching"), ("adaptive_weight", "adaptive_weight"),
-            ("perceptual", "perceptual"))}
+            ("perceptual", "perceptual"), ("spectral", "spectral_excess"))}
+        self.spectral = SpectralExcess() if adversarial.spectral_excess_weight > 0 else None
 
     @property
     def metrics(self):
@@ -178,7 +187,8 @@ class VAEGAN(CVAE):
             terms = self._decoded_terms(images, conditions, weights)
             ramp = self._ramp_now()
             nll = (terms["reconstruction"] + ramp * self.adversarial.feature_matching_weight * terms["feature_matching"]
-                   + self.adversarial.perceptual_weight * terms["perceptual"])
+                   + self.adversarial.perceptual_weight * terms["perceptual"]
+                   + self.adversarial.spectral_excess_weight * terms["spectral"])
             vae_objective = nll + self._kl_weight_now() * terms["latent"]
             reference = nll if self.adversarial.adaptive_weight_reference == "nll" else terms["reconstruction"]
         last = self.decoder.get_layer("pixels").kernel
@@ -197,7 +207,7 @@ class VAEGAN(CVAE):
         results = self._update_trackers(terms["reconstruction"], terms["latent"], terms["rounded"], rows)
         values = {"discriminator": discriminator_loss, "adversarial": terms["adversarial"],
                   "feature_matching": terms["feature_matching"], "adaptive_weight": adaptive,
-                  "perceptual": terms["perceptual"]}
+                  "perceptual": terms["perceptual"], "spectral": terms["spectral"]}
         for term, tracker in self.adversarial_trackers.items():
             tracker.update_state(values[term])
             results[tracker.name] = tracker.result()
@@ -240,8 +250,11 @@ class VAEGAN(CVAE):
         both_weights = ops.concatenate([weights, weights])
         perceptual = (ops.zeros(()) if self.perceptual is None
                       else _weighted_mean(self.perceptual.distance(images, reconstructions), weights))
+        spectral = (ops.zeros(()) if self.spectral is None
+                    else _weighted_mean(self.spectral.excess(images, reconstructions), weights))
         return {
             "perceptual": perceptual,
+            "spectral": spectral,
             "decoded": decoded,
             "reconstruction": _weighted_mean(ops.mean(per_value, axis=1), weights),
             "latent": _weighted_mean(kl, weights) / PIXEL_VALUES,
