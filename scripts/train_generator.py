@@ -125,6 +125,10 @@ def parse_args(argv: list[str] | None) -> GeneratorTrainingConfig:
         parser.error(f"--spectral-excess-weight cannot be negative, got {config.spectral_excess_weight:g}")
     if config.spectral_excess_weight and config.arch != "vaegan":
         parser.error("--spectral-excess-weight needs --arch vaegan")
+    if not config.spectral_excess_margin >= 0:
+        parser.error(f"--spectral-excess-margin cannot be negative, got {config.spectral_excess_margin:g}")
+    if config.spectral_excess_margin and not config.spectral_excess_weight:
+        parser.error("--spectral-excess-margin needs --spectral-excess-weight")
     if config.perceptual_blocks != 4 and config.perceptual_weight == 0:
         parser.error("--perceptual-blocks needs --perceptual-weight")
     if config.perceptual_shift < 0:

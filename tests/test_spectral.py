@@ -45,6 +45,17 @@ def test_a_painted_plaid_is_an_excess_and_a_blur_is_none() -> None:
     assert np.all(missed < 0.3 * np.asarray(term.excess(photos, plaid(photos, 8))))
 
 
+def test_a_margin_lets_a_faint_excess_pass_and_counts_a_strong_one() -> None:
+    photos = product()
+    faint, strong = plaid(photos, 8, amount=0.01), plaid(photos, 8, amount=0.1)
+    free, strict = SpectralExcess(margin=np.log(4.0)), SpectralExcess()
+    assert np.all(np.asarray(strict.excess(photos, faint)) > 0.01)
+    assert np.all(np.asarray(free.excess(photos, faint)) < 0.1 * np.asarray(strict.excess(photos, faint)))
+    assert np.all(np.asarray(free.excess(photos, strong)) > 0.1)
+    # below the margin nothing counts, and above it the excess is the strict one less the margin
+    assert np.all(np.asarray(free.excess(photos, strong)) < np.asarray(strict.excess(photos, strong)))
+
+
 def test_a_plaid_cannot_hide_by_moving() -> None:
     """Moved against the product, a plaid keeps its power (but where it cuts the box's edges)."""
     photos, term = product(), SpectralExcess()

@@ -44,7 +44,7 @@ FLAGS = (
     "--adversarial-start-epochs", "--adversarial-ramp-epochs", "--discriminator-learning-rate",
     "--discriminator-shift", "--perceptual-weight", "--perceptual-classifier", "--perceptual-blocks",
     "--perceptual-shift", "--perceptual-random", "--adaptive-weight-reference", "--feature-matching-blocks",
-    "--perceptual-blur", "--spectral-excess-weight",
+    "--perceptual-blur", "--spectral-excess-weight", "--spectral-excess-margin",
 )
 MODEL_FILES = sorted([ENCODER_FILE, DECODER_FILE, CONFIG_FILE, SCHEMA_FILE, CARD_FILE])
 
@@ -281,6 +281,9 @@ def test_freeze_encoder_without_init_from_is_one_line(tiny, tmp_path: Path, caps
     *((("--arch", "vaegan", "--spectral-excess-weight", weight), "--spectral-excess-weight cannot be negative")
       for weight in ("-1", "nan")),
     (("--arch", "conv", "--spectral-excess-weight", "1"), "--spectral-excess-weight needs --arch vaegan"),
+    (("--arch", "vaegan", "--spectral-excess-margin", "1"), "--spectral-excess-margin needs --spectral-excess-weight"),
+    *((("--arch", "vaegan", "--spectral-excess-weight", "1", "--spectral-excess-margin", margin),
+       "--spectral-excess-margin cannot be negative") for margin in ("-1", "nan")),
     (("--arch", "vaegan", "--perceptual-weight", "1", "--perceptual-classifier", str(LABELER.shipped)),
      "must not be the shipped classifier"),
 ])
@@ -332,15 +335,19 @@ def test_the_perceptual_blocks_shift_and_blur_reach_the_model(tiny, tmp_path: Pa
         assert len(model.perceptual.blur_taps) == 13
 
 
-@pytest.mark.parametrize("weight", ["0", "3"])
-def test_the_spectral_excess_weight_reaches_the_model(tiny, tmp_path: Path, weight: str) -> None:
+@pytest.mark.parametrize(("weight", "margin"), [("0", "0"), ("3", "0"), ("3", "0.7")])
+def test_the_spectral_excess_weight_and_margin_reach_the_model(tiny, tmp_path: Path, weight: str,
+                                                               margin: str) -> None:
     import tensorflow as tf
 
-    args = cli.parse_args(tiny_args(tiny, tmp_path, "--arch", "vaegan", "--spectral-excess-weight", weight))
+    args = cli.parse_args(tiny_args(tiny, tmp_path, "--arch", "vaegan", "--spectral-excess-weight", weight,
+                                    "--spectral-excess-margin", margin))
     labeler = Labeler.load(tiny.classifier)
     model = cli.build_model(args, tf.distribute.get_strategy(), labeler, cli.load_data(args, labeler)).model
     assert model.adversarial.spectral_excess_weight == float(weight)
     assert (model.spectral is None) == (weight == "0")
+    if model.spectral is not None:
+        assert model.spectral.margin == float(margin)
 
 
 def test_random_perceptual_features_reach_the_model(tiny, tmp_path: Path) -> None:

@@ -35,8 +35,9 @@ class SpectralExcess:
     """excess(photos, reconstructions) per image pair, for [0, 1] images of IMAGE_SHAPE: a Keras
     op, so it trains a decoder (vaegan.py's `spectral_excess_weight`)."""
 
-    def __init__(self, min_frequency: float = PATTERN_BAND[0], neighbourhood: int = 3) -> None:
+    def __init__(self, min_frequency: float = PATTERN_BAND[0], neighbourhood: int = 3, margin: float = 0.0) -> None:
         height, width = IMAGE_SHAPE[:2]
+        self.margin = margin
         self.window = ops.convert_to_tensor(np.outer(np.hanning(height), np.hanning(width))[None, None], "float32")
         self.band = ops.convert_to_tensor(frequencies((height, width)) >= min_frequency, "float32")
         self.shifts = [(dy, dx) for dy in range(-(neighbourhood // 2), neighbourhood // 2 + 1)
@@ -53,6 +54,7 @@ class SpectralExcess:
         return ops.log(smoothed / len(self.shifts) + POWER_FLOOR)
 
     def excess(self, photos, reconstructions):
-        """(n,): the mean over the band's bins of the reconstruction's log power above its photo's."""
-        above = ops.relu(self.log_power(reconstructions) - ops.stop_gradient(self.log_power(photos)))
+        """(n,): the mean over the band's bins of the reconstruction's log power above its photo's
+        by more than `margin`."""
+        above = ops.relu(self.log_power(reconstructions) - ops.stop_gradient(self.log_power(photos)) - self.margin)
         return ops.sum(above * self.band, axis=(1, 2)) / ops.sum(self.band)

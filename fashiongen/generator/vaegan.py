@@ -93,6 +93,10 @@ class AdversarialConfig:
                                                 "the photo lacks (fashiongen/generator/spectral.py), beside the "
                                                 "reconstruction loss once the discriminator joins",
                                            default_text="0, off")
+    spectral_excess_margin: float = option(0.0, "vaegan, with --spectral-excess-weight: how far, in natural log of "
+                                                "spectral power, a reconstruction may exceed its photo before the "
+                                                "term counts it (0: any excess; at 0 one epoch at weight 10 "
+                                                "blurred the decoder: docs/experiments/2026-12-07-spectral-excess.md)")
     adaptive_weight_reference: str = option("nll", "vaegan: the loss whose gradient the adaptive weight matches "
                                                    "the adversarial term's to: 'nll', the reconstruction with the "
                                                    "feature-matching and perceptual terms (latent diffusion's), or "
@@ -156,7 +160,8 @@ class VAEGAN(CVAE):
             ("discriminator", "discriminator_loss"), ("adversarial", "adversarial_loss"),
             ("feature_matching", "feature_matching"), ("adaptive_weight", "adaptive_weight"),
             ("perceptual", "perceptual"), ("spectral", "spectral_excess"))}
-        self.spectral = SpectralExcess() if adversarial.spectral_excess_weight > 0 else None
+        self.spectral = (SpectralExcess(margin=adversarial.spectral_excess_margin)
+                         if adversarial.spectral_excess_weight > 0 else None)
 
     @property
     def metrics(self):
