@@ -121,12 +121,12 @@ def parse_args(argv: list[str] | None) -> GeneratorTrainingConfig:
         parser.error("--kl-weight works with --arch conv and vaegan: the paper's model stays as the paper specifies it")
     if config.perceptual_weight < 0 or config.adversarial_ramp_epochs < 0:
         parser.error("--perceptual-weight and --adversarial-ramp-epochs cannot be negative")
-    if not config.spectral_excess_weight >= 0:  # NaN fails too
-        parser.error(f"--spectral-excess-weight cannot be negative, got {config.spectral_excess_weight:g}")
+    for flag, value in (("--spectral-excess-weight", config.spectral_excess_weight),
+                        ("--spectral-excess-margin", config.spectral_excess_margin)):
+        if not (value >= 0 and math.isfinite(value)):  # NaN fails too
+            parser.error(f"{flag} must be a finite number from 0, got {value:g}")
     if config.spectral_excess_weight and config.arch != "vaegan":
         parser.error("--spectral-excess-weight needs --arch vaegan")
-    if not config.spectral_excess_margin >= 0:
-        parser.error(f"--spectral-excess-margin cannot be negative, got {config.spectral_excess_margin:g}")
     if config.spectral_excess_margin and not config.spectral_excess_weight:
         parser.error("--spectral-excess-margin needs --spectral-excess-weight")
     if config.perceptual_blocks != 4 and config.perceptual_weight == 0:

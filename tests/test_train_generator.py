@@ -278,12 +278,12 @@ def test_freeze_encoder_without_init_from_is_one_line(tiny, tmp_path: Path, caps
     (("--arch", "vaegan", "--perceptual-blur", "2"), "--perceptual-blur needs --perceptual-weight"),
     *((("--arch", "vaegan", "--perceptual-weight", "1", "--perceptual-classifier", "x", "--perceptual-blur", blur),
        "--perceptual-blur must be 0-8 pixels") for blur in ("-1", "nan", "9")),
-    *((("--arch", "vaegan", "--spectral-excess-weight", weight), "--spectral-excess-weight cannot be negative")
-      for weight in ("-1", "nan")),
+    *((("--arch", "vaegan", "--spectral-excess-weight", weight), "--spectral-excess-weight must be a finite number")
+      for weight in ("-1", "nan", "inf")),
     (("--arch", "conv", "--spectral-excess-weight", "1"), "--spectral-excess-weight needs --arch vaegan"),
     (("--arch", "vaegan", "--spectral-excess-margin", "1"), "--spectral-excess-margin needs --spectral-excess-weight"),
     *((("--arch", "vaegan", "--spectral-excess-weight", "1", "--spectral-excess-margin", margin),
-       "--spectral-excess-margin cannot be negative") for margin in ("-1", "nan")),
+       "--spectral-excess-margin must be a finite number") for margin in ("-1", "nan", "inf")),
     (("--arch", "vaegan", "--perceptual-weight", "1", "--perceptual-classifier", str(LABELER.shipped)),
      "must not be the shipped classifier"),
 ])

@@ -3,11 +3,18 @@
 A plaid or bands a decoder paints (docs/experiments/2026-12-06-plaid-source.md) add power at
 periods of 4-16 pixels where the photo has little; real detail drawn where the photo has it does
 not. So, per image pair: each image's spectral power (Hann-windowed, each channel's mean removed,
-channels summed, as quality.power_spectra, summed over 3x3 neighbouring bins), and the mean over
-the bins of periods up to 16 pixels of max(0, log(reconstruction's power) - log(photo's power)).
-Only the excess counts: a blurred reconstruction has less power everywhere and scores 0, so the
-term never asks for blur, and the spectrum does not move with the image, so a pattern cannot hide
-by shifting. Quality's pattern_ratio reads the same excess over a sub-category's mean spectrum.
+channels summed, as quality.power_spectra, averaged over 3x3 neighbouring bins), and the mean
+over the bins of periods up to 16 pixels of max(0, log(reconstruction's power) - log(photo's
+power) - margin).
+Only the excess counts, and the spectrum does not move with the image, so a pattern cannot hide
+by shifting. But a blurred reconstruction scores 0, and bin by bin a sharp one lies above its
+photo at about half the bins by chance: at margin 0 the term blurred the decoder within one epoch
+(docs/experiments/2026-12-07-spectral-excess.md); a margin lets a bin exceed its photo's power
+by a factor of e^margin for free. The band has no upper edge: it holds pattern_ratio's periods of
+4-16 pixels and texture_ratio's under 4 (three quarters of its bins). Quality's pattern_ratio
+reads the same spectrum, but the largest difference of a sub-category's mean log spectrum. A
+penalty on the lattice alone moved it off the bins it watched
+(docs/experiments/2026-12-02-conv-decoder-gan.md); this one watches every bin of the band.
 """
 
 from __future__ import annotations
@@ -36,6 +43,8 @@ class SpectralExcess:
     op, so it trains a decoder (vaegan.py's `spectral_excess_weight`)."""
 
     def __init__(self, min_frequency: float = PATTERN_BAND[0], neighbourhood: int = 3, margin: float = 0.0) -> None:
+        if neighbourhood % 2 == 0:
+            raise ValueError(f"neighbourhood must be odd (centred on each bin), got {neighbourhood}")
         height, width = IMAGE_SHAPE[:2]
         self.margin = margin
         self.window = ops.convert_to_tensor(np.outer(np.hanning(height), np.hanning(width))[None, None], "float32")

@@ -99,7 +99,8 @@ class AdversarialConfig:
                                                 "blurred the decoder: docs/experiments/2026-12-07-spectral-excess.md)")
     adaptive_weight_reference: str = option("nll", "vaegan: the loss whose gradient the adaptive weight matches "
                                                    "the adversarial term's to: 'nll', the reconstruction with the "
-                                                   "feature-matching and perceptual terms (latent diffusion's), or "
+                                                   "feature-matching, perceptual and spectral-excess terms (latent "
+                                                   "diffusion's: each of them raises the adversarial weight), or "
                                                    "'reconstruction' alone, so a larger --feature-matching-weight "
                                                    "does not raise the adversarial term's weight with it",
                                             choices=("nll", "reconstruction"))
