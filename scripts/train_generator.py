@@ -127,8 +127,8 @@ def parse_args(argv: list[str] | None) -> GeneratorTrainingConfig:
             parser.error(f"{flag} must be a finite number from 0, got {value:g}")
     if config.spectral_excess_weight and config.arch != "vaegan":
         parser.error("--spectral-excess-weight needs --arch vaegan")
-    if config.spectral_excess_margin and not config.spectral_excess_weight:
-        parser.error("--spectral-excess-margin needs --spectral-excess-weight")
+    if (config.spectral_excess_margin or config.spectral_excess_finest != 2) and not config.spectral_excess_weight:
+        parser.error("--spectral-excess-margin and --spectral-excess-finest need --spectral-excess-weight")
     if config.perceptual_blocks != 4 and config.perceptual_weight == 0:
         parser.error("--perceptual-blocks needs --perceptual-weight")
     if config.perceptual_shift < 0:

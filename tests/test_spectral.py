@@ -74,6 +74,17 @@ def test_a_coarse_pattern_is_outside_the_band() -> None:
     assert np.all(np.asarray(SpectralExcess(min_frequency=0.0).excess(photos, shaded)) > 5 * in_band)
 
 
+def test_the_finest_texture_can_be_left_free() -> None:
+    """A 3 px texture counts up to the Nyquist frequency, not in the pattern ratio's band alone;
+    an 8 px plaid counts in both."""
+    photos = product()
+    y, x = np.mgrid[:80, :60]
+    texture = photos + 0.05 * (np.sin(2 * np.pi * y / 3) * np.sin(2 * np.pi * x / 3))[None, :, :, None]
+    every, pattern = SpectralExcess(), SpectralExcess(max_frequency=0.5)
+    assert np.all(np.asarray(every.excess(photos, texture)) > 10 * np.asarray(pattern.excess(photos, texture)))
+    assert np.all(np.asarray(pattern.excess(photos, plaid(photos, 8))) > 0.1)
+
+
 def test_its_spectrum_is_the_evaluations() -> None:
     """The loss reads the spectrum quality.pattern_ratio does (power_spectra, a 3x3 mean of bins),
     compared as the logs both take, so that faint bins count as much as strong ones."""

@@ -44,7 +44,7 @@ FLAGS = (
     "--adversarial-start-epochs", "--adversarial-ramp-epochs", "--discriminator-learning-rate",
     "--discriminator-shift", "--perceptual-weight", "--perceptual-classifier", "--perceptual-blocks",
     "--perceptual-shift", "--perceptual-random", "--adaptive-weight-reference", "--feature-matching-blocks",
-    "--perceptual-blur", "--spectral-excess-weight", "--spectral-excess-margin",
+    "--perceptual-blur", "--spectral-excess-weight", "--spectral-excess-margin", "--spectral-excess-finest",
 )
 MODEL_FILES = sorted([ENCODER_FILE, DECODER_FILE, CONFIG_FILE, SCHEMA_FILE, CARD_FILE])
 
@@ -281,7 +281,9 @@ def test_freeze_encoder_without_init_from_is_one_line(tiny, tmp_path: Path, caps
     *((("--arch", "vaegan", "--spectral-excess-weight", weight), "--spectral-excess-weight must be a finite number")
       for weight in ("-1", "nan", "inf")),
     (("--arch", "conv", "--spectral-excess-weight", "1"), "--spectral-excess-weight needs --arch vaegan"),
-    (("--arch", "vaegan", "--spectral-excess-margin", "1"), "--spectral-excess-margin needs --spectral-excess-weight"),
+    *((("--arch", "vaegan", flag, "1" if flag.endswith("margin") else "4"),
+       "--spectral-excess-margin and --spectral-excess-finest need --spectral-excess-weight")
+      for flag in ("--spectral-excess-margin", "--spectral-excess-finest")),
     *((("--arch", "vaegan", "--spectral-excess-weight", "1", "--spectral-excess-margin", margin),
        "--spectral-excess-margin must be a finite number") for margin in ("-1", "nan", "inf")),
     (("--arch", "vaegan", "--perceptual-weight", "1", "--perceptual-classifier", str(LABELER.shipped)),
@@ -335,19 +337,21 @@ def test_the_perceptual_blocks_shift_and_blur_reach_the_model(tiny, tmp_path: Pa
         assert len(model.perceptual.blur_taps) == 13
 
 
-@pytest.mark.parametrize(("weight", "margin"), [("0", "0"), ("3", "0"), ("3", "0.7")])
-def test_the_spectral_excess_weight_and_margin_reach_the_model(tiny, tmp_path: Path, weight: str,
-                                                               margin: str) -> None:
+@pytest.mark.parametrize(("weight", "margin", "finest"), [("0", "0", "2"), ("3", "0", "2"), ("3", "0.7", "4")])
+def test_the_spectral_excess_weight_margin_and_band_reach_the_model(tiny, tmp_path: Path, weight: str,
+                                                                    margin: str, finest: str) -> None:
     import tensorflow as tf
 
     args = cli.parse_args(tiny_args(tiny, tmp_path, "--arch", "vaegan", "--spectral-excess-weight", weight,
-                                    "--spectral-excess-margin", margin))
+                                    "--spectral-excess-margin", margin, "--spectral-excess-finest", finest))
     labeler = Labeler.load(tiny.classifier)
     model = cli.build_model(args, tf.distribute.get_strategy(), labeler, cli.load_data(args, labeler)).model
     assert model.adversarial.spectral_excess_weight == float(weight)
     assert (model.spectral is None) == (weight == "0")
     if model.spectral is not None:
         assert model.spectral.margin == float(margin)
+        # of 4,800 bins, 4,737 at periods up to 16 px, 1,208 of those at 4 px or more
+        assert float(np.sum(np.asarray(model.spectral.band))) == (4737 if finest == "2" else 1208)
 
 
 def test_random_perceptual_features_reach_the_model(tiny, tmp_path: Path) -> None:

@@ -42,13 +42,15 @@ class SpectralExcess:
     """excess(photos, reconstructions) per image pair, for [0, 1] images of IMAGE_SHAPE: a Keras
     op, so it trains a decoder (vaegan.py's `spectral_excess_weight`)."""
 
-    def __init__(self, min_frequency: float = PATTERN_BAND[0], neighbourhood: int = 3, margin: float = 0.0) -> None:
+    def __init__(self, min_frequency: float = PATTERN_BAND[0], neighbourhood: int = 3, margin: float = 0.0,
+                 max_frequency: float = 1.0) -> None:
         if neighbourhood % 2 == 0:
             raise ValueError(f"neighbourhood must be odd (centred on each bin), got {neighbourhood}")
         height, width = IMAGE_SHAPE[:2]
         self.margin = margin
         self.window = ops.convert_to_tensor(np.outer(np.hanning(height), np.hanning(width))[None, None], "float32")
-        self.band = ops.convert_to_tensor(frequencies((height, width)) >= min_frequency, "float32")
+        frequency = frequencies((height, width))
+        self.band = ops.convert_to_tensor((frequency >= min_frequency) & (frequency <= max_frequency), "float32")
         self.shifts = [(dy, dx) for dy in range(-(neighbourhood // 2), neighbourhood // 2 + 1)
                        for dx in range(-(neighbourhood // 2), neighbourhood // 2 + 1)]
 

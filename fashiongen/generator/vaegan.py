@@ -97,6 +97,10 @@ class AdversarialConfig:
                                                 "spectral power, a reconstruction may exceed its photo before the "
                                                 "term counts it (0: any excess; at 0 one epoch at weight 10 "
                                                 "blurred the decoder: docs/experiments/2026-12-07-spectral-excess.md)")
+    spectral_excess_finest: int = option(2, "vaegan, with --spectral-excess-weight: the finest period, in pixels, "
+                                            "the term counts: 2 every bin up to the Nyquist frequency, 4 the pattern "
+                                            "ratio's band alone (periods of 4-16 pixels), leaving finer texture free",
+                                         choices=(2, 4))
     adaptive_weight_reference: str = option("nll", "vaegan: the loss whose gradient the adaptive weight matches "
                                                    "the adversarial term's to: 'nll', the reconstruction with the "
                                                    "feature-matching, perceptual and spectral-excess terms (latent "
@@ -161,7 +165,8 @@ class VAEGAN(CVAE):
             ("discriminator", "discriminator_loss"), ("adversarial", "adversarial_loss"),
             ("feature_matching", "feature_matching"), ("adaptive_weight", "adaptive_weight"),
             ("perceptual", "perceptual"), ("spectral", "spectral_excess"))}
-        self.spectral = (SpectralExcess(margin=adversarial.spectral_excess_margin)
+        self.spectral = (SpectralExcess(margin=adversarial.spectral_excess_margin,
+                                        max_frequency=2.0 / adversarial.spectral_excess_finest)
                          if adversarial.spectral_excess_weight > 0 else None)
 
     @property
