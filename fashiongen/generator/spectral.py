@@ -2,19 +2,17 @@
 
 A plaid or bands a decoder paints (docs/experiments/2026-12-06-plaid-source.md) add power at
 periods of 4-16 pixels where the photo has little; real detail drawn where the photo has it does
-not. So, per image pair: each image's spectral power (Hann-windowed, each channel's mean removed,
-channels summed, as quality.power_spectra, averaged over 3x3 neighbouring bins), and the mean
-over the bins of periods up to 16 pixels of max(0, log(reconstruction's power) - log(photo's
-power) - margin).
-Only the excess counts, and the spectrum does not move with the image, so a pattern cannot hide
-by shifting. But a blurred reconstruction scores 0, and bin by bin a sharp one lies above its
-photo at about half the bins by chance: at margin 0 the term blurred the decoder within one epoch
-(docs/experiments/2026-12-07-spectral-excess.md); a margin lets a bin exceed its photo's power
-by a factor of e^margin for free. The band has no upper edge: it holds pattern_ratio's periods of
-4-16 pixels and texture_ratio's under 4 (three quarters of its bins). Quality's pattern_ratio
-reads the same spectrum, but the largest difference of a sub-category's mean log spectrum. A
-penalty on the lattice alone moved it off the bins it watched
-(docs/experiments/2026-12-02-conv-decoder-gan.md); this one watches every bin of the band.
+not. So, per image pair: each image's spectral power as quality.power_spectra takes it
+(Hann-windowed, each channel's mean removed, channels summed), averaged over 3x3 neighbouring
+bins, and the mean over the band's bins of max(0, log(reconstruction's power) - log(photo's
+power) - margin). The band is every bin of periods up to 16 pixels by default, pattern_ratio's
+periods of 4-16 and texture_ratio's under 4; `max_frequency` 0.5 keeps pattern_ratio's alone.
+The spectrum does not move with the image, so a pattern cannot hide by shifting, as the lattice
+did from a penalty on its own bins (docs/experiments/2026-12-02-conv-decoder-gan.md).
+
+But a blurred reconstruction scores 0: against the perceptual term's plaid, at every weight,
+margin and band tried, the term took the plaid and the perceptual term's gain together
+(docs/experiments/2026-12-07-spectral-excess.md). It is off by default.
 """
 
 from __future__ import annotations
