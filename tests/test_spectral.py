@@ -76,7 +76,7 @@ def test_a_coarse_pattern_is_outside_the_band() -> None:
 
 def test_the_finest_texture_can_be_left_free() -> None:
     """A 3 px texture counts up to the Nyquist frequency, not in the pattern ratio's band alone;
-    an 8 px plaid counts in both."""
+    an 8 px plaid counts there too."""
     photos = product()
     y, x = np.mgrid[:80, :60]
     texture = photos + 0.05 * (np.sin(2 * np.pi * y / 3) * np.sin(2 * np.pi * x / 3))[None, :, :, None]
@@ -117,3 +117,10 @@ def test_the_term_trains_the_decoder_and_is_tracked() -> None:
         decoders[weight] = model.decoder.get_weights()
     assert histories[0.0]["spectral_excess"][0] == 0.0 < histories[100.0]["spectral_excess"][0]
     assert any(not np.allclose(a, b) for a, b in zip(decoders[0.0], decoders[100.0]))
+
+
+def test_a_band_without_bins_or_an_uncentred_neighbourhood_is_refused() -> None:
+    with pytest.raises(ValueError, match="holds no bin"):
+        SpectralExcess(min_frequency=0.5, max_frequency=0.25)
+    with pytest.raises(ValueError, match="must be odd"):
+        SpectralExcess(neighbourhood=4)

@@ -47,6 +47,8 @@ class SpectralExcess:
         height, width = IMAGE_SHAPE[:2]
         self.margin = margin
         self.window = ops.convert_to_tensor(np.outer(np.hanning(height), np.hanning(width))[None, None], "float32")
+        if not 0 <= min_frequency < max_frequency:
+            raise ValueError(f"the band [{min_frequency}, {max_frequency}] holds no bin")
         frequency = frequencies((height, width))
         self.band = ops.convert_to_tensor((frequency >= min_frequency) & (frequency <= max_frequency), "float32")
         self.shifts = [(dy, dx) for dy in range(-(neighbourhood // 2), neighbourhood // 2 + 1)

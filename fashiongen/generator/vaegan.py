@@ -89,17 +89,22 @@ class AdversarialConfig:
                                          "never), so the term compares shapes and colours and gains nothing from a "
                                          "pattern finer than the blur (docs/experiments/2026-12-07-perceptual-blur.md)")
     spectral_excess_weight: float = option(0.0, "vaegan: weight of the spectral excess of each reconstruction over "
-                                                "its photo, the fine pattern (periods up to 16 pixels) it has and "
-                                                "the photo lacks (fashiongen/generator/spectral.py), beside the "
-                                                "reconstruction loss once the discriminator joins",
+                                                "its photo, the fine pattern (periods up to 16 pixels, see "
+                                                "--spectral-excess-finest) it has and the photo lacks "
+                                                "(fashiongen/generator/spectral.py), beside the reconstruction loss "
+                                                "once the discriminator joins; against the perceptual term's plaid "
+                                                "it took the term's gain too "
+                                                "(docs/experiments/2026-12-07-spectral-excess.md)",
                                            default_text="0, off")
     spectral_excess_margin: float = option(0.0, "vaegan, with --spectral-excess-weight: how far, in natural log of "
                                                 "spectral power, a reconstruction may exceed its photo before the "
                                                 "term counts it (0: any excess; at 0 one epoch at weight 10 "
-                                                "blurred the decoder: docs/experiments/2026-12-07-spectral-excess.md)")
+                                                "blurred the decoder, at ln 2 and ln 4 faint squares came back with "
+                                                "part of the perceptual term's gain)")
     spectral_excess_finest: int = option(2, "vaegan, with --spectral-excess-weight: the finest period, in pixels, "
                                             "the term counts: 2 every bin up to the Nyquist frequency, 4 the pattern "
-                                            "ratio's band alone (periods of 4-16 pixels), leaving finer texture free",
+                                            "ratio's band alone (periods of 4-16 pixels), leaving finer texture free "
+                                            "(it blurred as much)",
                                          choices=(2, 4))
     adaptive_weight_reference: str = option("nll", "vaegan: the loss whose gradient the adaptive weight matches "
                                                    "the adversarial term's to: 'nll', the reconstruction with the "
