@@ -127,7 +127,9 @@ def parse_args(argv: list[str] | None) -> GeneratorTrainingConfig:
             parser.error(f"{flag} must be a finite number from 0, got {value:g}")
     if config.spectral_excess_weight and config.arch != "vaegan":
         parser.error("--spectral-excess-weight needs --arch vaegan")
-    if (config.spectral_excess_margin or config.spectral_excess_finest != 2) and not config.spectral_excess_weight:
+    band_changed = (config.spectral_excess_margin, config.spectral_excess_finest) != (
+        AdversarialConfig.spectral_excess_margin, AdversarialConfig.spectral_excess_finest)
+    if band_changed and not config.spectral_excess_weight:
         parser.error("--spectral-excess-margin and --spectral-excess-finest need --spectral-excess-weight")
     if config.perceptual_blocks != 4 and config.perceptual_weight == 0:
         parser.error("--perceptual-blocks needs --perceptual-weight")

@@ -44,18 +44,20 @@ class SpectralExcess:
                  max_frequency: float = 1.0) -> None:
         if neighbourhood % 2 == 0:
             raise ValueError(f"neighbourhood must be odd (centred on each bin), got {neighbourhood}")
+        if not 0 <= min_frequency < max_frequency:
+            raise ValueError(f"the band [{min_frequency}, {max_frequency}] holds no bin")
         height, width = IMAGE_SHAPE[:2]
         self.margin = margin
         self.window = ops.convert_to_tensor(np.outer(np.hanning(height), np.hanning(width))[None, None], "float32")
-        if not 0 <= min_frequency < max_frequency:
-            raise ValueError(f"the band [{min_frequency}, {max_frequency}] holds no bin")
         frequency = frequencies((height, width))
-        self.band = ops.convert_to_tensor((frequency >= min_frequency) & (frequency <= max_frequency), "float32")
+        band = (frequency >= min_frequency) & (frequency <= max_frequency)
+        self.band = ops.convert_to_tensor(band, "float32")
+        self._band_share = ops.convert_to_tensor(band / band.sum(), "float32")  # a mean over the band, per image
         self.shifts = [(dy, dx) for dy in range(-(neighbourhood // 2), neighbourhood // 2 + 1)
                        for dx in range(-(neighbourhood // 2), neighbourhood // 2 + 1)]
 
     def log_power(self, images):
-        """(n, height, width): the log of each image's windowed power, summed over neighbouring bins."""
+        """(n, height, width): the log of each image's windowed power, averaged over neighbouring bins."""
         x = ops.transpose(ops.cast(images, "float32"), (0, 3, 1, 2))  # fft2 works on the last two axes
         x = (x - ops.mean(x, axis=(2, 3), keepdims=True)) * self.window
         real, imag = ops.fft2((x, ops.zeros_like(x)))
@@ -68,4 +70,4 @@ class SpectralExcess:
         """(n,): the mean over the band's bins of the reconstruction's log power above its photo's
         by more than `margin`."""
         above = ops.relu(self.log_power(reconstructions) - ops.stop_gradient(self.log_power(photos)) - self.margin)
-        return ops.sum(above * self.band, axis=(1, 2)) / ops.sum(self.band)
+        return ops.sum(above * self._band_share, axis=(1, 2))
