@@ -49,6 +49,7 @@ from fashiongen.labeler.model import (  # noqa: E402
     split_at_features,
 )
 from fashiongen.labeler.outliers import DEFAULT_METHOD, METHODS  # noqa: E402
+from fashiongen.labeler.robust import AdversarialTraining  # noqa: E402
 from fashiongen.labeler.report import (  # noqa: E402
     classification_report,
     format_report_table,
@@ -77,6 +78,9 @@ class ClassifierTrainingConfig(training.TrainingConfig):
                                        "later stages")
     anti_alias: bool = option(False, "arch compact: a fixed blur before every downsampling (Zhang 2019), so "
                                      "fine patterns do not fold into coarse features (for a perceptual classifier)")
+    adversarial_epsilon: float = option(0.0, "train on adversarial images (one FGSM step from a random start, Wong "
+                                             "et al. 2020) at most this many levels of 255 from each photo (0: off); "
+                                             "a robust classifier for --perceptual-classifier")
     backbone_weights: str | None = option("none", "MobileNetV2 archs: 'imagenet' (download), a local .h5 path, "
                                                   "or 'none'")
     learning_rate: float = option(2e-3, "Adam's initial learning rate, decayed along a cosine")
@@ -94,6 +98,11 @@ def parse_args(argv: list[str] | None) -> ClassifierTrainingConfig:
     config = training.parse_training_config(parser, argv, ClassifierTrainingConfig)
     if config.backbone_weights.lower() == "none":
         config.backbone_weights = None
+    if not 0 <= config.adversarial_epsilon < 255:  # NaN fails too
+        parser.error(f"--adversarial-epsilon is in levels of 255, in [0, 255); got {config.adversarial_epsilon}")
+    if config.adversarial_epsilon and config.arch == "paper" and not config.paper_loop:
+        parser.error("--adversarial-epsilon moves the images, so arch paper needs --paper-loop (its cached "
+                     "backbone features are of the unmoved ones)")
     if config.arch == "paper" and config.outlier_method == "energy":
         parser.error("--outlier-method energy needs softmax heads; arch paper has sigmoids")
     return config
@@ -123,6 +132,8 @@ def build_model(config: ClassifierTrainingConfig, strategy, data: SimpleNamespac
                                  shift=config.shift, sigmoids=config.heads == "paper", anti_alias=config.anti_alias)
         cached_features = config.arch == "paper" and not config.paper_loop
         extractor, head = split_at_features(model) if cached_features else (None, model)
+        if config.adversarial_epsilon:
+            head = AdversarialTraining(model, config.adversarial_epsilon / 255, seed=config.seed)
         # the paper: Adam at its default rate; ours: a cosine decay from --learning-rate
         steps = -(-len(data.train_rows) // config.batch_size) * config.epochs
         rate = 1e-3 if config.arch == "paper" else keras.optimizers.schedules.CosineDecay(config.learning_rate, steps)

@@ -37,7 +37,7 @@ FLAGS = (
     "--data-dir", "--out", "--run-dir", "--arch", "--backbone-weights", "--epochs", "--batch-size",
     "--learning-rate", "--split", "--seed", "--limit", "--paper-loop", "--resume", "--strategy",
     "--cpu-devices", "--cache-dir", "--quiet", "--replace", "--heads", "--shift", "--width", "--calibrate",
-    "--outlier-method", "--anti-alias",
+    "--outlier-method", "--anti-alias", "--adversarial-epsilon",
 )
 cli = load_script(SCRIPT)
 
@@ -296,6 +296,39 @@ def test_anti_alias_reaches_the_saved_classifier(tiny_dataset: Path, tmp_path: P
     layers = [layer.name for layer in Labeler.load(tmp_path / "out").model.layers]
     assert {"blur1_1", "blur1", "blur2", "blur3"} <= set(layers)
     assert "--anti-alias" in read_card(tmp_path / "out")["command"]
+
+
+def test_adversarial_epsilon_trains_on_moved_images_and_saves_the_plain_classifier(
+        tiny_dataset: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, no_figures) -> None:
+    attacks = []
+
+    class Recorded(cli.AdversarialTraining):
+        def adversarial(self, images, labels, sample_weight=None):
+            attacks.append(self.epsilon)  # at tracing: the training step asked for moved images
+            return super().adversarial(images, labels, sample_weight)
+
+    monkeypatch.setattr(cli, "AdversarialTraining", Recorded)
+    assert cli.main(tiny_args(tiny_dataset, tmp_path, "--epochs", "1", "--adversarial-epsilon", "8",
+                              "--no-calibrate")) == 0
+    assert attacks and attacks == pytest.approx([8 / 255] * len(attacks))
+    model = Labeler.load(tmp_path / "out").model  # the classifier itself, not its trainer
+    assert model.name == f"classifier_{DEFAULT_ARCH}" and model.get_layer("relu4_2")
+    assert read_card(tmp_path / "out")["config"]["adversarial_epsilon"] == 8
+
+
+@pytest.mark.parametrize("extra, message", [
+    (("--adversarial-epsilon", "-1"), "in [0, 255)"),
+    (("--adversarial-epsilon", "nan"), "in [0, 255)"),
+    (("--adversarial-epsilon", "255"), "in [0, 255)"),
+    (("--adversarial-epsilon", "4", "--arch", "paper"), "needs --paper-loop"),
+])
+def test_an_adversarial_epsilon_it_cannot_use_is_refused(tiny_dataset: Path, tmp_path: Path, capsys,
+                                                         extra: tuple, message: str) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(tiny_args(tiny_dataset, tmp_path, *extra))
+    assert exit_info.value.code == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
 
 
 def test_mirrored_strategy_on_two_cpu_devices(tiny_dataset: Path, tmp_path: Path) -> None:
