@@ -40,6 +40,7 @@ from fashiongen.config import option  # noqa: E402
 from fashiongen.dataset import load_dataset  # noqa: E402
 from fashiongen.distribute import make_strategy, report_worker, use_worker_folders  # noqa: E402
 from fashiongen.errors import ClassifierError, DatasetError, GeneratorError, TrainingError  # noqa: E402
+from fashiongen.generator.architectures import NoiseInjection  # noqa: E402
 from fashiongen.generator.cvae import build_generator  # noqa: E402
 from fashiongen.generator.generator import COLOUR, Generator  # noqa: E402
 from fashiongen.generator.judge import LabelConsistency  # noqa: E402
@@ -99,6 +100,9 @@ class GeneratorTrainingConfig(training.TrainingConfig, AdversarialConfig):
     perceptual_random: bool = option(False, "vaegan, with --perceptual-weight, instead of --perceptual-classifier: "
                                              "the compact classifier's convolutions with random weights (drawn "
                                              "from --seed + 2), features that know nothing of the labels")
+    decoder_noise: bool = option(False, "vaegan: a map of Gaussian noise added to every decoder block, scaled by "
+                                        "learned per-channel weights that start at zero (StyleGAN's noise inputs), "
+                                        "so fine texture need not repeat over the upsampling grid")
     freeze_encoder: bool = option(False, "with --init-from: train the decoder only, so the encoder's codes (and "
                                          "the latent prior fitted on them) stay where they are")
 
@@ -125,6 +129,8 @@ def parse_args(argv: list[str] | None) -> GeneratorTrainingConfig:
                         ("--spectral-excess-margin", config.spectral_excess_margin)):
         if not (value >= 0 and math.isfinite(value)):  # NaN fails too
             parser.error(f"{flag} must be a finite number from 0, got {value:g}")
+    if config.decoder_noise and config.arch != "vaegan":
+        parser.error("--decoder-noise needs --arch vaegan")
     if config.spectral_excess_weight and config.arch != "vaegan":
         parser.error("--spectral-excess-weight needs --arch vaegan")
     band_changed = (config.spectral_excess_margin, config.spectral_excess_finest) != (
@@ -223,7 +229,8 @@ def build_model(args: GeneratorTrainingConfig, strategy, labeler: Labeler, data:
         steps = lambda epochs: int(epochs * steps_per_epoch)  # noqa: E731
         adversarial = dict(adversarial=args, adversarial_start=steps(args.adversarial_start_epochs),
                            adversarial_ramp=steps(args.adversarial_ramp_epochs), perceptual=perceptual,
-                           prior=start.prior if start is not None else None) if args.arch == "vaegan" else {}
+                           prior=start.prior if start is not None else None,
+                           decoder_noise=args.decoder_noise) if args.arch == "vaegan" else {}
         model = build_generator(args.arch, schema.size, args.latent_dim, seed=args.seed, kl_weight=args.kl_weight,
                                 kl_warmup_steps=steps(kl_warmup_epochs(args)),
                                 judge=None if judge is None else LabelConsistency(
@@ -270,15 +277,24 @@ def transfer_weights(source: keras.Model, target: keras.Model) -> None:
     """Copy `source`'s weights into `target` of the same layers. A target conditioned on more
     labels (a colour head after the paper's two) has more rows in the kernels of the layers that
     take the labels, which come last in their input: those rows start at zero, so the target
-    computes exactly what the source did until training moves them."""
+    computes exactly what the source did until training moves them. So do the noise inputs of a
+    target decoder (`--decoder-noise`) that `source` has no noise layer for: they keep their zeros."""
+    noise = lambda model: {layer.name for layer in model.layers if isinstance(layer, NoiseInjection)}  # noqa: E731
+    if noise(source) - noise(target):
+        raise GeneratorError(f"{source.name} has noise inputs (--decoder-noise); this run's decoder has none")
+    fresh = noise(target) - {layer.name for layer in source.layers}
+    kept = [layer for layer in target.layers if layer.name not in fresh]
     weights = []
-    for old, new in zip(source.get_weights(), target.get_weights(), strict=True):
+    for old, new in zip(source.get_weights(), [w for layer in kept for w in layer.get_weights()], strict=True):
         if old.shape != new.shape:
             if old.ndim != 2 or old.shape[1:] != new.shape[1:] or old.shape[0] > new.shape[0]:
                 raise GeneratorError(f"a weight of {source.name} is {old.shape}, not {new.shape}")
             old = np.concatenate([old, np.zeros((new.shape[0] - old.shape[0],) + old.shape[1:], old.dtype)])
         weights.append(old)
-    target.set_weights(weights)
+    for layer in kept:
+        count = len(layer.get_weights())
+        layer.set_weights(weights[:count])
+        weights = weights[count:]
 
 
 def fit(args: GeneratorTrainingConfig, strategy, model: keras.Model, data: SimpleNamespace,

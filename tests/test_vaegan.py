@@ -17,7 +17,7 @@ import pytest
 from helpers import N_SUB, REPO, SCHEMA, condition, fixed_batch, load_script, one_error_line, read_card, synthetic_codes
 
 from fashiongen.errors import ClassifierError, GeneratorError
-from fashiongen.generator.architectures import build_upsample_decoder
+from fashiongen.generator.architectures import NoiseInjection, build_upsample_decoder
 from fashiongen.generator.cvae import build_generator
 from fashiongen.generator import snapshots
 from fashiongen.generator.generator import Generator, to_uint8
@@ -45,6 +45,50 @@ def test_the_decoder_upsamples_without_transposed_convolutions() -> None:
     assert tuple(decoder.output.shape[1:]) == IMAGE_SHAPE
     images = np.asarray(decoder([np.zeros((2, 16), np.float32), fixed_batch(2)[1]]))
     assert images.min() >= 0 and images.max() <= 1
+
+
+def noisy_decoder(scale: float) -> keras.Model:
+    """A decoder with noise inputs whose per-channel scales are all `scale`."""
+    keras.utils.set_random_seed(0)
+    decoder = build_upsample_decoder(16, SCHEMA.size, noise=True)
+    for layer in decoder.layers:
+        if isinstance(layer, NoiseInjection):
+            layer.set_weights([np.full(layer.get_weights()[0].shape, scale, np.float32)])
+    return decoder
+
+
+def decoded(decoder: keras.Model, rows: int = 4, training: bool = False) -> np.ndarray:
+    codes = np.tile(np.linspace(-1, 1, 16, dtype=np.float32), (rows, 1))  # every row the same code and labels
+    return keras.ops.convert_to_numpy(decoder([codes, np.tile(fixed_batch(1)[1], (rows, 1))], training=training))
+
+
+def test_a_warm_start_adds_silent_noise_inputs_to_a_decoder() -> None:
+    keras.utils.set_random_seed(1)
+    plain = build_upsample_decoder(16, SCHEMA.size)
+    noisy = build_upsample_decoder(16, SCHEMA.size, noise=True)
+    assert [layer.name for layer in noisy.layers if isinstance(layer, NoiseInjection)] == [
+        "noise1", "noise2", "noise3", "noise4"]
+    cli.transfer_weights(plain, noisy)
+    # their scales start at zero: the warm start computes what it did, in training too
+    np.testing.assert_array_equal(decoded(noisy), decoded(plain))
+    np.testing.assert_array_equal(decoded(noisy, training=True), decoded(plain, training=True))
+    with pytest.raises(GeneratorError, match="has noise inputs"):
+        cli.transfer_weights(noisy, build_upsample_decoder(16, SCHEMA.size))
+
+
+def test_noise_is_drawn_per_image_in_training_and_fixed_in_inference(tmp_path: Path) -> None:
+    decoder = noisy_decoder(0.5)
+    quiet = noisy_decoder(0.0)
+    inference = decoded(decoder)
+    assert not np.allclose(inference, decoded(quiet), atol=1e-3)  # the noise shows
+    np.testing.assert_array_equal(inference, decoded(decoder))  # the same pixels at every call
+    np.testing.assert_array_equal(inference[:1], decoded(decoder, rows=1))  # and in any batch
+    first, second = decoded(decoder, training=True), decoded(decoder, training=True)
+    assert not np.allclose(first, second, atol=1e-3)  # a new draw at every training call
+    assert not np.allclose(first[0], first[1], atol=1e-3)  # and one for every image
+    decoder.save(tmp_path / "decoder.keras")
+    loaded = keras.saving.load_model(tmp_path / "decoder.keras", compile=False)
+    np.testing.assert_array_equal(decoded(loaded), decoded(decoder))
 
 
 def test_the_discriminator_scores_patches_for_their_labels() -> None:
@@ -282,6 +326,17 @@ def test_a_vaegan_starts_from_a_conv_generators_encoder_and_prior_and_adds_colou
     assert result.prior.colour_counts[:, 0].sum() == result.prior.counts.sum()  # every tiny photo is Blue
     card = read_card(tuned.out)
     assert card["latent_prior"]["kept_from"] == str(start_run.out) and card["encoder_frozen"] is True
+
+
+def test_decoder_noise_reaches_a_warm_started_generator_and_trains(tiny, colour_classifier, trained,
+                                                                  tmp_path: Path) -> None:
+    tuned = run(tiny, colour_classifier, tmp_path, "--epochs", "1", "--adversarial-start-epochs", "0",
+                "--init-from", str(trained.out), "--decoder-noise")
+    assert tuned.code == 0
+    decoder = Generator.load(tuned.out).decoder
+    scales = [layer.get_weights()[0] for layer in decoder.layers if isinstance(layer, NoiseInjection)]
+    assert len(scales) == 4 and all(np.abs(scale).max() > 0 for scale in scales)  # trained off their zeros
+    assert read_card(tuned.out)["config"]["decoder_noise"] is True
 
 
 def test_only_a_conv_generator_of_the_same_labels_starts_a_vaegan(trained, tmp_path: Path) -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import keras
-from keras import layers
+from keras import layers, ops
 
 from fashiongen.imaging import IMAGE_HEIGHT, IMAGE_SHAPE, IMAGE_WIDTH
 
@@ -68,8 +68,8 @@ def build_conv_decoder(latent_dim: int, n_labels: int) -> keras.Model:
     return keras.Model([code, labels], image, name="conv_decoder")
 
 
-def build_upsample_decoder(latent_dim: int, n_labels: int, filters: tuple[int, ...] = (96, 64, 32, 16)
-                           ) -> keras.Model:
+def build_upsample_decoder(latent_dim: int, n_labels: int, filters: tuple[int, ...] = (96, 64, 32, 16),
+                           noise: bool = False) -> keras.Model:
     """(code, labels) -> image: 5x4x256 grown by four bilinear upsamplings, each followed by a 3x3
     convolution, to 80x64, then cropped to 80x60. A stride-2 transposed convolution paints a 2x2
     lattice as soon as an adversarial loss rewards high frequencies (Odena et al. 2016,
@@ -77,16 +77,51 @@ def build_upsample_decoder(latent_dim: int, n_labels: int, filters: tuple[int, .
     rather than nearest-neighbour upsampling leaves no block edges for it to sharpen into a plaid
     (nearest-neighbour decoders grew one under the adversarial loss here). These widths
     cost about 85 M multiply-adds per image (the transposed-convolution decoder about 45 M): twice
-    them made an adversarial step too slow for this project's 2-core CPU."""
+    them made an adversarial step too slow for this project's 2-core CPU. `noise`: a `NoiseInjection`
+    after every block's normalisation."""
     code, labels, x = _decoder_stem(latent_dim, n_labels)
     for block, n in enumerate(filters, start=1):
         x = layers.UpSampling2D(2, interpolation="bilinear", name=f"up{block}")(x)
         x = layers.Conv2D(n, 3, padding="same", name=f"conv{block}")(x)
         x = layers.BatchNormalization(name=f"bn{block}")(x)
+        if noise:
+            x = NoiseInjection(seed=block, name=f"noise{block}")(x)
         x = layers.LeakyReLU(0.2, name=f"act{block}")(x)
     x = layers.Conv2D(3, 3, padding="same", activation="sigmoid", name="pixels")(x)  # 80 x 64
     image = layers.Cropping2D(((0, 0), (2, 2)), name="image")(x)
     return keras.Model([code, labels], image, name="upsample_decoder")
+
+
+@keras.saving.register_keras_serializable(package="fashiongen")
+class NoiseInjection(layers.Layer):
+    """StyleGAN's noise input (Karras et al. 2019, section 3.2): one map of Gaussian noise added to
+    every channel, scaled per channel by a learned weight that starts at zero, so a warm start
+    computes what it computed before. Without it, fine texture must be made from the code through
+    convolutions that repeat over the upsampling grid, and comes out as a repeating pattern (their
+    observation; the plaid here). In training every image draws its own map; in inference every
+    image gets the same fixed map, so the same code and labels always give the same pixels."""
+
+    def __init__(self, seed: int | None = None, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.seed = seed
+        self.seed_generator = keras.random.SeedGenerator(seed)
+
+    def build(self, input_shape) -> None:
+        self.scale = self.add_weight(shape=(input_shape[-1],), initializer="zeros", name="scale")
+
+    def call(self, x, training=None):
+        if training:
+            shape = ops.shape(x)
+            noise = keras.random.normal((shape[0], shape[1], shape[2], 1), seed=self.seed_generator)
+        else:  # an integer seed: the same map at every call, whatever the batch
+            noise = keras.random.normal((1, x.shape[1], x.shape[2], 1), seed=INFERENCE_NOISE_SEED + (self.seed or 0))
+        return x + self.scale * noise
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "seed": self.seed}
+
+
+INFERENCE_NOISE_SEED = 1000
 
 
 def _decoder_stem(latent_dim: int, n_labels: int):
