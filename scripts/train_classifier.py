@@ -46,15 +46,16 @@ from fashiongen.labeler.model import (  # noqa: E402
     HEAD_SETS,
     build_classifier,
     compile_classifier,
+    has_softmax_heads,
     split_at_features,
 )
 from fashiongen.labeler.outliers import DEFAULT_METHOD, METHODS  # noqa: E402
-from fashiongen.labeler.robust import AdversarialTraining  # noqa: E402
 from fashiongen.labeler.report import (  # noqa: E402
     classification_report,
     format_report_table,
     save_confusion_figures,
 )
+from fashiongen.labeler.robust import AdversarialTraining  # noqa: E402
 from fashiongen.model_folder import CARD_FILE, write_card  # noqa: E402
 from fashiongen.schema import EXTRA_HEADS, LabelSchema  # noqa: E402
 from fashiongen.splits import make_split  # noqa: E402
@@ -79,8 +80,9 @@ class ClassifierTrainingConfig(training.TrainingConfig):
     anti_alias: bool = option(False, "arch compact: a fixed blur before every downsampling (Zhang 2019), so "
                                      "fine patterns do not fold into coarse features (for a perceptual classifier)")
     adversarial_epsilon: float = option(0.0, "train on adversarial images (one FGSM step from a random start, Wong "
-                                             "et al. 2020) at most this many levels of 255 from each photo (0: off); "
-                                             "a robust classifier for --perceptual-classifier")
+                                             "et al. 2020) at most this many levels of 255 from each photo (0: off; "
+                                             "needs --shift 0). Tried as train_generator.py's --perceptual-classifier: "
+                                             "it rewarded the plaid more (docs/experiments/2026-12-07-plaid-probe.md)")
     backbone_weights: str | None = option("none", "MobileNetV2 archs: 'imagenet' (download), a local .h5 path, "
                                                   "or 'none'")
     learning_rate: float = option(2e-3, "Adam's initial learning rate, decayed along a cosine")
@@ -100,6 +102,9 @@ def parse_args(argv: list[str] | None) -> ClassifierTrainingConfig:
         config.backbone_weights = None
     if not 0 <= config.adversarial_epsilon < 255:  # NaN fails too
         parser.error(f"--adversarial-epsilon is in levels of 255, in [0, 255); got {config.adversarial_epsilon}")
+    if config.adversarial_epsilon and config.arch == "compact" and config.shift > 0:
+        parser.error("--adversarial-epsilon needs --shift 0: the random shift interpolates the moved pixels, "
+                     "which blurs the perturbation")
     if config.adversarial_epsilon and config.arch == "paper" and not config.paper_loop:
         parser.error("--adversarial-epsilon moves the images, so arch paper needs --paper-loop (its cached "
                      "backbone features are of the unmoved ones)")
@@ -137,7 +142,8 @@ def build_model(config: ClassifierTrainingConfig, strategy, data: SimpleNamespac
         # the paper: Adam at its default rate; ours: a cosine decay from --learning-rate
         steps = -(-len(data.train_rows) // config.batch_size) * config.epochs
         rate = 1e-3 if config.arch == "paper" else keras.optimizers.schedules.CosineDecay(config.learning_rate, steps)
-        compile_classifier(head, data.schema, rate, steps_per_execution=32 if cached_features else 1)
+        compile_classifier(head, data.schema, rate, steps_per_execution=32 if cached_features else 1,
+                           softmax=has_softmax_heads(model))  # the adversarial wrapper hides the heads
     return SimpleNamespace(model=model, head=head, extractor=extractor, cached_features=cached_features)
 
 

@@ -57,6 +57,30 @@ def test_the_moved_images_stay_within_epsilon_and_in_range() -> None:
     assert np.mean(change[4:] > EPSILON / 2) > 0.8
 
 
+def test_white_background_moves_as_often_as_any_pixel() -> None:
+    """The random start is put inside [0, 1] before the gradient (Wong et al.): a white pixel that
+    started upwards still has a gradient, and half of them move down by most of epsilon."""
+    images, labels = batch(32)
+    images[:, :, :6] = 1.0  # a white band down every photo
+    moved = keras.ops.convert_to_numpy(trainer(small_classifier()).adversarial(images, labels))
+    assert np.mean(np.abs(moved - images)[4:, :, :6] > EPSILON / 2) > 0.4  # a clip in the tape: 0.25
+
+
+def test_sample_weights_reach_the_attack_and_the_step() -> None:
+    """Batch padding (weight 0, under a mirrored strategy) neither steers the attack nor trains."""
+    labels = batch(8)[1]
+    images = np.random.default_rng(2).uniform(0.1, 0.9, (8, 16, 12, 3)).astype("float32")  # no pixel at 0 or 1
+    weights = np.array([1, 1, 1, 1, 0, 0, 0, 0], np.float32)
+    model = trainer(small_classifier())
+    moved = keras.ops.convert_to_numpy(model.adversarial(images, labels, weights))
+    # a padding row has no gradient: its random start stays, inside the ball, not pushed to its edge
+    assert np.mean(np.abs(moved[4:] - images[4:]) > 0.99 * EPSILON) < 0.1
+    # a weighted row's step of 1.25 epsilon reaches the edge from 5/8 of the starts
+    assert np.mean(np.abs(moved[:4] - images[:4]) > 0.99 * EPSILON) > 0.5
+    padded = trainer(small_classifier()).train_on_batch(images, labels, sample_weight=weights, return_dict=True)
+    assert np.isfinite(padded["loss"])
+
+
 def test_the_attack_raises_the_loss_more_than_noise_does() -> None:
     classifier = small_classifier()
     images, labels = batch(32)

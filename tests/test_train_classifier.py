@@ -26,7 +26,7 @@ from helpers import (
 from fashiongen import training
 from fashiongen.dataset import load_dataset
 from fashiongen.labeler.labeler import MODEL_FILE, Labeler
-from fashiongen.labeler.model import DEFAULT_ARCH
+from fashiongen.labeler.model import DEFAULT_ARCH, HeadsCrossentropy
 from fashiongen.labeler.report import classification_report
 from fashiongen.model_folder import SCHEMA_FILE
 from fashiongen.schema import LabelSchema
@@ -300,17 +300,20 @@ def test_anti_alias_reaches_the_saved_classifier(tiny_dataset: Path, tmp_path: P
 
 def test_adversarial_epsilon_trains_on_moved_images_and_saves_the_plain_classifier(
         tiny_dataset: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, no_figures) -> None:
-    attacks = []
+    attacks, losses = [], []
 
     class Recorded(cli.AdversarialTraining):
         def adversarial(self, images, labels, sample_weight=None):
             attacks.append(self.epsilon)  # at tracing: the training step asked for moved images
+            losses.append(self.loss)
             return super().adversarial(images, labels, sample_weight)
 
     monkeypatch.setattr(cli, "AdversarialTraining", Recorded)
-    assert cli.main(tiny_args(tiny_dataset, tmp_path, "--epochs", "1", "--adversarial-epsilon", "8",
+    assert cli.main(tiny_args(tiny_dataset, tmp_path, "--epochs", "1", "--adversarial-epsilon", "8", "--shift", "0",
                               "--no-calibrate")) == 0
     assert attacks and attacks == pytest.approx([8 / 255] * len(attacks))
+    # the catalog's softmax heads keep their loss behind the wrapper (not the sigmoids' BCE)
+    assert all(isinstance(loss, HeadsCrossentropy) for loss in losses)
     model = Labeler.load(tmp_path / "out").model  # the classifier itself, not its trainer
     assert model.name == f"classifier_{DEFAULT_ARCH}" and model.get_layer("relu4_2")
     assert read_card(tmp_path / "out")["config"]["adversarial_epsilon"] == 8
@@ -321,6 +324,7 @@ def test_adversarial_epsilon_trains_on_moved_images_and_saves_the_plain_classifi
     (("--adversarial-epsilon", "nan"), "in [0, 255)"),
     (("--adversarial-epsilon", "255"), "in [0, 255)"),
     (("--adversarial-epsilon", "4", "--arch", "paper"), "needs --paper-loop"),
+    (("--adversarial-epsilon", "4"), "needs --shift 0"),
 ])
 def test_an_adversarial_epsilon_it_cannot_use_is_refused(tiny_dataset: Path, tmp_path: Path, capsys,
                                                          extra: tuple, message: str) -> None:

@@ -237,14 +237,16 @@ def compile_classifier(
     schema: LabelSchema,
     learning_rate: float | keras.optimizers.schedules.LearningRateSchedule = 1e-3,
     steps_per_execution: int = 1,
+    softmax: bool | None = None,
 ) -> None:
     """Adam with AUC and per-head accuracy: each head's cross-entropy for softmax heads, binary
-    cross-entropy (the paper's) for sigmoid outputs.
+    cross-entropy (the paper's) for sigmoid outputs. `softmax`: whether the heads are softmaxes;
+    default: read off `model`'s layers (a wrapper that hides them must say).
 
     `steps_per_execution` > 1 runs that many steps per compiled call: for a head trained on
     cached features each step is tiny, and the per-call overhead would dominate.
     """
-    softmax = has_softmax_heads(model)
+    softmax = has_softmax_heads(model) if softmax is None else softmax
     model.compile(
         optimizer=keras.optimizers.Adam(learning_rate),
         loss=HeadsCrossentropy(schema.slices) if softmax else keras.losses.BinaryCrossentropy(),
