@@ -201,7 +201,8 @@ def build_model(args: GeneratorTrainingConfig, strategy, labeler: Labeler, data:
     steps_per_epoch = -(-len(train_rows) // args.batch_size)
     with strategy.scope():
         start = Generator.load(args.init_from) if args.init_from else None
-        problem = warm_start_problem(start, args.arch, schema) if start is not None else None
+        problem = (warm_start_problem(start, args.arch, schema, args.decoder_noise) if start is not None
+                   else None)
         if problem:
             raise GeneratorError(f"--init-from {args.init_from}: {problem}")
         judge = judge_pairs = judge_prior = None
@@ -262,12 +263,16 @@ def kl_warmup_epochs(args: GeneratorTrainingConfig) -> float:
     return 0.0 if args.arch == "paper" or args.init_from else args.kl_warmup_epochs
 
 
-def warm_start_problem(start: Generator, arch: str, schema: LabelSchema) -> str | None:
+def warm_start_problem(start: Generator, arch: str, schema: LabelSchema,
+                       decoder_noise: bool = False) -> str | None:
     """Why `start` cannot warm-start an `arch` generator of `schema`, or None. It can when it has
     the same architecture, or is a conv generator starting a vaegan (which shares its encoder), and
-    its labels are the schema's or the schema's without the colour head (which then starts at zero)."""
+    its labels are the schema's or the schema's without the colour head (which then starts at zero),
+    and its decoder has no noise inputs unless `decoder_noise` (which a plain one starts at zero)."""
     if start.arch != arch and (start.arch, arch) != ("conv", "vaegan"):
         return f"it is a {start.arch} generator, which cannot start --arch {arch}"
+    if not decoder_noise and any(isinstance(layer, NoiseInjection) for layer in start.decoder.layers):
+        return "its decoder has noise inputs: add --decoder-noise"
     if start.schema not in (schema, schema.paper):
         return "its labels are not this run's (nor this run's without the colour head)"
     return None

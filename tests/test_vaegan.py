@@ -337,6 +337,9 @@ def test_decoder_noise_reaches_a_warm_started_generator_and_trains(tiny, colour_
     scales = [layer.get_weights()[0] for layer in decoder.layers if isinstance(layer, NoiseInjection)]
     assert len(scales) == 4 and all(np.abs(scale).max() > 0 for scale in scales)  # trained off their zeros
     assert read_card(tuned.out)["config"]["decoder_noise"] is True
+    noisy = Generator.load(tuned.out)
+    assert "add --decoder-noise" in cli.warm_start_problem(noisy, "vaegan", noisy.schema)
+    assert cli.warm_start_problem(noisy, "vaegan", noisy.schema, decoder_noise=True) is None
 
 
 def test_only_a_conv_generator_of_the_same_labels_starts_a_vaegan(trained, tmp_path: Path) -> None:

@@ -92,14 +92,20 @@ def build_upsample_decoder(latent_dim: int, n_labels: int, filters: tuple[int, .
     return keras.Model([code, labels], image, name="upsample_decoder")
 
 
+# the inference maps' seeds start here, apart from the training streams' (seeded by block: 1-4)
+INFERENCE_NOISE_SEED = 1000
+
+
 @keras.saving.register_keras_serializable(package="fashiongen")
 class NoiseInjection(layers.Layer):
     """StyleGAN's noise input (Karras et al. 2019, section 3.2): one map of Gaussian noise added to
     every channel, scaled per channel by a learned weight that starts at zero, so a warm start
     computes what it computed before. Without it, fine texture must be made from the code through
     convolutions that repeat over the upsampling grid, and comes out as a repeating pattern (their
-    observation; the plaid here). In training every image draws its own map; in inference every
-    image gets the same fixed map, so the same code and labels always give the same pixels."""
+    observation; the plaid here). In training every image draws its own map (from a stream seeded by
+    `seed`, not by --seed; under a mirrored strategy each replica draws the same maps, as Keras'
+    seeded layers do); in inference every image gets the same fixed map, so the same code and
+    labels always give the same pixels."""
 
     def __init__(self, seed: int | None = None, **kwargs) -> None:
         super().__init__(**kwargs)
@@ -120,8 +126,6 @@ class NoiseInjection(layers.Layer):
     def get_config(self) -> dict:
         return {**super().get_config(), "seed": self.seed}
 
-
-INFERENCE_NOISE_SEED = 1000
 
 
 def _decoder_stem(latent_dim: int, n_labels: int):

@@ -40,8 +40,8 @@ LOG_VAR_LIMIT = 10.0  # conv arch: log-variances are capped at 10 in training
 
 def build_generator(arch: str, n_labels: int, latent_dim: int | None = None, **options) -> "CVAE":
     """A built (not compiled) CVAE; `options` go to `CVAE` (kl_weight, kl_warmup_steps, seed, judge),
-    and for `vaegan` to `VAEGAN` (adversarial, adversarial_start, adversarial_ramp, prior, perceptual),
-    but for `decoder_noise` (vaegan only: noise inputs in the decoder, `build_upsample_decoder`)."""
+    and for `vaegan` to `VAEGAN` (adversarial, adversarial_start, adversarial_ramp, prior, perceptual).
+    The one exception, vaegan only: `decoder_noise` goes to `build_upsample_decoder`'s `noise`."""
     if arch == "vaegan":
         from fashiongen.generator.vaegan import VAEGAN, build_discriminator  # it builds on CVAE
 
