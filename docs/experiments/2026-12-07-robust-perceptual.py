@@ -44,10 +44,11 @@ from fashiongen.generator.perceptual import (  # noqa: E402
 from fashiongen.generator.quality import frechet_distance, penultimate_features  # noqa: E402
 from fashiongen.labeler.labeler import Labeler  # noqa: E402
 from fashiongen.labeler.model import HeadsCrossentropy, has_softmax_heads  # noqa: E402
-from fashiongen.splits import make_split  # noqa: E402
+from fashiongen.splits import DEFAULT_SPLIT_SEED, make_split  # noqa: E402
 
 BATCH = 64
 BACKGROUND = 0.92  # a pixel whose darkest channel is at least this is the white background
+RANDOM_SEED = DEFAULT_SPLIT_SEED + 2  # train_generator.py draws its random features from --seed + 2
 
 
 def pgd(model: keras.Model, loss, images: np.ndarray, labels: np.ndarray, epsilon: float, steps: int = 10,
@@ -70,8 +71,9 @@ def plaid(period: float, amplitude: float) -> np.ndarray:
 
 
 def grain(period: float, amplitude: float, count: int, seed: int = 0) -> np.ndarray:
-    """Grey noise of the plaid's scale and amplitude: white noise blurred by a quarter of `period`, a
-    new pattern for every image, scaled to the plaid's root-mean-square (amplitude / 2)."""
+    """Grey noise of the plaid's scale and amplitude: white noise blurred by a Gaussian of sigma
+    `period` / 4 (a "4 px" grain: sigma 1 px), a new pattern for every image, scaled to the plaid's
+    root-mean-square (amplitude / 2)."""
     noise = np.random.default_rng(seed).normal(size=(count, 80, 60, 1)).astype(np.float32)
     noise = ops.convert_to_numpy(blurred(noise, gaussian_taps(period / 4)))
     return noise * (amplitude / 2 / noise.std())
@@ -83,7 +85,8 @@ def main() -> None:
     parser.add_argument("--classifier", type=Path, action="append", required=True,
                         help="classifier folder (repeat the flag for several)")
     parser.add_argument("--photos", type=int, default=512, help="validation photos measured (the first N)")
-    parser.add_argument("--epsilon", type=float, nargs="*", default=[4.0, 8.0], help="PGD radii, levels of 255")
+    parser.add_argument("--epsilon", type=float, nargs="*", default=[4.0, 8.0],
+                        help="PGD radii, levels of 255 (the flag alone: no attack)")
     parser.add_argument("--blur", type=float, default=1.5, help="the blur's Gaussian sigma, pixels")
     parser.add_argument("--period", type=float, nargs="+", default=[12.0, 16.0], help="plaid periods, pixels")
     parser.add_argument("--amplitude", type=float, default=10.0, help="the plaid's amplitude, levels of 255")
@@ -94,7 +97,8 @@ def main() -> None:
     parser.add_argument("--frechet", type=Path, default=None,
                         help="also the Fréchet distances on this classifier's pooled features (the evaluation's)")
     parser.add_argument("--random", action="store_true",
-                        help="also the random features of train_generator.py --perceptual-random (seed 2)")
+                        help="also the random features of train_generator.py --perceptual-random at its default "
+                             f"--seed (seed {RANDOM_SEED}, random10's network)")
     args = parser.parse_args()
     dataset = load_dataset(args.data_dir)
     rows = make_split("grouped", dataset, 42).validation
@@ -107,8 +111,9 @@ def main() -> None:
     pattern = ((lambda period: grain(period, args.amplitude / 255, len(photos))) if args.grain
                else (lambda period: plaid(period, args.amplitude / 255)))
     plaids = {period: np.clip(soft + product * pattern(period), 0, 1) for period in args.period}
+    kind = "grain" if args.grain else "plaid"
     print(f"{len(rows)} validation photos of the grouped split ({args.sub_category or 'all sub-categories'}); "
-          f"blur sigma {args.blur} px, plaid amplitude {args.amplitude:g} of 255 on {product.mean():.0%} of pixels")
+          f"blur sigma {args.blur} px, {kind} amplitude {args.amplitude:g} of 255 on {product.mean():.0%} of pixels")
     for folder in args.classifier:
         labeler = Labeler.load(folder)
         model, schema = labeler.model, labeler.schema
@@ -117,10 +122,11 @@ def main() -> None:
                 else keras.losses.BinaryCrossentropy())
         part = schema.slices["subCategory"]
         truth = labels[:, part].argmax(axis=1)
+        labelled = labels[:, part].any(axis=1)  # a sub-category outside the classifier's heads has no truth
 
         def accuracy(images: np.ndarray) -> float:
             scores = model.predict(images, batch_size=256, verbose=0)
-            return float(np.mean(scores[:, part].argmax(axis=1) == truth))
+            return float(np.mean((scores[:, part].argmax(axis=1) == truth)[labelled]))
 
         line = [f"{folder}: sub-category accuracy {accuracy(photos):.3f}"]
         for epsilon in args.epsilon:
@@ -128,22 +134,25 @@ def main() -> None:
                                        for i in range(0, len(photos), BATCH)])
             line.append(f"PGD {epsilon:g}: {accuracy(attacked):.3f}")
         print("; ".join(line), flush=True)
-        plaid_rewards(str(folder), model, photos, soft, plaids, args.per_block)
+        plaid_rewards(str(folder), model, photos, soft, plaids, args.per_block, kind)
     if args.random:
-        plaid_rewards("random features (seed 2)", random_features(2), photos, soft, plaids, args.per_block)
+        plaid_rewards(f"random features (seed {RANDOM_SEED})", random_features(RANDOM_SEED), photos, soft, plaids,
+                      args.per_block, kind)
     if args.frechet is not None:
         judge = Labeler.load(args.frechet)
+
         def frechet(images: np.ndarray) -> float:
             return frechet_distance(real, penultimate_features(judge, np.round(images * 255).astype(np.uint8)))
 
         real = penultimate_features(judge, dataset.images[rows])
         line = [f"Fréchet distance on {args.frechet}: to the blur {frechet(soft):.3f}"]
-        line += [f"to the blur and a plaid of {period:g} px {frechet(painted):.3f}" for period, painted in plaids.items()]
+        line += [f"to the blur and a {kind} of {period:g} px {frechet(painted):.3f}"
+                 for period, painted in plaids.items()]
         print("; ".join(line), flush=True)
 
 
 def plaid_rewards(name: str, network: keras.Model, photos: np.ndarray, soft: np.ndarray,
-                  plaids: dict[float, np.ndarray], per_block: bool) -> None:
+                  plaids: dict[float, np.ndarray], per_block: bool, kind: str = "plaid") -> None:
     """Prints the distance from each photo to its blur and to each plaid over it: all four blocks,
     and with `per_block` each block alone."""
     for blocks in [COMPACT_LAYERS] + ([(block,) for block in COMPACT_LAYERS] if per_block else []):
@@ -157,9 +166,10 @@ def plaid_rewards(name: str, network: keras.Model, photos: np.ndarray, soft: np.
         line = [f"  {name}, {'all blocks' if len(blocks) > 1 else blocks[0]}: distance to blur {to_blur.mean():.4f}"]
         for period, painted in plaids.items():
             to_plaid = distances(painted)
-            line.append(f"plaid {period:g} px: {to_plaid.mean():.4f} ({to_plaid.mean() / to_blur.mean() - 1:+.1%}), "
+            line.append(f"{kind} {period:g} px: {to_plaid.mean():.4f} ({to_plaid.mean() / to_blur.mean() - 1:+.1%}), "
                         f"closer for {np.mean(to_plaid < to_blur):.1%}")
         print("; ".join(line), flush=True)
+
 
 if __name__ == "__main__":
     main()
