@@ -102,7 +102,9 @@ class GeneratorTrainingConfig(training.TrainingConfig, AdversarialConfig):
                                              "from --seed + 2), features that know nothing of the labels")
     decoder_noise: bool = option(False, "vaegan: a map of Gaussian noise added to every decoder block, scaled by "
                                         "learned per-channel weights that start at zero (StyleGAN's noise inputs), "
-                                        "so fine texture need not repeat over the upsampling grid")
+                                        "so fine texture need not repeat over the upsampling grid. Tried against the "
+                                        "perceptual term's plaid: it painted grain instead "
+                                        "(docs/experiments/2026-12-07-plaid-probe.md)")
     freeze_encoder: bool = option(False, "with --init-from: train the decoder only, so the encoder's codes (and "
                                          "the latent prior fitted on them) stay where they are")
 

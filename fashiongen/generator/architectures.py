@@ -127,7 +127,6 @@ class NoiseInjection(layers.Layer):
         return {**super().get_config(), "seed": self.seed}
 
 
-
 def _decoder_stem(latent_dim: int, n_labels: int):
     """The decoders' inputs (code, labels) and their joint dense projection to a 5x4x256 grid."""
     code = keras.Input((latent_dim,), name="code")
