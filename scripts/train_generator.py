@@ -40,7 +40,7 @@ from fashiongen.config import option  # noqa: E402
 from fashiongen.dataset import load_dataset  # noqa: E402
 from fashiongen.distribute import make_strategy, report_worker, use_worker_folders  # noqa: E402
 from fashiongen.errors import ClassifierError, DatasetError, GeneratorError, TrainingError  # noqa: E402
-from fashiongen.generator.architectures import NoiseInjection  # noqa: E402
+from fashiongen.generator.architectures import noise_layers  # noqa: E402
 from fashiongen.generator.cvae import build_generator  # noqa: E402
 from fashiongen.generator.generator import COLOUR, Generator  # noqa: E402
 from fashiongen.generator.judge import LabelConsistency  # noqa: E402
@@ -273,7 +273,7 @@ def warm_start_problem(start: Generator, arch: str, schema: LabelSchema,
     and its decoder has no noise inputs unless `decoder_noise` (which a plain one starts at zero)."""
     if start.arch != arch and (start.arch, arch) != ("conv", "vaegan"):
         return f"it is a {start.arch} generator, which cannot start --arch {arch}"
-    if not decoder_noise and any(isinstance(layer, NoiseInjection) for layer in start.decoder.layers):
+    if not decoder_noise and noise_layers(start.decoder):
         return "its decoder has noise inputs: add --decoder-noise"
     if start.schema not in (schema, schema.paper):
         return "its labels are not this run's (nor this run's without the colour head)"
@@ -286,22 +286,20 @@ def transfer_weights(source: keras.Model, target: keras.Model) -> None:
     take the labels, which come last in their input: those rows start at zero, so the target
     computes exactly what the source did until training moves them. So do the noise inputs of a
     target decoder (`--decoder-noise`) that `source` has no noise layer for: they keep their zeros."""
-    noise = lambda model: {layer.name for layer in model.layers if isinstance(layer, NoiseInjection)}  # noqa: E731
-    if noise(source) - noise(target):
+    if noise_layers(source) - noise_layers(target):
         raise GeneratorError(f"{source.name} has noise inputs (--decoder-noise); this run's decoder has none")
-    fresh = noise(target) - {layer.name for layer in source.layers}
-    kept = [layer for layer in target.layers if layer.name not in fresh]
-    weights = []
-    for old, new in zip(source.get_weights(), [w for layer in kept for w in layer.get_weights()], strict=True):
-        if old.shape != new.shape:
-            if old.ndim != 2 or old.shape[1:] != new.shape[1:] or old.shape[0] > new.shape[0]:
-                raise GeneratorError(f"a weight of {source.name} is {old.shape}, not {new.shape}")
-            old = np.concatenate([old, np.zeros((new.shape[0] - old.shape[0],) + old.shape[1:], old.dtype)])
-        weights.append(old)
-    for layer in kept:
-        count = len(layer.get_weights())
-        layer.set_weights(weights[:count])
-        weights = weights[count:]
+    fresh = noise_layers(target) - {layer.name for layer in source.layers}
+    variables = [variable for layer in target.layers if layer.name not in fresh for variable in layer.weights]
+    pairs = []  # every shape checked before any variable changes
+    for old, variable in zip(source.get_weights(), variables, strict=True):
+        new = tuple(variable.shape)
+        if old.shape != new:
+            if old.ndim != 2 or old.shape[1:] != new[1:] or old.shape[0] > new[0]:
+                raise GeneratorError(f"a weight of {source.name} is {old.shape}, not {new}")
+            old = np.concatenate([old, np.zeros((new[0] - old.shape[0],) + old.shape[1:], old.dtype)])
+        pairs.append((variable, old))
+    for variable, value in pairs:
+        variable.assign(value)
 
 
 def fit(args: GeneratorTrainingConfig, strategy, model: keras.Model, data: SimpleNamespace,

@@ -127,6 +127,11 @@ class NoiseInjection(layers.Layer):
         return {**super().get_config(), "seed": self.seed}
 
 
+def noise_layers(model: keras.Model) -> set[str]:
+    """The names of `model`'s `NoiseInjection` layers (none: a decoder without --decoder-noise)."""
+    return {layer.name for layer in model.layers if isinstance(layer, NoiseInjection)}
+
+
 def _decoder_stem(latent_dim: int, n_labels: int):
     """The decoders' inputs (code, labels) and their joint dense projection to a 5x4x256 grid."""
     code = keras.Input((latent_dim,), name="code")
