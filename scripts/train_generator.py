@@ -40,7 +40,7 @@ from fashiongen.config import option  # noqa: E402
 from fashiongen.dataset import load_dataset  # noqa: E402
 from fashiongen.distribute import make_strategy, report_worker, use_worker_folders  # noqa: E402
 from fashiongen.errors import ClassifierError, DatasetError, GeneratorError, TrainingError  # noqa: E402
-from fashiongen.generator.architectures import noise_layers  # noqa: E402
+from fashiongen.generator.architectures import optional_layers  # noqa: E402
 from fashiongen.generator.cvae import build_generator  # noqa: E402
 from fashiongen.generator.generator import COLOUR, Generator  # noqa: E402
 from fashiongen.generator.judge import LabelConsistency  # noqa: E402
@@ -105,6 +105,9 @@ class GeneratorTrainingConfig(training.TrainingConfig, AdversarialConfig):
                                         "so fine texture need not repeat over the upsampling grid. Tried against the "
                                         "perceptual term's plaid: it painted grain instead "
                                         "(docs/experiments/2026-12-07-plaid-probe.md)")
+    decoder_refine: bool = option(False, "vaegan: a residual block of two 3x3 convolutions after each of the "
+                                         "decoder's two finest blocks, the second starting at zero so a warm start "
+                                         "computes what it did: more capacity where detail is drawn")
     freeze_encoder: bool = option(False, "with --init-from: train the decoder only, so the encoder's codes (and "
                                          "the latent prior fitted on them) stay where they are")
 
@@ -131,8 +134,9 @@ def parse_args(argv: list[str] | None) -> GeneratorTrainingConfig:
                         ("--spectral-excess-margin", config.spectral_excess_margin)):
         if not (value >= 0 and math.isfinite(value)):  # NaN fails too
             parser.error(f"{flag} must be a finite number from 0, got {value:g}")
-    if config.decoder_noise and config.arch != "vaegan":
-        parser.error("--decoder-noise needs --arch vaegan")
+    for flag, on in (("--decoder-noise", config.decoder_noise), ("--decoder-refine", config.decoder_refine)):
+        if on and config.arch != "vaegan":
+            parser.error(f"{flag} needs --arch vaegan")
     if config.spectral_excess_weight and config.arch != "vaegan":
         parser.error("--spectral-excess-weight needs --arch vaegan")
     band_changed = (config.spectral_excess_margin, config.spectral_excess_finest) != (
@@ -203,8 +207,7 @@ def build_model(args: GeneratorTrainingConfig, strategy, labeler: Labeler, data:
     steps_per_epoch = -(-len(train_rows) // args.batch_size)
     with strategy.scope():
         start = Generator.load(args.init_from) if args.init_from else None
-        problem = (warm_start_problem(start, args.arch, schema, args.decoder_noise) if start is not None
-                   else None)
+        problem = warm_start_problem(start, args.arch, schema, decoder_flags(args)) if start is not None else None
         if problem:
             raise GeneratorError(f"--init-from {args.init_from}: {problem}")
         judge = judge_pairs = judge_prior = None
@@ -230,10 +233,11 @@ def build_model(args: GeneratorTrainingConfig, strategy, labeler: Labeler, data:
                                             blur=args.perceptual_blur)
         # a warm start's prior draws the codes of the images the discriminator judges, as generation does
         steps = lambda epochs: int(epochs * steps_per_epoch)  # noqa: E731
-        adversarial = dict(adversarial=args, adversarial_start=steps(args.adversarial_start_epochs),
+        adversarial = (dict(adversarial=args, adversarial_start=steps(args.adversarial_start_epochs),
                            adversarial_ramp=steps(args.adversarial_ramp_epochs), perceptual=perceptual,
                            prior=start.prior if start is not None else None,
-                           decoder_noise=args.decoder_noise) if args.arch == "vaegan" else {}
+                           decoder_noise=args.decoder_noise, decoder_refine=args.decoder_refine)
+                       if args.arch == "vaegan" else {})
         model = build_generator(args.arch, schema.size, args.latent_dim, seed=args.seed, kl_weight=args.kl_weight,
                                 kl_warmup_steps=steps(kl_warmup_epochs(args)),
                                 judge=None if judge is None else LabelConsistency(
@@ -265,16 +269,24 @@ def kl_warmup_epochs(args: GeneratorTrainingConfig) -> float:
     return 0.0 if args.arch == "paper" or args.init_from else args.kl_warmup_epochs
 
 
+def decoder_flags(args: GeneratorTrainingConfig) -> set[str]:
+    """The flags of optional decoder layers this run has."""
+    return {flag for flag, on in (("--decoder-noise", args.decoder_noise),
+                                  ("--decoder-refine", args.decoder_refine)) if on}
+
+
 def warm_start_problem(start: Generator, arch: str, schema: LabelSchema,
-                       decoder_noise: bool = False) -> str | None:
+                       decoder_flags: set[str] = frozenset()) -> str | None:
     """Why `start` cannot warm-start an `arch` generator of `schema`, or None. It can when it has
     the same architecture, or is a conv generator starting a vaegan (which shares its encoder), and
     its labels are the schema's or the schema's without the colour head (which then starts at zero),
-    and its decoder has no noise inputs unless `decoder_noise` (which a plain one starts at zero)."""
+    and its decoder's optional layers are among those `decoder_flags` add (a plain decoder's start
+    computing what it did)."""
     if start.arch != arch and (start.arch, arch) != ("conv", "vaegan"):
         return f"it is a {start.arch} generator, which cannot start --arch {arch}"
-    if not decoder_noise and noise_layers(start.decoder):
-        return "its decoder has noise inputs: add --decoder-noise"
+    missing = sorted(set(optional_layers(start.decoder).values()) - set(decoder_flags))
+    if missing:
+        return f"its decoder has optional layers: add {' '.join(missing)}"
     if start.schema not in (schema, schema.paper):
         return "its labels are not this run's (nor this run's without the colour head)"
     return None
@@ -284,11 +296,14 @@ def transfer_weights(source: keras.Model, target: keras.Model) -> None:
     """Copy `source`'s weights into `target` of the same layers. A target conditioned on more
     labels (a colour head after the paper's two) has more rows in the kernels of the layers that
     take the labels, which come last in their input: those rows start at zero, so the target
-    computes exactly what the source did until training moves them. So do the noise inputs of a
-    target decoder (`--decoder-noise`) that `source` has no noise layer for: they keep their zeros."""
-    if noise_layers(source) - noise_layers(target):
-        raise GeneratorError(f"{source.name} has noise inputs (--decoder-noise); this run's decoder has none")
-    fresh = noise_layers(target) - {layer.name for layer in source.layers}
+    computes exactly what the source did until training moves them. So do a target decoder's
+    optional layers (`--decoder-noise`, `--decoder-refine`) that `source` lacks: they keep their
+    initial weights, which leave the output unchanged."""
+    missing = optional_layers(source).keys() - optional_layers(target).keys()
+    if missing:
+        flags = " ".join(sorted({optional_layers(source)[name] for name in missing}))
+        raise GeneratorError(f"{source.name} has optional layers ({flags}); this run's decoder has none")
+    fresh = optional_layers(target).keys() - {layer.name for layer in source.layers}
     variables = [variable for layer in target.layers if layer.name not in fresh for variable in layer.weights]
     pairs = []  # every shape checked before any variable changes
     for old, variable in zip(source.get_weights(), variables, strict=True):

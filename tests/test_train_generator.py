@@ -45,7 +45,7 @@ FLAGS = (
     "--discriminator-shift", "--perceptual-weight", "--perceptual-classifier", "--perceptual-blocks",
     "--perceptual-shift", "--perceptual-random", "--adaptive-weight-reference", "--feature-matching-blocks",
     "--perceptual-blur", "--spectral-excess-weight", "--spectral-excess-margin", "--spectral-excess-finest",
-    "--decoder-noise",
+    "--decoder-noise", "--decoder-refine",
 )
 MODEL_FILES = sorted([ENCODER_FILE, DECODER_FILE, CONFIG_FILE, SCHEMA_FILE, CARD_FILE])
 
@@ -290,6 +290,7 @@ def test_freeze_encoder_without_init_from_is_one_line(tiny, tmp_path: Path, caps
     (("--arch", "vaegan", "--perceptual-weight", "1", "--perceptual-classifier", str(LABELER.shipped)),
      "must not be the shipped classifier"),
     (("--arch", "conv", "--decoder-noise"), "--decoder-noise needs --arch vaegan"),
+    (("--arch", "paper", "--decoder-refine"), "--decoder-refine needs --arch vaegan"),
 ])
 def test_a_setting_it_cannot_use_is_one_line(tiny, tmp_path: Path, capsys, extra: tuple, message: str) -> None:
     with pytest.raises(SystemExit) as exit_info:

@@ -17,7 +17,7 @@ import pytest
 from helpers import N_SUB, REPO, SCHEMA, condition, fixed_batch, load_script, one_error_line, read_card, synthetic_codes
 
 from fashiongen.errors import ClassifierError, GeneratorError
-from fashiongen.generator.architectures import NoiseInjection, build_upsample_decoder
+from fashiongen.generator.architectures import NoiseInjection, ResidualRefinement, build_upsample_decoder
 from fashiongen.generator.cvae import build_generator
 from fashiongen.generator import snapshots
 from fashiongen.generator.generator import Generator, to_uint8
@@ -72,8 +72,27 @@ def test_a_warm_start_adds_silent_noise_inputs_to_a_decoder() -> None:
     # their scales start at zero: the warm start computes what it did, in training too
     np.testing.assert_array_equal(decoded(noisy), decoded(plain))
     np.testing.assert_array_equal(decoded(noisy, training=True), decoded(plain, training=True))
-    with pytest.raises(GeneratorError, match="has noise inputs"):
+    with pytest.raises(GeneratorError, match="has optional layers .--decoder-noise."):
         cli.transfer_weights(noisy, build_upsample_decoder(16, SCHEMA.size))
+
+
+def test_a_warm_start_adds_silent_refinements_that_can_learn(tmp_path: Path) -> None:
+    keras.utils.set_random_seed(1)
+    plain = build_upsample_decoder(16, SCHEMA.size)
+    refined = build_upsample_decoder(16, SCHEMA.size, refine=True, noise=True)
+    assert [layer.name for layer in refined.layers if isinstance(layer, ResidualRefinement)] == ["refine3", "refine4"]
+    cli.transfer_weights(plain, refined)
+    # the second convolution starts at zero: the warm start computes what it did
+    np.testing.assert_array_equal(decoded(refined), decoded(plain))
+    for layer in refined.layers:  # once it has moved, the refinement changes the pixels
+        if isinstance(layer, ResidualRefinement):
+            layer.project.kernel.assign(np.full(layer.project.kernel.shape, 0.05, np.float32))
+    assert not np.allclose(decoded(refined), decoded(plain), atol=1e-3)
+    refined.save(tmp_path / "decoder.keras")
+    loaded = keras.saving.load_model(tmp_path / "decoder.keras", compile=False)
+    np.testing.assert_array_equal(decoded(loaded), decoded(refined))
+    with pytest.raises(GeneratorError, match="has optional layers .--decoder-noise --decoder-refine."):
+        cli.transfer_weights(refined, plain)
 
 
 def test_noise_is_drawn_per_image_in_training_and_fixed_in_inference(tmp_path: Path) -> None:
@@ -328,18 +347,22 @@ def test_a_vaegan_starts_from_a_conv_generators_encoder_and_prior_and_adds_colou
     assert card["latent_prior"]["kept_from"] == str(start_run.out) and card["encoder_frozen"] is True
 
 
-def test_decoder_noise_reaches_a_warm_started_generator_and_trains(tiny, colour_classifier, trained,
-                                                                  tmp_path: Path) -> None:
+def test_optional_decoder_layers_reach_a_warm_started_generator_and_train(tiny, colour_classifier, trained,
+                                                                          tmp_path: Path) -> None:
     tuned = run(tiny, colour_classifier, tmp_path, "--epochs", "1", "--adversarial-start-epochs", "0",
-                "--init-from", str(trained.out), "--decoder-noise")
+                "--init-from", str(trained.out), "--decoder-noise", "--decoder-refine")
     assert tuned.code == 0
     decoder = Generator.load(tuned.out).decoder
     scales = [layer.get_weights()[0] for layer in decoder.layers if isinstance(layer, NoiseInjection)]
     assert len(scales) == 4 and all(np.abs(scale).max() > 0 for scale in scales)  # trained off their zeros
-    assert read_card(tuned.out)["config"]["decoder_noise"] is True
-    noisy = Generator.load(tuned.out)
-    assert "add --decoder-noise" in cli.warm_start_problem(noisy, "vaegan", noisy.schema)
-    assert cli.warm_start_problem(noisy, "vaegan", noisy.schema, decoder_noise=True) is None
+    projections = [layer.project.kernel for layer in decoder.layers if isinstance(layer, ResidualRefinement)]
+    assert len(projections) == 2 and all(np.abs(kernel).max() > 0 for kernel in projections)
+    config = read_card(tuned.out)["config"]
+    assert config["decoder_noise"] is True and config["decoder_refine"] is True
+    start = Generator.load(tuned.out)
+    assert "add --decoder-noise --decoder-refine" in cli.warm_start_problem(start, "vaegan", start.schema)
+    assert "add --decoder-refine" in cli.warm_start_problem(start, "vaegan", start.schema, {"--decoder-noise"})
+    assert cli.warm_start_problem(start, "vaegan", start.schema, {"--decoder-noise", "--decoder-refine"}) is None
 
 
 def test_only_a_conv_generator_of_the_same_labels_starts_a_vaegan(trained, tmp_path: Path) -> None:

@@ -69,7 +69,7 @@ def build_conv_decoder(latent_dim: int, n_labels: int) -> keras.Model:
 
 
 def build_upsample_decoder(latent_dim: int, n_labels: int, filters: tuple[int, ...] = (96, 64, 32, 16),
-                           noise: bool = False) -> keras.Model:
+                           noise: bool = False, refine: bool = False) -> keras.Model:
     """(code, labels) -> image: 5x4x256 grown by four bilinear upsamplings, each followed by a 3x3
     convolution, to 80x64, then cropped to 80x60. A stride-2 transposed convolution paints a 2x2
     lattice as soon as an adversarial loss rewards high frequencies (Odena et al. 2016,
@@ -78,7 +78,8 @@ def build_upsample_decoder(latent_dim: int, n_labels: int, filters: tuple[int, .
     (nearest-neighbour decoders grew one under the adversarial loss here). These widths
     cost about 85 M multiply-adds per image (the transposed-convolution decoder about 45 M): twice
     them made an adversarial step too slow for this project's 2-core CPU. `noise`: a `NoiseInjection`
-    after every block's normalisation."""
+    after every block's normalisation. `refine`: a `ResidualRefinement` after each of the two finest
+    blocks (about 95 M multiply-adds more)."""
     code, labels, x = _decoder_stem(latent_dim, n_labels)
     for block, n in enumerate(filters, start=1):
         x = layers.UpSampling2D(2, interpolation="bilinear", name=f"up{block}")(x)
@@ -87,6 +88,8 @@ def build_upsample_decoder(latent_dim: int, n_labels: int, filters: tuple[int, .
         if noise:
             x = NoiseInjection(seed=block, name=f"noise{block}")(x)
         x = layers.LeakyReLU(0.2, name=f"act{block}")(x)
+        if refine and block > len(filters) - 2:
+            x = ResidualRefinement(n, 2 * n, name=f"refine{block}")(x)
     x = layers.Conv2D(3, 3, padding="same", activation="sigmoid", name="pixels")(x)  # 80 x 64
     image = layers.Cropping2D(((0, 0), (2, 2)), name="image")(x)
     return keras.Model([code, labels], image, name="upsample_decoder")
@@ -127,9 +130,37 @@ class NoiseInjection(layers.Layer):
         return {**super().get_config(), "seed": self.seed}
 
 
-def noise_layers(model: keras.Model) -> set[str]:
-    """The names of `model`'s `NoiseInjection` layers (none: a decoder without --decoder-noise)."""
-    return {layer.name for layer in model.layers if isinstance(layer, NoiseInjection)}
+@keras.saving.register_keras_serializable(package="fashiongen")
+class ResidualRefinement(layers.Layer):
+    """x + conv(LeakyReLU(conv(x))), two 3x3 convolutions through `width` channels at one scale.
+    The decoder's finest blocks have one convolution of 16 or 32 channels each to draw every edge
+    and print from; this gives them more. The second convolution starts at zero, so a warm start
+    computes what it computed before."""
+
+    def __init__(self, channels: int, width: int, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.channels, self.width = channels, width
+        self.expand = layers.Conv2D(width, 3, padding="same", name="expand")
+        self.project = layers.Conv2D(channels, 3, padding="same", kernel_initializer="zeros", name="project")
+
+    def build(self, input_shape) -> None:
+        self.expand.build(input_shape)
+        self.project.build(tuple(input_shape[:-1]) + (self.width,))
+
+    def call(self, x):
+        return x + self.project(ops.leaky_relu(self.expand(x), 0.2))
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "channels": self.channels, "width": self.width}
+
+
+# the optional decoder layers, by the train_generator flag that adds them
+OPTIONAL_LAYERS = {NoiseInjection: "--decoder-noise", ResidualRefinement: "--decoder-refine"}
+
+
+def optional_layers(model: keras.Model) -> dict[str, str]:
+    """`model`'s optional layers (none in a plain decoder): each one's name -> the flag that adds it."""
+    return {layer.name: OPTIONAL_LAYERS[type(layer)] for layer in model.layers if type(layer) in OPTIONAL_LAYERS}
 
 
 def _decoder_stem(latent_dim: int, n_labels: int):

@@ -41,12 +41,14 @@ LOG_VAR_LIMIT = 10.0  # conv arch: log-variances are capped at 10 in training
 def build_generator(arch: str, n_labels: int, latent_dim: int | None = None, **options) -> "CVAE":
     """A built (not compiled) CVAE; `options` go to `CVAE` (kl_weight, kl_warmup_steps, seed, judge),
     and for `vaegan` to `VAEGAN` (adversarial, adversarial_start, adversarial_ramp, prior, perceptual).
-    The one exception, vaegan only: `decoder_noise` goes to `build_upsample_decoder`'s `noise`."""
+    The exceptions, vaegan only: `decoder_noise` and `decoder_refine` go to `build_upsample_decoder`'s
+    `noise` and `refine`."""
     if arch == "vaegan":
         from fashiongen.generator.vaegan import VAEGAN, build_discriminator  # it builds on CVAE
 
         latent_dim = latent_dim or 128
-        decoder = build_upsample_decoder(latent_dim, n_labels, noise=options.pop("decoder_noise", False))
+        decoder = build_upsample_decoder(latent_dim, n_labels, noise=options.pop("decoder_noise", False),
+                                         refine=options.pop("decoder_refine", False))
         model = VAEGAN(build_conv_encoder(latent_dim, n_labels), decoder, build_discriminator(n_labels), **options)
     elif arch == "paper":
         latent_dim = latent_dim or 100
