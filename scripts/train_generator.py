@@ -22,6 +22,7 @@ import json
 import math
 import sys
 import time
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from pathlib import Path
 from types import SimpleNamespace
@@ -40,7 +41,7 @@ from fashiongen.config import option  # noqa: E402
 from fashiongen.dataset import load_dataset  # noqa: E402
 from fashiongen.distribute import make_strategy, report_worker, use_worker_folders  # noqa: E402
 from fashiongen.errors import ClassifierError, DatasetError, GeneratorError, TrainingError  # noqa: E402
-from fashiongen.generator.architectures import optional_layers  # noqa: E402
+from fashiongen.generator.architectures import OPTIONAL_LAYERS, optional_layers  # noqa: E402
 from fashiongen.generator.cvae import build_generator  # noqa: E402
 from fashiongen.generator.generator import COLOUR, Generator  # noqa: E402
 from fashiongen.generator.judge import LabelConsistency  # noqa: E402
@@ -107,7 +108,8 @@ class GeneratorTrainingConfig(training.TrainingConfig, AdversarialConfig):
                                         "(docs/experiments/2026-12-07-plaid-probe.md)")
     decoder_refine: bool = option(False, "vaegan: a residual block of two 3x3 convolutions after each of the "
                                          "decoder's two finest blocks, the second starting at zero so a warm start "
-                                         "computes what it did: more capacity where detail is drawn")
+                                         "computes what it did: more capacity where detail is drawn, at about 95 M "
+                                         "multiply-adds more per image (the plain decoder's: 85 M)")
     freeze_encoder: bool = option(False, "with --init-from: train the decoder only, so the encoder's codes (and "
                                          "the latent prior fitted on them) stay where they are")
 
@@ -134,8 +136,8 @@ def parse_args(argv: list[str] | None) -> GeneratorTrainingConfig:
                         ("--spectral-excess-margin", config.spectral_excess_margin)):
         if not (value >= 0 and math.isfinite(value)):  # NaN fails too
             parser.error(f"{flag} must be a finite number from 0, got {value:g}")
-    for flag, on in (("--decoder-noise", config.decoder_noise), ("--decoder-refine", config.decoder_refine)):
-        if on and config.arch != "vaegan":
+    for flag in sorted(decoder_flags(config)):
+        if config.arch != "vaegan":
             parser.error(f"{flag} needs --arch vaegan")
     if config.spectral_excess_weight and config.arch != "vaegan":
         parser.error("--spectral-excess-weight needs --arch vaegan")
@@ -234,9 +236,9 @@ def build_model(args: GeneratorTrainingConfig, strategy, labeler: Labeler, data:
         # a warm start's prior draws the codes of the images the discriminator judges, as generation does
         steps = lambda epochs: int(epochs * steps_per_epoch)  # noqa: E731
         adversarial = (dict(adversarial=args, adversarial_start=steps(args.adversarial_start_epochs),
-                           adversarial_ramp=steps(args.adversarial_ramp_epochs), perceptual=perceptual,
-                           prior=start.prior if start is not None else None,
-                           decoder_noise=args.decoder_noise, decoder_refine=args.decoder_refine)
+                            adversarial_ramp=steps(args.adversarial_ramp_epochs), perceptual=perceptual,
+                            prior=start.prior if start is not None else None,
+                            **{_setting(flag): True for flag in decoder_flags(args)})
                        if args.arch == "vaegan" else {})
         model = build_generator(args.arch, schema.size, args.latent_dim, seed=args.seed, kl_weight=args.kl_weight,
                                 kl_warmup_steps=steps(kl_warmup_epochs(args)),
@@ -269,22 +271,26 @@ def kl_warmup_epochs(args: GeneratorTrainingConfig) -> float:
     return 0.0 if args.arch == "paper" or args.init_from else args.kl_warmup_epochs
 
 
+def _setting(flag: str) -> str:
+    """The config field (and build_generator option) of a flag: --decoder-noise -> decoder_noise."""
+    return flag.removeprefix("--").replace("-", "_")
+
+
 def decoder_flags(args: GeneratorTrainingConfig) -> set[str]:
-    """The flags of optional decoder layers this run has."""
-    return {flag for flag, on in (("--decoder-noise", args.decoder_noise),
-                                  ("--decoder-refine", args.decoder_refine)) if on}
+    """The flags of the optional decoder layers (architectures.OPTIONAL_LAYERS) this run adds."""
+    return {flag for flag in OPTIONAL_LAYERS.values() if getattr(args, _setting(flag))}
 
 
 def warm_start_problem(start: Generator, arch: str, schema: LabelSchema,
-                       decoder_flags: set[str] = frozenset()) -> str | None:
+                       flags: AbstractSet[str] = frozenset()) -> str | None:
     """Why `start` cannot warm-start an `arch` generator of `schema`, or None. It can when it has
     the same architecture, or is a conv generator starting a vaegan (which shares its encoder), and
     its labels are the schema's or the schema's without the colour head (which then starts at zero),
-    and its decoder's optional layers are among those `decoder_flags` add (a plain decoder's start
-    computing what it did)."""
+    and its decoder's optional layers are among those the run's `flags` add (a run may add ones the
+    start lacks: they start out changing nothing)."""
     if start.arch != arch and (start.arch, arch) != ("conv", "vaegan"):
         return f"it is a {start.arch} generator, which cannot start --arch {arch}"
-    missing = sorted(set(optional_layers(start.decoder).values()) - set(decoder_flags))
+    missing = sorted(set(optional_layers(start.decoder).values()) - flags)
     if missing:
         return f"its decoder has optional layers: add {' '.join(missing)}"
     if start.schema not in (schema, schema.paper):
@@ -299,10 +305,11 @@ def transfer_weights(source: keras.Model, target: keras.Model) -> None:
     computes exactly what the source did until training moves them. So do a target decoder's
     optional layers (`--decoder-noise`, `--decoder-refine`) that `source` lacks: they keep their
     initial weights, which leave the output unchanged."""
-    missing = optional_layers(source).keys() - optional_layers(target).keys()
+    sources = optional_layers(source)
+    missing = sources.keys() - optional_layers(target).keys()
     if missing:
-        flags = " ".join(sorted({optional_layers(source)[name] for name in missing}))
-        raise GeneratorError(f"{source.name} has optional layers ({flags}); this run's decoder has none")
+        flags = " ".join(sorted({sources[name] for name in missing}))
+        raise GeneratorError(f"{source.name} has optional layers ({flags}); this run's decoder lacks them")
     fresh = optional_layers(target).keys() - {layer.name for layer in source.layers}
     variables = [variable for layer in target.layers if layer.name not in fresh for variable in layer.weights]
     pairs = []  # every shape checked before any variable changes

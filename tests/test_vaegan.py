@@ -76,7 +76,7 @@ def test_a_warm_start_adds_silent_noise_inputs_to_a_decoder() -> None:
         cli.transfer_weights(noisy, build_upsample_decoder(16, SCHEMA.size))
 
 
-def test_a_warm_start_adds_silent_refinements_that_can_learn(tmp_path: Path) -> None:
+def test_a_warm_start_adds_silent_refinements_that_show_once_moved(tmp_path: Path) -> None:
     keras.utils.set_random_seed(1)
     plain = build_upsample_decoder(16, SCHEMA.size)
     refined = build_upsample_decoder(16, SCHEMA.size, refine=True, noise=True)
@@ -84,13 +84,18 @@ def test_a_warm_start_adds_silent_refinements_that_can_learn(tmp_path: Path) -> 
     cli.transfer_weights(plain, refined)
     # the second convolution starts at zero: the warm start computes what it did
     np.testing.assert_array_equal(decoded(refined), decoded(plain))
-    for layer in refined.layers:  # once it has moved, the refinement changes the pixels
+    np.testing.assert_array_equal(decoded(refined, training=True), decoded(plain, training=True))
+    # once it has moved (by hand here; the training test below moves it), it changes the pixels
+    for layer in refined.layers:
         if isinstance(layer, ResidualRefinement):
             layer.project.kernel.assign(np.full(layer.project.kernel.shape, 0.05, np.float32))
     assert not np.allclose(decoded(refined), decoded(plain), atol=1e-3)
     refined.save(tmp_path / "decoder.keras")
     loaded = keras.saving.load_model(tmp_path / "decoder.keras", compile=False)
     np.testing.assert_array_equal(decoded(loaded), decoded(refined))
+    again = build_upsample_decoder(16, SCHEMA.size, refine=True, noise=True)
+    cli.transfer_weights(refined, again)  # a refined start: its nested weights land where they were
+    np.testing.assert_array_equal(decoded(again), decoded(refined))
     with pytest.raises(GeneratorError, match="has optional layers .--decoder-noise --decoder-refine."):
         cli.transfer_weights(refined, plain)
 

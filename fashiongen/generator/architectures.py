@@ -79,7 +79,7 @@ def build_upsample_decoder(latent_dim: int, n_labels: int, filters: tuple[int, .
     cost about 85 M multiply-adds per image (the transposed-convolution decoder about 45 M): twice
     them made an adversarial step too slow for this project's 2-core CPU. `noise`: a `NoiseInjection`
     after every block's normalisation. `refine`: a `ResidualRefinement` after each of the two finest
-    blocks (about 95 M multiply-adds more)."""
+    blocks (about 95 M multiply-adds more, more than doubling the decoder's cost)."""
     code, labels, x = _decoder_stem(latent_dim, n_labels)
     for block, n in enumerate(filters, start=1):
         x = layers.UpSampling2D(2, interpolation="bilinear", name=f"up{block}")(x)
@@ -140,8 +140,10 @@ class ResidualRefinement(layers.Layer):
     def __init__(self, channels: int, width: int, **kwargs) -> None:
         super().__init__(**kwargs)
         self.channels, self.width = channels, width
-        self.expand = layers.Conv2D(width, 3, padding="same", name="expand")
-        self.project = layers.Conv2D(channels, 3, padding="same", kernel_initializer="zeros", name="project")
+        # the parent's dtype policy, as Keras' own composite layers pass theirs on
+        self.expand = layers.Conv2D(width, 3, padding="same", name="expand", dtype=self.dtype_policy)
+        self.project = layers.Conv2D(channels, 3, padding="same", kernel_initializer="zeros", name="project",
+                                     dtype=self.dtype_policy)
 
     def build(self, input_shape) -> None:
         self.expand.build(input_shape)
