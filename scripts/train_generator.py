@@ -138,9 +138,9 @@ def parse_args(argv: list[str] | None) -> GeneratorTrainingConfig:
                         ("--spectral-excess-margin", config.spectral_excess_margin)):
         if not (value >= 0 and math.isfinite(value)):  # NaN fails too
             parser.error(f"{flag} must be a finite number from 0, got {value:g}")
-    for flag in sorted(decoder_flags(config)):
-        if config.arch != "vaegan":
-            parser.error(f"{flag} needs --arch vaegan")
+    flags = sorted(decoder_flags(config))
+    if flags and config.arch != "vaegan":
+        parser.error(f"{' and '.join(flags)} {'need' if len(flags) > 1 else 'needs'} --arch vaegan")
     if config.spectral_excess_weight and config.arch != "vaegan":
         parser.error("--spectral-excess-weight needs --arch vaegan")
     band_changed = (config.spectral_excess_margin, config.spectral_excess_finest) != (

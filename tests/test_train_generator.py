@@ -291,6 +291,7 @@ def test_freeze_encoder_without_init_from_is_one_line(tiny, tmp_path: Path, caps
      "must not be the shipped classifier"),
     (("--arch", "conv", "--decoder-noise"), "--decoder-noise needs --arch vaegan"),
     (("--arch", "paper", "--decoder-refine"), "--decoder-refine needs --arch vaegan"),
+    (("--arch", "conv", "--decoder-noise", "--decoder-refine"), "--decoder-noise and --decoder-refine need --arch"),
 ])
 def test_a_setting_it_cannot_use_is_one_line(tiny, tmp_path: Path, capsys, extra: tuple, message: str) -> None:
     with pytest.raises(SystemExit) as exit_info:
