@@ -357,14 +357,14 @@ def test_optional_decoder_layers_reach_a_warm_started_generator_and_train(tiny, 
     tuned = run(tiny, colour_classifier, tmp_path, "--epochs", "1", "--adversarial-start-epochs", "0",
                 "--init-from", str(trained.out), "--decoder-noise", "--decoder-refine")
     assert tuned.code == 0
-    decoder = Generator.load(tuned.out).decoder
+    start = Generator.load(tuned.out)
+    decoder = start.decoder
     scales = [layer.get_weights()[0] for layer in decoder.layers if isinstance(layer, NoiseInjection)]
     assert len(scales) == 4 and all(np.abs(scale).max() > 0 for scale in scales)  # trained off their zeros
     projections = [layer.project.kernel for layer in decoder.layers if isinstance(layer, ResidualRefinement)]
     assert len(projections) == 2 and all(np.abs(kernel).max() > 0 for kernel in projections)
     config = read_card(tuned.out)["config"]
     assert config["decoder_noise"] is True and config["decoder_refine"] is True
-    start = Generator.load(tuned.out)
     assert "add --decoder-noise --decoder-refine" in cli.warm_start_problem(start, "vaegan", start.schema)
     assert "add --decoder-refine" in cli.warm_start_problem(start, "vaegan", start.schema, {"--decoder-noise"})
     assert cli.warm_start_problem(start, "vaegan", start.schema, {"--decoder-noise", "--decoder-refine"}) is None
