@@ -46,7 +46,6 @@ from fashiongen.labeler.model import (  # noqa: E402
     HEAD_SETS,
     build_classifier,
     compile_classifier,
-    has_softmax_heads,
     split_at_features,
 )
 from fashiongen.labeler.outliers import DEFAULT_METHOD, METHODS  # noqa: E402
@@ -142,8 +141,7 @@ def build_model(config: ClassifierTrainingConfig, strategy, data: SimpleNamespac
         # the paper: Adam at its default rate; ours: a cosine decay from --learning-rate
         steps = -(-len(data.train_rows) // config.batch_size) * config.epochs
         rate = 1e-3 if config.arch == "paper" else keras.optimizers.schedules.CosineDecay(config.learning_rate, steps)
-        compile_classifier(head, data.schema, rate, steps_per_execution=32 if cached_features else 1,
-                           softmax=has_softmax_heads(model))  # the adversarial wrapper hides the heads
+        compile_classifier(head, data.schema, rate, steps_per_execution=32 if cached_features else 1)
     return SimpleNamespace(model=model, head=head, extractor=extractor, cached_features=cached_features)
 
 

@@ -13,7 +13,6 @@ import argparse
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 
 from fashiongen.runtime import import_tensorflow_quietly
 
@@ -21,6 +20,7 @@ import_tensorflow_quietly()
 
 from fashiongen.dataset import load_dataset  # noqa: E402
 from fashiongen.generator.generator import Generator  # noqa: E402
+from fashiongen.imaging import image_grid  # noqa: E402
 from fashiongen.splits import make_split  # noqa: E402
 
 PER_SUB_CATEGORY = 8
@@ -41,13 +41,12 @@ def main() -> None:
     picked = np.concatenate([validation[np.flatnonzero(sub_categories == name)[:PER_SUB_CATEGORY]]
                              for name in args.sub_categories])
     images = dataset.images[picked]
-    rows = [np.concatenate(list(images), axis=1)]
+    rows = [images]
     for folder in args.generator:
         generator = Generator.load(folder, with_prior=False)
         conditions = generator.schema.encode_frame(dataset.styles.iloc[picked])
-        rows.append(np.concatenate(list(generator.reconstruct(images, conditions)), axis=1))
-    grid = np.concatenate(rows, axis=0)
-    Image.fromarray(grid).resize((grid.shape[1] * 2, grid.shape[0] * 2), Image.NEAREST).save(args.out)
+        rows.append(generator.reconstruct(images, conditions))
+    image_grid(np.concatenate(rows), columns=len(picked), scale=2, gap=0).save(args.out)
     print(f"{args.out}: {len(rows) - 1} generators, {len(picked)} photos")
 
 

@@ -43,7 +43,7 @@ from fashiongen.generator.perceptual import (  # noqa: E402
 )
 from fashiongen.generator.quality import frechet_distance, penultimate_features  # noqa: E402
 from fashiongen.labeler.labeler import Labeler  # noqa: E402
-from fashiongen.labeler.model import HeadsCrossentropy, has_softmax_heads  # noqa: E402
+from fashiongen.labeler.model import classifier_loss  # noqa: E402
 from fashiongen.splits import DEFAULT_SPLIT_SEED, make_split  # noqa: E402
 
 BATCH = 64
@@ -118,8 +118,7 @@ def main() -> None:
         labeler = Labeler.load(folder)
         model, schema = labeler.model, labeler.schema
         labels = dataset.labels(schema)[rows].astype(np.float32)
-        loss = (HeadsCrossentropy(schema.slices) if has_softmax_heads(model)
-                else keras.losses.BinaryCrossentropy())
+        loss = classifier_loss(model, schema)
         part = schema.slices["subCategory"]
         truth = labels[:, part].argmax(axis=1)
         labelled = labels[:, part].any(axis=1)  # a sub-category outside the classifier's heads has no truth

@@ -80,9 +80,16 @@ def build_classifier(
 
 
 def has_softmax_heads(model: keras.Model) -> bool:
-    """Whether `model` ends in one softmax per head (else: the paper's sigmoid per column)."""
+    """Whether `model` ends in one softmax per head (else: the paper's sigmoid per column); a model
+    that wraps the classifier (robust.AdversarialTraining) is looked through."""
     # every schema has a sub-category head (the paper arch's "head_dense" is no head)
-    return any(layer.name == "head_subCategory" for layer in model.layers)
+    return any(layer.name == "head_subCategory" or (isinstance(layer, keras.Model) and has_softmax_heads(layer))
+               for layer in model.layers)
+
+
+def classifier_loss(model: keras.Model, schema: LabelSchema) -> keras.losses.Loss:
+    """Each head's cross-entropy for softmax heads, binary cross-entropy (the paper's) for sigmoids."""
+    return HeadsCrossentropy(schema.slices) if has_softmax_heads(model) else keras.losses.BinaryCrossentropy()
 
 
 class HeadsCrossentropy(keras.losses.Loss):
@@ -237,19 +244,15 @@ def compile_classifier(
     schema: LabelSchema,
     learning_rate: float | keras.optimizers.schedules.LearningRateSchedule = 1e-3,
     steps_per_execution: int = 1,
-    softmax: bool | None = None,
 ) -> None:
-    """Adam with AUC and per-head accuracy: each head's cross-entropy for softmax heads, binary
-    cross-entropy (the paper's) for sigmoid outputs. `softmax`: whether the heads are softmaxes;
-    default: read off `model`'s layers (a wrapper that hides them must say).
+    """Adam with AUC and per-head accuracy, and `classifier_loss`.
 
     `steps_per_execution` > 1 runs that many steps per compiled call: for a head trained on
     cached features each step is tiny, and the per-call overhead would dominate.
     """
-    softmax = has_softmax_heads(model) if softmax is None else softmax
     model.compile(
         optimizer=keras.optimizers.Adam(learning_rate),
-        loss=HeadsCrossentropy(schema.slices) if softmax else keras.losses.BinaryCrossentropy(),
+        loss=classifier_loss(model, schema),
         metrics=training_metrics(schema),
         steps_per_execution=steps_per_execution,
     )
