@@ -47,8 +47,9 @@ class TrainingConfig:
     seed: int = option(DEFAULT_SPLIT_SEED, "split, shuffling and sampling seed")
     limit: int | None = option(None, "train on only the first N training images, for a quick trial",
                                default_text="all")
-    resume: bool = option(False, "continue the interrupted run in --run-dir from its last finished epoch "
-                                 "(without it, a new run starts and old progress there is discarded)")
+    resume: bool = option(False, "continue the interrupted run in --run-dir from its last finished epoch, with the "
+                                 "flags it started with (--epochs may grow); without it, a new run starts and old "
+                                 "progress there is discarded")
     strategy: str = option("default", "tf.distribute strategy: default (one device; the GPU when there is one), "
                                       "mirrored (all local GPUs, or --cpu-devices logical CPUs), multiworker "
                                       "(machines listed in TF_CONFIG)", choices=STRATEGIES)
@@ -107,18 +108,49 @@ def check_outputs(config: TrainingConfig) -> None:
             raise TrainingError(f"{flag}: {error}") from None
 
 
-def prepare_run_dir(run_dir: Path, resume: bool) -> Path:
+RUN_SETTINGS = "settings.json"  # the run's configuration, so that --resume continues the run it names
+# what a resumed run may change: how long it runs and where its files are, not what it learns
+RESUMABLE_CHANGES = frozenset({"epochs", "resume", "quiet", "out", "replace", "run_dir", "data_dir", "cache_dir"})
+
+
+def prepare_run_dir(config: TrainingConfig) -> Path:
     """Make the run folder and return where its best weights go. A new run clears the resume
-    backup and the old best weights (it must never end with an older run's weights)."""
-    backup_dir, best_weights = run_dir / "backup", run_dir / BEST_WEIGHTS
-    if resume and not backup_dir.is_dir():
-        raise TrainingError(f"nothing to resume in {run_dir}: run without --resume")
-    if not resume:
+    backup and the old best weights (it must never end with an older run's weights) and records
+    its settings; --resume refuses settings that differ from the recorded ones (other weights, or
+    another run's recipe under this one's name)."""
+    run_dir = config.run_dir
+    backup_dir, best_weights, settings = run_dir / "backup", run_dir / BEST_WEIGHTS, run_dir / RUN_SETTINGS
+    if config.resume:
+        if not backup_dir.is_dir():
+            raise TrainingError(f"nothing to resume in {run_dir}: run without --resume")
+        changed = changed_settings(settings, as_card(config))
+        if changed:
+            raise TrainingError(f"--resume continues the run in {run_dir} with the settings it started with, "
+                                f"but {'; '.join(changed)}: run with those, or without --resume to start anew")
+    else:
         shutil.rmtree(backup_dir, ignore_errors=True)
         best_weights.unlink(missing_ok=True)
         (run_dir / BEST_RECORD).unlink(missing_ok=True)
-    run_dir.mkdir(parents=True, exist_ok=True)
+        run_dir.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(settings, json.dumps(as_card(config), indent=2) + "\n")
     return best_weights
+
+
+def changed_settings(record: Path, settings: dict) -> list[str]:
+    """Each flag whose value differs from the run's record, as "--flag was A, now B"; none when
+    there is no readable record (a run started before records were kept)."""
+    try:
+        recorded = json.loads(record.read_text())
+    except (OSError, ValueError):
+        return []
+    settings = json.loads(json.dumps(settings))  # as the record holds them: tuples as lists
+    return [f"--{key.replace('_', '-')} was {_shown(recorded.get(key))}, now {_shown(settings.get(key))}"
+            for key in sorted(set(recorded) | set(settings))
+            if key not in RESUMABLE_CHANGES and recorded.get(key) != settings.get(key)]
+
+
+def _shown(value: object) -> object:
+    return ("on" if value else "off") if isinstance(value, bool) else value
 
 
 def load_best_weights(model: keras.Model, best_weights: Path, out: Path) -> None:

@@ -210,7 +210,7 @@ def train(config: ClassifierTrainingConfig, argv: list[str]) -> dict:
     previous = training.previous_model(config.out, Labeler.load,
                                        lambda old: training.schema_difference(old.schema, data.schema),
                                        config.replace)
-    best_weights = training.prepare_run_dir(config.run_dir, config.resume)
+    best_weights = training.prepare_run_dir(config)
     started = time.perf_counter()
     net = build_model(config, strategy, data)
     history = fit(config, strategy, net, data, best_weights)

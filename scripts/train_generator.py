@@ -419,7 +419,7 @@ def train(args: GeneratorTrainingConfig, argv: list[str]) -> dict:
                                 "validation loss; compare them with scripts/evaluate_generator.py, then pass "
                                 "--replace to overwrite it, or choose another --out")
         previous = None  # --replace: nothing to compare with
-    best_weights = training.prepare_run_dir(args.run_dir, args.resume)
+    best_weights = training.prepare_run_dir(args)
     net = build_model(args, strategy, labeler, data)
     model = net.model
     started = time.perf_counter()

@@ -26,6 +26,7 @@ from helpers import (
     run_in_fresh_process,
 )
 
+from fashiongen import training
 from fashiongen.dataset import load_dataset
 from fashiongen.generator.generator import CONFIG_FILE, DECODER_FILE, ENCODER_FILE, Generator
 from fashiongen.generator.perceptual import COMPACT_LAYERS, random_features
@@ -185,6 +186,12 @@ def test_interrupt_keeps_out_and_resume_finishes(runs, tiny, tmp_path: Path, mon
     backup = tmp_path / "run" / "backup"
     assert json.loads((backup / "training_metadata.json").read_text())["epoch"] == 1
 
+    # another recipe under this run's name is refused before a model is built, and loses nothing
+    kept = folder_bytes(backup)
+    assert run(tiny, tmp_path, "--epochs", "2", "--kl-weight", "0.5", "--resume").code == 2
+    assert "--kl-weight was 1.0, now 0.5" in one_error_line(capsys.readouterr().err)
+    assert folder_bytes(backup) == kept and folder_bytes(out) == before
+
     resumed: list[tuple[int, list[np.ndarray]]] = []
     monkeypatch.setattr(keras.callbacks.TensorBoard, "on_epoch_begin",
                         lambda self, epoch, logs=None: resumed.append((epoch, self.model.get_weights())))
@@ -204,6 +211,16 @@ def test_interrupt_keeps_out_and_resume_finishes(runs, tiny, tmp_path: Path, mon
 def test_resume_with_nothing_to_resume_is_one_line(tiny, tmp_path: Path, capsys) -> None:
     assert run(tiny, tmp_path, "--resume").code == 2
     assert "nothing to resume" in one_error_line(capsys.readouterr().err)
+    assert not (tmp_path / "out").exists()
+
+
+def test_resume_that_toggles_a_decoder_flag_is_one_line(tiny, tmp_path: Path, capsys) -> None:
+    # a plain run's record and an (empty) backup: refused before any model is built or restored
+    started = cli.parse_args(tiny_args(tiny, tmp_path, "--arch", "vaegan"))
+    training.prepare_run_dir(started)
+    (started.run_dir / "backup").mkdir()
+    assert run(tiny, tmp_path, "--arch", "vaegan", "--decoder-refine", "--resume").code == 2
+    assert "--decoder-refine was off, now on" in one_error_line(capsys.readouterr().err)
     assert not (tmp_path / "out").exists()
 
 

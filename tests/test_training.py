@@ -41,7 +41,7 @@ def fit(model: keras.Model, run_dir: Path, best: Path, epochs: int, interrupt_af
 
 def test_best_value_is_recorded_and_a_resumed_run_must_beat_it(tmp_path: Path) -> None:
     run_dir = tmp_path / "run"
-    best = training.prepare_run_dir(run_dir, resume=False)
+    best = training.prepare_run_dir(training.TrainingConfig(run_dir=run_dir))
     model = tiny_model()
     with pytest.raises(KeyboardInterrupt):
         fit(model, run_dir, best, epochs=4, interrupt_after=2)
@@ -50,7 +50,7 @@ def test_best_value_is_recorded_and_a_resumed_run_must_beat_it(tmp_path: Path) -
     # pretend the interrupted run had reached a loss nothing will beat: resuming must keep its weights
     (run_dir / training.BEST_RECORD).write_text(json.dumps({"monitor": "val_loss", "best": 0.0, "epoch": 2}))
     before = best.read_bytes()
-    best = training.prepare_run_dir(run_dir, resume=True)
+    best = training.prepare_run_dir(training.TrainingConfig(run_dir=run_dir, resume=True))
     fit(model, run_dir, best, epochs=4)
     assert best.read_bytes() == before
     assert json.loads((run_dir / training.BEST_RECORD).read_text())["best"] == 0.0
@@ -58,10 +58,24 @@ def test_best_value_is_recorded_and_a_resumed_run_must_beat_it(tmp_path: Path) -
 
 def test_a_new_run_forgets_the_old_record(tmp_path: Path) -> None:
     run_dir = tmp_path / "run"
-    best = training.prepare_run_dir(run_dir, resume=False)
+    best = training.prepare_run_dir(training.TrainingConfig(run_dir=run_dir))
     fit(tiny_model(), run_dir, best, epochs=1)
     (run_dir / training.BEST_RECORD).write_text(json.dumps({"monitor": "val_loss", "best": 0.0, "epoch": 1}))
-    best = training.prepare_run_dir(run_dir, resume=False)
+    best = training.prepare_run_dir(training.TrainingConfig(run_dir=run_dir))
     assert not (run_dir / training.BEST_RECORD).exists() and not best.exists()
     fit(tiny_model(), run_dir, best, epochs=1)
     assert best.is_file() and json.loads((run_dir / training.BEST_RECORD).read_text())["best"] > 0
+
+
+def test_resume_refuses_other_settings_and_allows_a_longer_run(tmp_path: Path) -> None:
+    run_dir = tmp_path / "run"
+    started = training.TrainingConfig(run_dir=run_dir, epochs=2, seed=3)
+    training.prepare_run_dir(started)
+    (run_dir / "backup").mkdir()
+    other = training.TrainingConfig(run_dir=run_dir, epochs=2, seed=4, batch_size=32, resume=True)
+    with pytest.raises(training.TrainingError, match="--batch-size was 64, now 32; --seed was 3, now 4"):
+        training.prepare_run_dir(other)
+    training.prepare_run_dir(training.TrainingConfig(run_dir=run_dir, epochs=5, seed=3, quiet=True, resume=True))
+    assert (run_dir / "backup").is_dir()  # neither call touched the progress
+    (run_dir / training.RUN_SETTINGS).unlink()  # a run started before settings were recorded
+    training.prepare_run_dir(other)
