@@ -44,7 +44,9 @@ class TrainingConfig:
     batch_size: int = option(64, "images per step")
     split: str = option("random", "random = the paper's 19:1 split; grouped = byte-identical images kept on one "
                                   "side", choices=SPLITS)
-    seed: int = option(DEFAULT_SPLIT_SEED, "split, shuffling and sampling seed")
+    seed: int = option(DEFAULT_SPLIT_SEED, "shuffling and sampling seed, and the split's unless --split-seed")
+    split_seed: int | None = option(None, "the split's own seed: runs of several --seed values that keep the same "
+                                          "validation photos", default_text="--seed")
     limit: int | None = option(None, "train on only the first N training images, for a quick trial",
                                default_text="all")
     resume: bool = option(False, "continue the interrupted run in --run-dir from its last finished epoch, with the "
@@ -77,7 +79,7 @@ TrainingConfigT = TypeVar("TrainingConfigT", bound=TrainingConfig)
 
 def parse_training_config(parser: argparse.ArgumentParser, argv: list[str] | None,
                           config_class: type[TrainingConfigT]) -> TrainingConfigT:
-    """Parse, check the shared numbers, default --run-dir to runs/<kind>/<arch>."""
+    """Parse, check the shared numbers, default --run-dir to runs/<kind>/<arch> and --split-seed to --seed."""
     config = from_namespace(config_class, parser.parse_args(argv))
     if config.epochs < 1 or config.batch_size < 1 or (config.limit is not None and config.limit < 1):
         parser.error("--epochs, --batch-size and --limit must be at least 1")
@@ -86,6 +88,7 @@ def parse_training_config(parser: argparse.ArgumentParser, argv: list[str] | Non
         # start over while the chief resumed, and the cluster would wait for them forever
         parser.error("--resume does not work with --strategy multiworker: start the run again without it")
     config.run_dir = config.run_dir or Path("runs") / config.kind / config.arch
+    config.split_seed = config.seed if config.split_seed is None else config.split_seed
     return config
 
 

@@ -116,7 +116,7 @@ def load_data(config: ClassifierTrainingConfig) -> SimpleNamespace:
     """The dataset, its label schema and labels, the split and the training rows used; checked
     to be enough before any model is built."""
     dataset = load_dataset(config.data_dir, cache_dir=config.cache_dir, progress=not config.quiet)
-    split = make_split(config.split, dataset, config.seed)
+    split = make_split(config.split, dataset, config.split_seed)
     train_rows = split.train[: config.limit]
     # the paper's two heads, or every head over the classes training can learn
     paper = config.arch == "paper" or config.heads == "paper"

@@ -174,7 +174,7 @@ def load_data(args: GeneratorTrainingConfig, labeler: Labeler) -> SimpleNamespac
     """The dataset, each image's conditions, the split and the training rows used; checked to be
     enough before any model is built."""
     dataset = load_dataset(args.data_dir, cache_dir=args.cache_dir, progress=not args.quiet)
-    split = make_split(args.split, dataset, args.seed)
+    split = make_split(args.split, dataset, args.split_seed)
     train_rows = split.train[: args.limit]
     schema = generator_schema(args, labeler.schema, dataset.styles.iloc[train_rows])
     if args.arch == "paper":

@@ -35,7 +35,7 @@ from fashiongen.splits import make_split
 SCRIPT = REPO / "scripts" / "train_classifier.py"
 FLAGS = (
     "--data-dir", "--out", "--run-dir", "--arch", "--backbone-weights", "--epochs", "--batch-size",
-    "--learning-rate", "--split", "--seed", "--limit", "--paper-loop", "--resume", "--strategy",
+    "--learning-rate", "--split", "--seed", "--split-seed", "--limit", "--paper-loop", "--resume", "--strategy",
     "--cpu-devices", "--cache-dir", "--quiet", "--replace", "--heads", "--shift", "--width", "--calibrate",
     "--outlier-method", "--anti-alias", "--adversarial-epsilon",
 )
@@ -252,6 +252,15 @@ def test_too_little_data_is_one_line_before_a_model_is_built(tiny_dataset: Path,
     assert cli.main(tiny_args(tiny_dataset, tmp_path, *extra)) == 2
     assert message.format(data=tiny_dataset) in one_error_line(capsys.readouterr().err)
     assert not (tmp_path / "run").exists() and not (tmp_path / "out").exists()
+
+
+def test_split_seed_keeps_the_validation_photos_of_another_seed(tiny_dataset: Path, tmp_path: Path) -> None:
+    def validation(*flags: str) -> list[int]:
+        return list(cli.load_data(cli.parse_args(tiny_args(tiny_dataset, tmp_path, *flags))).split.validation)
+
+    assert validation("--seed", "5") != validation()  # the seed alone moves the split (it would hide the test)
+    assert validation("--seed", "5", "--split-seed", "42") == validation()
+    assert cli.parse_args(tiny_args(tiny_dataset, tmp_path, "--seed", "5")).split_seed == 5
 
 
 def test_resume_with_nothing_to_resume_is_one_line(tiny_dataset: Path, tmp_path: Path, capsys) -> None:

@@ -39,8 +39,8 @@ from fashiongen.splits import make_split
 SCRIPT = REPO / "scripts" / "train_generator.py"
 FLAGS = (
     "--data-dir", "--out", "--run-dir", "--arch", "--classifier", "--epochs", "--batch-size", "--learning-rate",
-    "--latent-dim", "--kl-weight", "--kl-warmup-epochs", "--split", "--seed", "--limit", "--resume", "--replace",
-    "--strategy", "--cpu-devices", "--cache-dir", "--quiet", "--judge-weight", "--judge", "--judge-loss",
+    "--latent-dim", "--kl-weight", "--kl-warmup-epochs", "--split", "--seed", "--split-seed", "--limit", "--resume",
+    "--replace", "--strategy", "--cpu-devices", "--cache-dir", "--quiet", "--judge-weight", "--judge", "--judge-loss",
     "--init-from", "--freeze-encoder", "--colour", "--adversarial-weight", "--feature-matching-weight",
     "--adversarial-start-epochs", "--adversarial-ramp-epochs", "--discriminator-learning-rate",
     "--discriminator-shift", "--perceptual-weight", "--perceptual-classifier", "--perceptual-blocks",
