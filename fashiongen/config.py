@@ -42,7 +42,8 @@ def _flag_type(annotation: Any) -> Any:
     return annotation
 
 
-def _shown(value: Any) -> str:
+def shown(value: Any) -> str:
+    """A flag's value as help texts and messages show it (a bool as on or off)."""
     if isinstance(value, bool):
         return "on" if value else "off"
     return str(value)
@@ -58,10 +59,10 @@ def add_arguments(parser: argparse.ArgumentParser | argparse._ArgumentGroup, con
         meta, kind = field.metadata, _flag_type(hints[field.name])
         flag = "--" + (prefix + field.name).replace("_", "-")
         negatable = kind is bool and (field.default is True or meta["negatable"])
-        shown = meta["default_text"] if meta["default_text"] is not None else _shown(field.default)
+        default = meta["default_text"] if meta["default_text"] is not None else shown(field.default)
         if kind is bool and not negatable:
-            shown = ""  # a store_true flag is off unless given
-        help_text = meta["help"] + (f" (default: {shown})" if shown else "")
+            default = ""  # a store_true flag is off unless given
+        help_text = meta["help"] + (f" (default: {default})" if default else "")
         if kind is bool:
             action = argparse.BooleanOptionalAction if negatable else "store_true"
             parser.add_argument(flag, action=action, default=field.default, help=help_text)

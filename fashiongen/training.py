@@ -9,7 +9,7 @@ import math
 import shlex
 import shutil
 import sys
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable, ClassVar, TypeVar
@@ -17,7 +17,7 @@ from typing import Callable, ClassVar, TypeVar
 import keras
 import numpy as np
 
-from fashiongen.config import add_arguments, as_card, from_namespace, option
+from fashiongen.config import add_arguments, as_card, from_namespace, option, shown
 from fashiongen.dataset import FashionData
 from fashiongen.distribute import ReplicaStatistics
 from fashiongen.errors import TrainingError
@@ -112,48 +112,60 @@ def check_outputs(config: TrainingConfig) -> None:
 
 
 RUN_SETTINGS = "settings.json"  # the run's configuration, so that --resume continues the run it names
-# what a resumed run may change: how long it runs and where its files are, not what it learns
-RESUMABLE_CHANGES = frozenset({"epochs", "resume", "quiet", "out", "replace", "run_dir", "data_dir", "cache_dir"})
+# what a resumed run may change: how long it runs, where its files are and on which devices, not what it learns
+RESUMABLE_CHANGES = frozenset({"epochs", "resume", "quiet", "out", "replace", "run_dir", "data_dir", "cache_dir",
+                               "strategy", "cpu_devices"})
+
+
+def check_resume(config: TrainingConfig) -> None:
+    """Raise TrainingError (one line) when --resume has nothing to continue, or flags other than
+    the run's recorded ones (other weights, or another recipe under the run's name): checked
+    before the data is loaded, and the backup is kept."""
+    if not config.resume:
+        return
+    if not (config.run_dir / "backup").is_dir():
+        raise TrainingError(f"nothing to resume in {config.run_dir}: run without --resume")
+    changed = changed_settings(config.run_dir / RUN_SETTINGS, run_settings(config))
+    if changed:
+        raise TrainingError(f"--resume continues the run in {config.run_dir} with the settings it started with, "
+                            f"but {'; '.join(changed)}: run with those, or without --resume to start anew")
 
 
 def prepare_run_dir(config: TrainingConfig) -> Path:
     """Make the run folder and return where its best weights go. A new run clears the resume
     backup and the old best weights (it must never end with an older run's weights) and records
-    its settings; --resume refuses settings that differ from the recorded ones (other weights, or
-    another run's recipe under this one's name)."""
+    its settings for check_resume."""
     run_dir = config.run_dir
-    backup_dir, best_weights, settings = run_dir / "backup", run_dir / BEST_WEIGHTS, run_dir / RUN_SETTINGS
-    if config.resume:
-        if not backup_dir.is_dir():
-            raise TrainingError(f"nothing to resume in {run_dir}: run without --resume")
-        changed = changed_settings(settings, as_card(config))
-        if changed:
-            raise TrainingError(f"--resume continues the run in {run_dir} with the settings it started with, "
-                                f"but {'; '.join(changed)}: run with those, or without --resume to start anew")
-    else:
-        shutil.rmtree(backup_dir, ignore_errors=True)
+    best_weights = run_dir / BEST_WEIGHTS
+    if not config.resume:
+        shutil.rmtree(run_dir / "backup", ignore_errors=True)
         best_weights.unlink(missing_ok=True)
         (run_dir / BEST_RECORD).unlink(missing_ok=True)
         run_dir.mkdir(parents=True, exist_ok=True)
-        atomic_write_text(settings, json.dumps(as_card(config), indent=2) + "\n")
+        atomic_write_text(run_dir / RUN_SETTINGS, json.dumps(run_settings(config), indent=2) + "\n")
     return best_weights
 
 
-def changed_settings(record: Path, settings: dict) -> list[str]:
-    """Each flag whose value differs from the run's record, as "--flag was A, now B"; none when
-    there is no readable record (a run started before records were kept)."""
+def run_settings(config: TrainingConfig) -> dict[str, object]:
+    """The configuration as JSON values, paths resolved (another spelling of a folder is the same run)."""
+    settings = {key: str(value.resolve()) if isinstance(value, Path) else value
+                for key, value in asdict(config).items()}
+    return json.loads(json.dumps(settings))  # as the record holds them: tuples as lists
+
+
+def changed_settings(record: Path, settings: dict[str, object]) -> list[str]:
+    """Each recorded flag whose value differs from `settings`, as "--flag was A, now B"; none when
+    there is no readable record (a run started before records were kept). Flags the record lacks
+    are not compared: they came later, and the run had their defaults."""
     try:
         recorded = json.loads(record.read_text())
     except (OSError, ValueError):
         return []
-    settings = json.loads(json.dumps(settings))  # as the record holds them: tuples as lists
-    return [f"--{key.replace('_', '-')} was {_shown(recorded.get(key))}, now {_shown(settings.get(key))}"
-            for key in sorted(set(recorded) | set(settings))
-            if key not in RESUMABLE_CHANGES and recorded.get(key) != settings.get(key)]
-
-
-def _shown(value: object) -> object:
-    return ("on" if value else "off") if isinstance(value, bool) else value
+    if not isinstance(recorded, dict):
+        return []
+    return [f"--{key.replace('_', '-')} was {shown(value)}, now {shown(settings.get(key))}"
+            for key, value in sorted(recorded.items())
+            if key not in RESUMABLE_CHANGES and value != settings.get(key)]
 
 
 def load_best_weights(model: keras.Model, best_weights: Path, out: Path) -> None:

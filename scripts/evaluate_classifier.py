@@ -34,7 +34,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--validation-split", choices=("random", "grouped"), default=None,
                         help="evaluate only the validation part of this training split of the dataset "
                              "(the rows scripts/train_classifier.py held out; default: every labelled image)")
-    parser.add_argument("--seed", type=int, default=42, help="the split's seed (default: 42, as in training)")
+    parser.add_argument("--seed", type=int, default=42,
+                        help="the split's seed: training's --split-seed (default: 42, as in training)")
     parser.add_argument("--json", type=Path, default=None, help="write the full report (with per-class metrics) here")
     parser.add_argument("--figures", type=Path, default=None,
                         help="write confusion matrices (HTML, and PNG when a Chromium is installed) to this folder")

@@ -94,7 +94,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                              "catalog labeler with more heads works too, and judges the colour")
     parser.add_argument("--split", choices=SPLITS, default="random",
                         help="whose validation part to use; match the models' training split (default: random)")
-    parser.add_argument("--seed", type=int, default=42, help="the split's seed (default: 42)")
+    parser.add_argument("--seed", type=int, default=42,
+                        help="the split's seed: training's --split-seed (default: 42)")
     parser.add_argument("--floor-seed", type=int, default=0,
                         help="draws the floor's real training photo for each validation row (default: 0)")
     parser.add_argument("--seeds-per-pair", type=int, default=16,

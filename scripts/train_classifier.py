@@ -242,6 +242,7 @@ def main(argv: list[str] | None = None) -> int:
     config = parse_args(argv)
     try:
         training.check_outputs(config)  # before the work, not after it
+        training.check_resume(config)
         train(config, training.command_line(argv))
     except (DatasetError, ClassifierError, TrainingError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)

@@ -466,6 +466,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     try:
         training.check_outputs(args)  # before the work, not after it
+        training.check_resume(args)
         train(args, training.command_line(argv))
     except (DatasetError, ClassifierError, GeneratorError, TrainingError) as error:
         print(f"error: {error}", file=sys.stderr)

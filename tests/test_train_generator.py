@@ -215,13 +215,24 @@ def test_resume_with_nothing_to_resume_is_one_line(tiny, tmp_path: Path, capsys)
 
 
 def test_resume_that_toggles_a_decoder_flag_is_one_line(tiny, tmp_path: Path, capsys) -> None:
-    # a plain run's record and an (empty) backup: refused before any model is built or restored
+    # a plain run's record and an (empty) backup: refused before the data is loaded
     started = cli.parse_args(tiny_args(tiny, tmp_path, "--arch", "vaegan"))
     training.prepare_run_dir(started)
     (started.run_dir / "backup").mkdir()
     assert run(tiny, tmp_path, "--arch", "vaegan", "--decoder-refine", "--resume").code == 2
     assert "--decoder-refine was off, now on" in one_error_line(capsys.readouterr().err)
+    assert not list((started.run_dir / "backup").iterdir()) and not (started.run_dir / training.BEST_WEIGHTS).exists()
     assert not (tmp_path / "out").exists()
+
+
+def test_split_seed_keeps_the_validation_photos_of_another_seed(tiny, tmp_path: Path) -> None:
+    labeler = Labeler.load(tiny.classifier)
+
+    def validation(*flags: str) -> list[int]:
+        return list(cli.load_data(cli.parse_args(tiny_args(tiny, tmp_path, *flags)), labeler).split.validation)
+
+    assert validation("--seed", "5") != validation()  # the seed alone moves the split (it would hide the test)
+    assert validation("--seed", "5", "--split-seed", "42") == validation()
 
 
 def test_one_image_is_too_little_data_before_a_model_is_built(tiny, tmp_path: Path, capsys,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import keras
@@ -67,15 +68,35 @@ def test_a_new_run_forgets_the_old_record(tmp_path: Path) -> None:
     assert best.is_file() and json.loads((run_dir / training.BEST_RECORD).read_text())["best"] > 0
 
 
-def test_resume_refuses_other_settings_and_allows_a_longer_run(tmp_path: Path) -> None:
+@dataclass
+class TeacherConfig(training.TrainingConfig):
+    teacher: Path | None = None  # a folder that shapes what the run learns, as --init-from does
+
+
+def test_resume_refuses_other_settings_and_allows_a_longer_run(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
     run_dir = tmp_path / "run"
-    started = training.TrainingConfig(run_dir=run_dir, epochs=2, seed=3)
+    started = TeacherConfig(run_dir=run_dir, epochs=2, seed=3, teacher=Path("teacher"))
     training.prepare_run_dir(started)
     (run_dir / "backup").mkdir()
-    other = training.TrainingConfig(run_dir=run_dir, epochs=2, seed=4, batch_size=32, resume=True)
+
+    def resume(**changes) -> None:
+        training.check_resume(replace(started, resume=True, **changes))
+
     with pytest.raises(training.TrainingError, match="--batch-size was 64, now 32; --seed was 3, now 4"):
-        training.prepare_run_dir(other)
-    training.prepare_run_dir(training.TrainingConfig(run_dir=run_dir, epochs=5, seed=3, quiet=True, resume=True))
-    assert (run_dir / "backup").is_dir()  # neither call touched the progress
-    (run_dir / training.RUN_SETTINGS).unlink()  # a run started before settings were recorded
-    training.prepare_run_dir(other)
+        resume(seed=4, batch_size=32)
+    with pytest.raises(training.TrainingError, match="--teacher was .*teacher, now .*other"):
+        resume(teacher=Path("other"))
+    resume(epochs=5, quiet=True, strategy="mirrored", teacher=tmp_path / "teacher")  # longer; the same folder
+    assert (run_dir / "backup").is_dir()  # neither the refusals nor the check touched the progress
+    record = run_dir / training.RUN_SETTINGS
+    record.write_text(json.dumps({key: value for key, value in json.loads(record.read_text()).items()
+                                  if key != "seed"}))
+    resume(seed=4)  # a flag added after the run started: it ran with the default
+    for unreadable in ("[1]", "{"):
+        record.write_text(unreadable)  # or a run started before settings were recorded
+        resume(seed=4)
+    record.unlink()
+    resume(seed=4)
+    with pytest.raises(training.TrainingError, match="nothing to resume"):
+        training.check_resume(replace(started, run_dir=tmp_path / "elsewhere", resume=True))
