@@ -278,9 +278,10 @@ def bench_classifier(args: argparse.Namespace) -> dict:
 # ----------------------------------------------------------------------------- generator section
 
 
-def _generate_latency(repeats: int) -> dict:
-    """Generate 16 images of one (sub-category, gender) with the shipped generator through the
-    app's code path (Generator.generate), and the naive way (decoder.predict); ms per call."""
+def _generate_latency(repeats: int, folder: str | None) -> dict:
+    """Generate 16 images of one (sub-category, gender) with the generator in `folder` (None: the
+    shipped one) through the app's code path (Generator.generate), and the naive way
+    (decoder.predict); ms per call."""
     import numpy as np
 
     from fashiongen.errors import GeneratorError
@@ -289,16 +290,16 @@ def _generate_latency(repeats: int) -> dict:
     from fashiongen.generator.generator import Generator
     from fashiongen.schema import LabelSchema
 
-    try:
-        generator = Generator.load()
-        source = "shipped generator"
-    except GeneratorError:
-        from fashiongen.schema import LabelSchema
-
-        model = build_generator(DEFAULT_ARCH, 25)
-        schema = LabelSchema(tuple(f"sub{i}" for i in range(20)), ("Men", "Women", "Unisex", "Boys", "Girls"))
-        generator = Generator(model.encoder, model.decoder, schema, DEFAULT_ARCH)
-        source = "untrained default generator (no shipped model found)"
+    if folder is not None:
+        generator, source = Generator.load(folder), folder
+    else:
+        try:
+            generator, source = Generator.load(), "shipped generator"
+        except GeneratorError:
+            model = build_generator(DEFAULT_ARCH, 25)
+            schema = LabelSchema(tuple(f"sub{i}" for i in range(20)), ("Men", "Women", "Unisex", "Boys", "Girls"))
+            generator = Generator(model.encoder, model.decoder, schema, DEFAULT_ARCH)
+            source = "untrained default generator (no shipped model found)"
     sub_category, gender = generator.schema.sub_categories[0], generator.schema.genders[0]
 
     def naive(seed: int) -> None:
@@ -321,8 +322,21 @@ def _generate_latency(repeats: int) -> dict:
     return {"model": source, "ours": _percentiles(ours), "naive": _percentiles(slow)}
 
 
+def _generator_problem(folder: str) -> str | None:
+    """Why the generator in `folder` cannot be loaded (one line), or None."""
+    from fashiongen.errors import GeneratorError
+    from fashiongen.generator.generator import Generator
+
+    try:
+        Generator.load(folder)
+    except GeneratorError as error:
+        return str(error)
+    return None
+
+
 def bench_generator(args: argparse.Namespace) -> dict:
-    result = _in_fresh_process(_generate_latency, args.latency_repeats)
+    result = _in_fresh_process(_generate_latency, args.latency_repeats,
+                               None if args.generator is None else str(args.generator))
     ours, naive = result["ours"], result["naive"]
     rows = [
         ("generate 16 images, p50", f"{naive['p50_ms']:.1f} ms (decoder.predict)",
@@ -768,13 +782,16 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                              f"{APP_SESSION_WARMUP} (default: 20)")
     parser.add_argument("--app-sessions", type=int, default=8,
                         help="app section: browser sessions driven at once for the concurrent measurement (default: 8)")
+    parser.add_argument("--generator", type=Path, default=None,
+                        help="generator section: time the generator in this folder, a candidate before it ships "
+                             "(default: the shipped one)")
     parser.add_argument("--json", type=Path, default=None, help="also write the results to this JSON file")
     return parser.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    if set(args.sections) - {"app", "training"} and not (args.data_dir / "styles.csv").is_file():
+    if set(args.sections) - {"app", "training", "generator"} and not (args.data_dir / "styles.csv").is_file():
         print(f"error: {args.data_dir} has no styles.csv; pass --data-dir or run scripts/download_data.py",
               file=sys.stderr)
         return 2
@@ -787,6 +804,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.label_folder_images < 1:
         print("error: --label-folder-images must be at least 1", file=sys.stderr)
         return 2
+    if "generator" in args.sections and args.generator is not None:
+        problem = _in_fresh_process(_generator_problem, str(args.generator))
+        if problem:
+            print(f"error: --generator: {problem}", file=sys.stderr)
+            return 2
     if "app" in args.sections:
         problem = _app_prerequisites(args)
         if problem:

@@ -42,6 +42,20 @@ def test_user_mistakes_give_one_line(tmp_path: Path) -> None:
     assert "--data-dir" in run("--help").stdout
 
 
+def test_generator_section_times_a_candidate_folder(tmp_path: Path) -> None:
+    candidate, out = REPO / "fashiongen" / "pretrained" / "generator-paper", tmp_path / "bench.json"
+    result = run("--sections", "generator", "--generator", str(candidate), "--latency-repeats", "2",
+                 "--json", str(out))
+    assert result.returncode == 0, result.stderr
+    report = json.loads(out.read_text())["generator"]["generate_16"]
+    assert report["model"] == str(candidate) and report["ours"]["p50_ms"] > 0
+    assert f"generator ({candidate})" in result.stdout
+    empty = run("--sections", "generator", "--generator", str(tmp_path))
+    # the folder is loaded in a fresh process, whose TensorFlow logs come first
+    assert empty.returncode == 2 and "Traceback" not in empty.stderr
+    assert empty.stderr.strip().splitlines()[-1].startswith(f"error: --generator: {tmp_path}")
+
+
 def test_app_section_through_a_real_server(tiny_dataset: Path, tmp_path: Path) -> None:
     """A short run (2 interactions of each kind, 2 concurrent sessions): every number is there and sane."""
     if not Path(CHROMIUM).is_file():
