@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import hashlib
 import json
 import math
 import shlex
 import shutil
 import sys
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable, ClassVar, TypeVar
@@ -147,10 +148,10 @@ def prepare_run_dir(config: TrainingConfig) -> Path:
 
 
 def run_settings(config: TrainingConfig) -> dict[str, object]:
-    """The configuration as JSON values, paths resolved (another spelling of a folder is the same run)."""
-    settings = {key: str(value.resolve()) if isinstance(value, Path) else value
-                for key, value in asdict(config).items()}
-    return json.loads(json.dumps(settings))  # as the record holds them: tuples as lists
+    """The model card's configuration, paths resolved (another spelling of a folder is the same run)."""
+    resolved = {key: value.resolve() for key, value in vars(config).items() if isinstance(value, Path)}
+    # through JSON, as the record holds it (tuples as lists)
+    return json.loads(json.dumps(as_card(dataclasses.replace(config, **resolved))))
 
 
 def changed_settings(record: Path, settings: dict[str, object]) -> list[str]:
