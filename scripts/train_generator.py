@@ -110,7 +110,7 @@ class GeneratorTrainingConfig(training.TrainingConfig, AdversarialConfig):
                                          "decoder's two finest blocks, the second starting at zero so a warm start "
                                          "computes what it did: more capacity where detail is drawn, at about 95 M "
                                          "multiply-adds more per image (the plain decoder's: 85 M). Tried for one "
-                                         "epoch: no sharper, and not reliably better than without it "
+                                         "epoch: barely sharper, and not reliably better than without it "
                                          "(docs/experiments/2026-12-07-refinement-repeat.md)")
     freeze_encoder: bool = option(False, "with --init-from: train the decoder only, so the encoder's codes (and "
                                          "the latent prior fitted on them) stay where they are")
