@@ -106,7 +106,8 @@ def test_noise_is_drawn_per_image_in_training_and_fixed_in_inference(tmp_path: P
     inference = decoded(decoder)
     assert not np.allclose(inference, decoded(quiet), atol=1e-3)  # the noise shows
     np.testing.assert_array_equal(inference, decoded(decoder))  # the same pixels at every call
-    np.testing.assert_array_equal(inference[:1], decoded(decoder, rows=1))  # and in any batch
+    # and in any batch (to rounding: the CPU's convolutions may sum in another order for another batch size)
+    np.testing.assert_allclose(inference[:1], decoded(decoder, rows=1), rtol=0, atol=1e-5)
     first, second = decoded(decoder, training=True), decoded(decoder, training=True)
     assert not np.allclose(first, second, atol=1e-3)  # a new draw at every training call
     assert not np.allclose(first[0], first[1], atol=1e-3)  # and one for every image
