@@ -42,6 +42,11 @@ def _flag_type(annotation: Any) -> Any:
     return annotation
 
 
+def flag_of(name: str) -> str:
+    """The command-line flag of a config field: batch_size -> --batch-size."""
+    return "--" + name.replace("_", "-")
+
+
 def shown(value: Any) -> str:
     """A flag's value as help texts and messages show it (a bool as on or off)."""
     if isinstance(value, bool):
@@ -57,7 +62,7 @@ def add_arguments(parser: argparse.ArgumentParser | argparse._ArgumentGroup, con
         if "help" not in field.metadata:
             continue
         meta, kind = field.metadata, _flag_type(hints[field.name])
-        flag = "--" + (prefix + field.name).replace("_", "-")
+        flag = flag_of(prefix + field.name)
         negatable = kind is bool and (field.default is True or meta["negatable"])
         default = meta["default_text"] if meta["default_text"] is not None else shown(field.default)
         if kind is bool and not negatable:

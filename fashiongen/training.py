@@ -18,7 +18,7 @@ from typing import Callable, ClassVar, TypeVar
 import keras
 import numpy as np
 
-from fashiongen.config import add_arguments, as_card, from_namespace, option, shown
+from fashiongen.config import add_arguments, as_card, flag_of, from_namespace, option, shown
 from fashiongen.dataset import FashionData
 from fashiongen.distribute import ReplicaStatistics
 from fashiongen.errors import TrainingError
@@ -164,7 +164,7 @@ def changed_settings(record: Path, settings: dict[str, object]) -> list[str]:
         return []
     if not isinstance(recorded, dict):
         return []
-    return [f"--{key.replace('_', '-')} was {shown(value)}, now {shown(settings.get(key))}"
+    return [f"{flag_of(key)} was {shown(value)}, now {shown(settings.get(key))}"
             for key, value in sorted(recorded.items())
             if key not in RESUMABLE_CHANGES and value != settings.get(key)]
 
