@@ -774,3 +774,38 @@ def test_the_perceptual_term_trains_the_generator_not_its_classifier() -> None:
     assert saved[0.0, 0] == saved[1.0, 0] == saved[1.0, 2]
     for old, new in zip(before, classifier.weights):
         np.testing.assert_array_equal(old, np.array(new))
+
+
+def test_an_r1_penalty_takes_the_place_of_spectral_normalisation() -> None:
+    """With --r1-weight the discriminator's layers are plain, its step returns the squared slope of
+    the photos' mean logit (as computed here by hand) and trains on gamma/2 times it."""
+    import tensorflow as tf
+
+    def wrapped(model) -> int:
+        return sum(isinstance(layer, keras.layers.SpectralNormalization) for layer in model.discriminator.layers)
+
+    assert wrapped(build_generator("vaegan", SCHEMA.size, latent_dim=16, adversarial=AdversarialConfig())) == 5
+    keras.utils.set_random_seed(0)
+    model = build_generator("vaegan", SCHEMA.size, latent_dim=16,
+                            adversarial=AdversarialConfig(r1_weight=10.0, discriminator_shift=0))
+    assert wrapped(model) == 0
+    model.discriminator_optimizer = keras.optimizers.SGD(0.1)
+    images, labels = fixed_batch(4)
+    decoded = np.random.default_rng(0).random((8,) + IMAGE_SHAPE).astype(np.float32)
+    weights = np.array([1.0, 2.0, 0.5, 1.0], np.float32)
+    photos = tf.constant(images)
+    with tf.GradientTape() as tape:
+        tape.watch(photos)
+        total = tf.reduce_sum(tf.reduce_mean(model.discriminator([photos, tf.constant(labels)])[0], axis=(1, 2, 3)))
+    by_hand = np.average(np.sum(np.square(tape.gradient(total, photos)), axis=(1, 2, 3)), weights=weights)
+    start = [np.array(v) for v in model.discriminator.trainable_weights]
+    moved = {}
+    for gamma in (10.0, 0.0):
+        for variable, value in zip(model.discriminator.trainable_weights, start):
+            variable.assign(value)
+        model.adversarial = AdversarialConfig(r1_weight=gamma, discriminator_shift=0)
+        loss, slope = model._train_discriminator(images, labels, decoded, weights, 1.0)
+        moved[gamma] = [np.array(v) - value for v, value in zip(model.discriminator.trainable_weights, start)]
+        assert float(slope) == (pytest.approx(by_hand, rel=1e-4) if gamma else 0.0)
+    assert by_hand > 0
+    assert any(not np.allclose(a, b) for a, b in zip(moved[10.0], moved[0.0]))  # the penalty trains it

@@ -49,7 +49,9 @@ def build_generator(arch: str, n_labels: int, latent_dim: int | None = None, **o
         latent_dim = latent_dim or 128
         decoder = build_upsample_decoder(latent_dim, n_labels, noise=options.pop("decoder_noise", False),
                                          refine=options.pop("decoder_refine", False))
-        model = VAEGAN(build_conv_encoder(latent_dim, n_labels), decoder, build_discriminator(n_labels), **options)
+        adversarial = options.get("adversarial")
+        discriminator = build_discriminator(n_labels, spectral=adversarial is None or adversarial.r1_weight <= 0)
+        model = VAEGAN(build_conv_encoder(latent_dim, n_labels), decoder, discriminator, **options)
     elif arch == "paper":
         latent_dim = latent_dim or 100
         model = CVAE(build_paper_encoder(latent_dim), build_paper_decoder(latent_dim, n_labels), arch, **options)

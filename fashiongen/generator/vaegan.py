@@ -10,7 +10,8 @@ optionally a perceptual distance on a classifier trained here.
 - discriminator: three spectrally normalised stride-2 convolutions (32, 64, 128 filters: half
   of pix2pix's widths, for the CPU) give a 10x8 map of patch
   logits, plus a projection of the labels onto each patch's features (Miyato & Koyama 2018), so a
-  photo must look real *for its labels*;
+  photo must look real *for its labels*; or, with an R1 penalty (Mescheder et al. 2018), the same
+  layers unnormalised;
 - optionally a perceptual distance between photos and reconstructions on a frozen classifier's
   features (perceptual.py), LPIPS's place in latent diffusion's loss, in the adversarial steps
   only (a plain step before the start is the CVAE's own), optionally at a random offset;
@@ -117,6 +118,11 @@ class AdversarialConfig:
     discriminator_shift: int = option(4, "vaegan: every discriminator call sees its images moved by a random "
                                          "offset of up to this many pixels each way (0: never), the same "
                                          "offset for the photos and the decoded images it compares")
+    r1_weight: float = option(0.0, "vaegan: weight gamma of an R1 penalty on the discriminator, gamma/2 times "
+                                   "the squared gradient of its mean patch logit at real photos (Mescheder et al. "
+                                   "2018); above 0 it takes the place of the spectral normalisation of its layers, "
+                                   "which keeps its verdicts on a photo and a slightly softer copy close together "
+                                   "(StyleGAN2's choice)", default_text="0, off: spectral normalisation")
 
 
     def __post_init__(self) -> None:
@@ -133,18 +139,26 @@ class LabelProjection(layers.Layer):
         return ops.sum(features * embedded[:, None, None, :], axis=-1, keepdims=True)
 
 
-def build_discriminator(n_labels: int, filters: tuple[int, ...] = (32, 64, 128)) -> keras.Model:
-    """(image, labels) -> [patch logits (10x8x1 for 80x60), features of each block]."""
+def build_discriminator(n_labels: int, filters: tuple[int, ...] = (32, 64, 128),
+                        spectral: bool = True) -> keras.Model:
+    """(image, labels) -> [patch logits (10x8x1 for 80x60), features of each block]; `spectral`:
+    each layer spectrally normalised (without, an R1 penalty must keep it in check)."""
+
+    def normalised(layer_class: type, name: str, *args, **kwargs) -> layers.Layer:
+        if spectral:
+            return layers.SpectralNormalization(layer_class(*args, **kwargs), name=name)
+        return layer_class(*args, name=name, **kwargs)
+
     image = keras.Input(IMAGE_SHAPE, name="image")
     labels = keras.Input((n_labels,), name="labels")
     x = layers.Rescaling(2.0, offset=-1.0, name="centre")(image)
     features = []
     for block, n in enumerate(filters, start=1):
-        x = layers.SpectralNormalization(layers.Conv2D(n, 4, strides=2, padding="same"), name=f"conv{block}")(x)
+        x = normalised(layers.Conv2D, f"conv{block}", n, 4, strides=2, padding="same")(x)
         x = layers.LeakyReLU(0.2, name=f"act{block}")(x)
         features.append(x)
-    patches = layers.SpectralNormalization(layers.Conv2D(1, 3, padding="same"), name="patch_logits")(x)
-    embedded = layers.SpectralNormalization(layers.Dense(filters[-1], use_bias=False), name="label_embedding")(labels)
+    patches = normalised(layers.Conv2D, "patch_logits", 1, 3, padding="same")(x)
+    embedded = normalised(layers.Dense, "label_embedding", filters[-1], use_bias=False)(labels)
     projection = LabelProjection(name="label_projection")(x, embedded)
     logits = layers.Add(name="logits")([patches, projection])
     return keras.Model([image, labels], [logits, *features], name="discriminator")
@@ -169,7 +183,7 @@ class VAEGAN(CVAE):
         self.adversarial_trackers = {term: keras.metrics.Mean(name=name) for term, name in (
             ("discriminator", "discriminator_loss"), ("adversarial", "adversarial_loss"),
             ("feature_matching", "feature_matching"), ("adaptive_weight", "adaptive_weight"),
-            ("perceptual", "perceptual"), ("spectral", "spectral_excess"))}
+            ("perceptual", "perceptual"), ("spectral", "spectral_excess"), ("r1", "real_slope"))}
         self.spectral = (SpectralExcess(margin=adversarial.spectral_excess_margin,
                                         max_frequency=2.0 / adversarial.spectral_excess_finest)
                          if adversarial.spectral_excess_weight > 0 else None)
@@ -216,14 +230,14 @@ class VAEGAN(CVAE):
         del tape
         self.optimizer.apply_gradients(zip(gradients, variables))
 
-        discriminator_loss = self._train_discriminator(images, conditions, ops.stop_gradient(terms["decoded"]),
-                                                       weights, share)
+        discriminator_loss, slope = self._train_discriminator(images, conditions,
+                                                              ops.stop_gradient(terms["decoded"]), weights, share)
         self.steps_seen.assign_add(1.0)
         rows = ops.sum(weights)
         results = self._update_trackers(terms["reconstruction"], terms["latent"], terms["rounded"], rows)
         values = {"discriminator": discriminator_loss, "adversarial": terms["adversarial"],
                   "feature_matching": terms["feature_matching"], "adaptive_weight": adaptive,
-                  "perceptual": terms["perceptual"], "spectral": terms["spectral"]}
+                  "perceptual": terms["perceptual"], "spectral": terms["spectral"], "r1": slope}
         for term, tracker in self.adversarial_trackers.items():
             tracker.update_state(values[term])
             results[tracker.name] = tracker.result()
@@ -280,25 +294,34 @@ class VAEGAN(CVAE):
         }
 
     def _train_discriminator(self, images, conditions, decoded, weights, scale):
-        """One hinge-loss step of the discriminator: real photos above +1, decoded images below -1."""
+        """One hinge-loss step of the discriminator: real photos above +1, decoded images below -1,
+        plus the R1 penalty if asked; returns the hinge loss and the penalty's squared gradient."""
         import tensorflow as tf
 
         n = ops.shape(images)[0]
         seen = shifted(ops.concatenate([images, decoded]), self._offset(), self.adversarial.discriminator_shift)
         # (one offset for photos and decoded images alike: only their content may tell them apart)
         with tf.GradientTape() as tape:
-            logits = self.discriminator([seen, ops.concatenate([conditions, conditions, conditions])],
-                                        training=True)[0]
+            # R1: the slope of the photos' logits, a term the discriminator is trained on
+            with tf.GradientTape(watch_accessed_variables=False) as slope_tape:
+                slope_tape.watch(seen)
+                logits = self.discriminator([seen, ops.concatenate([conditions, conditions, conditions])],
+                                            training=True)[0]
+                real_total = ops.sum(ops.mean(logits[:n], axis=(1, 2, 3)))  # each photo's slope is its own
             real_loss = _weighted_mean(ops.mean(ops.relu(1.0 - logits[:n]), axis=(1, 2, 3)), weights)
             fake_loss = _weighted_mean(ops.mean(ops.relu(1.0 + logits[n:]), axis=(1, 2, 3)),
                                        ops.concatenate([weights, weights]))
             loss = real_loss + fake_loss
-            scaled = loss * scale  # inside the tape: a product taken after it would have no gradient
+            slope = ops.zeros(())
+            if self.adversarial.r1_weight > 0:
+                gradient = slope_tape.gradient(real_total, seen)[:n]
+                slope = _weighted_mean(ops.sum(ops.square(gradient), axis=(1, 2, 3)), weights)
+            # inside the tape: a product taken after it would have no gradient
+            scaled = (loss + 0.5 * self.adversarial.r1_weight * slope) * scale
         variables = self.discriminator.trainable_weights
         gradients = tape.gradient(scaled, variables)
         self.discriminator_optimizer.apply_gradients(zip(gradients, variables))
-        return loss
-
+        return loss, slope
 
     def _offset(self):
         return random_offset(self.adversarial.discriminator_shift, self.seed_generator)
