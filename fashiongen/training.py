@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import argparse
+import atexit
 import dataclasses
 import hashlib
 import json
 import math
+import os
 import shlex
 import shutil
+import socket
 import sys
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -130,6 +133,68 @@ def check_resume(config: TrainingConfig) -> None:
     if changed:
         raise TrainingError(f"--resume continues the run in {config.run_dir} with the settings it started with, "
                             f"but {'; '.join(changed)}: run with those, or without --resume to start anew")
+
+
+RUN_LOCK = "lock"  # "<pid> <host>" of the process whose run uses the folder
+
+
+def lock_run_dir(config: TrainingConfig) -> None:
+    """Hold the run folder until release_run_dir or this process's exit, or raise TrainingError
+    (one line) while another live process holds it: two runs in one folder (two runs of an
+    architecture without --run-dir share runs/<kind>/<arch>) would clear and overwrite each
+    other's backup and best weights. A lock whose process is gone (a killed run) is taken over.
+    Called after use_worker_folders, so only the chief of a multi-worker cluster holds the shared
+    folder."""
+    lock, me = config.run_dir / RUN_LOCK, _this_process()
+    config.run_dir.mkdir(parents=True, exist_ok=True)
+    while True:
+        try:
+            with open(lock, "x", encoding="utf-8") as file:
+                file.write(me + "\n")
+            break
+        except FileExistsError:
+            holder = _lock_holder(lock)
+            if holder == me:  # this process ran in the folder before (main() called again in one process)
+                return
+            if holder is not None:
+                pid, host = holder.split()
+                raise TrainingError(f"--run-dir {config.run_dir} is in use by another run (process {pid} on {host}): "
+                                    f"wait for it to end or give this run its own --run-dir (delete {lock} if "
+                                    "that process is not a training run)") from None
+            lock.unlink(missing_ok=True)  # its process is gone: the lock is stale
+    atexit.register(release_run_dir, config)  # if the caller does not
+
+
+def release_run_dir(config: TrainingConfig) -> None:
+    """Let go of the run folder if this process holds it (lock_run_dir); the scripts' main() calls
+    it as the run ends, however it ends."""
+    lock = config.run_dir / RUN_LOCK
+    try:
+        if lock.read_text(encoding="utf-8").strip() == _this_process():
+            lock.unlink()
+    except OSError:
+        pass
+
+
+def _this_process() -> str:
+    return f"{os.getpid()} {socket.gethostname()}"
+
+
+def _lock_holder(lock: Path) -> str | None:
+    """The lock's "<pid> <host>" while that process may live; None for a stale or unreadable lock."""
+    try:
+        pid, host = lock.read_text(encoding="utf-8").split()
+        pid_number = int(pid)
+    except (OSError, ValueError):
+        return None
+    if host == socket.gethostname() and os.name == "posix":  # (Windows' os.kill would end the process)
+        try:
+            os.kill(pid_number, 0)  # signal 0: only asks whether the process exists
+        except ProcessLookupError:
+            return None
+        except PermissionError:
+            pass  # it exists, another user's
+    return f"{pid} {host}"  # a process on another machine cannot be asked: taken as live
 
 
 def prepare_run_dir(config: TrainingConfig) -> Path:

@@ -206,6 +206,7 @@ def train(config: ClassifierTrainingConfig, argv: list[str]) -> dict:
     """Load, build, fit, evaluate, and save where keep-better says; returns the model card."""
     strategy = make_strategy(config.strategy, config.cpu_devices)
     use_worker_folders(strategy, config)
+    training.lock_run_dir(config)
     data = load_data(config)
     previous = training.previous_model(config.out, Labeler.load,
                                        lambda old: training.schema_difference(old.schema, data.schema),
@@ -251,6 +252,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"interrupted: the previous model in {config.out} is untouched; continue with --resume",
               file=sys.stderr)
         return 130
+    finally:
+        training.release_run_dir(config)
     return 0
 
 

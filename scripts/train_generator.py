@@ -408,6 +408,7 @@ def train(args: GeneratorTrainingConfig, argv: list[str]) -> dict:
     """Load, build (or warm-start), fit, evaluate, and save where keep-better says; returns the card."""
     strategy = make_strategy(args.strategy, args.cpu_devices)
     use_worker_folders(strategy, args)
+    training.lock_run_dir(args)
     labeler = Labeler.load(args.classifier or LABELER.shipped)
     data = load_data(args, labeler)
     schema = data.schema
@@ -474,6 +475,8 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"interrupted: {args.out} is untouched; continue with --resume", file=sys.stderr)
         return 130
+    finally:
+        training.release_run_dir(args)
     return 0
 
 

@@ -3,11 +3,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import json
 import os
+import socket
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType, SimpleNamespace
 
@@ -17,6 +20,7 @@ import pandas as pd
 from conftest import TINY_ROWS, jpeg_bytes, make_tiny_dataset
 from streamlit.testing.v1 import AppTest
 
+from fashiongen import training
 from fashiongen.generator.cvae import CVAE
 from fashiongen.labeler.labeler import Labeler
 from fashiongen.labeler.model import build_classifier
@@ -34,6 +38,20 @@ def load_script(path: Path) -> ModuleType:
     sys.modules[spec.name] = module  # dataclasses look their module up there
     spec.loader.exec_module(module)
     return module
+
+
+@contextlib.contextmanager
+def run_dir_held_by_another_process(run_dir: Path) -> Iterator[int]:
+    """`run_dir` locked by a live process of this machine (its pid yielded) as a training run would
+    lock it; the process is killed on exit, leaving its stale lock behind."""
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(300)"])
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        (run_dir / training.RUN_LOCK).write_text(f"{other.pid} {socket.gethostname()}\n")
+        yield other.pid
+    finally:
+        other.kill()
+        other.wait()
 
 
 def one_error_line(err: str) -> str:

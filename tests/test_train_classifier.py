@@ -20,6 +20,7 @@ from helpers import (
     load_script,
     one_error_line,
     read_card,
+    run_dir_held_by_another_process,
     run_in_fresh_process,
 )
 
@@ -261,6 +262,14 @@ def test_split_seed_keeps_the_validation_photos_of_another_seed(tiny_dataset: Pa
     assert validation("--seed", "5") != validation()  # the seed alone moves the split (it would hide the test)
     assert validation("--seed", "5", "--split-seed", "42") == validation()
     assert cli.parse_args(tiny_args(tiny_dataset, tmp_path, "--seed", "5")).split_seed == 5
+
+
+def test_a_run_folder_another_live_run_holds_is_refused_in_one_line(tiny_dataset: Path, tmp_path: Path,
+                                                                    capsys) -> None:
+    with run_dir_held_by_another_process(tmp_path / "run"):
+        assert cli.main(tiny_args(tiny_dataset, tmp_path)) == 2
+    assert "in use by another run" in one_error_line(capsys.readouterr().err)
+    assert not (tmp_path / "out").exists()
 
 
 def test_resume_with_nothing_to_resume_is_one_line(tiny_dataset: Path, tmp_path: Path, capsys) -> None:

@@ -23,6 +23,7 @@ from helpers import (
     load_script,
     one_error_line,
     read_card,
+    run_dir_held_by_another_process,
     run_in_fresh_process,
 )
 
@@ -211,6 +212,16 @@ def test_interrupt_keeps_out_and_resume_finishes(runs, tiny, tmp_path: Path, mon
 def test_resume_with_nothing_to_resume_is_one_line(tiny, tmp_path: Path, capsys) -> None:
     assert run(tiny, tmp_path, "--resume").code == 2
     assert "nothing to resume" in one_error_line(capsys.readouterr().err)
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_run_folder_another_live_run_holds_is_refused_in_one_line(tiny, tmp_path: Path, capsys) -> None:
+    # two runs without --run-dir share runs/generator/<arch>: the second would clear the first's files
+    with run_dir_held_by_another_process(tmp_path / "run"):
+        (tmp_path / "run" / training.BEST_WEIGHTS).write_bytes(b"the other run's")
+        assert run(tiny, tmp_path).code == 2
+    assert "in use by another run" in one_error_line(capsys.readouterr().err)
+    assert (tmp_path / "run" / training.BEST_WEIGHTS).read_bytes() == b"the other run's"
     assert not (tmp_path / "out").exists()
 
 

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import json
+import os
+import socket
 from dataclasses import dataclass, replace
 from pathlib import Path
+from types import SimpleNamespace
 
 import keras
 import numpy as np
 import pytest
+from helpers import run_dir_held_by_another_process
 
 from fashiongen import training
 
@@ -100,3 +104,26 @@ def test_resume_refuses_other_settings_and_allows_a_longer_run(tmp_path: Path, m
     resume(seed=4)
     with pytest.raises(training.TrainingError, match="nothing to resume"):
         training.check_resume(replace(started, run_dir=tmp_path / "elsewhere", resume=True))
+
+
+def test_a_run_folder_is_held_by_one_live_run_at_a_time(tmp_path: Path) -> None:
+    """A live process's lock is refused, naming it; a dead one's, or an unreadable one, is taken
+    over; this process may take its own again; a lock from another machine is taken as live."""
+    config = SimpleNamespace(run_dir=tmp_path / "run")
+    lock = tmp_path / "run" / training.RUN_LOCK
+    me = f"{os.getpid()} {socket.gethostname()}"
+    with run_dir_held_by_another_process(config.run_dir) as pid:
+        with pytest.raises(training.TrainingError, match=rf"in use by another run \(process {pid} on "):
+            training.lock_run_dir(config)
+        assert lock.read_text().split()[0] == str(pid)
+    training.lock_run_dir(config)  # its process is gone
+    assert lock.read_text().strip() == me
+    training.lock_run_dir(config)  # this process's own
+    training.release_run_dir(config)
+    assert not lock.exists()
+    lock.write_text("not a lock")
+    training.lock_run_dir(config)
+    assert lock.read_text().strip() == me
+    lock.write_text("1 another-machine\n")
+    with pytest.raises(training.TrainingError, match="process 1 on another-machine"):
+        training.lock_run_dir(config)
