@@ -129,72 +129,53 @@ def check_resume(config: TrainingConfig) -> None:
         return
     if not (config.run_dir / "backup").is_dir():
         raise TrainingError(f"nothing to resume in {config.run_dir}: run without --resume")
-    changed = changed_settings(config.run_dir / RUN_SETTINGS, run_settings(config))
+    changed = changed_settings(config.run_dir / RUN_SETTINGS, run_settings(config), run_settings(type(config)()))
     if changed:
         raise TrainingError(f"--resume continues the run in {config.run_dir} with the settings it started with, "
                             f"but {'; '.join(changed)}: run with those, or without --resume to start anew")
 
 
-RUN_LOCK = "lock"  # "<pid> <host>" of the process whose run uses the folder
+RUN_LOCK = "lock"  # flock()ed by the run using the folder; its text names that process for the message
+
+try:
+    import fcntl  # POSIX; Windows has none, and runs there are not locked
+except ImportError:  # pragma: no cover
+    fcntl = None
+
+_HELD: dict[Path, int] = {}  # run folder -> this process's open, locked descriptor of its lock
 
 
 def lock_run_dir(config: TrainingConfig) -> None:
-    """Hold the run folder until release_run_dir or this process's exit, or raise TrainingError
-    (one line) while another live process holds it: two runs in one folder (two runs of an
-    architecture without --run-dir share runs/<kind>/<arch>) would clear and overwrite each
-    other's backup and best weights. A lock whose process is gone (a killed run) is taken over.
-    Called after use_worker_folders, so only the chief of a multi-worker cluster holds the shared
-    folder."""
-    lock, me = config.run_dir / RUN_LOCK, _this_process()
-    config.run_dir.mkdir(parents=True, exist_ok=True)
-    while True:
-        try:
-            with open(lock, "x", encoding="utf-8") as file:
-                file.write(me + "\n")
-            break
-        except FileExistsError:
-            holder = _lock_holder(lock)
-            if holder == me:  # this process ran in the folder before (main() called again in one process)
-                return
-            if holder is not None:
-                pid, host = holder.split()
-                raise TrainingError(f"--run-dir {config.run_dir} is in use by another run (process {pid} on {host}): "
-                                    f"wait for it to end or give this run its own --run-dir (delete {lock} if "
-                                    "that process is not a training run)") from None
-            lock.unlink(missing_ok=True)  # its process is gone: the lock is stale
+    """Hold the run folder until release_run_dir or this process's end, or raise TrainingError
+    (one line) while another process holds it: two runs in one folder (two runs of an architecture
+    without --run-dir share runs/<kind>/<arch>) would clear and overwrite each other's backup and
+    best weights. The lock is the operating system's (flock), so it ends with its process however
+    that ends: no stale lock to take over. Called after use_worker_folders, so only the chief of a
+    multi-worker cluster holds the shared folder (refused, it leaves the other workers waiting)."""
+    run_dir = config.run_dir.resolve()
+    if fcntl is None or run_dir in _HELD:  # (held already: main() called again in one process)
+        return
+    run_dir.mkdir(parents=True, exist_ok=True)
+    descriptor = os.open(run_dir / RUN_LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = os.read(descriptor, 200).decode(errors="replace").strip() or "another process"
+        os.close(descriptor)
+        raise TrainingError(f"--run-dir {config.run_dir} is in use by another run ({holder}): wait for it to "
+                            "end, or give this run its own --run-dir") from None
+    os.ftruncate(descriptor, 0)
+    os.write(descriptor, f"process {os.getpid()} on {socket.gethostname()}\n".encode())
+    _HELD[run_dir] = descriptor
     atexit.register(release_run_dir, config)  # if the caller does not
 
 
 def release_run_dir(config: TrainingConfig) -> None:
     """Let go of the run folder if this process holds it (lock_run_dir); the scripts' main() calls
     it as the run ends, however it ends."""
-    lock = config.run_dir / RUN_LOCK
-    try:
-        if lock.read_text(encoding="utf-8").strip() == _this_process():
-            lock.unlink()
-    except OSError:
-        pass
-
-
-def _this_process() -> str:
-    return f"{os.getpid()} {socket.gethostname()}"
-
-
-def _lock_holder(lock: Path) -> str | None:
-    """The lock's "<pid> <host>" while that process may live; None for a stale or unreadable lock."""
-    try:
-        pid, host = lock.read_text(encoding="utf-8").split()
-        pid_number = int(pid)
-    except (OSError, ValueError):
-        return None
-    if host == socket.gethostname() and os.name == "posix":  # (Windows' os.kill would end the process)
-        try:
-            os.kill(pid_number, 0)  # signal 0: only asks whether the process exists
-        except ProcessLookupError:
-            return None
-        except PermissionError:
-            pass  # it exists, another user's
-    return f"{pid} {host}"  # a process on another machine cannot be asked: taken as live
+    descriptor = _HELD.pop(config.run_dir.resolve(), None)
+    if descriptor is not None:
+        os.close(descriptor)  # which releases the flock
 
 
 def prepare_run_dir(config: TrainingConfig) -> Path:
@@ -219,16 +200,18 @@ def run_settings(config: TrainingConfig) -> dict[str, object]:
     return json.loads(json.dumps(as_card(dataclasses.replace(config, **resolved))))
 
 
-def changed_settings(record: Path, settings: dict[str, object]) -> list[str]:
-    """Each recorded flag whose value differs from `settings`, as "--flag was A, now B"; none when
-    there is no readable record (a run started before records were kept). Flags the record lacks
-    are not compared: they came later, and the run had their defaults."""
+def changed_settings(record: Path, settings: dict[str, object], defaults: dict[str, object]) -> list[str]:
+    """Each flag whose recorded value differs from `settings`, as "--flag was A, now B"; none when
+    there is no readable record (a run started before records were kept). A flag the record lacks
+    came later, and the run had its default (`defaults`), unless that default is None: resolved
+    from other flags (as --split-seed from --seed), it cannot be told, and is not compared."""
     try:
         recorded = json.loads(record.read_text())
     except (OSError, ValueError):
         return []
     if not isinstance(recorded, dict):
         return []
+    recorded = {key: value for key, value in defaults.items() if value is not None} | recorded
     return [f"{flag_of(key)} was {shown(value)}, now {shown(settings.get(key))}"
             for key, value in sorted(recorded.items())
             if key not in RESUMABLE_CHANGES and value != settings.get(key)]

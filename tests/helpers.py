@@ -7,7 +7,6 @@ import contextlib
 import importlib.util
 import json
 import os
-import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -42,16 +41,24 @@ def load_script(path: Path) -> ModuleType:
 
 @contextlib.contextmanager
 def run_dir_held_by_another_process(run_dir: Path) -> Iterator[int]:
-    """`run_dir` locked by a live process of this machine (its pid yielded) as a training run would
-    lock it; the process is killed on exit, leaving its stale lock behind."""
-    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(300)"])
+    """`run_dir` locked by another live process (its pid yielded) as training.lock_run_dir locks
+    it; the process is killed on exit, and its lock goes with it."""
+    hold = ("import fcntl, os, sys, time\n"
+            "descriptor = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT)\n"
+            "fcntl.flock(descriptor, fcntl.LOCK_EX)\n"
+            "os.write(descriptor, f'process {os.getpid()} on a test'.encode())\n"
+            "print('held', flush=True)\n"
+            "time.sleep(300)\n")
+    run_dir.mkdir(parents=True, exist_ok=True)
+    other = subprocess.Popen([sys.executable, "-c", hold, str(run_dir / training.RUN_LOCK)], stdout=subprocess.PIPE,
+                             text=True)
     try:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        (run_dir / training.RUN_LOCK).write_text(f"{other.pid} {socket.gethostname()}\n")
+        assert other.stdout.readline().strip() == "held"
         yield other.pid
     finally:
         other.kill()
         other.wait()
+        other.stdout.close()
 
 
 def one_error_line(err: str) -> str:

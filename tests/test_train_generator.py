@@ -4,6 +4,7 @@ interrupt and resume, one-line errors, the paper arch and a mirrored strategy.""
 from __future__ import annotations
 
 import json
+import os
 import re
 import shlex
 import shutil
@@ -47,7 +48,7 @@ FLAGS = (
     "--discriminator-shift", "--perceptual-weight", "--perceptual-classifier", "--perceptual-blocks",
     "--perceptual-shift", "--perceptual-random", "--adaptive-weight-reference", "--feature-matching-blocks",
     "--perceptual-blur", "--spectral-excess-weight", "--spectral-excess-margin", "--spectral-excess-finest",
-    "--decoder-noise", "--decoder-refine",
+    "--decoder-noise", "--decoder-refine", "--r1-weight",
 )
 MODEL_FILES = sorted([ENCODER_FILE, DECODER_FILE, CONFIG_FILE, SCHEMA_FILE, CARD_FILE])
 
@@ -223,6 +224,14 @@ def test_a_run_folder_another_live_run_holds_is_refused_in_one_line(tiny, tmp_pa
     assert "in use by another run" in one_error_line(capsys.readouterr().err)
     assert (tmp_path / "run" / training.BEST_WEIGHTS).read_bytes() == b"the other run's"
     assert not (tmp_path / "out").exists()
+    # the other run gone (killed), this one runs, and lets go of the folder as it ends
+    assert run(tiny, tmp_path, "--epochs", "1").code == 0
+    fcntl = pytest.importorskip("fcntl")
+    probe = os.open(tmp_path / "run" / training.RUN_LOCK, os.O_RDWR)
+    try:
+        fcntl.flock(probe, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    finally:
+        os.close(probe)
 
 
 def test_resume_that_toggles_a_decoder_flag_is_one_line(tiny, tmp_path: Path, capsys) -> None:
@@ -321,6 +330,8 @@ def test_freeze_encoder_without_init_from_is_one_line(tiny, tmp_path: Path, caps
     *((("--arch", "vaegan", "--spectral-excess-weight", weight), "--spectral-excess-weight must be a finite number")
       for weight in ("-1", "nan", "inf")),
     (("--arch", "conv", "--spectral-excess-weight", "1"), "--spectral-excess-weight needs --arch vaegan"),
+    *((("--arch", "vaegan", "--r1-weight", weight), "--r1-weight must be a finite number") for weight in ("-1", "nan")),
+    (("--arch", "paper", "--r1-weight", "1"), "--r1-weight needs --arch vaegan"),
     *((("--arch", "vaegan", flag, "1" if flag.endswith("margin") else "4"),
        "--spectral-excess-margin and --spectral-excess-finest need --spectral-excess-weight")
       for flag in ("--spectral-excess-margin", "--spectral-excess-finest")),

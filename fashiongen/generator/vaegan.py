@@ -119,8 +119,9 @@ class AdversarialConfig:
                                          "offset of up to this many pixels each way (0: never), the same "
                                          "offset for the photos and the decoded images it compares")
     r1_weight: float = option(0.0, "vaegan: weight gamma of an R1 penalty on the discriminator, gamma/2 times "
-                                   "the squared gradient of its mean patch logit at real photos (Mescheder et al. "
-                                   "2018); above 0 it takes the place of the spectral normalisation of its layers, "
+                                   "the squared gradient of its mean patch logit at real photos, pixels from 0 to 1 "
+                                   "(Mescheder et al. 2018; StyleGAN2's gradient is of one logit, pixels from -1 to "
+                                   "1); above 0 it takes the place of the spectral normalisation of its layers, "
                                    "which keeps its verdicts on a photo and a slightly softer copy close together "
                                    "(StyleGAN2's choice)", default_text="0, off: spectral normalisation")
 
