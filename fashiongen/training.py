@@ -164,6 +164,9 @@ def lock_run_dir(config: TrainingConfig) -> None:
         os.close(descriptor)
         raise TrainingError(f"--run-dir {config.run_dir} is in use by another run ({holder}): wait for it to "
                             "end, or give this run its own --run-dir") from None
+    except OSError:  # a filesystem without locks (some network mounts): the run goes unlocked, as before locks
+        os.close(descriptor)
+        return
     os.ftruncate(descriptor, 0)
     os.write(descriptor, f"process {os.getpid()} on {socket.gethostname()}\n".encode())
     _HELD[run_dir] = descriptor

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 from dataclasses import dataclass, replace
@@ -129,3 +130,15 @@ def test_a_run_folder_is_held_by_one_live_run_at_a_time(tmp_path: Path) -> None:
         fcntl.flock(probe, fcntl.LOCK_EX | fcntl.LOCK_NB)  # free now
     finally:
         os.close(probe)
+
+
+def test_a_filesystem_without_locks_leaves_the_run_unlocked(tmp_path: Path, monkeypatch) -> None:
+    fcntl = pytest.importorskip("fcntl")
+
+    def no_locks(descriptor, operation):
+        raise OSError(errno.ENOLCK, "No locks available")
+
+    monkeypatch.setattr(fcntl, "flock", no_locks)
+    config = SimpleNamespace(run_dir=tmp_path / "run")
+    training.lock_run_dir(config)  # no traceback: the run goes on, as before there were locks
+    assert config.run_dir.resolve() not in training._HELD
