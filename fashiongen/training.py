@@ -142,7 +142,7 @@ try:
 except ImportError:  # pragma: no cover
     fcntl = None
 
-_HELD: dict[Path, int] = {}  # run folder -> this process's open, locked descriptor of its lock
+_HELD: dict[Path, tuple[int, bool]] = {}  # run folder -> this process's locked descriptor, whether it made the folder
 
 
 def lock_run_dir(config: TrainingConfig) -> None:
@@ -155,6 +155,7 @@ def lock_run_dir(config: TrainingConfig) -> None:
     run_dir = config.run_dir.resolve()
     if fcntl is None or run_dir in _HELD:  # (held already: main() called again in one process)
         return
+    made = not run_dir.exists()
     run_dir.mkdir(parents=True, exist_ok=True)
     descriptor = os.open(run_dir / RUN_LOCK, os.O_RDWR | os.O_CREAT, 0o644)
     try:
@@ -169,16 +170,25 @@ def lock_run_dir(config: TrainingConfig) -> None:
         return
     os.ftruncate(descriptor, 0)
     os.write(descriptor, f"process {os.getpid()} on {socket.gethostname()}\n".encode())
-    _HELD[run_dir] = descriptor
+    _HELD[run_dir] = descriptor, made
     atexit.register(release_run_dir, config)  # if the caller does not
 
 
 def release_run_dir(config: TrainingConfig) -> None:
     """Let go of the run folder if this process holds it (lock_run_dir); the scripts' main() calls
-    it as the run ends, however it ends."""
-    descriptor = _HELD.pop(config.run_dir.resolve(), None)
-    if descriptor is not None:
-        os.close(descriptor)  # which releases the flock
+    it as the run ends, however it ends. A folder the lock made and the run never used (refused
+    before training: too little data, an occupied --out) is removed again."""
+    run_dir = config.run_dir.resolve()
+    descriptor, made = _HELD.pop(run_dir, (None, False))
+    if descriptor is None:
+        return
+    os.close(descriptor)  # which releases the flock
+    if made and [path.name for path in run_dir.iterdir()] == [RUN_LOCK]:
+        try:
+            (run_dir / RUN_LOCK).unlink()
+            run_dir.rmdir()
+        except OSError:  # another run came in meanwhile: its folder now
+            pass
 
 
 def prepare_run_dir(config: TrainingConfig) -> Path:
