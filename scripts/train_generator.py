@@ -134,14 +134,14 @@ def parse_args(argv: list[str] | None) -> GeneratorTrainingConfig:
         parser.error("--kl-weight works with --arch conv and vaegan: the paper's model stays as the paper specifies it")
     if config.perceptual_weight < 0 or config.adversarial_ramp_epochs < 0:
         parser.error("--perceptual-weight and --adversarial-ramp-epochs cannot be negative")
-    for flag, value in (("--spectral-excess-weight", config.spectral_excess_weight),
-                        ("--spectral-excess-margin", config.spectral_excess_margin), ("--r1-weight", config.r1_weight)):
+    vaegan_weights = {"--spectral-excess-weight": config.spectral_excess_weight, "--r1-weight": config.r1_weight}
+    for flag, value in {**vaegan_weights, "--spectral-excess-margin": config.spectral_excess_margin}.items():
         if not (value >= 0 and math.isfinite(value)):  # NaN fails too
             parser.error(f"{flag} must be a finite number from 0, got {value:g}")
     flags = sorted(decoder_flags(config))
     if flags and config.arch != "vaegan":
         parser.error(f"{' and '.join(flags)} {'need' if len(flags) > 1 else 'needs'} --arch vaegan")
-    for flag, value in (("--spectral-excess-weight", config.spectral_excess_weight), ("--r1-weight", config.r1_weight)):
+    for flag, value in vaegan_weights.items():
         if value and config.arch != "vaegan":
             parser.error(f"{flag} needs --arch vaegan")
     band_changed = (config.spectral_excess_margin, config.spectral_excess_finest) != (
